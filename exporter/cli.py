@@ -1,0 +1,191 @@
+"""The ``llmpulse`` command. Parses flags and maps errors to exit codes; the work happens in the package.
+
+Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config (nothing was started).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from exporter import __version__
+from exporter.config import Config, ConfigError, load_config, parse_config
+from exporter.httpserver import parse_listen
+from exporter.logs import setup_logging
+
+DEFAULT_PORT = 9877
+SIMULATOR_PORT = 9878
+CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True, "max_content_width": 110}
+
+log = logging.getLogger("llmpulse")
+
+
+def _fail_config(err: ConfigError) -> None:
+    click.echo(f"error: invalid config\n{err}", err=True)
+    sys.exit(2)
+
+
+def _listen(value: str, default_port: int) -> tuple[str, int]:
+    try:
+        return parse_listen(value, default_port)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--listen") from None
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "--version", prog_name="llmpulse")
+def main() -> None:
+    """llmpulse: a Prometheus exporter and monitoring bundle for LLM APIs (usage, cost, latency, errors,
+    balances, provider status)."""
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="YAML config file (see the README's config reference).")
+@click.option("--listen", default=f"0.0.0.0:{DEFAULT_PORT}", help="HOST:PORT to serve /metrics on.")
+@click.option("--demo", is_flag=True, help="No keys needed: start the built-in simulator in-process and poll it.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
+@click.option("--log-format", type=click.Choice(["logfmt", "json"]), default="logfmt")
+def serve(config_path: Path | None, listen: str, demo: bool, log_level: str, log_format: str) -> None:
+    """Run the exporter: poll sources, run probes, accept events, serve /metrics."""
+    setup_logging(log_level, log_format)
+    host, port = _listen(listen, DEFAULT_PORT)
+    if demo and config_path:
+        raise click.UsageError("use either --demo or --config, not both")
+    if not demo and not config_path:
+        raise click.UsageError("give --config FILE (or --demo to try it with the built-in simulator)")
+    sim_server = None
+    if demo:
+        from exporter.demo import demo_config, set_demo_env
+        from exporter.simulator import Simulator
+
+        set_demo_env()
+        sim_server = Simulator().serve("127.0.0.1", 0)
+        try:
+            config: Config = parse_config(demo_config(sim_server.url), "<demo>")
+        except ConfigError as err:
+            _fail_config(err)
+        log.info("demo mode: simulator on %s", sim_server.url)
+    else:
+        assert config_path is not None
+        try:
+            config = load_config(config_path)
+        except ConfigError as err:
+            _fail_config(err)
+    from exporter.app import App
+
+    try:
+        app = App(config, host, port).start()
+    except OSError as exc:
+        click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+        sys.exit(1)
+    _wait_for_signal()
+    log.info("shutting down")
+    app.stop()
+    if sim_server is not None:
+        sim_server.stop()
+
+
+@main.command("check-config")
+@click.argument("config_file", type=click.Path(dir_okay=False, path_type=Path))
+def check_config(config_file: Path) -> None:
+    """Validate a config file; exit 2 with file, key path and reason for each problem."""
+    try:
+        config = load_config(config_file)
+    except ConfigError as err:
+        _fail_config(err)
+    click.echo(f"{config_file}: OK ({len(config.sources)} sources, {len(config.probes)} probes, "
+               f"events {'on' if config.events else 'off'})")
+
+
+@main.command()
+@click.option("--listen", default=f"127.0.0.1:{SIMULATOR_PORT}", help="HOST:PORT for the simulated APIs.")
+@click.option("--seed", default=42, show_default=True, help="Seed of the deterministic simulated data.")
+@click.option("--fault", "faults", multiple=True, metavar="PROVIDER.SWITCH=VALUE",
+              help="Start with a fault switch set, e.g. openai.error_rate=0.06 or '*.latency=0.3'. Repeatable.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
+def simulate(listen: str, seed: int, faults: tuple[str, ...], log_level: str) -> None:
+    """Serve simulated provider APIs (OpenAI, Anthropic, DeepSeek, Moonshot, OpenRouter, SiliconFlow, Coze,
+    status pages) with deterministic data and fault switches (see /_sim/state)."""
+    setup_logging(log_level)
+    from exporter.simulator import Simulator
+
+    host, port = _listen(listen, SIMULATOR_PORT)
+    spec: dict[str, dict[str, object]] = {}
+    for item in faults:
+        try:
+            target, value = item.split("=", 1)
+            provider, switch = target.split(".", 1)
+            spec.setdefault(provider, {})[switch] = _scalar(value)
+        except ValueError:
+            raise click.BadParameter(f"{item!r}: expected PROVIDER.SWITCH=VALUE", param_hint="--fault") from None
+    try:
+        sim = Simulator(seed=seed, faults=spec)
+    except (TypeError, ValueError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--fault") from None
+    try:
+        server = sim.serve(host, port)
+    except OSError as exc:
+        click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+        sys.exit(1)
+    log.info("simulator listening on %s (modules: %s)", server.url, ", ".join(sim.modules))
+    _wait_for_signal()
+    server.stop()
+
+
+def _scalar(value: str) -> object:
+    low = value.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return value
+
+
+@main.command()
+def version() -> None:
+    """Print the version."""
+    click.echo(f"llmpulse {__version__}")
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Config whose bundle: section sets thresholds, budgets and receivers (default: built-in).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              help="Directory to write grafana/, prometheus/ and alertmanager/ into.")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if the files on disk differ from the output.")
+def generate(config_path: Path | None, out_dir: Path, check: bool) -> None:
+    """Generate the Grafana dashboards, Prometheus rules and Alertmanager config from the metric contract."""
+    from exporter.bundle.writer import run_generate
+
+    config = None
+    if config_path:
+        try:
+            config = load_config(config_path)
+        except ConfigError as err:
+            _fail_config(err)
+    sys.exit(run_generate(config, out_dir, check))
+
+
+try:  # the native stack runner (issue 6) adds `llmpulse stack up|down|status`
+    from exporter.stack import stack as _stack_group
+
+    main.add_command(_stack_group, "stack")
+except ImportError:  # pragma: no cover - only while the module does not exist
+    pass

@@ -1,0 +1,560 @@
+"""The llmpulse config: YAML in, typed and validated objects out, secrets resolved once.
+
+Why pydantic: ``extra="forbid"`` rejects typos in keys (blackbox_exporter's KnownFields), discriminated unions pick
+the model by ``type``, and every error carries its location, which :func:`load_config` turns into
+``file: key.path: reason``. PyYAML alone would silently accept unknown keys and duplicate keys.
+
+Credentials are never inline: ``api_key_env`` names an environment variable, ``api_key_file`` a file (relative to
+the config file). The resolved value is a :class:`pydantic.SecretStr` kept in a private attribute, so it never
+appears in ``repr()``, model dumps, logs or error messages.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from exporter import contract
+from exporter.bundle.settings import BundleConfig
+from exporter.durations import parse_duration
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$"
+
+
+class ConfigError(Exception):
+    """A config that cannot be used. ``str()`` gives one line per problem: ``file: key.path: reason``."""
+
+    def __init__(self, path: str, problems: list[tuple[str, str]]):
+        self.path = path
+        self.problems = problems
+        super().__init__("\n".join(f"{path}: {loc}: {msg}" if loc else f"{path}: {msg}" for loc, msg in problems))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _resolve_secret(env: str | None, file: str | None, info: ValidationInfo, what: str) -> SecretStr | None:
+    """Read a credential from an environment variable or a file; the error never contains the value."""
+    if env and file:
+        raise ValueError(f"set only one of {what}_env and {what}_file")
+    if env:
+        value = os.environ.get(env)
+        if value is None or not value.strip():
+            raise ValueError(f"environment variable {env} (from {what}_env) is not set or empty")
+        return SecretStr(value.strip())
+    if file:
+        base = Path((info.context or {}).get("base_dir", "."))
+        path = Path(file) if Path(file).is_absolute() else base / file
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read {what}_file {str(path)!r}: {exc.strerror or exc}") from None
+        if not value:
+            raise ValueError(f"{what}_file {str(path)!r} is empty")
+        return SecretStr(value)
+    return None
+
+
+def _check_static_labels(labels: dict[str, str]) -> dict[str, str]:
+    reserved = set(contract.BASE_LABELS) | contract.RESERVED_LABELS
+    for key, val in labels.items():
+        if not contract.LABEL_RE.match(key) or key.startswith("__"):
+            raise ValueError(f"invalid label name {key!r}")
+        if key in reserved or any(key in f.all_labels for f in contract.FAMILIES.values()):
+            raise ValueError(f"label {key!r} is set by llmpulse itself; pick another name")
+        if not isinstance(val, str):
+            raise ValueError(f"label {key!r} must be a string")
+    return labels
+
+
+# --- sources --------------------------------------------------------------------------------------------------------
+class SourceBase(_Strict):
+    """Keys every source has. Subclasses set ``type`` and their own defaults."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="unique name; becomes the source label")
+    base_url: str = ""
+    api_key_env: str | None = None
+    api_key_file: str | None = None
+    interval: Duration = 300.0
+    timeout: Duration = 30.0
+    labels: dict[str, str] = Field(default_factory=dict)
+    retries: int = Field(default=3, ge=0, le=10, description="retries of a call on 429/5xx/timeouts")
+    max_retry_after: Duration = Field(default=60.0, description="cap on a provider's Retry-After")
+
+    _api_key: SecretStr | None = PrivateAttr(default=None)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_ok(cls, v: dict[str, str]) -> dict[str, str]:
+        return _check_static_labels(v)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url_ok(cls, v: str) -> str:
+        if v and not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError(f"base_url must be an http(s) URL, got {v!r}")
+        return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _resolve(self, info: ValidationInfo) -> SourceBase:
+        secret = _resolve_secret(self.api_key_env, self.api_key_file, info, "api_key")
+        if secret is None and self._needs_key():
+            raise ValueError("missing credential: set api_key_env or api_key_file (inline keys are not accepted)")
+        self._api_key = secret
+        if self.timeout > self.interval:
+            raise ValueError(f"timeout ({self.timeout:g}s) must not exceed interval ({self.interval:g}s)")
+        return self
+
+    def _needs_key(self) -> bool:
+        return True
+
+    @property
+    def api_key(self) -> str:
+        """The resolved credential (empty string if the source needs none). Never log it."""
+        return self._api_key.get_secret_value() if self._api_key else ""
+
+    @property
+    def url(self) -> str:
+        """base_url, or the provider's real API when unset."""
+        return (self.base_url or type(self).default_base_url()).rstrip("/")
+
+    @classmethod
+    def default_base_url(cls) -> str:
+        return ""
+
+    @property
+    def provider(self) -> str:
+        """Value of the provider label."""
+        return str(getattr(self, "type", "unknown"))
+
+
+GroupBy = Literal["project", "model", "api_key", "user"]
+
+
+class UsageSourceBase(SourceBase):
+    group_by: list[GroupBy] = Field(default_factory=lambda: ["project", "model"])
+    project_names: bool = Field(default=False, description="export llmpulse_project_info with project names")
+    page_size: int | None = Field(default=None, ge=1, le=31, description="buckets per page (default: max)")
+
+    @field_validator("group_by")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("group_by has duplicates")
+        return v
+
+
+class OpenAISource(UsageSourceBase):
+    type: Literal["openai"]
+
+    @classmethod
+    def default_base_url(cls) -> str:
+        return "https://api.openai.com"
+
+
+class AnthropicSource(UsageSourceBase):
+    type: Literal["anthropic"]
+    anthropic_version: str = "2023-06-01"
+
+    @field_validator("group_by")
+    @classmethod
+    def _no_user(cls, v: list[str]) -> list[str]:
+        if "user" in v:
+            raise ValueError("Anthropic's usage report has no per-user breakdown; remove 'user'")
+        return v
+
+    @classmethod
+    def default_base_url(cls) -> str:
+        return "https://api.anthropic.com"
+
+
+class BalanceSourceBase(SourceBase):
+    interval: Duration = 600.0
+
+
+class DeepSeekSource(BalanceSourceBase):
+    type: Literal["deepseek"]
+
+    @classmethod
+    def default_base_url(cls) -> str:
+        return "https://api.deepseek.com"
+
+
+class MoonshotSource(BalanceSourceBase):
+    type: Literal["moonshot"]
+
+    @classmethod
+    def default_base_url(cls) -> str:
+        return "https://api.moonshot.cn"
+
+
+class OpenRouterSource(BalanceSourceBase):
+    type: Literal["openrouter"]
+    credits: bool = Field(default=True, description="also read /credits (needs a management key)")
+
+    @classmethod
+    def default_base_url(cls) -> str:
+        return "https://openrouter.ai"
+
+
+class SiliconFlowSource(BalanceSourceBase):
+    type: Literal["siliconflow"]
+
+    @classmethod
+    def default_base_url(cls) -> str:
+        return "https://api.siliconflow.cn"
+
+
+class StatuspageSource(SourceBase):
+    type: Literal["statuspage"]
+    base_url: str = Field(description="the status page's root, e.g. https://status.openai.com")
+    interval: Duration = 60.0
+    timeout: Duration = 15.0
+    provider_label: str | None = Field(default=None, description="provider label value (default: from the host)")
+    components: list[str] = Field(default_factory=list, description="only these component names (default: all)")
+
+    def _needs_key(self) -> bool:
+        return False
+
+    @property
+    def provider(self) -> str:
+        if self.provider_label:
+            return self.provider_label
+        host = re.sub(r"^https?://", "", self.url).split("/")[0]
+        for known in ("openai", "anthropic", "claude", "deepseek", "openrouter", "moonshot", "coze", "groq",
+                      "mistral", "cohere", "siliconflow"):
+            if known in host:
+                return "anthropic" if known == "claude" else known
+        return host.split(".")[-2] if host.count(".") >= 1 else host
+
+
+class HttpJsonMetric(_Strict):
+    """One metric mapped from a JSON answer (json_exporter style)."""
+
+    name: str = Field(pattern=r"^llmpulse_[a-zA-Z0-9_]+$", description="metric name; must start with llmpulse_")
+    help: str = "Value mapped from an http_json source."
+    type: Literal["gauge", "counter"] = "gauge"
+    path: str = Field(description="dotted path to the value; [*] iterates a list, e.g. data.metrics[*].total")
+    labels: dict[str, str] = Field(default_factory=dict, description="label -> path relative to each item")
+    select: Literal["all", "last", "first", "sum", "max"] = Field(
+        default="all", description="how to reduce several matches (last = newest item, for per-day arrays)"
+    )
+    scale: float = Field(default=1.0, description="multiply the value (e.g. 0.001 for ms -> s)")
+
+
+class HttpJsonAuth(_Strict):
+    type: Literal["none", "bearer", "header", "basic"] = "bearer"
+    header: str = "Authorization"
+    username: str | None = None
+
+
+class HttpJsonSource(SourceBase):
+    type: Literal["http_json"]
+    provider_label: str = Field(default="http_json", description="provider label value")
+    path: str = ""
+    method: Literal["GET", "POST"] = "GET"
+    params: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: dict[str, Any] | None = None
+    auth: HttpJsonAuth = Field(default_factory=HttpJsonAuth)
+    metrics: list[HttpJsonMetric] = Field(min_length=1)
+
+    def _needs_key(self) -> bool:
+        return self.auth.type != "none"
+
+    @property
+    def provider(self) -> str:
+        return self.provider_label
+
+    @field_validator("base_url")
+    @classmethod
+    def _required(cls, v: str) -> str:
+        if not v:
+            raise ValueError("base_url is required for http_json sources")
+        return v.rstrip("/")
+
+
+SourceConfig = Annotated[
+    OpenAISource
+    | AnthropicSource
+    | DeepSeekSource
+    | MoonshotSource
+    | OpenRouterSource
+    | SiliconFlowSource
+    | StatuspageSource
+    | HttpJsonSource,
+    Field(discriminator="type"),
+]
+SOURCE_TYPES = ("openai", "anthropic", "deepseek", "moonshot", "openrouter", "siliconflow", "statuspage", "http_json")
+
+
+# --- probes ---------------------------------------------------------------------------------------------------------
+class ProbeConfig(_Strict):
+    """An active probe (blackbox_exporter style): one tiny call per interval, measured, never retried."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    type: Literal["openai_compatible", "anthropic", "coze", "http"]
+    provider: str | None = Field(default=None, description="provider label (default: from type and host)")
+    base_url: str
+    api_key_env: str | None = None
+    api_key_file: str | None = None
+    model: str = ""
+    interval: Duration = 60.0
+    timeout: Duration = 30.0
+    stream: bool = False
+    prompt: str = "ping"
+    max_tokens: int = Field(default=1, ge=1, le=4096)
+    labels: dict[str, str] = Field(default_factory=dict)
+    # coze
+    bot_id: str | None = None
+    user_id: str = "llmpulse-probe"
+    # http
+    path: str = "/v1/models"
+    expected_status: list[int] = Field(default_factory=lambda: [200])
+    anthropic_version: str = "2023-06-01"
+
+    _api_key: SecretStr | None = PrivateAttr(default=None)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_ok(cls, v: dict[str, str]) -> dict[str, str]:
+        return _check_static_labels(v)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url_ok(cls, v: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError(f"base_url must be an http(s) URL, got {v!r}")
+        return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _check(self, info: ValidationInfo) -> ProbeConfig:
+        self._api_key = _resolve_secret(self.api_key_env, self.api_key_file, info, "api_key")
+        if self._api_key is None and self.type != "http":
+            raise ValueError("missing credential: set api_key_env or api_key_file (inline keys are not accepted)")
+        if self.type in ("openai_compatible", "anthropic") and not self.model:
+            raise ValueError(f"model is required for {self.type} probes")
+        if self.type == "coze" and not self.bot_id:
+            raise ValueError("bot_id is required for coze probes")
+        if self.timeout > self.interval:
+            raise ValueError(f"timeout ({self.timeout:g}s) must not exceed interval ({self.interval:g}s)")
+        return self
+
+    @property
+    def api_key(self) -> str:
+        return self._api_key.get_secret_value() if self._api_key else ""
+
+    @property
+    def provider_label(self) -> str:
+        if self.provider:
+            return self.provider
+        if self.type in ("anthropic", "coze"):
+            return self.type
+        host = re.sub(r"^https?://", "", self.base_url).split("/")[0].split(":")[0]
+        for needle, name in (("openai.com", "openai"), ("deepseek", "deepseek"), ("moonshot", "moonshot"),
+                             ("openrouter", "openrouter"), ("siliconflow", "siliconflow"),
+                             ("dashscope", "qwen"), ("anthropic", "anthropic"), ("coze", "coze")):
+            if needle in host:
+                return name
+        return "openai_compatible" if self.type == "openai_compatible" else "http"
+
+
+# --- traffic events ------------------------------------------------------------------------------------------------
+class EventsConfig(_Strict):
+    """The POST /events ingest route."""
+
+    name: str = Field(default="events", pattern=NAME_PATTERN, description="source label of ingested series")
+    provider: str = Field(default="events", description="provider label of ingested series")
+    token_env: str | None = None
+    token_file: str | None = None
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+    max_events: int = Field(default=1000, ge=1, le=100_000, description="events per post")
+    max_label_values: int = Field(default=200, ge=1, description="distinct app/channel/model values kept "
+                                  "before new ones fold into 'other'")
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    _token: SecretStr | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _resolve(self, info: ValidationInfo) -> EventsConfig:
+        self._token = _resolve_secret(self.token_env, self.token_file, info, "token")
+        if self._token is None:
+            raise ValueError("missing credential: set token_env or token_file so /events is protected")
+        return self
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_ok(cls, v: dict[str, str]) -> dict[str, str]:
+        return _check_static_labels(v)
+
+    @property
+    def token(self) -> str:
+        return self._token.get_secret_value() if self._token else ""
+
+
+# --- price table ----------------------------------------------------------------------------------------------------
+class ModelPrice(_Strict):
+    """Price of one model per million tokens, in ``currency``."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cached_input: float | None = Field(default=None, ge=0, description="default: the input price")
+    cache_write_input: float | None = Field(default=None, ge=0, description="default: the input price")
+    currency: str = "USD"
+
+
+class PricingConfig(_Strict):
+    file: str | None = Field(default=None, description="extra YAML price table merged over the built-in one")
+    builtin: bool = Field(default=True, description="use the price table shipped with llmpulse")
+    surge_multiplier: float = Field(default=1.0, gt=0)
+    models: dict[str, ModelPrice] = Field(default_factory=dict)
+
+
+# --- the whole file -------------------------------------------------------------------------------------------------
+class Config(_Strict):
+    sources: list[SourceConfig] = Field(default_factory=list)
+    probes: list[ProbeConfig] = Field(default_factory=list)
+    events: EventsConfig | None = None
+    pricing: PricingConfig = Field(default_factory=PricingConfig)
+    exchange_rates: dict[str, float] = Field(
+        default_factory=dict, description="USD per unit of a currency, e.g. {CNY: 0.14}; adds USD-normalised series"
+    )
+    bundle: BundleConfig = Field(default_factory=BundleConfig)
+
+    _path: str = PrivateAttr(default="")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Config:
+        seen: dict[str, str] = {}
+        names = [(f"sources[{i}]", s.name) for i, s in enumerate(self.sources)]
+        names += [(f"probes[{i}]", p.name) for i, p in enumerate(self.probes)]
+        if self.events:
+            names.append(("events", self.events.name))
+        for where, name in names:
+            if name in seen:
+                raise ValueError(f"{where}.name: duplicate name {name!r} (already used by {seen[name]})")
+            seen[name] = where
+        for cur, rate in self.exchange_rates.items():
+            if not re.match(r"^[A-Z]{3}$", cur) or rate <= 0:
+                raise ValueError(f"exchange_rates.{cur}: need a 3-letter currency code and a positive rate")
+        return self
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+
+# --- loading --------------------------------------------------------------------------------------------------------
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses duplicate mapping keys (PyYAML silently keeps the last one)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    mapping: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in mapping:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        mapping[key] = loader.construct_object(value_node, deep=deep)
+    return mapping
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _loc_to_path(loc: tuple[int | str, ...], data: Any) -> str:
+    """Turn a pydantic error location into ``sources[1].interval``, dropping discriminator tags."""
+    out = ""
+    node = data
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+            continue
+        if isinstance(node, Mapping) and part not in node and part in (*SOURCE_TYPES,) and "type" in node:
+            continue  # the discriminator tag pydantic inserts for unions
+        if part.startswith("function-") or part in ("function-after", "function-before"):
+            continue
+        out += f".{part}" if out else part
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return out
+
+
+def _describe(err: Mapping[str, Any]) -> str:
+    kind = err.get("type", "")
+    msg = str(err.get("msg", "invalid value"))
+    if kind == "extra_forbidden":
+        return "unknown key (check its spelling against the config reference)"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "union_tag_invalid":
+        ctx = err.get("ctx", {})
+        return f"unknown type {ctx.get('tag')!r}; expected one of: {', '.join(SOURCE_TYPES)}"
+    if kind == "union_tag_not_found":
+        return "required key 'type' is missing"
+    if kind == "literal_error":
+        return f"{msg} (got {err.get('input')!r})"
+    msg = msg.removeprefix("Value error, ")
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        return f"{msg} (got {type(err.get('input')).__name__} {err.get('input')!r})"
+    return msg
+
+
+def parse_config(data: Any, path: str = "<config>", base_dir: str | Path = ".") -> Config:
+    """Validate already-parsed YAML data. Raises :class:`ConfigError` naming file, key path and reason."""
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(path, [("", f"the top level must be a mapping, got {type(data).__name__}")])
+    try:
+        cfg = Config.model_validate(data, context={"base_dir": str(base_dir)})
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False, include_input=True):
+            loc = _loc_to_path(tuple(err["loc"]), data)
+            msg = _describe(err)
+            # errors raised by model validators on the root name their own key path
+            if not loc and ": " in msg and re.match(r"^[\w\[\].]+: ", msg):
+                loc, msg = msg.split(": ", 1)
+            problems.append((loc, msg))
+        raise ConfigError(path, problems) from None
+    cfg._path = path
+    return cfg
+
+
+def load_config(path: str | Path) -> Config:
+    """Read, parse and validate a config file. Raises :class:`ConfigError` on any problem."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(p), [("", f"cannot read config file: {exc.strerror or exc}")]) from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(str(p), [(where, f"invalid YAML: {problem}")]) from None
+    return parse_config(data, str(p), p.parent)

@@ -1,0 +1,162 @@
+"""Prometheus text exposition, rendered when data changes, never per scrape.
+
+Each owner (a source's snapshot, the probes' live metrics, the event ingest...) publishes its sample lines per
+family. The body is assembled family by family in contract order (one HELP/TYPE block per family, all its samples
+together, as the text format requires). Plain bytes and gzip bytes are cached per family: the gzip body is the
+concatenation of per-family gzip members (RFC 1952 allows several members; Prometheus' Go reader and urllib3 read
+them), so a change in one family recompresses only that family. A scrape is then a join of cached bytes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from collections.abc import Callable, Iterable, Mapping
+
+from prometheus_client.utils import floatToGoString
+
+from exporter import contract
+from exporter.contract import Family
+from exporter.samples import LabelKey, LiveMetrics, MetricSet
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def escape_label_value(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def format_labels(pairs: Iterable[tuple[str, str]]) -> str:
+    inner = ",".join(f'{k}="{escape_label_value(v)}"' for k, v in pairs)
+    return "{" + inner + "}" if inner else ""
+
+
+def family_header(family: Family) -> bytes:
+    return f"# HELP {family.name} {escape_help(family.help)}\n# TYPE {family.name} {family.type}\n".encode()
+
+
+def render_metricset(ms: MetricSet, base: Mapping[str, str]) -> dict[Family, bytes]:
+    """Render a poll's samples with ``base`` labels (provider, source, static labels) prepended."""
+    base_pairs = list(base.items())
+    out: dict[Family, bytes] = {}
+    for family in ms.families():
+        lines = []
+        for key, value in ms.series(family).items():
+            lines.append(f"{family.name}{format_labels(base_pairs + list(key))} {floatToGoString(value)}\n")
+        out[family] = "".join(lines).encode()
+    return out
+
+
+def render_live(live: LiveMetrics) -> dict[Family, bytes]:
+    """Render live counters, gauges and histograms (labels are stored complete)."""
+    _, values, hists = live.snapshot()
+    out: dict[Family, bytes] = {}
+    for family, series in values.items():
+        out[family] = "".join(
+            f"{family.name}{format_labels(key)} {floatToGoString(v)}\n" for key, v in series
+        ).encode()
+    for family, hseries in hists.items():
+        lines: list[str] = []
+        for key, hist in hseries:
+            cumulative = 0
+            for bound, count in zip(hist.bounds, hist.counts, strict=True):
+                cumulative += count
+                lines.append(f"{family.name}_bucket{format_labels((*key, ('le', floatToGoString(bound))))} "
+                             f"{cumulative}\n")
+            lines.append(f"{family.name}_bucket{format_labels((*key, ('le', '+Inf')))} {hist.count}\n")
+            lines.append(f"{family.name}_sum{format_labels(key)} {floatToGoString(hist.total)}\n")
+            lines.append(f"{family.name}_count{format_labels(key)} {hist.count}\n")
+        out[family] = "".join(lines).encode()
+    return out
+
+
+def sample_lines(chunks: Mapping[Family, bytes]) -> int:
+    return sum(chunk.count(b"\n") for chunk in chunks.values())
+
+
+class Exposition:
+    """The cached /metrics body, assembled from owners' per-family chunks."""
+
+    def __init__(self, families: Iterable[Family] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._order: list[Family] = list(families if families is not None else contract.FAMILIES.values())
+        self._chunks: dict[str, dict[Family, bytes]] = {}
+        self._live: dict[str, tuple[LiveMetrics, int]] = {}
+        self._family_plain: dict[Family, bytes] = {}
+        self._family_gzip: dict[Family, bytes] = {}
+        self._dirty: set[Family] = set(self._order)
+        self._body: bytes | None = None
+        self._body_gz: bytes | None = None
+        self.renders = 0
+        self.extra: Callable[[], bytes] | None = None  # small per-scrape tail (process metrics)
+
+    def add_family(self, family: Family) -> None:
+        """Register a family not in the contract (http_json sources)."""
+        with self._lock:
+            if family not in self._order:
+                self._order.append(family)
+                self._dirty.add(family)
+                self._body = self._body_gz = None
+
+    def publish(self, owner: str, chunks: Mapping[Family, bytes]) -> None:
+        """Replace everything ``owner`` contributes. Families it no longer has disappear."""
+        with self._lock:
+            old = self._chunks.get(owner, {})
+            new = dict(chunks)
+            for family in set(old) | set(new):
+                if old.get(family) != new.get(family):
+                    if family not in self._order:
+                        self._order.append(family)
+                    self._dirty.add(family)
+            self._chunks[owner] = new
+            if self._dirty:
+                self._body = self._body_gz = None
+
+    def attach_live(self, owner: str, live: LiveMetrics) -> None:
+        """Render ``live`` again whenever its version moved (checked at scrape time; cheap when unchanged)."""
+        with self._lock:
+            self._live[owner] = (live, -1)
+
+    def _refresh_live(self) -> None:
+        for owner, (live, seen) in list(self._live.items()):
+            if live.version != seen:
+                version = live.version
+                self.publish(owner, render_live(live))
+                with self._lock:
+                    self._live[owner] = (live, version)
+
+    def body(self, *, compressed: bool = False) -> bytes:
+        """The exposition bytes (gzip when ``compressed``), rebuilt only if something changed."""
+        self._refresh_live()
+        with self._lock:
+            if self._body is None or self._body_gz is None:
+                for family in self._dirty:
+                    parts = [c[family] for c in self._chunks.values() if c.get(family)]
+                    if parts:
+                        plain = family_header(family) + b"".join(parts)
+                        self._family_plain[family] = plain
+                        self._family_gzip[family] = gzip.compress(plain, compresslevel=5, mtime=0)
+                    else:
+                        self._family_plain.pop(family, None)
+                        self._family_gzip.pop(family, None)
+                self._dirty.clear()
+                self._body = b"".join(self._family_plain.get(f, b"") for f in self._order)
+                self._body_gz = b"".join(self._family_gzip.get(f, b"") for f in self._order)
+                self.renders += 1
+            body = self._body_gz if compressed else self._body
+        if self.extra is not None:
+            tail = self.extra()
+            body += gzip.compress(tail, compresslevel=1, mtime=0) if compressed else tail
+        return body
+
+    def series_of(self, owner: str) -> int:
+        with self._lock:
+            return sample_lines(self._chunks.get(owner, {}))
+
+
+def parse_labels(key: LabelKey) -> dict[str, str]:
+    return dict(key)

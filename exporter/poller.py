@@ -1,0 +1,266 @@
+"""One background poller per source: schedule, snapshot swap, month-to-date guard, self-metrics.
+
+A poll builds a complete new :class:`MetricSet`; only a poll that finished without any error replaces the
+published snapshot, so a timeout, a 5xx, malformed JSON or a page missing mid-pagination never replaces good
+data with partial data. The source then keeps its last good snapshot and ``llmpulse_source_up`` drops to 0.
+A scrape of /metrics never reaches this code: it copies bytes rendered here once per poll.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from exporter import contract
+from exporter.exposition import Exposition, render_metricset
+from exporter.http import ApiClient, ApiError
+from exporter.providers import provider_class
+from exporter.providers.base import ProviderBase
+from exporter.redact import redact
+from exporter.samples import LabelKey, MetricSet
+
+log = logging.getLogger(__name__)
+
+POLL_ERROR_REASONS = ("http_4xx", "http_5xx", "rate_limited", "timeout", "connection", "tls", "invalid_response",
+                      "pagination", "internal")
+Enricher = Callable[[MetricSet, Any], None]
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    """What the landing page and /-/ready show about a source (a copy, safe to read from any thread)."""
+
+    name: str
+    type: str
+    provider: str
+    url: str
+    interval: float
+    up: bool | None
+    polls: int
+    last_success: float
+    last_error: str
+    last_duration: float
+    series: int
+
+
+class MonthToDateGuard:
+    """Keeps month-to-date counters monotonic within a UTC month and counts downward revisions.
+
+    The provider's data is the truth and is recomputed every poll, so a restart shows the same value; but if the
+    provider revises a total downward, the exported counter keeps its higher value (a decrease would read as a
+    counter reset to ``rate()``) and ``llmpulse_source_revisions_total`` counts the revision instead.
+    """
+
+    def __init__(self) -> None:
+        self.month = ""
+        self.high: dict[tuple[contract.Family, LabelKey], float] = {}
+        self.reported: dict[tuple[contract.Family, LabelKey], float] = {}
+
+    def apply(self, ms: MetricSet, now: datetime) -> dict[str, int]:
+        month = now.astimezone(UTC).strftime("%Y-%m")
+        if month != self.month:
+            self.month, self.high, self.reported = month, {}, {}
+        revisions: dict[str, int] = {}
+        present: set[tuple[contract.Family, LabelKey]] = set()
+        for family in ms.families():
+            if family.type != "counter":
+                continue
+            series = ms.series(family)
+            for key, value in list(series.items()):
+                ident = (family, key)
+                present.add(ident)
+                last = self.reported.get(ident)
+                if last is not None and value < last - 1e-9 * max(1.0, abs(last)):
+                    revisions[family.name] = revisions.get(family.name, 0) + 1
+                self.reported[ident] = value
+                high = max(value, self.high.get(ident, value))
+                self.high[ident] = high
+                series[key] = high
+        # A series that vanished from the provider's answer within the month is a revision to zero: keep it.
+        for (family, key), high in self.high.items():
+            if (family, key) not in present:
+                if self.reported.get((family, key), 0.0) != 0.0:
+                    revisions[family.name] = revisions.get(family.name, 0) + 1
+                    self.reported[(family, key)] = 0.0
+                series = dict(ms.series(family))
+                series[key] = high
+                ms.replace_series(family, series)
+        return revisions
+
+
+class SourcePoller:
+    """Polls one source on its own thread and publishes its snapshot and self-metrics to the exposition."""
+
+    def __init__(
+        self,
+        config: Any,
+        exposition: Exposition,
+        *,
+        enrichers: Sequence[Enricher] = (),
+        clock: Callable[[], float] = time.time,
+        jitter: float = 0.1,
+        session_factory: Callable[[], Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.exposition = exposition
+        self.enrichers = list(enrichers)
+        self.clock = clock
+        self.jitter = jitter
+        self.session_factory = session_factory
+        self.owner = f"source:{config.name}"
+        self.base_labels = {"provider": config.provider, "source": config.name, **config.labels}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._guard = MonthToDateGuard()
+        self._data_chunks: dict[contract.Family, bytes] = {}
+        self._api_requests: dict[str, float] = {}
+        self._poll_errors: dict[str, float] = dict.fromkeys(POLL_ERROR_REASONS, 0.0)
+        self._revisions: dict[str, float] = {}
+        self._up: bool | None = None
+        self._polls = 0
+        self._last_success = 0.0
+        self._last_error = ""
+        self._last_duration = 0.0
+        self._series = 0
+        self.provider: ProviderBase | None = None
+        self._provider_error = ""
+        try:
+            self.provider = provider_class(config.type)(config)
+        except (ImportError, AttributeError) as exc:  # a provider module missing from this build
+            self._provider_error = f"provider {config.type!r} is not available: {exc}"
+        self._publish()
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"poll-{self.config.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        # A small random delay spreads the first polls of many sources; later polls keep the interval +/- jitter.
+        if self._stop.wait(random.uniform(0, min(1.0, self.config.interval * self.jitter))):
+            return
+        while not self._stop.is_set():
+            self.poll_once()
+            delay = self.config.interval * (1 + random.uniform(-self.jitter, self.jitter))
+            if self._stop.wait(max(0.05, delay)):
+                return
+
+    # -- one poll ----------------------------------------------------------------------------------------------------
+    def _count_response(self, code: str) -> None:
+        with self._lock:
+            self._api_requests[code] = self._api_requests.get(code, 0.0) + 1
+
+    def _client(self, deadline: float) -> ApiClient:
+        assert self.provider is not None
+        return ApiClient(
+            self.config.url,
+            headers=self.provider.headers(),
+            timeout=self.config.timeout,
+            retries=self.config.retries,
+            max_retry_after=self.config.max_retry_after,
+            deadline=deadline,
+            secrets=(self.config.api_key,),
+            on_response=self._count_response,
+            session=self.session_factory() if self.session_factory else None,
+        )
+
+    def poll_once(self) -> bool:
+        """Run one poll now; return True if it succeeded and its snapshot was published."""
+        started = time.monotonic()
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        error: ApiError | None = None
+        ms: MetricSet | None = None
+        if self.provider is None:
+            error = ApiError("internal", self._provider_error)
+        else:
+            client = self._client(deadline=started + max(self.config.timeout, self.config.interval * 0.9))
+            try:
+                ms = self.provider.poll(client, now)
+                for enrich in self.enrichers:
+                    enrich(ms, self.config)
+            except ApiError as exc:
+                error = exc
+            except Exception as exc:  # a bug or an answer shape nobody expected: never crash the poller
+                log.exception("source=%s poll failed unexpectedly", self.config.name)
+                error = ApiError("internal", f"unexpected error: {type(exc).__name__}: {exc}")
+            finally:
+                client.close()
+        duration = time.monotonic() - started
+        with self._lock:
+            self._polls += 1
+            self._last_duration = duration
+            if error is None and ms is not None:
+                if getattr(self.provider, "month_to_date", False):
+                    for name, count in self._guard.apply(ms, now).items():
+                        self._revisions[name] = self._revisions.get(name, 0.0) + count
+                self._data_chunks = render_metricset(ms, self.base_labels)
+                self._series = len(ms)
+                self._up = True
+                self._last_success = self.clock()
+                self._last_error = ""
+            else:
+                assert error is not None
+                self._up = False
+                reason = error.reason if error.reason in POLL_ERROR_REASONS else "internal"
+                self._poll_errors[reason] = self._poll_errors.get(reason, 0.0) + 1
+                self._last_error = redact(str(error), (self.config.api_key,))
+                fallback = self.provider.on_failure(error) if self.provider else None
+                if fallback is not None:
+                    self._data_chunks = render_metricset(fallback, self.base_labels)
+                    self._series = len(fallback)
+        if error is None:
+            log.info("source=%s poll ok series=%d duration_seconds=%.3f", self.config.name, self._series, duration)
+        else:
+            log.warning("source=%s poll failed reason=%s err=%r duration_seconds=%.3f", self.config.name,
+                        error.reason, self._last_error, duration)
+        self._publish()
+        return error is None
+
+    # -- publishing --------------------------------------------------------------------------------------------------
+    def _self_metrics(self) -> MetricSet:
+        ms = MetricSet()
+        ms.set(contract.SOURCE_UP, 1.0 if self._up else 0.0)
+        ms.set(contract.SOURCE_LAST_SUCCESS, self._last_success)
+        ms.set(contract.SOURCE_POLL_DURATION, self._last_duration)
+        ms.set(contract.SOURCE_SERIES, float(self._series))
+        for code, n in sorted(self._api_requests.items()):
+            ms.set(contract.SOURCE_API_REQUESTS, n, code=code)
+        for reason, n in self._poll_errors.items():
+            ms.set(contract.SOURCE_POLL_ERRORS, n, reason=reason)
+        for name, n in sorted(self._revisions.items()):
+            ms.set(contract.SOURCE_REVISIONS, n, metric=name)
+        return ms
+
+    def _publish(self) -> None:
+        with self._lock:
+            chunks = dict(self._data_chunks)
+            chunks.update(render_metricset(self._self_metrics(), self.base_labels))
+        self.exposition.publish(self.owner, chunks)
+
+    def status(self) -> SourceStatus:
+        with self._lock:
+            return SourceStatus(
+                name=self.config.name,
+                type=self.config.type,
+                provider=self.config.provider,
+                url=self.config.url,
+                interval=self.config.interval,
+                up=self._up,
+                polls=self._polls,
+                last_success=self._last_success,
+                last_error=self._last_error,
+                last_duration=self._last_duration,
+                series=self._series,
+            )

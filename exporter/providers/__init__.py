@@ -1,0 +1,28 @@
+"""Provider modules, one per API, selected by the source's ``type`` (blackbox_exporter's prober table).
+
+Adding a provider = one module here exposing ``PROVIDER`` + one simulator module + tests + one line below.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from exporter.providers.base import ProviderBase
+
+PROVIDER_MODULES: dict[str, str] = {
+    "openai": "exporter.providers.openai",
+    "anthropic": "exporter.providers.anthropic",
+    "deepseek": "exporter.providers.deepseek",
+    "moonshot": "exporter.providers.moonshot",
+    "openrouter": "exporter.providers.openrouter",
+    "siliconflow": "exporter.providers.siliconflow",
+    "statuspage": "exporter.providers.statuspage",
+    "http_json": "exporter.providers.http_json",
+}
+
+
+def provider_class(source_type: str) -> type[ProviderBase]:
+    """The provider class for a source type (imported lazily)."""
+    module = importlib.import_module(PROVIDER_MODULES[source_type])
+    cls: type[ProviderBase] = module.PROVIDER
+    return cls

@@ -1,0 +1,70 @@
+"""What every provider module implements: turn a source's API answers into a :class:`MetricSet`.
+
+A provider knows its API and nothing else: no threads, no scheduling, no Prometheus client objects. ``poll``
+fetches through the given :class:`ApiClient` (which counts, retries and classifies calls) and parses with pure
+functions that tests can feed with recorded or simulated answers. Any problem raises :class:`ApiError`, and the
+poller keeps the last good snapshot.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from exporter.http import ApiClient, ApiError
+from exporter.samples import MetricSet
+
+
+class ProviderBase:
+    """Base class of provider modules. Subclasses set ``month_to_date`` and implement :meth:`poll`."""
+
+    #: True when the provider's counters are month-to-date totals recomputed every poll; the poller then keeps
+    #: them monotonic within a UTC month and counts downward revisions.
+    month_to_date: ClassVar[bool] = False
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+    def headers(self) -> dict[str, str]:
+        """Auth headers for every call (Bearer by default)."""
+        key = getattr(self.config, "api_key", "")
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def poll(self, client: ApiClient, now: datetime) -> MetricSet:
+        raise NotImplementedError
+
+    def on_failure(self, error: ApiError) -> MetricSet | None:
+        """Samples to publish *instead of keeping the last snapshot* when a poll fails (status pages use this to
+        report ``unknown``); None keeps the last good data."""
+        return None
+
+
+def month_start(now: datetime) -> datetime:
+    """00:00 UTC on the 1st of ``now``'s UTC month."""
+    now = now.astimezone(UTC)
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def require(data: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    """Fetch ``data[key]`` and check its type, raising ``ApiError('invalid_response')`` with a clear message."""
+    if not isinstance(data, dict) or key not in data:
+        raise ApiError("invalid_response", f"{where}: missing field {key!r}")
+    value = data[key]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        raise ApiError("invalid_response", f"{where}: field {key!r} has type {type(value).__name__}")
+    return value
+
+
+def number(value: Any, where: str) -> float:
+    """A JSON number or a numeric string (providers disagree: DeepSeek and SiliconFlow send strings)."""
+    if isinstance(value, bool):
+        raise ApiError("invalid_response", f"{where}: expected a number, got a boolean")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            pass
+    raise ApiError("invalid_response", f"{where}: expected a number, got {value!r}"[:200])

@@ -1,0 +1,120 @@
+"""A faithful simulator of the provider APIs llmpulse reads, for the demo, docker compose and the tests.
+
+One module per provider API registers its routes on a shared router; all of them use the same fault switches
+(:mod:`exporter.simulator.faults`) and the same seeded, deterministic data. An admin API under ``/_sim/`` changes
+faults at run time and reports what was served:
+
+- ``GET /_sim/state``: current faults and per-provider served counts
+- ``POST /_sim/faults`` ``{"openai": {"error_rate": 0.08}, "*": {"latency": 0.2}}``: merge fault switches
+- ``DELETE /_sim/faults``: clear faults; ``POST /_sim/reset``: clear faults, counts and provider state
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from exporter.httpserver import Request, Response, Router, Server
+from exporter.simulator.faults import FaultRegistry
+
+log = logging.getLogger(__name__)
+
+DEMO_KEY = "llmpulse-demo-key"
+#: OpenRouter's /credits needs a management key; the simulator accepts this one there.
+DEMO_MANAGEMENT_KEY = "llmpulse-demo-management-key"
+
+SIM_MODULES = (
+    "exporter.simulator.openai",
+    "exporter.simulator.anthropic",
+    "exporter.simulator.inference",
+    "exporter.simulator.balances",
+    "exporter.simulator.statuspage",
+    "exporter.simulator.analytics",
+)
+
+
+class Simulator:
+    """The simulated provider APIs on one router. ``clock`` lets tests freeze "now"."""
+
+    def __init__(self, seed: int = 42, *, clock: Callable[[], float] = time.time,
+                 keys: tuple[str, ...] = (DEMO_KEY, DEMO_MANAGEMENT_KEY),
+                 faults: dict[str, dict[str, Any]] | None = None) -> None:
+        self.seed = seed
+        self.clock = clock
+        self.keys = set(keys)
+        self.faults = FaultRegistry(seed)
+        self.router = Router()
+        self.state: dict[str, Any] = {}  # per-module mutable state (balances, spend multipliers...)
+        self.resetters: list[Callable[[], None]] = []
+        self._register_admin()
+        self.modules: list[str] = []
+        for name in SIM_MODULES:
+            try:
+                module = importlib.import_module(name)
+            except ImportError as exc:
+                if exc.name == name:
+                    continue  # not built yet
+                raise
+            module.register(self)
+            self.modules.append(name.rsplit(".", 1)[-1])
+        for provider, spec in (faults or {}).items():
+            self.faults.set(provider, spec)
+
+    def key_ok(self, key: str | None) -> bool:
+        return bool(key) and key in self.keys
+
+    def bearer(self, req: Request) -> str:
+        auth = req.header("Authorization")
+        return auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+
+    def _register_admin(self) -> None:
+        r = self.router
+
+        @r.route("GET", "/_sim/state")
+        def state(req: Request) -> Response:
+            return Response.json({"seed": self.seed, "now": self.clock(), "modules": self.modules,
+                                  **self.faults.snapshot(), "state": _jsonable(self.state)})
+
+        @r.route("POST", "/_sim/faults")
+        def set_faults(req: Request) -> Response:
+            try:
+                body = req.json()
+                if not isinstance(body, dict):
+                    raise ValueError("body must be an object of provider -> switches")
+                for provider, spec in body.items():
+                    self.faults.set(provider, spec)
+            except (ValueError, TypeError) as exc:
+                return Response.json({"error": str(exc)}, 400)
+            return Response.json(self.faults.snapshot())
+
+        @r.route("DELETE", "/_sim/faults")
+        def clear_faults(req: Request) -> Response:
+            self.faults.specs.clear()
+            return Response.json(self.faults.snapshot())
+
+        @r.route("POST", "/_sim/reset")
+        def reset(req: Request) -> Response:
+            self.faults.reset()
+            for fn in self.resetters:
+                fn()
+            return Response.json({"ok": True})
+
+        @r.route("GET", "/_sim/health")
+        def health(req: Request) -> Response:
+            return Response.json({"ok": True})
+
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> Server:
+        return Server(self.router, host, port).start()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return repr(value)
