@@ -1,4 +1,4 @@
-"""Sample containers: what a poll produces (:class:`MetricSet`), what probes and events accumulate (:class:`LiveMetrics`).
+"""Sample containers: what a poll produces (:class:`MetricSet`) and what live sources accumulate (:class:`LiveMetrics`).
 
 Provider modules build a MetricSet from API answers without knowing about threads, sources or Prometheus client
 objects; ``provider`` and ``source`` (and static labels) are added by whoever publishes it. Label names are checked
