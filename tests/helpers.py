@@ -42,7 +42,9 @@ class Metrics:
 
     def find(self, name: str, **labels: str) -> list[tuple[dict[str, str], float]]:
         return [
-            (lab, v) for n, lab, v in self.samples if n == name and all(lab.get(k) == want for k, want in labels.items())
+            (lab, v)
+            for n, lab, v in self.samples
+            if n == name and all(lab.get(k) == want for k, want in labels.items())
         ]
 
     def value(self, name: str, **labels: str) -> float:
