@@ -75,7 +75,8 @@ class _Histogram:
     count: int = 0
 
     def __post_init__(self) -> None:
-        self.counts = [0] * len(self.bounds)
+        if not self.counts:
+            self.counts = [0] * len(self.bounds)
 
     def observe(self, value: float) -> None:
         idx = bisect.bisect_left(self.bounds, value)
