@@ -47,7 +47,7 @@ def _client(url: str, codes: list[str], sleeps: list[float], **kw: object) -> Ap
 
 
 def test_retries_5xx_and_honours_capped_retry_after(server: tuple[Server, list[str]]) -> None:
-    srv, hits = server
+    srv, _ = server
     srv.plan["a"] = [  # type: ignore[attr-defined]
         Response.json({"error": "busy"}, 503, {"Retry-After": "1000"}),
         Response.json({"error": "limit"}, 429, {"Retry-After": "1"}),
@@ -62,7 +62,7 @@ def test_retries_5xx_and_honours_capped_retry_after(server: tuple[Server, list[s
 
 @pytest.mark.parametrize("status", [400, 401, 402, 403, 404])
 def test_client_errors_are_not_retried(server: tuple[Server, list[str]], status: int) -> None:
-    srv, hits = server
+    srv, _ = server
     srv.plan["b"] = [Response.json({"error": {"message": f"bad key {SECRET}"}}, status)]  # type: ignore[attr-defined]
     codes: list[str] = []
     with pytest.raises(ApiError) as info:
