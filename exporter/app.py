@@ -13,6 +13,7 @@ from exporter.config import Config
 from exporter.exposition import Exposition, render_metricset
 from exporter.httpserver import Router, Server
 from exporter.poller import SourcePoller
+from exporter.providers.balance import balance_usd_enricher
 from exporter.samples import LiveMetrics, MetricSet
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,8 @@ class App:
             if enricher is not None:
                 enrichers.append(enricher)
                 self.pricing = enricher
+
+        enrichers.append(balance_usd_enricher(config.exchange_rates))  # llmpulse_balance_usd from exchange_rates
 
         for fam in _custom_families(config):
             self.exposition.add_family(fam)

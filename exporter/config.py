@@ -201,6 +201,8 @@ class DeepSeekSource(BalanceSourceBase):
 
 class MoonshotSource(BalanceSourceBase):
     type: Literal["moonshot"]
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$",
+                                 description="currency label (default: USD for api.moonshot.ai, else CNY)")
 
     @classmethod
     def default_base_url(cls) -> str:
@@ -218,6 +220,8 @@ class OpenRouterSource(BalanceSourceBase):
 
 class SiliconFlowSource(BalanceSourceBase):
     type: Literal["siliconflow"]
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$",
+                                 description="currency label (default: USD for api.siliconflow.com, else CNY)")
 
     @classmethod
     def default_base_url(cls) -> str:
@@ -239,12 +243,19 @@ class StatuspageSource(SourceBase):
     def provider(self) -> str:
         if self.provider_label:
             return self.provider_label
-        host = re.sub(r"^https?://", "", self.url).split("/")[0]
-        for known in ("openai", "anthropic", "claude", "deepseek", "openrouter", "moonshot", "coze", "groq",
-                      "mistral", "cohere", "siliconflow"):
-            if known in host:
-                return "anthropic" if known == "claude" else known
-        return host.split(".")[-2] if host.count(".") >= 1 else host
+        host, _, path = re.sub(r"^https?://", "", self.url).partition("/")
+        host = host.split(":")[0]
+        for where in (host, path):  # the host names the provider; a mirror or the simulator may name it in the path
+            for known in ("openai", "anthropic", "claude", "deepseek", "openrouter", "moonshot", "coze", "groq",
+                          "mistral", "cohere", "siliconflow"):
+                if known in where.lower():
+                    return "anthropic" if known == "claude" else known
+        if re.match(r"^[\d.]+$|^\[|^localhost$", host):
+            return "statuspage"
+        labels = host.split(".")
+        if len(labels) >= 3 and labels[-2] in ("co", "com", "org", "net", "ac", "gov", "edu"):
+            return labels[-3]  # status.example.co.uk -> example
+        return labels[-2] if len(labels) >= 2 else host
 
 
 class HttpJsonMetric(_Strict):

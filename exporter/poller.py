@@ -47,6 +47,7 @@ class SourceStatus:
     last_error: str
     last_duration: float
     series: int
+    note: str = ""
 
 
 class MonthToDateGuard:
@@ -263,4 +264,5 @@ class SourcePoller:
                 last_error=self._last_error,
                 last_duration=self._last_duration,
                 series=self._series,
+                note=getattr(self.provider, "note", "") or "",
             )

@@ -24,6 +24,9 @@ class ProviderBase:
 
     def __init__(self, config: Any) -> None:
         self.config = config
+        #: A standing remark about this source that is not an error (e.g. OpenRouter credits need a management
+        #: key); the landing page shows it next to the source.
+        self.note = ""
 
     def headers(self) -> dict[str, str]:
         """Auth headers for every call (Bearer by default)."""
