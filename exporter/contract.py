@@ -143,6 +143,12 @@ COST_ESTIMATED_USD = _family(
     "the tokens it is computed from (month-to-date for billing sources, since start for events).",
     ("project", "model"), unit="currencyUSD", group="cost",
 )
+CACHE_SAVINGS_USD = _family(
+    "llmpulse_cache_savings_estimated_usd_total", "counter",
+    "What prompt caching saved, estimated by llmpulse from the price table: cached_input tokens times (input "
+    "price - cached input price), in US dollars. Same semantics as llmpulse_cost_estimated_usd_total.",
+    ("project", "model"), unit="currencyUSD", group="cost",
+)
 UNPRICED_TOKENS = _family(
     "llmpulse_unpriced_tokens_total", "counter",
     "Tokens of models with no entry in the price table: not counted as $0 in the estimated cost.",
