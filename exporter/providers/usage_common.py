@@ -1,0 +1,163 @@
+"""Helpers shared by the billing-API collectors (OpenAI, Anthropic): exact sums, label values, bucket pages.
+
+Why exact sums: a month-to-date total is the sum of up to 31 daily buckets of many results each, and costs come
+as decimal numbers (Anthropic: decimal strings in cents). Summing them as :class:`decimal.Decimal` and converting
+to float once at the end makes the exported value independent of page size and result order, so two replicas
+(or a restart) export bit-identical numbers, and it never drifts from what the provider's own console shows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from exporter.contract import Family
+from exporter.http import ApiClient, ApiError, paginate
+from exporter.samples import MetricSet
+
+#: Label value of a required dimension (project, model) that the source does not break down by (group_by).
+UNGROUPED = "all"
+#: Label value of a dimension that was requested but the provider reported as null.
+UNKNOWN = "unknown"
+
+Params = list[tuple[str, Any]]
+
+
+def to_decimal(value: Any, where: str) -> Decimal:
+    """A JSON number or numeric string as an exact Decimal; floats go through ``repr`` (the JSON text)."""
+    if isinstance(value, bool) or value is None:
+        raise ApiError("invalid_response", f"{where}: expected a number, got {value!r}")
+    try:
+        if isinstance(value, int):
+            return Decimal(value)
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise InvalidOperation
+            return Decimal(repr(value))
+        if isinstance(value, str):
+            result = Decimal(value.strip())
+            if not result.is_finite():
+                raise InvalidOperation
+            return result
+    except InvalidOperation:
+        pass
+    raise ApiError("invalid_response", f"{where}: expected a number, got {value!r}"[:200])
+
+
+def optional_number(data: Mapping[str, Any], key: str, where: str) -> Decimal:
+    """An optional metric field: missing or null counts as 0 (fields are added to these APIs over time)."""
+    value = data.get(key)
+    return Decimal(0) if value is None else to_decimal(value, f"{where}.{key}")
+
+
+def required_number(data: Mapping[str, Any], key: str, where: str) -> Decimal:
+    if key not in data:
+        raise ApiError("invalid_response", f"{where}: missing field {key!r}")
+    return to_decimal(data[key], f"{where}.{key}")
+
+
+def dimension(result: Mapping[str, Any], field: str, grouped: bool, null_as: str = UNKNOWN) -> str:
+    """Label value of one breakdown: the provider's value, ``null_as`` when it reported null, ``all`` when the
+    source does not group by it (then the provider reports null for everything)."""
+    if not grouped:
+        return UNGROUPED
+    value = result.get(field)
+    if value is None or value == "":
+        return null_as
+    return str(value)
+
+
+class Totals:
+    """Exact per-series sums across buckets and pages, written into a :class:`MetricSet` at the end."""
+
+    def __init__(self) -> None:
+        self._sums: dict[tuple[Family, tuple[tuple[str, str], ...]], Decimal] = {}
+
+    def add(self, family: Family, value: Decimal | int, **labels: str) -> None:
+        key = (family, tuple(sorted(labels.items())))
+        self._sums[key] = self._sums.get(key, Decimal(0)) + Decimal(value)
+
+    def get(self, family: Family, **labels: str) -> Decimal | None:
+        return self._sums.get((family, tuple(sorted(labels.items()))))
+
+    def __len__(self) -> int:
+        return len(self._sums)
+
+    def metricset(self, ms: MetricSet | None = None) -> MetricSet:
+        """Write the totals (labels are checked against the contract here)."""
+        ms = ms if ms is not None else MetricSet()
+        for (family, labels), value in self._sums.items():
+            ms.set(family, float(value), **dict(labels))
+        return ms
+
+
+def bucket_results(
+    page: Mapping[str, Any],
+    where: str,
+    *,
+    bucket_start: Callable[[Mapping[str, Any], str], float],
+    not_before: float,
+) -> Iterator[Mapping[str, Any]]:
+    """The results of every bucket of one usage/cost page, checking the envelope.
+
+    Buckets that start before ``not_before`` (the month start) are skipped: if a provider or a proxy ever ignores
+    the start parameter, the month-to-date total must not silently include last month.
+    """
+    data = page.get("data")
+    if not isinstance(data, list):
+        raise ApiError("invalid_response", f"{where}: field 'data' is missing or not a list")
+    for i, bucket in enumerate(data):
+        here = f"{where}: data[{i}]"
+        if not isinstance(bucket, Mapping):
+            raise ApiError("invalid_response", f"{here} is not an object")
+        results = bucket.get("results")
+        if not isinstance(results, list):
+            raise ApiError("invalid_response", f"{here}: field 'results' is missing or not a list")
+        if bucket_start(bucket, here) < not_before:
+            continue
+        for j, result in enumerate(results):
+            if not isinstance(result, Mapping):
+                raise ApiError("invalid_response", f"{here}.results[{j}] is not an object")
+            yield result
+
+
+def fetch_pages(client: ApiClient, path: str, params: Params, *, cursor_param: str = "page",
+                cursor_key: str = "next_page") -> Iterator[Mapping[str, Any]]:
+    """Every page of a paginated endpoint (the cursor goes back as ``cursor_param``), with the loop guard of
+    :func:`exporter.http.paginate`."""
+
+    def fetch(cursor: str | None) -> Mapping[str, Any]:
+        page_params = [*params, (cursor_param, cursor)] if cursor else list(params)
+        page = client.get_json(path, params=page_params)
+        if not isinstance(page, Mapping):
+            raise ApiError("invalid_response", f"{path}: answer is not a JSON object")
+        return page
+
+    yield from paginate(fetch, cursor_key=cursor_key)
+
+
+def names_from_list(page: Mapping[str, Any], where: str) -> list[tuple[str, str]]:
+    """``(id, name)`` pairs from a list endpoint page (OpenAI projects, Anthropic workspaces)."""
+    data = page.get("data")
+    if not isinstance(data, list):
+        raise ApiError("invalid_response", f"{where}: field 'data' is missing or not a list")
+    out = []
+    for i, item in enumerate(data):
+        if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
+            raise ApiError("invalid_response", f"{where}: data[{i}] has no string 'id'")
+        name = item.get("name")
+        out.append((item["id"], str(name)[:200] if name else item["id"]))
+    return out
+
+
+def base_prefix(url: str, prefix: str = "/v1") -> str:
+    """The path prefix to put before API paths: ``base_url`` is the API root, but a trailing ``/v1`` is tolerated
+    (users copy it from SDK settings), so ``https://api.openai.com`` and ``https://api.openai.com/v1`` both work."""
+    return "" if url.rstrip("/").endswith(prefix) else prefix
+
+
+def join_group_by(words: Sequence[str], mapping: Mapping[str, str]) -> list[str]:
+    """Provider-neutral group_by words (project, model, api_key, user) to the provider's field names."""
+    return [mapping[w] for w in words if w in mapping]
