@@ -1,0 +1,466 @@
+"""Simulated Anthropic Admin API: ``usage_report/messages``, ``cost_report`` and the workspace list.
+
+Faithful where a client can tell the difference (see provider-apis.md §2 and §6):
+
+- auth: ``x-api-key`` (an admin key; ``Authorization: Bearer`` is accepted too, as the 2026 API does) and the
+  ``anthropic-version`` header; errors in the ``{"type": "error", "error": {type, message}, "request_id"}``
+  envelope with a ``request-id`` header (401 authentication_error, 400 invalid_request_error, 429
+  rate_limit_error, 500 api_error, 529 overloaded_error...)
+- ``starting_at`` required, RFC 3339, snapped to the start of its UTC bucket; ``ending_at`` optional (buckets that
+  end by then; default: through the bucket containing now); ``bucket_width`` ``1d|1h|1m`` with ``limit`` 1-31 /
+  1-168 / 1-1440 (defaults 7 / 24 / 60); ``cost_report`` only ``1d`` and ``limit`` 1-31
+- ``group_by[]`` (``group_by`` accepted too): ``api_key_id``, ``workspace_id``, ``model``, ``service_tier``,
+  ``context_window``, ``inference_geo`` for usage; ``workspace_id``, ``description`` for cost; every dimension
+  null unless grouped, ``workspace_id: null`` = the default workspace, ``api_key_id: null`` = Console usage
+- every bucket ascending with ``starting_at``/``ending_at`` (no ``object`` fields), empty ones as ``results: []``;
+  opaque ``page_...`` cursors
+- cost ``amount`` is a decimal STRING in CENTS with up to 5 decimals, ``currency: "USD"``; several descriptions
+  per model (input, output, cache read, cache writes, batch, long context), web search and code execution
+- ``GET /v1/organizations/workspaces`` (``after_id``/``limit`` 1-1000/``include_archived``), one archived
+
+Faults (provider key ``anthropic``): as for OpenAI, with 529 available as ``error_status``. Usage knobs
+(multiplier, revise): :mod:`exporter.simulator.usage_data`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from exporter.httpserver import Request, Response
+from exporter.simulator.common import malformed_body, with_faults
+from exporter.simulator.usage_data import (
+    WIDTHS,
+    Rand,
+    Stream,
+    UsageModel,
+    Values,
+    around,
+    bucket_starts,
+    default_end,
+    factor,
+    group,
+    logged,
+    scale_count,
+)
+
+PROVIDER = "anthropic"
+PREFIX = "/v1/organizations"
+MAX_LIMIT = {"1m": 1440, "1h": 168, "1d": 31}
+DEFAULT_LIMIT = {"1m": 60, "1h": 24, "1d": 7}
+COST_MAX_LIMIT = 31
+MILLION = Decimal(1_000_000)
+
+# --- the simulated organization -------------------------------------------------------------------------------------
+PRODUCTION = "wrkspc_01JwQvzr7rXLA5AGx3HKfFUJ"
+RESEARCH = "wrkspc_01Kp8sXn4Ld2Wq9Rt6Yh3ZbM"
+HACKATHON = "wrkspc_01Hc7Vb3Np5Qs8Tw2Xy4Rm6L"
+# (id, name, created_at, archived_at)
+WORKSPACES = (
+    (PRODUCTION, "Production", "2024-10-30T23:58:27.427722Z", None),
+    (RESEARCH, "Research", "2025-02-11T09:14:03.118204Z", None),
+    (HACKATHON, "Hackathon 2025", "2025-06-02T08:00:00.000000Z", "2025-07-01T12:00:00.000000Z"),
+)
+KEYS = {
+    "apikey_01Rj2N8SVvo6BePZj99NhmiT": PRODUCTION,
+    "apikey_01Xb7Kq3Wm9Tz2Lp5Nv8Rc4H": PRODUCTION,
+    "apikey_01Gd4Hs8Jq2Vx6Bn9Mk3Pt7W": RESEARCH,
+    "apikey_01Lw3Fy7Ct5Qe9Zr2Sh6Nb8K": None,  # a key of the default workspace
+}
+
+
+@dataclass(frozen=True)
+class ModelPrice:
+    """List prices in dollars per million tokens."""
+
+    display: str
+    input: Decimal
+    output: Decimal
+    write_5m: Decimal
+    write_1h: Decimal
+    read: Decimal
+
+
+PRICES = {
+    "claude-sonnet-4-20250514": ModelPrice("Claude Sonnet 4", Decimal("3"), Decimal("15"), Decimal("3.75"),
+                                           Decimal("6"), Decimal("0.30")),
+    "claude-3-5-haiku-20241022": ModelPrice("Claude Haiku 3.5", Decimal("0.80"), Decimal("4"), Decimal("1.00"),
+                                            Decimal("1.60"), Decimal("0.08")),
+    "claude-opus-4-1-20250805": ModelPrice("Claude Opus 4.1", Decimal("15"), Decimal("75"), Decimal("18.75"),
+                                           Decimal("30"), Decimal("1.50")),
+}
+WEB_SEARCH_CENTS = Decimal(1)  # $10 per 1000 searches
+CODE_EXECUTION_CENTS_PER_HOUR = Decimal(5)
+TOKEN_LINES = (  # (value field, description suffix, token_type, price attribute)
+    ("uncached_input_tokens", "Input Tokens", "uncached_input_tokens", "input"),
+    ("output_tokens", "Output Tokens", "output_tokens", "output"),
+    ("cache_read_input_tokens", "Cache Read", "cache_read_input_tokens", "read"),
+    ("cache_creation_5m", "Cache Write (5m)", "cache_creation.ephemeral_5m_input_tokens", "write_5m"),
+    ("cache_creation_1h", "Cache Write (1h)", "cache_creation.ephemeral_1h_input_tokens", "write_1h"),
+)
+
+
+def messages(avg_in: float, avg_out: float, read_share: float, write_share: float, *, long_writes: float = 0.2,
+             web_search: float = 0.0, code_seconds: float = 0.0) -> Callable[[int, Rand], Values]:
+    """Messages traffic: request count -> the usage report's token fields (and tool use for costs)."""
+
+    def make(n: int, rand: Rand) -> Values:
+        total_in = round(n * around(rand, "in", avg_in))
+        read = round(total_in * around(rand, "read", read_share, 0.3))
+        write = min(total_in - read, round(total_in * around(rand, "write", write_share, 0.5)))
+        write_1h = round(write * long_writes)
+        return {
+            "uncached_input_tokens": total_in - read - write,
+            "cache_creation_5m": write - write_1h,
+            "cache_creation_1h": write_1h,
+            "cache_read_input_tokens": read,
+            "output_tokens": round(n * around(rand, "out", avg_out)),
+            "web_search_requests": round(n * web_search * around(rand, "web", 1.0, 0.5)),
+            "code_execution_seconds": round(n * code_seconds * around(rand, "code", 1.0, 0.5)),
+        }
+
+    return make
+
+
+def _stream(key: str | None, workspace: str | None, model: str, rate: float, make: Callable[[int, Rand], Values], *,
+            tier: str = "standard", context: str = "0-200k", geo: str = "global", active: float = 1.0) -> Stream:
+    dims = {"api_key_id": key, "workspace_id": workspace, "model": model, "service_tier": tier,
+            "context_window": context, "inference_geo": geo}
+    return Stream("messages", dims, rate, make, active)
+
+
+def streams() -> list[Stream]:
+    """Production chat on Sonnet and Haiku, research on Opus with long context, batch jobs, Console tinkering."""
+    k = list(KEYS)
+    sonnet, haiku, opus = "claude-sonnet-4-20250514", "claude-3-5-haiku-20241022", "claude-opus-4-1-20250805"
+    return [
+        _stream(k[0], PRODUCTION, sonnet, 260, messages(3200, 450, 0.55, 0.06, web_search=0.05)),
+        _stream(k[1], PRODUCTION, haiku, 900, messages(1400, 180, 0.35, 0.03)),
+        _stream(k[1], PRODUCTION, haiku, 1500, messages(1100, 90, 0.0, 0.0), tier="batch", active=0.3),
+        _stream(k[2], RESEARCH, opus, 18, messages(9000, 1600, 0.40, 0.10, long_writes=0.6, code_seconds=20)),
+        _stream(k[2], RESEARCH, sonnet, 4, messages(320_000, 2500, 0.30, 0.05), context="200k-1M", active=0.5),
+        _stream(k[3], None, sonnet, 40, messages(2000, 600, 0.20, 0.05, web_search=0.2), geo="us"),
+        _stream(None, None, sonnet, 4, messages(1500, 700, 0.0, 0.0), active=0.35),  # Console / Workbench
+    ]
+
+
+def cost_lines(stream: Stream, v: Values) -> list[tuple[str, dict[str, Any], Decimal]]:
+    """(description, description fields, cents) for one stream's usage at list prices."""
+    model = str(stream.dims["model"])
+    price = PRICES[model]
+    tier = str(stream.dims["service_tier"])
+    context = str(stream.dims["context_window"])
+    factor_ = Decimal("0.5") if tier == "batch" else Decimal(1)
+    if context != "0-200k":
+        factor_ *= 2  # long-context requests are billed at premium rates
+    label = price.display + (" Batch" if tier == "batch" else "") + (" Long Context" if context != "0-200k" else "")
+    out = []
+    for field, suffix, token_type, attr in TOKEN_LINES:
+        tokens = v.get(field, 0)
+        if tokens:
+            cents = tokens * getattr(price, attr) * factor_ * 100 / MILLION
+            fields = {"cost_type": "tokens", "model": model, "token_type": token_type, "service_tier": tier,
+                      "context_window": context}
+            out.append((f"{label} Usage - {suffix}", fields, cents))
+    empty = {"model": None, "token_type": None, "service_tier": None, "context_window": None}
+    if v.get("web_search_requests"):
+        out.append(("Web Search Usage", {**empty, "cost_type": "web_search"},
+                    v["web_search_requests"] * WEB_SEARCH_CENTS))
+    if v.get("code_execution_seconds"):
+        out.append(("Code Execution Usage", {**empty, "cost_type": "code_execution"},
+                    v["code_execution_seconds"] * CODE_EXECUTION_CENTS_PER_HOUR / 3600))
+    return out
+
+
+# --- errors ---------------------------------------------------------------------------------------------------------
+ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
+               403: "permission_error", 404: "not_found_error", 409: "conflict_error", 413: "request_too_large",
+               429: "rate_limit_error", 500: "api_error", 504: "timeout_error", 529: "overloaded_error"}
+ERROR_MESSAGES = {429: "Number of requests has exceeded your rate limit. Please try again later.",
+                  500: "Internal server error", 504: "Request timed out", 529: "Overloaded"}
+
+
+def error(status: int, message: str, type_: str | None = None, req: Request | None = None) -> Response:
+    seed = f"{status}:{message}:{req.path if req else ''}:{req.arg('page') if req else ''}:{time.time_ns()}"
+    request_id = "req_011C" + base64.b32encode(hashlib.sha256(seed.encode()).digest()[:15]).decode()[:20]
+    body = {"type": "error", "error": {"type": type_ or ERROR_TYPES.get(status, "api_error"), "message": message},
+            "request_id": request_id}
+    return Response.json(body, status, {"request-id": request_id})
+
+
+def fault_error(status: int, req: Request) -> Response:
+    return error(status, ERROR_MESSAGES.get(status, f"Error {status}"), None, req)
+
+
+class BadRequest(Exception):
+    def response(self, req: Request) -> Response:
+        return error(400, str(self), "invalid_request_error", req)
+
+
+def auth_error(sim: Any, req: Request) -> Response | None:
+    key = req.header("x-api-key") or sim.bearer(req)
+    if not key:
+        return error(401, "x-api-key header is required", "authentication_error", req)
+    if not sim.key_ok(key):
+        return error(401, "invalid x-api-key", "authentication_error", req)
+    if not req.header("anthropic-version"):
+        return error(400, "anthropic-version: header is required", "invalid_request_error", req)
+    return None
+
+
+# --- parameters and cursors -----------------------------------------------------------------------------------------
+def parse_time(req: Request, name: str, required: bool) -> int | None:
+    raw = req.arg(name)
+    if raw is None or raw == "":
+        if required:
+            raise BadRequest(f"{name}: Field required")
+        return None
+    try:
+        when = datetime.fromisoformat(raw)
+    except ValueError:
+        raise BadRequest(f"{name}: Input should be a valid datetime, invalid datetime format") from None
+    if when.tzinfo is None:
+        raise BadRequest(f"{name}: Input should have timezone info")
+    return int(when.timestamp())
+
+
+def rfc3339(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _limit(req: Request, default: int, maximum: int) -> int:
+    raw = req.arg("limit")
+    if raw is None or raw == "":
+        return default
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise BadRequest("limit: Input should be a valid integer, unable to parse string as an integer") from None
+    if limit < 1:
+        raise BadRequest("limit: Input should be greater than or equal to 1")
+    if limit > maximum:
+        raise BadRequest(f"limit: Input should be less than or equal to {maximum}")
+    return limit
+
+
+def _group_by(req: Request, allowed: Sequence[str]) -> list[str]:
+    fields: list[str] = []
+    for i, item in enumerate(req.args("group_by")):
+        if item not in allowed:
+            choices = ", ".join(f"'{a}'" for a in allowed[:-1]) + f" or '{allowed[-1]}'"
+            raise BadRequest(f"group_by.{i}: Input should be {choices}")
+        if item not in fields:
+            fields.append(item)
+    return fields
+
+
+def encode_cursor(bucket: int, page: int) -> str:
+    return "page_" + base64.b64encode(f"{rfc3339(bucket)}|{page}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[int, int]:
+    try:
+        if not cursor.startswith("page_"):
+            raise ValueError
+        when, page = base64.b64decode(cursor[5:], validate=True).decode().split("|")
+        return int(datetime.fromisoformat(when).timestamp()), int(page)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise BadRequest("page: invalid page token") from None
+
+
+def page_number(req: Request) -> int:
+    cursor = req.arg("page")
+    if not cursor:
+        return 1
+    try:
+        return decode_cursor(cursor)[1]
+    except BadRequest:
+        return 0
+
+
+@dataclass
+class Window:
+    buckets: list[int]
+    width: int
+    next_page: str | None
+    page: int
+
+
+def window(req: Request, now: float, width_name: str, limit: int) -> Window:
+    start = parse_time(req, "starting_at", True)
+    end = parse_time(req, "ending_at", False)
+    assert start is not None
+    width = WIDTHS[width_name]
+    if end is None:
+        starts = bucket_starts(start, default_end(now, width), width)
+    else:
+        if end <= start:
+            raise BadRequest("ending_at: must be after starting_at")
+        starts = [b for b in bucket_starts(start, end, width) if b + width <= end]
+    index, page = 0, 1
+    cursor = req.arg("page")
+    if cursor:
+        bucket, page = decode_cursor(cursor)
+        if bucket not in starts[1:] or page < 2:
+            raise BadRequest("page: the page token does not match this query")
+        index = starts.index(bucket)
+    more = index + limit < len(starts)
+    return Window(starts[index:index + limit], width, encode_cursor(starts[index + limit], page + 1) if more else None,
+                  page)
+
+
+FILTERS = {"api_key_ids": "api_key_id", "workspace_ids": "workspace_id", "models": "model",
+           "service_tiers": "service_tier", "context_window": "context_window", "inference_geos": "inference_geo"}
+USAGE_GROUPS = ("api_key_id", "workspace_id", "model", "service_tier", "context_window", "inference_geo")
+USAGE_DIMS = (*USAGE_GROUPS, "account_id", "service_account_id")
+COST_GROUPS = ("workspace_id", "description")
+
+
+def _filters(req: Request) -> dict[str, set[Any]]:
+    return {dim: set(req.args(param)) for param, dim in FILTERS.items() if req.args(param)}
+
+
+def usage_result(dims: dict[str, Any], v: Values, f: Decimal) -> dict[str, Any]:
+    s = {k: scale_count(n, f) for k, n in v.items()}
+    return {
+        **{d: dims.get(d) for d in USAGE_DIMS},
+        "uncached_input_tokens": s["uncached_input_tokens"],
+        "cache_creation": {"ephemeral_1h_input_tokens": s["cache_creation_1h"],
+                           "ephemeral_5m_input_tokens": s["cache_creation_5m"]},
+        "cache_read_input_tokens": s["cache_read_input_tokens"],
+        "output_tokens": s["output_tokens"],
+        "server_tool_use": {"web_search_requests": s["web_search_requests"]},
+    }
+
+
+# --- registration ---------------------------------------------------------------------------------------------------
+def register(sim: Any) -> None:
+    model = UsageModel(sim.seed, PROVIDER, streams())
+    log = logged(sim, PROVIDER, page_number)
+    faults = with_faults(sim, PROVIDER, fault_error)
+
+    def broken_page(win: Window, req: Request) -> Response | None:
+        spec = sim.faults.spec(PROVIDER)
+        if spec.fail_page and spec.fail_page == win.page and sim.faults.take(PROVIDER, "fail_page_count"):
+            if spec.fail_page_status == 0:
+                return Response(200, malformed_body())
+            return fault_error(spec.fail_page_status, req)
+        return None
+
+    def page_body(win: Window, results_of: Callable[[int, int], list[dict[str, Any]]]) -> dict[str, Any]:
+        data = [{"starting_at": rfc3339(b), "ending_at": rfc3339(b + win.width), "results": results_of(b, win.width)}
+                for b in win.buckets]
+        return {"data": data, "has_more": win.next_page is not None, "next_page": win.next_page}
+
+    def selected(start: int, width: int, filters: dict[str, set[Any]]) -> list[tuple[Stream, Values]]:
+        per_stream = model.window(start, start + width, sim.clock())
+        return [(s, v) for s, v in zip(model.streams, per_stream, strict=True)
+                if v is not None and all(s.dims.get(d) in allowed for d, allowed in filters.items())]
+
+    @sim.router.route("GET", f"{PREFIX}/usage_report/messages")
+    @log
+    @faults
+    def usage_messages(req: Request) -> Response:
+        denied = auth_error(sim, req)
+        if denied is not None:
+            return denied
+        try:
+            width_name = req.arg("bucket_width") or "1d"
+            if width_name not in WIDTHS:
+                raise BadRequest("bucket_width: Input should be '1d', '1h' or '1m'")
+            limit = _limit(req, DEFAULT_LIMIT[width_name], MAX_LIMIT[width_name])
+            fields = _group_by(req, USAGE_GROUPS)
+            filters = _filters(req)
+            win = window(req, sim.clock(), width_name, limit)
+        except BadRequest as exc:
+            return exc.response(req)
+        broken = broken_page(win, req)
+        if broken is not None:
+            return broken
+        f = factor(sim)
+
+        def results(start: int, width: int) -> list[dict[str, Any]]:
+            return [usage_result(dims, values, f) for dims, values in group(selected(start, width, filters), fields)]
+
+        return Response.json(page_body(win, results))
+
+    @sim.router.route("GET", f"{PREFIX}/cost_report")
+    @log
+    @faults
+    def cost_report(req: Request) -> Response:
+        denied = auth_error(sim, req)
+        if denied is not None:
+            return denied
+        try:
+            width_name = req.arg("bucket_width") or "1d"
+            if width_name != "1d":
+                raise BadRequest("bucket_width: Input should be '1d'")
+            limit = _limit(req, 7, COST_MAX_LIMIT)
+            fields = _group_by(req, COST_GROUPS)
+            filters = {"workspace_id": set(req.args("workspace_ids"))} if req.args("workspace_ids") else {}
+            win = window(req, sim.clock(), "1d", limit)
+        except BadRequest as exc:
+            return exc.response(req)
+        broken = broken_page(win, req)
+        if broken is not None:
+            return broken
+        f = factor(sim)
+
+        def results(start: int, width: int) -> list[dict[str, Any]]:
+            grouped: dict[tuple[Any, ...], list[Any]] = {}
+            for stream, values in selected(start, width, filters):
+                for description, extra, cents in cost_lines(stream, values):
+                    dims = {"workspace_id": stream.dims["workspace_id"], "description": description, **extra}
+                    key = tuple(dims[g] for g in fields)
+                    grouped.setdefault(key, [dims, Decimal(0)])[1] += cents
+            out = []
+            for dims, cents in grouped.values():
+                by_description = "description" in fields
+                amount = (cents * f).quantize(Decimal("0.00001")).normalize()
+                out.append({
+                    "amount": f"{amount:f}",
+                    "currency": "USD",
+                    "cost_type": dims["cost_type"] if by_description else None,
+                    "description": dims["description"] if by_description else None,
+                    "model": dims["model"] if by_description else None,
+                    "service_tier": dims["service_tier"] if by_description else None,
+                    "token_type": dims["token_type"] if by_description else None,
+                    "context_window": dims["context_window"] if by_description else None,
+                    "inference_geo": None,
+                    "workspace_id": dims["workspace_id"] if "workspace_id" in fields else None,
+                })
+            return out
+
+        return Response.json(page_body(win, results))
+
+    @sim.router.route("GET", f"{PREFIX}/workspaces")
+    @log
+    @faults
+    def workspaces(req: Request) -> Response:
+        denied = auth_error(sim, req)
+        if denied is not None:
+            return denied
+        try:
+            limit = _limit(req, 20, 1000)
+        except BadRequest as exc:
+            return exc.response(req)
+        archived = (req.arg("include_archived") or "false").lower() == "true"
+        colors = ("#6C5BB9", "#2E7D6F", "#C2410C")
+        items = [{"id": wid, "type": "workspace", "name": name, "created_at": created, "archived_at": gone,
+                  "display_color": colors[i % len(colors)]}
+                 for i, (wid, name, created, gone) in enumerate(WORKSPACES) if archived or gone is None]
+        after = req.arg("after_id")
+        if after:
+            ids = [i["id"] for i in items]
+            items = items[ids.index(after) + 1:] if after in ids else []
+        page = items[:limit]
+        return Response.json({"data": page, "has_more": len(items) > limit,
+                              "first_id": page[0]["id"] if page else None,
+                              "last_id": page[-1]["id"] if page else None})

@@ -1,0 +1,273 @@
+"""Deterministic usage of the simulated organizations, shared by the OpenAI and Anthropic simulators.
+
+Traffic is a set of :class:`Stream` s, each one steady source at the finest grain the API can report (a project,
+a key, its owner, a model...). For every hour a stream gets a request count from a seeded hash (daily and weekly
+rhythm, noise, idle hours) and turns it into token/unit values; the provider modules group, sum and price them.
+The same seed, hour and stream always give the same numbers, so an answer can be recomputed by anyone.
+
+An hour counts once its start has passed, in full. Values are therefore stable within an hour (a test can fetch
+the raw pages and the exporter's metrics and compare), and the month is never empty, not even at 00:05 UTC on the
+1st (a demo must show data within seconds).
+
+Admin knobs (the whole simulator; both providers use them):
+
+- ``POST /_sim/usage {"multiplier": 25}``: every usage and cost amount served from then on is multiplied by 25
+  (the end-to-end test pushes spend over the budget with it). Tokens and counts are rounded to integers.
+- ``POST /_sim/usage {"revise": 0.9}``: the provider revises its data downward: amounts are multiplied by 0.9
+  (on top of the multiplier), which must not make an exported counter decrease.
+- ``GET /_sim/usage``: the knobs and the most recent requests of the usage simulators (time, provider, path,
+  page, status), so tests can check retries and their spacing from the server's side.
+- ``POST /_sim/reset`` restores both knobs to 1 and clears the request log.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from exporter.httpserver import Request, Response
+from exporter.simulator.common import stable_random
+
+HOUR = 3600
+DAY = 86400
+WIDTHS = {"1m": 60, "1h": HOUR, "1d": DAY}
+STATE_KEY = "usage"
+LOG_SIZE = 500
+
+Rand = Callable[[str], float]
+Values = dict[str, int]
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One steady source of traffic. ``make(requests, rand)`` turns an hour's request count into values."""
+
+    endpoint: str
+    dims: Mapping[str, Any]
+    rate: float  # mean requests per hour at the daily peak
+    make: Callable[[int, Rand], Values]
+    active: float = 1.0  # share of hours with any traffic
+    key: str = field(default="")
+
+    def ident(self) -> str:
+        return self.key or f"{self.endpoint}|" + "|".join(f"{k}={v}" for k, v in sorted(self.dims.items()))
+
+
+def diurnal(hour_start: int) -> float:
+    """Traffic shape: a daily wave peaking at 14:00 UTC (Asia evening / Europe afternoon), quieter weekends."""
+    hour_of_day = (hour_start // HOUR) % 24
+    day_factor = 0.3 + 0.7 * (0.5 - 0.5 * math.cos(2 * math.pi * (hour_of_day - 2) / 24))
+    weekday = (hour_start // DAY + 3) % 7  # 1970-01-01 was a Thursday -> 0 = Monday
+    return day_factor * (0.6 if weekday >= 5 else 1.0)
+
+
+def around(rand: Rand, name: str, mean: float, spread: float = 0.3) -> float:
+    """A value near ``mean`` (+/- ``spread`` relative), deterministic per name."""
+    return mean * (1 - spread + 2 * spread * rand(name))
+
+
+class UsageModel:
+    """Hourly values of a provider's streams, cached (complete days are reused by every later request)."""
+
+    def __init__(self, seed: int, provider: str, streams: Sequence[Stream]) -> None:
+        self.seed = seed
+        self.provider = provider
+        self.streams = list(streams)
+        self._lock = threading.Lock()
+        self._hours: OrderedDict[int, list[Values | None]] = OrderedDict()
+        self._days: OrderedDict[tuple[int, int], list[Values | None]] = OrderedDict()
+
+    def _compute_hour(self, hour_start: int) -> list[Values | None]:
+        out: list[Values | None] = []
+        shape = diurnal(hour_start)
+        for stream in self.streams:
+            ident = stream.ident()
+
+            def rand(name: str, _ident: str = ident) -> float:
+                return stable_random(self.seed, self.provider, _ident, hour_start, name)
+
+            if rand("active") >= stream.active:
+                out.append(None)
+                continue
+            requests = round(stream.rate * shape * (0.7 + 0.6 * rand("requests")))
+            out.append(stream.make(requests, rand) if requests > 0 else None)
+        return out
+
+    def hour(self, hour_start: int) -> list[Values | None]:
+        """Values per stream for one hour (None = no traffic)."""
+        with self._lock:
+            cached = self._hours.get(hour_start)
+            if cached is not None:
+                self._hours.move_to_end(hour_start)
+                return cached
+        values = self._compute_hour(hour_start)
+        with self._lock:
+            self._hours[hour_start] = values
+            while len(self._hours) > 2000:
+                self._hours.popitem(last=False)
+        return values
+
+    def window(self, start: int, end: int, now: float) -> list[Values | None]:
+        """Summed values per stream over the hours starting in ``[start, end)`` that have begun by ``now``.
+
+        ``start``/``end`` are bucket bounds; minute buckets get the whole hour in the minute it starts (the data
+        is hourly), so totals are the same at every bucket width.
+        """
+        last_hour = int(now) // HOUR * HOUR
+        first = -(-start // HOUR) * HOUR  # first hour starting at or after start
+        stop = min(end, last_hour + 1)
+        if first >= stop:
+            return [None] * len(self.streams)
+        if first % DAY == 0 and end - first == DAY:
+            return self._day(first, min(24, (last_hour - first) // HOUR + 1))
+        return _sum_hours(self.hour(h) for h in range(first, stop, HOUR))
+
+    def _day(self, day_start: int, hours: int) -> list[Values | None]:
+        key = (day_start, hours)
+        with self._lock:
+            cached = self._days.get(key)
+            if cached is not None:
+                return cached
+        values = _sum_hours(self.hour(day_start + i * HOUR) for i in range(hours))
+        with self._lock:
+            self._days[key] = values
+            while len(self._days) > 200:
+                self._days.popitem(last=False)
+        return values
+
+
+def _sum_hours(hours: Any) -> list[Values | None]:
+    total: list[Values | None] | None = None
+    for values in hours:
+        if total is None:
+            total = [dict(v) if v is not None else None for v in values]
+            continue
+        for i, v in enumerate(values):
+            if v is None:
+                continue
+            acc = total[i]
+            if acc is None:
+                total[i] = dict(v)
+            else:
+                for k, n in v.items():
+                    acc[k] = acc.get(k, 0) + n
+    return total or []
+
+
+# --- buckets and cursors --------------------------------------------------------------------------------------------
+def bucket_starts(start: int, end: int, width: int) -> list[int]:
+    """Bucket starts in ``[start, end)``, ``start`` snapped down to the width (UTC), ascending."""
+    first = start // width * width
+    return list(range(first, end, width))
+
+
+def default_end(now: float, width: int) -> int:
+    """Without an end, the buckets run up to and including the one that contains ``now``."""
+    return (int(now) // width + 1) * width
+
+
+def group(stream_values: Sequence[tuple[Stream, Values]], fields: Sequence[str],
+          dims_of: Callable[[Stream], Mapping[str, Any]] | None = None) -> list[tuple[dict[str, Any], Values]]:
+    """Sum values by the requested dimensions; dimensions not requested are reported as None (as the APIs do)."""
+    grouped: dict[tuple[Any, ...], tuple[dict[str, Any], Values]] = {}
+    for stream, values in stream_values:
+        dims = dims_of(stream) if dims_of else stream.dims
+        key = tuple(dims.get(f) for f in fields)
+        if key not in grouped:
+            grouped[key] = ({f: dims.get(f) for f in fields}, {})
+        acc = grouped[key][1]
+        for k, n in values.items():
+            acc[k] = acc.get(k, 0) + n
+    return list(grouped.values())
+
+
+# --- admin knobs ----------------------------------------------------------------------------------------------------
+def knobs(sim: Any) -> dict[str, Any]:
+    return sim.state.setdefault(STATE_KEY, {"multiplier": 1.0, "revise": 1.0})
+
+
+def factor(sim: Any) -> Decimal:
+    """The factor every served amount is multiplied by (multiplier x revise)."""
+    k = knobs(sim)
+    return Decimal(repr(float(k["multiplier"]))) * Decimal(repr(float(k["revise"])))
+
+
+def scale_count(value: int, f: Decimal) -> int:
+    return value if f == 1 else int((Decimal(value) * f).to_integral_value())
+
+
+class UsageAdmin:
+    """The knobs (kept in ``sim.state['usage']`` so /_sim/state shows them) and a bounded request log."""
+
+    def __init__(self, sim: Any) -> None:
+        self.sim = sim
+        self.log: deque[dict[str, Any]] = deque(maxlen=LOG_SIZE)
+        self._lock = threading.Lock()
+        knobs(sim)
+
+    def record(self, provider: str, req: Request, status: int, page: int | None) -> None:
+        with self._lock:
+            self.log.append({"t": time.time(), "provider": provider, "method": req.method, "path": req.path,
+                             "page": page, "status": status})
+
+    def requests(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.log)
+
+    def reset(self) -> None:
+        self.sim.state[STATE_KEY] = {"multiplier": 1.0, "revise": 1.0}
+        with self._lock:
+            self.log.clear()
+
+
+def install(sim: Any) -> UsageAdmin:
+    """Register ``/_sim/usage`` once per simulator (both provider modules call this) and return its admin."""
+    admin: UsageAdmin | None = getattr(sim, "usage_admin", None)
+    if admin is not None:
+        return admin
+    admin = UsageAdmin(sim)
+    sim.usage_admin = admin
+    sim.resetters.append(admin.reset)
+
+    @sim.router.route("GET", "/_sim/usage")
+    def get_usage(req: Request) -> Response:
+        return Response.json({**knobs(sim), "factor": float(factor(sim)), "requests": admin.requests()})
+
+    @sim.router.route("POST", "/_sim/usage")
+    def set_usage(req: Request) -> Response:
+        try:
+            body = req.json()
+        except ValueError:
+            return Response.json({"error": "body must be JSON"}, 400)
+        if not isinstance(body, dict) or not body or set(body) - {"multiplier", "revise"}:
+            return Response.json({"error": "expected an object with multiplier and/or revise"}, 400)
+        for name, value in body.items():
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1e6:
+                return Response.json({"error": f"{name} must be a positive number"}, 400)
+        knobs(sim).update({k: float(v) for k, v in body.items()})
+        return Response.json({**knobs(sim), "factor": float(factor(sim))})
+
+    return admin
+
+
+def logged(sim: Any, provider: str, page_of: Callable[[Request], int | None]) -> Callable[
+        [Callable[[Request], Response]], Callable[[Request], Response]]:
+    """Decorator (outside :func:`with_faults`): record every answer, injected faults included, in the log."""
+    admin = install(sim)
+
+    def deco(handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
+        def wrapped(req: Request) -> Response:
+            resp = handler(req)
+            admin.record(provider, req, resp.status, page_of(req))
+            return resp
+
+        wrapped.__name__ = handler.__name__
+        return wrapped
+
+    return deco
