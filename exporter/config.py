@@ -259,35 +259,119 @@ class StatuspageSource(SourceBase):
 
 
 class HttpJsonMetric(_Strict):
-    """One metric mapped from a JSON answer (json_exporter style)."""
+    """One metric mapped from a JSON answer (json_exporter style); see docs/http-json-and-pricing.md."""
 
     name: str = Field(pattern=r"^llmpulse_[a-zA-Z0-9_]+$", description="metric name; must start with llmpulse_")
     help: str = "Value mapped from an http_json source."
     type: Literal["gauge", "counter"] = "gauge"
     path: str = Field(description="dotted path to the value; [*] iterates a list, e.g. data.metrics[*].total")
     labels: dict[str, str] = Field(default_factory=dict, description="label -> path relative to each item")
-    select: Literal["all", "last", "first", "sum", "max"] = Field(
+    select: Literal["all", "last", "first", "sum", "max", "min", "count"] = Field(
         default="all", description="how to reduce several matches (last = newest item, for per-day arrays)"
     )
     scale: float = Field(default=1.0, description="multiply the value (e.g. 0.001 for ms -> s)")
+    value_map: dict[str, float] = Field(default_factory=dict, description="string value -> number, e.g. {ok: 1}")
+    token_type: Literal["input", "cached_input", "cache_write_input", "output"] | None = Field(
+        default=None, description="these are token counts of the model label: price them into the estimated cost"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, v: str) -> str:
+        if v in contract.FAMILIES or v in contract.exposition_names():
+            raise ValueError(f"{v} is a built-in llmpulse metric; pick another name")
+        return v
+
+    @field_validator("path")
+    @classmethod
+    def _path_ok(cls, v: str) -> str:
+        from exporter.providers.json_mapping import compile_template
+
+        compile_template(v)
+        return v
+
+    @field_validator("labels")
+    @classmethod
+    def _label_paths_ok(cls, v: dict[str, str]) -> dict[str, str]:
+        from exporter.providers.json_mapping import compile_path
+
+        for name, path in v.items():
+            if not contract.LABEL_RE.match(name) or name.startswith("__"):
+                raise ValueError(f"invalid label name {name!r}")
+            if name in contract.RESERVED_LABELS or name in contract.BASE_LABELS:
+                raise ValueError(f"label {name!r} is reserved (provider and source are set by llmpulse)")
+            if name.lower() in _DATE_LABELS:
+                raise ValueError(f"label {name!r}: date labels are not allowed (one series per day is unbounded); "
+                                 "reduce per-day rows with select or a [?date==${today}] filter")
+            compile_path(path, label=True)
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HttpJsonMetric:
+        if self.type == "counter" and not self.name.endswith("_total"):
+            raise ValueError(f"name: counter names must end in _total (e.g. {self.name}_total)")
+        if self.type == "gauge" and self.name.endswith("_total"):
+            raise ValueError("name: _total is for counters; set type: counter or rename the gauge")
+        from exporter.providers.json_mapping import compile_template
+
+        iterates = compile_template(self.path).iterates
+        if self.select == "all" and iterates and not self.labels:
+            raise ValueError("select: 'all' over a list gives one series per item and needs labels that tell the "
+                             "items apart; or reduce the items with select: last, first, sum, max, min or count")
+        if self.token_type and (self.type != "counter" or "model" not in self.labels):
+            raise ValueError("token_type: token metrics must be counters with a model label")
+        return self
+
+
+_DATE_LABELS = frozenset({"date", "day", "time", "timestamp", "datetime", "hour", "week", "month", "year"})
 
 
 class HttpJsonAuth(_Strict):
+    """How an http_json source authenticates. The secret is the source's api_key_env / api_key_file."""
+
     type: Literal["none", "bearer", "header", "basic"] = "bearer"
-    header: str = "Authorization"
-    username: str | None = None
+    header: str = Field(default="Authorization", description="type header: the header that carries the key")
+    prefix: str = Field(default="", description="type header: text before the key, e.g. 'Token '")
+    username: str | None = Field(default=None, description="type basic: the user name (the password is the key)")
+    username_env: str | None = None
+    username_file: str | None = None
+
+    _username: SecretStr | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _resolve_username(self, info: ValidationInfo) -> HttpJsonAuth:
+        if self.type != "basic":
+            if self.username or self.username_env or self.username_file:
+                raise ValueError("username, username_env and username_file apply to auth type basic only")
+            return self
+        secret = _resolve_secret(self.username_env, self.username_file, info, "username")
+        if secret is not None and self.username:
+            raise ValueError("set only one of username, username_env and username_file")
+        if secret is None and not self.username:
+            raise ValueError("auth type basic needs username, username_env or username_file")
+        self._username = secret or SecretStr(self.username or "")
+        return self
+
+    @property
+    def resolved_username(self) -> str:
+        return self._username.get_secret_value() if self._username else ""
 
 
 class HttpJsonSource(SourceBase):
     type: Literal["http_json"]
-    provider_label: str = Field(default="http_json", description="provider label value")
+    provider_label: str = Field(default="http_json", pattern=r"^[A-Za-z0-9_.\-]{1,63}$",
+                                description="provider label value")
     path: str = ""
     method: Literal["GET", "POST"] = "GET"
-    params: dict[str, str] = Field(default_factory=dict)
+    params: dict[str, str | int | float] = Field(default_factory=dict)
     headers: dict[str, str] = Field(default_factory=dict)
     body: dict[str, Any] | None = None
     auth: HttpJsonAuth = Field(default_factory=HttpJsonAuth)
     metrics: list[HttpJsonMetric] = Field(min_length=1)
+    expect: dict[str, Any] = Field(default_factory=dict, description="path -> value the answer must have "
+                                   "(e.g. code: 0), else the poll fails with the answer's message")
+    timezone: str = Field(default="UTC", description="time zone of the ${today}-style placeholders")
+    max_series: int = Field(default=1000, ge=1, le=100_000, description="a poll mapping to more series fails")
 
     def _needs_key(self) -> bool:
         return self.auth.type != "none"
@@ -302,6 +386,67 @@ class HttpJsonSource(SourceBase):
         if not v:
             raise ValueError("base_url is required for http_json sources")
         return v.rstrip("/")
+
+    @field_validator("path")
+    @classmethod
+    def _request_path_ok(cls, v: str) -> str:
+        from exporter.providers.json_mapping import check_placeholders
+
+        if v and (not v.startswith("/") or re.search(r"\s", v)):
+            raise ValueError(f"path must be empty or start with / and contain no spaces, got {v!r}")
+        check_placeholders(v)
+        return v
+
+    @field_validator("params", "body")
+    @classmethod
+    def _placeholders_ok(cls, v: Any) -> Any:
+        from exporter.providers.json_mapping import check_placeholders
+
+        check_placeholders(v)
+        return v
+
+    @field_validator("headers")
+    @classmethod
+    def _headers_ok(cls, v: dict[str, str]) -> dict[str, str]:
+        for key in v:
+            if key.lower() in ("authorization", "x-api-key", "proxy-authorization", "cookie"):
+                raise ValueError(f"header {key!r} carries a credential: use auth with api_key_env or api_key_file")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz_ok(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}; use an IANA name such as UTC or Asia/Shanghai") from None
+        return v
+
+    @field_validator("expect")
+    @classmethod
+    def _expect_ok(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from exporter.providers.json_mapping import compile_path
+
+        for path, want in v.items():
+            if compile_path(path).iterates:
+                raise ValueError(f"expect path {path!r} must name one field (no wildcards or filters)")
+            if isinstance(want, dict | list):
+                raise ValueError(f"expect {path!r}: the expected value must be a scalar")
+        return v
+
+    @model_validator(mode="after")
+    def _metrics_ok(self) -> HttpJsonSource:
+        seen: set[str] = set()
+        for i, metric in enumerate(self.metrics):
+            if metric.name in seen:
+                raise ValueError(f"metrics[{i}].name: {metric.name} is defined twice in this source")
+            seen.add(metric.name)
+            clash = set(metric.labels) & set(self.labels)
+            if clash:
+                raise ValueError(f"metrics[{i}].labels: {sorted(clash)} also set as static labels of the source")
+        return self
 
 
 SourceConfig = Annotated[
@@ -430,7 +575,7 @@ class ModelPrice(_Strict):
     output: float = Field(ge=0)
     cached_input: float | None = Field(default=None, ge=0, description="default: the input price")
     cache_write_input: float | None = Field(default=None, ge=0, description="default: the input price")
-    currency: str = "USD"
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
 
 
 class PricingConfig(_Strict):
@@ -438,6 +583,28 @@ class PricingConfig(_Strict):
     builtin: bool = Field(default=True, description="use the price table shipped with llmpulse")
     surge_multiplier: float = Field(default=1.0, gt=0)
     models: dict[str, ModelPrice] = Field(default_factory=dict)
+
+    _table: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _load_table(self, info: ValidationInfo) -> PricingConfig:
+        """Load and check the merged price table now, so a bad price file stops check-config and serve."""
+        from exporter.pricing.table import PriceTableError, load_table
+
+        base = Path((info.context or {}).get("base_dir", "."))
+        file = None
+        if self.file:
+            file = Path(self.file) if Path(self.file).is_absolute() else base / self.file
+        try:
+            self._table = load_table(builtin=self.builtin, file=file, inline=self.models)
+        except PriceTableError as exc:
+            raise ValueError(f"{exc.key}: {exc}") from None
+        return self
+
+    @property
+    def table(self) -> Any:
+        """The merged :class:`exporter.pricing.table.PriceTable` (built-in, then file, then inline models)."""
+        return self._table
 
 
 # --- the whole file -------------------------------------------------------------------------------------------------
@@ -467,6 +634,14 @@ class Config(_Strict):
         for cur, rate in self.exchange_rates.items():
             if not re.match(r"^[A-Z]{3}$", cur) or rate <= 0:
                 raise ValueError(f"exchange_rates.{cur}: need a 3-letter currency code and a positive rate")
+        return self
+
+    @model_validator(mode="after")
+    def _http_json_families(self) -> Config:
+        """Metrics of http_json sources share one family per name: their definitions must agree."""
+        from exporter.providers.http_json import check_families
+
+        check_families(self.sources)
         return self
 
     @property
@@ -545,9 +720,10 @@ def parse_config(data: Any, path: str = "<config>", base_dir: str | Path = ".") 
         for err in exc.errors(include_url=False, include_input=True):
             loc = _loc_to_path(tuple(err["loc"]), data)
             msg = _describe(err)
-            # errors raised by model validators on the root name their own key path
-            if not loc and ": " in msg and re.match(r"^[\w\[\].]+: ", msg):
-                loc, msg = msg.split(": ", 1)
+            # errors raised by model validators name their own key path below the model's location
+            if ": " in msg and re.match(r"^[\w\[\].]+: ", msg):
+                sub, msg = msg.split(": ", 1)
+                loc = f"{loc}.{sub}" if loc else sub
             problems.append((loc, msg))
         raise ConfigError(path, problems) from None
     cfg._path = path
