@@ -50,6 +50,7 @@ from exporter.bundle.stackfiles import (
     EXPORTER_CONFIG_DIR,
     SERVICES,
     START_ORDER,
+    all_ports,
     demo_config_text,
 )
 
@@ -80,6 +81,8 @@ BINARIES: dict[str, Binary] = {
                            "(Debian/Ubuntu; or a release from https://prometheus.io/download/ on PATH)"),
     "grafana": Binary(("grafana-server", "grafana"), "install Grafana from its apt repository "
                       "(https://apt.grafana.com, package grafana)", required=False),
+    # Optional: without it the built-in inbox (exporter.inbox) catches the mail on the same ports.
+    "mailpit": Binary(("mailpit",), "a release binary from https://mailpit.axllent.org on PATH", required=False),
 }
 
 
@@ -104,8 +107,9 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def free_ports(names: Iterable[str] = START_ORDER) -> dict[str, int]:
-    """A free loopback port for each service (what tests use: never depend on fixed ports)."""
+def free_ports(names: Iterable[str] | None = None) -> dict[str, int]:
+    """A free loopback port for each port key (what tests use: never depend on fixed ports)."""
+    names = list(all_ports()) if names is None else list(names)
     socks, ports = [], {}
     try:
         for name in names:
@@ -231,18 +235,21 @@ class Stack:
 
     def __init__(self, workdir: Path | str = DEFAULT_WORKDIR, *, config: Path | str | None = None,
                  bundle_config: Path | str | None = None, ports: Mapping[str, int] | None = None,
-                 simulator: bool | None = None, grafana: bool | None = None, traffic: bool = True) -> None:
+                 simulator: bool | None = None, grafana: bool | None = None, traffic: bool = True,
+                 mailpit: bool | None = None) -> None:
         self.workdir = Path(workdir).resolve()
         self.config_path = Path(config).resolve() if config else None
         self.bundle_config_path = Path(bundle_config).resolve() if bundle_config else None
-        unknown = set(ports or {}) - set(SERVICES)
+        unknown = set(ports or {}) - set(all_ports())
         if unknown:
-            raise StackError(f"unknown service(s) in ports: {', '.join(sorted(unknown))}; "
-                             f"known: {', '.join(START_ORDER)}")
-        self.ports = {name: svc.port for name, svc in SERVICES.items()} | dict(ports or {})
+            raise StackError(f"unknown port name(s): {', '.join(sorted(unknown))}; "
+                             f"known: {', '.join(all_ports())}")
+        self.ports = all_ports() | dict(ports or {})
         self.want_simulator = simulator
         self.want_grafana = grafana
         self.traffic = traffic
+        # mailpit when installed (None) or asked for (True); False: always the built-in inbox
+        self.use_mailpit = mailpit is not False
         self.services: list[str] = []
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._commands: dict[str, list[str]] = {}
@@ -267,7 +274,10 @@ class Stack:
 
     # -- preparing the configs
     def _hosts(self) -> dict[str, str]:
-        hosts = {f"{name}:{svc.port}": f"127.0.0.1:{self.ports[name]}" for name, svc in SERVICES.items()}
+        hosts = {}
+        for name, svc in SERVICES.items():
+            for key, port in svc.port_names().items():
+                hosts[f"{name}:{port}"] = f"127.0.0.1:{self.ports[key]}"
         return hosts
 
     def _paths(self) -> dict[str, str]:
@@ -400,8 +410,12 @@ check_for_plugin_updates = false
             return [*py, "simulate", "--listen", listen, *self._traffic_args()]
         if name == "exporter":
             return [*py, "serve", "--config", str(etc / "exporter.yml"), "--listen", listen]
-        if name == "inbox":
-            return [*py, "stack", "inbox", "--listen", listen]
+        if name == "mailpit":
+            smtp = f"127.0.0.1:{self.ports['mailpit_smtp']}"
+            binary = find_binary("mailpit") if self.use_mailpit else None
+            if binary:
+                return [binary, "--listen", listen, "--smtp", smtp, "--disable-version-check"]
+            return [*py, "stack", "inbox", "--listen", listen, "--smtp", smtp]
         if name == "prometheus":
             return [str(find_binary("prometheus")), f"--config.file={etc / 'prometheus' / 'prometheus.yml'}",
                     f"--storage.tsdb.path={self.path('data', 'prometheus')}", f"--web.listen-address={listen}",
@@ -417,6 +431,11 @@ check_for_plugin_updates = false
                     f"--config={etc / 'grafana' / 'grafana.ini'}"]
         raise StackError(f"unknown service {name!r}")
 
+    def mail_catcher(self) -> str:
+        """``mailpit`` or ``inbox``: what serves the mailpit ports."""
+        cmd = self._commands.get("mailpit", [])
+        return "inbox" if "inbox" in cmd else "mailpit"
+
     # -- running
     def start(self, timeout: float = 90.0) -> Stack:
         """Prepare the configs, start every service in order and wait until each is ready."""
@@ -425,7 +444,8 @@ check_for_plugin_updates = false
             raise StackError(f"a stack is already running in {self.workdir} ({', '.join(running)}); "
                              "stop it with `llmpulse stack down` first")
         self.prepare()
-        busy = [name for name in self.services if not port_free(self.ports[name])]
+        busy = [key for name in self.services for key in SERVICES[name].port_names()
+                if not port_free(self.ports[key])]
         if busy:
             detail = ", ".join(f"{n} port {self.ports[n]}" for n in busy)
             raise StackError(f"port(s) already in use: {detail}. Another Prometheus/Alertmanager (e.g. the "
@@ -627,8 +647,8 @@ def _parse_ports(values: tuple[str, ...]) -> dict[str, int]:
     ports = {}
     for item in values:
         name, sep, port = item.partition("=")
-        if not sep or name not in SERVICES or not port.isdigit() or not 0 < int(port) < 65536:
-            raise click.BadParameter(f"{item!r}: expected NAME=PORT with NAME one of {', '.join(START_ORDER)}",
+        if not sep or name not in all_ports() or not port.isdigit() or not 0 < int(port) < 65536:
+            raise click.BadParameter(f"{item!r}: expected NAME=PORT with NAME one of {', '.join(all_ports())}",
                                      param_hint="--port")
         ports[name] = int(port)
     return ports
@@ -636,8 +656,8 @@ def _parse_ports(values: tuple[str, ...]) -> dict[str, int]:
 
 @click.group(context_settings=CONTEXT)
 def stack() -> None:
-    """Run the monitoring stack natively (no Docker): simulator, exporter, inbox, Prometheus, Alertmanager and
-    Grafana if installed, with the generated configs rewritten for localhost."""
+    """Run the monitoring stack natively (no Docker): simulator, exporter, mail catcher (mailpit, or the built-in
+    inbox), Prometheus, Alertmanager and Grafana if installed, with the generated configs rewritten for localhost."""
 
 
 @stack.command()
@@ -647,7 +667,7 @@ def stack() -> None:
 @click.option("--bundle-config", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Config whose bundle: section sets thresholds, windows and receivers [default: --config's].")
 @click.option("--port", "ports", multiple=True, metavar="NAME=PORT",
-              help=f"Port of a service ({', '.join(f'{n}={s.port}' for n, s in SERVICES.items())}). Repeatable.")
+              help=f"Port of a service ({', '.join(f'{n}={p}' for n, p in all_ports().items())}). Repeatable.")
 @click.option("--free-ports", "pick_free_ports", is_flag=True, help="Pick free loopback ports for every service.")
 @click.option("--simulator/--no-simulator", default=None, help="Run the simulator [default: if the config uses it].")
 @click.option("--grafana/--no-grafana", default=None, help="Run Grafana [default: if grafana-server is installed].")
@@ -688,7 +708,10 @@ def _print_urls(st: Stack) -> None:
     click.echo("the llmpulse stack is up:")
     for name in st.services:
         svc = SERVICES[name]
-        click.echo(f"  {name:<13} {st.url(name) + svc.open_path:<40} {svc.role}")
+        role = svc.role
+        if name == "mailpit" and st.mail_catcher() == "inbox":
+            role = "notification inbox (built-in stand-in for mailpit): Alertmanager's mails arrive here"
+        click.echo(f"  {name:<13} {st.url(name) + svc.open_path:<40} {role}")
     if "grafana" in st.services:
         click.echo(f"  Grafana: anonymous read access; admin password in {st.grafana_password_file}")
 
@@ -721,30 +744,40 @@ def status(workdir: Path) -> None:
     sys.exit(0 if statuses and all(s.healthy for s in statuses) else 1)
 
 
-@stack.command(hidden=False)
-@click.option("--listen", default=f"127.0.0.1:{SERVICES['inbox'].port}", help="HOST:PORT of the inbox page.")
+@stack.command()
+@click.option("--listen", default=f"127.0.0.1:{SERVICES['mailpit'].port}", help="HOST:PORT of the inbox page.")
+@click.option("--smtp", default=f"127.0.0.1:{SERVICES['mailpit'].extra_ports['smtp']}",
+              help="HOST:PORT of the SMTP listener Alertmanager's e-mail receiver sends to.")
 @click.option("--keep", default=500, help="Notifications kept in memory.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
-def inbox(listen: str, keep: int, log_level: str) -> None:
-    """Serve the notification inbox: Alertmanager's webhook posts to /hook; the page at / lists them."""
+def inbox(listen: str, smtp: str, keep: int, log_level: str) -> None:
+    """Serve the notification inbox (the native stand-in for mailpit): mail over SMTP, Alertmanager webhooks on
+    /hook, all listed on the page at /."""
     from exporter.httpserver import parse_listen
     from exporter.inbox import Inbox
     from exporter.logs import setup_logging
 
     setup_logging(log_level)
     try:
-        host, port = parse_listen(listen, SERVICES["inbox"].port)
+        host, port = parse_listen(listen, SERVICES["mailpit"].port)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--listen") from None
     try:
-        server = Inbox(keep).serve(host, port)
+        smtp_host, smtp_port = parse_listen(smtp, SERVICES["mailpit"].extra_ports["smtp"])
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--smtp") from None
+    box = Inbox(keep)
+    try:
+        box.serve_smtp(smtp_host, smtp_port)
+        server = box.serve(host, port)
     except OSError as exc:
-        click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+        click.echo(f"error: cannot listen: {exc.strerror or exc}", err=True)
         sys.exit(1)
-    log.info("inbox listening on %s (Alertmanager webhook: %s/hook)", server.url, server.url)
+    log.info("inbox on %s (SMTP %s, Alertmanager webhook %s/hook)", server.url, box.smtp_address, server.url)
     stop = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.append(1))
     while not stop:
         time.sleep(0.5)
     server.stop()
+    box.stop_smtp()

@@ -13,7 +13,7 @@ all show the same thing and nobody keeps a copy by hand.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -38,6 +38,12 @@ class Service:
     role: str
     #: the page a person opens (the exporter's landing page, Grafana...), relative to the service URL
     open_path: str = "/"
+    #: further ports by role, e.g. mailpit's SMTP port; the native stack names them ``<service>_<role>``
+    extra_ports: dict[str, int] = field(default_factory=dict)
+
+    def port_names(self) -> dict[str, int]:
+        """Every port of the service by its key in a ports mapping: ``name`` and ``name_<role>``."""
+        return {self.name: self.port, **{f"{self.name}_{role}": p for role, p in self.extra_ports.items()}}
 
 
 SERVICES: dict[str, Service] = {
@@ -45,7 +51,8 @@ SERVICES: dict[str, Service] = {
     for s in (
         Service("simulator", 9878, "/_sim/health", "simulated provider APIs (demo data, faults)", "/_sim/state"),
         Service("exporter", 9877, "/-/ready", "llmpulse exporter (/metrics, landing page)"),
-        Service("inbox", 9879, "/-/healthy", "notification inbox: Alertmanager notifications as a web page"),
+        Service("mailpit", 8025, "/readyz", "mail catcher: where Alertmanager's notifications arrive (web UI)",
+                extra_ports={"smtp": 1025}),
         Service("alertmanager", 9093, "/-/ready", "Alertmanager (routing, grouping, silences)"),
         Service("prometheus", 9090, "/-/ready", "Prometheus (scrapes the exporter, evaluates rules)", "/alerts"),
         Service("grafana", 3000, "/api/health", "Grafana (dashboards)", "/dashboards"),
@@ -53,7 +60,7 @@ SERVICES: dict[str, Service] = {
 }
 
 #: Start order (each service's dependencies come first); shutdown runs in reverse.
-START_ORDER = ("simulator", "exporter", "inbox", "alertmanager", "prometheus", "grafana")
+START_ORDER = ("simulator", "exporter", "mailpit", "alertmanager", "prometheus", "grafana")
 
 #: Where docker-compose.yml mounts each generated repo path (read-only) inside the containers. The native stack
 #: maps these container paths back to its working directory when it rewrites the generated configs.
@@ -70,6 +77,11 @@ COMPOSE_MOUNTS: dict[str, tuple[str, str]] = {
 
 #: The exporter config's directory inside the container (relative api_key_file paths resolve against it).
 EXPORTER_CONFIG_DIR = "/etc/llmpulse"
+
+
+def all_ports() -> dict[str, int]:
+    """Every port of every service by key (``exporter``, ``mailpit``, ``mailpit_smtp``...)."""
+    return {key: port for svc in SERVICES.values() for key, port in svc.port_names().items()}
 
 
 def service_url(name: str) -> str:
