@@ -366,7 +366,9 @@ EVENTS_REJECTED = _family(
 # --- generic http_json sources (issue 4): families come from the config; this one reports the mapping health -----
 HTTP_JSON_MISSING = _family(
     "llmpulse_http_json_missing_values_total", "counter",
-    "Configured http_json metric paths that matched nothing in the last polls (a renamed field upstream).",
+    "Polls in which a configured http_json metric could not be mapped completely: its path or a label path was "
+    "missing from the answer (a renamed field upstream), a value was not a number, or its labels were unusable "
+    "(a date, duplicates). The source's other values are still served.",
     ("metric",), group="self",
 )
 
