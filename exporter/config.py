@@ -546,6 +546,10 @@ class EventsConfig(_Strict):
     max_events: int = Field(default=1000, ge=1, le=100_000, description="events per post")
     max_label_values: int = Field(default=200, ge=1, description="distinct app/channel/model values kept "
                                   "before new ones fold into 'other'")
+    session_ttl: Duration = Field(default=86400.0, description="open sessions with no session_end are "
+                                  "forgotten after this long")
+    max_open_sessions: int = Field(default=100_000, ge=1, le=10_000_000, description="open sessions remembered "
+                                   "for session length (oldest dropped first)")
     labels: dict[str, str] = Field(default_factory=dict)
 
     _token: SecretStr | None = PrivateAttr(default=None)

@@ -1,0 +1,577 @@
+"""``POST /events``: call and session records pushed by bots, workflows and apps, turned into metrics.
+
+Why a push route in a pull exporter: a Coze workflow, a bot webhook or an application knows each call's outcome,
+duration, tokens and user, and no provider API reports them per app and channel. The route accepts one JSON event
+or a JSON list of them (see docs/events.md for the schema) and feeds the same call families as the probes
+(``llmpulse_api_call_duration_seconds``, ``llmpulse_error_code_counter_total``, ``llmpulse_api_calls_total``) plus
+the ``llmpulse_events_*`` families.
+
+The contract of a post, in the order the checks run:
+
+1. ``Authorization: Bearer <token>`` must match the configured token (constant-time compare) -> else 401.
+2. The body must not exceed ``max_body_bytes`` -> else 413 (bigger ``Content-Length`` values are refused by the
+   HTTP server before the body is read).
+3. ``Content-Type: application/json``, UTF-8 JSON, an object or a list of objects -> else 400.
+4. At most ``max_events`` events -> else 413 (the batch as a whole is too large, like a body over the limit).
+5. Every event is validated before any is applied: one bad event refuses the whole post with 400, naming the
+   event's index, the field and the reason, and nothing changes. Refused posts are counted in
+   ``llmpulse_events_rejected_total{reason}``.
+
+Label values come from clients, so each label dimension (app, channel, model, code, error_type) keeps its first
+``max_label_values`` distinct values and folds later ones into ``other``; user and session ids never become labels.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import math
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from exporter import contract
+from exporter.config import EventsConfig
+from exporter.hll import DEFAULT_PRECISION, SlidingDistinct, hash64
+from exporter.httpserver import Request, Response
+from exporter.samples import LiveMetrics
+
+log = logging.getLogger(__name__)
+
+EVENT_KINDS = ("call", "session_start", "session_end")
+STATUSES = ("success", "error")
+REASONS = ("unauthorized", "too_large", "invalid_json", "invalid_event", "too_many_events")
+FIELDS = frozenset({
+    "event", "app", "channel", "session_id", "user_id", "model", "status", "code", "error_type", "duration_ms",
+    "input_tokens", "output_tokens", "timestamp",
+})
+OTHER = "other"
+UNKNOWN = "unknown"
+MAX_LABEL_CHARS = 128
+MAX_ID_CHARS = 256
+MAX_CODE_CHARS = 64
+MAX_DURATION_MS = 7 * 86400 * 1000.0
+MAX_TOKENS = 1_000_000_000
+# Unix seconds beyond this are almost certainly milliseconds (JavaScript's Date.now()); 1e11 s is the year 5138.
+MAX_UNIX_SECONDS = 1e11
+#: Distinct-user windows: label value, slot length (s), slots. 1h = 12 x 5 min, 1d = 24 x 1 h.
+USER_WINDOWS: tuple[tuple[str, int, int], ...] = (("1h", 300, 12), ("1d", 3600, 24))
+LABEL_DIMENSIONS = ("app", "channel", "model", "code", "error_type")
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class Pricing(Protocol):
+    """What ingest needs from the price table (exporter.pricing): USD for the tokens, or None if unpriced."""
+
+    def estimate(self, model: str, tokens: Mapping[str, int]) -> float | None: ...
+
+
+# --- validation: pure functions of the request --------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One validated event. ``timestamp`` is Unix seconds as sent (None when absent)."""
+
+    kind: str
+    app: str
+    channel: str
+    model: str
+    session_id: str | None
+    user_id: str | None
+    status: str
+    code: str
+    error_type: str
+    duration_ms: float | None
+    input_tokens: int
+    output_tokens: int
+    timestamp: float | None
+
+
+class EventError(ValueError):
+    """A field of one event is invalid; ``field`` names it (empty for the event as a whole)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class Refused(Exception):
+    """A post that is refused as a whole: HTTP status, counted reason, message for the client."""
+
+    def __init__(self, status: int, reason: str, message: str, index: int | None = None, field: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.index = index
+        self.field = field
+
+    def response(self) -> Response:
+        body: dict[str, Any] = {"error": self.reason, "message": self.message}
+        if self.index is not None:
+            body["index"] = self.index
+        if self.field:
+            body["field"] = self.field
+        headers = {"WWW-Authenticate": 'Bearer realm="llmpulse events"'} if self.status == 401 else {}
+        return Response.json(body, self.status, headers)
+
+
+def _kind_of(value: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "list", dict: "object",
+            type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _text(obj: Mapping[str, Any], name: str, *, limit: int, ids: bool = False, required: bool = False,
+          default: str | None = None) -> str | None:
+    """A string field (integers too for id-like fields: bot ids are often numbers)."""
+    value = obj.get(name)
+    if value is None:
+        if required:
+            raise EventError(name, f"{name} is required")
+        return default
+    if ids and isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        want = "a string or an integer" if ids else "a string"
+        raise EventError(name, f"{name} must be {want}, got {_kind_of(value)}")
+    if not value:
+        if required:
+            raise EventError(name, f"{name} must not be empty")
+        return default
+    if len(value) > limit:
+        raise EventError(name, f"{name} is longer than {limit} characters")
+    if _CONTROL.search(value):
+        raise EventError(name, f"{name} contains control characters")
+    return value
+
+
+def _number(obj: Mapping[str, Any], name: str, *, maximum: float) -> float | None:
+    value = obj.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise EventError(name, f"{name} must be a number, got {_kind_of(value)}")
+    if not math.isfinite(value) or value < 0:
+        raise EventError(name, f"{name} must be a finite number >= 0")
+    if value > maximum:
+        raise EventError(name, f"{name} must not exceed {maximum:g}")
+    return float(value)
+
+
+def _count(obj: Mapping[str, Any], name: str) -> int:
+    value = _number(obj, name, maximum=MAX_TOKENS)
+    if value is None:
+        return 0
+    if value != int(value):
+        raise EventError(name, f"{name} must be a whole number")
+    return int(value)
+
+
+def parse_timestamp(value: Any) -> float:
+    """RFC 3339 (with a Z or a UTC offset) or Unix seconds -> Unix seconds. Raises EventError."""
+    if isinstance(value, bool):
+        raise EventError("timestamp", "timestamp must be an RFC 3339 string or Unix seconds, got boolean")
+    if isinstance(value, int | float):
+        if not math.isfinite(value) or value < 0:
+            raise EventError("timestamp", "timestamp in Unix seconds must be a finite number >= 0")
+        if value >= MAX_UNIX_SECONDS:
+            raise EventError("timestamp", "timestamp looks like milliseconds; send Unix seconds (e.g. "
+                             "Date.now() / 1000) or an RFC 3339 string")
+        return float(value)
+    if isinstance(value, str):
+        if not _RFC3339.match(value):
+            raise EventError("timestamp", "timestamp must be RFC 3339 with a time zone, e.g. "
+                             "2025-05-01T08:30:00Z or 2025-05-01T16:30:00+08:00")
+        try:
+            return datetime.fromisoformat(value.upper().replace(" ", "T")).timestamp()
+        except ValueError as exc:
+            raise EventError("timestamp", f"timestamp is not a valid date/time: {exc}") from None
+    raise EventError("timestamp", f"timestamp must be an RFC 3339 string or Unix seconds, got {_kind_of(value)}")
+
+
+def parse_event(obj: Any) -> Event:
+    """Validate one decoded JSON event. Raises :class:`EventError` naming the field and the reason."""
+    if not isinstance(obj, dict):
+        raise EventError("", f"an event must be a JSON object, got {_kind_of(obj)}")
+    unknown = sorted(set(obj) - FIELDS)
+    if unknown:
+        raise EventError(unknown[0], f"unknown field {unknown[0][:64]!r} (fields: {', '.join(sorted(FIELDS))})")
+    kind = _text(obj, "event", limit=32, default="call")
+    if kind not in EVENT_KINDS:
+        raise EventError("event", f"unknown event kind {kind!r}; expected one of: {', '.join(EVENT_KINDS)}")
+    status = _text(obj, "status", limit=16, default="success")
+    if status not in STATUSES:
+        raise EventError("status", f"status must be 'success' or 'error', got {status!r}")
+    session_id = _text(obj, "session_id", limit=MAX_ID_CHARS, ids=True, required=kind != "call")
+    timestamp = parse_timestamp(obj["timestamp"]) if obj.get("timestamp") is not None else None
+    return Event(
+        kind=kind or "call",
+        app=_text(obj, "app", limit=MAX_LABEL_CHARS, ids=True, required=True) or "",
+        channel=_text(obj, "channel", limit=MAX_LABEL_CHARS, ids=True, default=UNKNOWN) or UNKNOWN,
+        model=_text(obj, "model", limit=MAX_LABEL_CHARS, default=UNKNOWN) or UNKNOWN,
+        session_id=session_id,
+        user_id=_text(obj, "user_id", limit=MAX_ID_CHARS, ids=True),
+        status=status or "success",
+        code=_text(obj, "code", limit=MAX_CODE_CHARS, ids=True, default=UNKNOWN) or UNKNOWN,
+        error_type=_text(obj, "error_type", limit=MAX_CODE_CHARS, default="") or "",
+        duration_ms=_number(obj, "duration_ms", maximum=MAX_DURATION_MS),
+        input_tokens=_count(obj, "input_tokens"),
+        output_tokens=_count(obj, "output_tokens"),
+        timestamp=timestamp,
+    )
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key[:64]!r}")
+        out[key] = value
+    return out
+
+
+def decode_body(req: Request, max_body_bytes: int, max_events: int) -> list[Any]:
+    """Size, media type and JSON checks of a post; the decoded events (not yet validated). Raises Refused."""
+    if len(req.body) > max_body_bytes:
+        raise Refused(413, "too_large", f"body is larger than {max_body_bytes} bytes; split the batch")
+    media = req.header("Content-Type").split(";")[0].strip().lower()
+    if media != "application/json":
+        raise Refused(400, "invalid_json", f"Content-Type must be application/json, got {media[:64] or 'none'!r}")
+    encoding = req.header("Content-Encoding").strip().lower()
+    if encoding not in ("", "identity"):
+        raise Refused(400, "invalid_json", f"Content-Encoding {encoding[:32]!r} is not supported; send plain JSON")
+    if not req.body.strip():
+        raise Refused(400, "invalid_json", "empty body; send a JSON event or a JSON list of events")
+    try:
+        text = req.body.decode("utf-8-sig")
+        data = json.loads(text, parse_constant=_no_constants, object_pairs_hook=_no_duplicates)
+    except UnicodeDecodeError:
+        raise Refused(400, "invalid_json", "body is not UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise Refused(400, "invalid_json", f"body is not valid JSON: {exc.msg} at line {exc.lineno} column "
+                      f"{exc.colno}") from None
+    except (ValueError, RecursionError) as exc:
+        raise Refused(400, "invalid_json", f"body is not valid JSON: {str(exc)[:200]}") from None
+    if isinstance(data, dict):
+        return [data]
+    if not isinstance(data, list):
+        raise Refused(400, "invalid_json", f"body must be a JSON object or a list of objects, got {_kind_of(data)}")
+    if len(data) > max_events:
+        raise Refused(413, "too_many_events", f"{len(data)} events in one post; the limit is {max_events}")
+    return data
+
+
+def validate_batch(items: list[Any]) -> list[Event]:
+    """Validate every event; the first bad one refuses the post (nothing is applied)."""
+    events: list[Event] = []
+    for index, item in enumerate(items):
+        try:
+            events.append(parse_event(item))
+        except EventError as err:
+            raise Refused(400, "invalid_event", f"events[{index}]: {err.message}", index, err.field) from None
+    return events
+
+
+def bearer_token(req: Request) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header ('' if absent or another scheme)."""
+    scheme, _, token = req.header("Authorization").strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+# --- state kept between posts ---------------------------------------------------------------------------------------
+class LabelFolder:
+    """Keeps the first ``limit`` distinct values of a label; later ones become ``other`` (bounded cardinality)."""
+
+    def __init__(self, dimension: str, limit: int) -> None:
+        self.dimension = dimension
+        self.limit = limit
+        self.known: set[str] = set()
+        self.folded = 0
+
+    def __call__(self, value: str) -> str:
+        if value in self.known:
+            return value
+        if len(self.known) < self.limit:
+            self.known.add(value)
+            return value
+        if not self.folded:
+            log.warning("events: more than %d distinct %s values; new ones are exported as %r (raise "
+                        "events.max_label_values to keep more)", self.limit, self.dimension, OTHER)
+        self.folded += 1
+        return OTHER
+
+
+@dataclass(slots=True)
+class _OpenSession:
+    started: float  # event time of the session_start (Unix seconds)
+    received: float  # when it was received (expiry)
+    app: str  # exported (folded) labels
+    channel: str
+
+
+class SessionTable:
+    """Open sessions by (app, session_id), bounded: oldest dropped beyond ``limit``, expired after ``ttl``."""
+
+    def __init__(self, limit: int, ttl: float) -> None:
+        self.limit = limit
+        self.ttl = ttl
+        self._open: OrderedDict[tuple[str, str], _OpenSession] = OrderedDict()
+        self.dropped = 0
+
+    def start(self, key: tuple[str, str], session: _OpenSession) -> None:
+        self._open.pop(key, None)  # a repeated start restarts the session and moves it to the young end
+        self._open[key] = session
+        while len(self._open) > self.limit:
+            self._open.popitem(last=False)
+            self.dropped += 1
+
+    def end(self, key: tuple[str, str]) -> _OpenSession | None:
+        return self._open.pop(key, None)
+
+    def expire(self, now: float) -> int:
+        expired = 0
+        while self._open:
+            key, oldest = next(iter(self._open.items()))
+            if oldest.received > now - self.ttl:
+                break
+            del self._open[key]
+            expired += 1
+        return expired
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+
+class _Batch:
+    """Increments of one post, summed per series before touching LiveMetrics (one write per series)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[contract.Family, tuple[tuple[str, str], ...]], float] = {}
+        self.observations: list[tuple[contract.Family, dict[str, str], float]] = []
+
+    def inc(self, family: contract.Family, labels: dict[str, str], value: float = 1.0) -> None:
+        key = (family, tuple(labels.items()))
+        self.counts[key] = self.counts.get(key, 0.0) + value
+
+    def observe(self, family: contract.Family, labels: dict[str, str], value: float) -> None:
+        self.observations.append((family, labels, value))
+
+
+# --- the route ------------------------------------------------------------------------------------------------------
+class EventIngest:
+    """Validates posts to ``/events`` and turns accepted events into live metrics.
+
+    Distinct-user gauges are refreshed for the touched app/channel pairs after every accepted post, and for all
+    pairs by a light timer thread (every ``refresh_interval`` seconds) so the 1h/1d windows slide even when no
+    events arrive; the timer also expires open sessions. Pass ``refresh_interval=None`` to drive :meth:`tick`
+    yourself (tests).
+    """
+
+    def __init__(self, config: EventsConfig, live: LiveMetrics, pricing: Pricing | None = None, *,
+                 clock: Any = time.time, refresh_interval: float | None = 5.0,
+                 precision: int = DEFAULT_PRECISION) -> None:
+        self.config = config
+        self.live = live
+        self.pricing = pricing
+        self.clock = clock
+        self.precision = precision
+        self._token = config.token.encode("utf-8")
+        self._base = {"provider": config.provider, "source": config.name}
+        self._extra = dict(config.labels)
+        self._lock = threading.Lock()
+        self._fold = {dim: LabelFolder(dim, config.max_label_values) for dim in LABEL_DIMENSIONS}
+        self._sessions = SessionTable(config.max_open_sessions, config.session_ttl)
+        self._users: dict[tuple[str, str], dict[str, SlidingDistinct]] = {}
+        self._exported_users: dict[tuple[str, str, str], int] = {}
+        self._pricing_failed = False
+        self._last_warning: dict[str, float] = {}
+        for reason in REASONS:
+            live.touch(contract.EVENTS_REJECTED, {**self._base, "reason": reason}, extra=self._extra)
+        for kind in EVENT_KINDS:
+            live.touch(contract.EVENTS_RECEIVED, {**self._base, "event": kind}, extra=self._extra)
+        self._stop = threading.Event()
+        self._timer: threading.Thread | None = None
+        if refresh_interval:
+            self._timer = threading.Thread(target=self._run_timer, args=(refresh_interval,),
+                                           name="events-windows", daemon=True)
+            self._timer.start()
+
+    # --- HTTP ---------------------------------------------------------------------------------------------------
+    def handle(self, req: Request) -> Response:
+        """The ``POST /events`` handler."""
+        try:
+            if not hmac.compare_digest(bearer_token(req).encode("utf-8"), self._token):
+                raise Refused(401, "unauthorized", "missing or wrong bearer token; send Authorization: Bearer "
+                              "<token> (the token configured in events.token_env / token_file)")
+            items = decode_body(req, self.config.max_body_bytes, self.config.max_events)
+            events = validate_batch(items)
+        except Refused as refused:
+            self._count_refused(refused, req.client)
+            return refused.response()
+        self.ingest(events)
+        return Response.json({"accepted": len(events)})
+
+    def _count_refused(self, refused: Refused, client: str) -> None:
+        self.live.inc(contract.EVENTS_REJECTED, {**self._base, "reason": refused.reason}, extra=self._extra)
+        log.debug("events: refused a post from %s: %s (%s)", client, refused.reason, refused.message)
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last_warning.get(refused.reason, -math.inf) < 60.0:
+                return
+            self._last_warning[refused.reason] = now
+        log.warning("events: refused a post from %s with %d: %s (%s); further refusals for this reason are logged "
+                    "at most once a minute", client, refused.status, refused.reason, refused.message)
+
+    # --- applying -----------------------------------------------------------------------------------------------
+    def ingest(self, events: list[Event]) -> None:
+        """Apply validated events (all of them; validation has already passed)."""
+        with self._lock:
+            now = float(self.clock())
+            batch = _Batch()
+            touched: set[tuple[str, str]] = set()
+            for ev in events:
+                self._apply(ev, now, batch, touched)
+            for (family, key), value in batch.counts.items():
+                self.live.inc(family, dict(key), value, extra=self._extra)
+            for family, labels, value in batch.observations:
+                self.live.observe(family, labels, value, extra=self._extra)
+            self._refresh_users(touched, now)
+
+    def _apply(self, ev: Event, now: float, batch: _Batch, touched: set[tuple[str, str]]) -> None:
+        base = self._base
+        app, channel = self._fold["app"](ev.app), self._fold["channel"](ev.channel)
+        when = now if ev.timestamp is None else min(ev.timestamp, now)  # the future counts as now
+        batch.inc(contract.EVENTS_RECEIVED, {**base, "event": ev.kind})
+        if ev.kind == "call":
+            self._apply_call(ev, app, channel, batch)
+        elif ev.kind == "session_start":
+            batch.inc(contract.EVENTS_SESSIONS, {**base, "app": app, "channel": channel})
+            assert ev.session_id is not None
+            self._sessions.start((ev.app, ev.session_id), _OpenSession(when, now, app, channel))
+        else:
+            assert ev.session_id is not None
+            opened = self._sessions.end((ev.app, ev.session_id))
+            seconds: float | None = None
+            if ev.duration_ms is not None:  # the client's own measure wins
+                seconds = ev.duration_ms / 1000.0
+            elif opened is not None and when >= opened.started:
+                seconds = when - opened.started
+            if seconds is not None:
+                labels = {**base, "app": opened.app, "channel": opened.channel} if opened else \
+                    {**base, "app": app, "channel": channel}
+                batch.observe(contract.EVENTS_SESSION_DURATION, labels, seconds)
+        if ev.user_id is not None:
+            pair = self._user_pair(app, channel)
+            h = hash64(ev.user_id)
+            for window in self._windows(pair).values():
+                window.add_hash(h, when, now)
+            touched.add(pair)
+
+    def _apply_call(self, ev: Event, app: str, channel: str, batch: _Batch) -> None:
+        base = self._base
+        model = self._fold["model"](ev.model)
+        outcome = ev.status
+        batch.inc(contract.API_CALLS, {**base, "model": model, "outcome": outcome})
+        batch.inc(contract.EVENTS_CALLS, {**base, "app": app, "channel": channel, "outcome": outcome})
+        if outcome == "error":
+            batch.inc(contract.ERROR_CODES, {**base, "model": model, "code": self._fold["code"](ev.code),
+                                             "error_type": self._fold["error_type"](ev.error_type)})
+        if ev.duration_ms is not None:
+            batch.observe(contract.API_CALL_DURATION, {**base, "model": model}, ev.duration_ms / 1000.0)
+        tokens = {"input": ev.input_tokens, "output": ev.output_tokens}
+        for token_type, n in tokens.items():
+            if n:
+                batch.inc(contract.EVENTS_TOKENS, {**base, "model": model, "token_type": token_type}, n)
+        if not any(tokens.values()):
+            return
+        usd = self._estimate(ev.model, tokens)
+        if usd is None:
+            for token_type, n in tokens.items():
+                if n:
+                    batch.inc(contract.UNPRICED_TOKENS, {**base, "model": model, "token_type": token_type}, n)
+        elif usd >= 0:
+            batch.inc(contract.COST_ESTIMATED_USD, {**base, "project": app, "model": model}, usd)
+
+    def _estimate(self, model: str, tokens: dict[str, int]) -> float | None:
+        """USD for the tokens from the price table (by the model name as sent), or None when unpriced."""
+        if self.pricing is None:
+            return None
+        try:
+            usd = self.pricing.estimate(model, tokens)
+        except Exception:  # a pricing bug must not lose the post; count the tokens as unpriced instead
+            if not self._pricing_failed:
+                log.exception("events: price estimate failed for model %r; counting its tokens as unpriced", model)
+                self._pricing_failed = True
+            return None
+        if usd is None or not math.isfinite(float(usd)):
+            return None
+        return float(usd)
+
+    # --- distinct users -----------------------------------------------------------------------------------------
+    def _user_pair(self, app: str, channel: str) -> tuple[str, str]:
+        """The sketch pair for (app, channel): at most max_label_values pairs, later ones share (other, other)."""
+        pair = (app, channel)
+        if pair in self._users or len(self._users) < self.config.max_label_values:
+            return pair
+        return (OTHER, OTHER)
+
+    def _windows(self, pair: tuple[str, str]) -> dict[str, SlidingDistinct]:
+        windows = self._users.get(pair)
+        if windows is None:
+            windows = self._users[pair] = {name: SlidingDistinct(slot, slots, self.precision)
+                                           for name, slot, slots in USER_WINDOWS}
+        return windows
+
+    def _refresh_users(self, pairs: set[tuple[str, str]] | None, now: float) -> None:
+        """Set the distinct-user gauges of ``pairs`` (all when None) where the estimate changed. Holds _lock."""
+        for pair in (list(self._users) if pairs is None else pairs):
+            for name, window in self._users[pair].items():
+                window.advance(now)
+                value = round(window.estimate())
+                key = (*pair, name)
+                if self._exported_users.get(key) != value:
+                    self._exported_users[key] = value
+                    labels = {**self._base, "app": pair[0], "channel": pair[1], "window": name}
+                    self.live.set(contract.EVENTS_DISTINCT_USERS, labels, value, extra=self._extra)
+
+    def tick(self, now: float | None = None) -> None:
+        """Slide the distinct-user windows and expire open sessions (the timer calls this)."""
+        with self._lock:
+            moment = float(self.clock()) if now is None else now
+            self._refresh_users(None, moment)
+            self._sessions.expire(moment)
+
+    def _run_timer(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.tick()
+            except Exception:  # never let the window timer die silently
+                log.exception("events: refreshing the distinct-user windows failed")
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._timer is not None:
+            self._timer.join(timeout=2.0)
+
+    # --- introspection (landing page, tests) --------------------------------------------------------------------
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                "open_sessions": len(self._sessions),
+                "sessions_dropped": self._sessions.dropped,
+                "user_pairs": len(self._users),
+                "sketch_bytes": sum(w.memory_bytes() for ws in self._users.values() for w in ws.values()),
+                **{f"folded_{dim}": folder.folded for dim, folder in self._fold.items()},
+            }
