@@ -256,6 +256,9 @@ class Stack:
         self._env: dict[str, str] = {}
         self._exporter_config: dict[str, Any] = {}
         self._recorded: dict[str, dict[str, Any]] = {}  # pids a previous `stack up` recorded
+        self._raw_exporter_config: dict[str, Any] = {}
+        self._config_base = self.workdir
+        self._bundle: Any = None
 
     # -- paths and urls
     def path(self, *parts: str) -> Path:
@@ -307,12 +310,13 @@ class Stack:
         except ConfigError as err:
             raise StackError(f"invalid config\n{err}") from None
 
-    def prepare(self) -> None:
-        """Generate the bundle and write the localhost copies the processes read. Starts nothing."""
+    def plan(self) -> None:
+        """Decide which services run and check their programs are installed. Writes nothing."""
         from exporter.demo import DEMO_ENV
 
         self._env = {**DEMO_ENV, **os.environ, "PYTHONUNBUFFERED": "1"}
-        data, base = self._load_exporter_config()
+        data, self._config_base = self._load_exporter_config()
+        self._raw_exporter_config = data
         uses_sim = "simulator:" in json.dumps(data)
         simulator = uses_sim if self.want_simulator is None else self.want_simulator
         grafana = (find_binary("grafana") is not None) if self.want_grafana is None else self.want_grafana
@@ -322,13 +326,20 @@ class Stack:
                                  f"Install it: {binary.install}")
         self.services = [s for s in START_ORDER
                          if (s != "simulator" or simulator) and (s != "grafana" or grafana)]
+        self._bundle = self._bundle_settings()
 
+    def prepare(self) -> None:
+        """Generate the bundle and write the localhost copies the processes read. Starts nothing."""
+        if not self.services:
+            self.plan()
+        data, base = self._raw_exporter_config, self._config_base
+        grafana = "grafana" in self.services
         for sub in ("generated", "etc", "data", "logs", "run", "secrets"):
             self.path(sub).mkdir(parents=True, exist_ok=True)
         os.chmod(self.path("secrets"), 0o700)
         generated = self.path("generated")
         shutil.rmtree(generated)
-        generate_bundle(generated, self._bundle_settings())
+        generate_bundle(generated, self._bundle)
 
         rw = Rewriter(self._hosts(), self._paths())
         etc = self.path("etc")
@@ -443,7 +454,7 @@ check_for_plugin_updates = false
         if running:
             raise StackError(f"a stack is already running in {self.workdir} ({', '.join(running)}); "
                              "stop it with `llmpulse stack down` first")
-        self.prepare()
+        self.plan()
         busy = [key for name in self.services for key in SERVICES[name].port_names()
                 if not port_free(self.ports[key])]
         if busy:
@@ -451,6 +462,7 @@ check_for_plugin_updates = false
             raise StackError(f"port(s) already in use: {detail}. Another Prometheus/Alertmanager (e.g. the "
                              "distribution's service) may be running; choose other ports with --port NAME=PORT or "
                              "let llmpulse pick with --free-ports")
+        self.prepare()
         try:
             for name in self.services:
                 self.start_service(name, wait=False)
