@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,6 +18,11 @@ from exporter import __version__
 from exporter.config import Config, ConfigError, load_config, parse_config
 from exporter.httpserver import parse_listen
 from exporter.logs import setup_logging
+
+if TYPE_CHECKING:
+    from exporter.app import App
+    from exporter.simulator import Simulator
+    from exporter.simulator.traffic import TrafficGenerator
 
 DEFAULT_PORT = 9877
 SIMULATOR_PORT = 9878
@@ -68,12 +74,14 @@ def serve(config_path: Path | None, listen: str, demo: bool, log_level: str, log
     if not demo and not config_path:
         raise click.UsageError("give --config FILE (or --demo to try it with the built-in simulator)")
     sim_server = None
+    sim = None
     if demo:
         from exporter.demo import demo_config, set_demo_env
         from exporter.simulator import Simulator
 
         set_demo_env()
-        sim_server = Simulator().serve("127.0.0.1", 0)
+        sim = Simulator()
+        sim_server = sim.serve("127.0.0.1", 0)
         try:
             config: Config = parse_config(demo_config(sim_server.url), "<demo>")
         except ConfigError as err:
@@ -92,11 +100,25 @@ def serve(config_path: Path | None, listen: str, demo: bool, log_level: str, log
     except OSError as exc:
         click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
         sys.exit(1)
+    traffic = _demo_traffic(app, sim) if sim is not None else None
     _wait_for_signal()
     log.info("shutting down")
+    if traffic is not None:
+        traffic.stop()
     app.stop()
     if sim_server is not None:
         sim_server.stop()
+
+
+def _demo_traffic(app: App, sim: Simulator) -> TrafficGenerator | None:
+    """--demo: post simulated app traffic to our own /events (over HTTP, like a real client)."""
+    if app.config.events is None:
+        return None
+    from exporter.simulator.traffic import TrafficGenerator, TrafficModel
+
+    host = "127.0.0.1" if app.server.host in ("0.0.0.0", "") else app.server.host
+    return TrafficGenerator(f"http://{host}:{app.server.port}/events", app.config.events.token,
+                            model=TrafficModel(faults=sim.faults)).start()
 
 
 @main.command("check-config")
@@ -116,11 +138,19 @@ def check_config(config_file: Path) -> None:
 @click.option("--seed", default=42, show_default=True, help="Seed of the deterministic simulated data.")
 @click.option("--fault", "faults", multiple=True, metavar="PROVIDER.SWITCH=VALUE",
               help="Start with a fault switch set, e.g. openai.error_rate=0.06 or '*.latency=0.3'. Repeatable.")
+@click.option("--events-url", metavar="URL",
+              help="Also post simulated app traffic (calls, sessions, users) to this exporter's /events, "
+                   "e.g. http://127.0.0.1:9877 (follows the 'events' fault switches).")
+@click.option("--events-token-env", default="LLMPULSE_DEMO_EVENTS_TOKEN", metavar="VAR",
+              help="Environment variable holding the exporter's events token (the demo token if unset).")
+@click.option("--events-interval", default="2s", metavar="DURATION", help="How often to post a batch of events.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
-def simulate(listen: str, seed: int, faults: tuple[str, ...], log_level: str) -> None:
+def simulate(listen: str, seed: int, faults: tuple[str, ...], events_url: str | None, events_token_env: str,
+             events_interval: str, log_level: str) -> None:
     """Serve simulated provider APIs (OpenAI, Anthropic, DeepSeek, Moonshot, OpenRouter, SiliconFlow, Coze,
     status pages) with deterministic data and fault switches (see /_sim/state)."""
     setup_logging(log_level)
+    traffic_args = _traffic_args(events_url, events_token_env, events_interval) if events_url else None
     from exporter.simulator import Simulator
 
     host, port = _listen(listen, SIMULATOR_PORT)
@@ -142,8 +172,40 @@ def simulate(listen: str, seed: int, faults: tuple[str, ...], log_level: str) ->
         click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
         sys.exit(1)
     log.info("simulator listening on %s (modules: %s)", server.url, ", ".join(sim.modules))
+    traffic = None
+    if traffic_args is not None:
+        from exporter.simulator.traffic import TrafficGenerator, TrafficModel
+
+        url, token, interval = traffic_args
+        traffic = TrafficGenerator(url, token, interval=interval,
+                                   model=TrafficModel(seed=seed, faults=sim.faults)).start()
     _wait_for_signal()
+    if traffic is not None:
+        traffic.stop()
     server.stop()
+
+
+def _traffic_args(url: str, token_env: str, interval: str) -> tuple[str, str, float]:
+    """Check the --events-* options before anything starts: (events URL, token, interval seconds)."""
+    import os
+
+    from exporter.demo import DEMO_ENV
+    from exporter.durations import parse_duration
+    from exporter.simulator.traffic import events_endpoint
+
+    try:
+        endpoint = events_endpoint(url)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--events-url") from None
+    try:
+        seconds = parse_duration(interval)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--events-interval") from None
+    token = (os.environ.get(token_env) or DEMO_ENV.get(token_env, "")).strip()
+    if not token:
+        raise click.BadParameter(f"environment variable {token_env} is not set or empty",
+                                 param_hint="--events-token-env")
+    return endpoint, token, seconds
 
 
 def _scalar(value: str) -> object:
