@@ -85,6 +85,7 @@ def balance_usd_enricher(rates: Mapping[str, float]) -> Callable[[MetricSet, Any
             labels = dict(key)
             rate = table.get(labels.get("currency", ""))
             if rate is not None:
-                ms.set(contract.BALANCE_USD, value * rate, currency=labels["currency"], kind=labels["kind"])
+                # rounded to 1e-9 so 110 * 0.14 reads 15.4, not 15.400000000000002
+                ms.set(contract.BALANCE_USD, round(value * rate, 9), currency=labels["currency"], kind=labels["kind"])
 
     return enrich

@@ -1,0 +1,502 @@
+"""Simulated prepaid-balance APIs: DeepSeek, Moonshot/Kimi, OpenRouter and SiliconFlow, with their real shapes,
+types and error envelopes (see provider-apis.md section 4).
+
+Endpoints (Bearer auth with a simulator key; each provider's own error envelope when it fails):
+
+- DeepSeek ``GET /user/balance``: amounts as **strings** ("110.00"), one ``balance_infos`` entry per currency
+  (CNY and USD by default); 401 ``{"error": {"message", "type", "param", "code"}}``.
+- Moonshot ``GET /v1/users/me/balance``: **floats** in a ``{"code": 0, "data": {...}, "scode": "0x0",
+  "status": true}`` wrapper; ``cash_balance`` may be set negative (arrears), ``available_balance`` then equals
+  the voucher balance.
+- OpenRouter ``GET /api/v1/key`` and the legacy ``GET /api/v1/auth/key`` (any simulator key; limit nullable,
+  usage by window) and ``GET /api/v1/credits``, which answers **403 "Only management keys can perform this
+  operation"** unless the key is ``exporter.simulator.DEMO_MANAGEMENT_KEY``. Errors are
+  ``{"error": {"code": <int = HTTP status>, "message": ...}}``.
+- SiliconFlow ``GET /v1/user/info``: **strings** and success code **20000**; a bad key gets HTTP 401 with the
+  plain-text body ``Invalid token``.
+
+Balances **burn down** at a steady rate per provider (``burn_per_hour``), spending gift/voucher parts first, so a
+runway panel has a slope. By default an account is "topped up" back to its starting level each time 80 % of it
+has been spent (a sawtooth), so a long-running demo never runs dry; an explicitly set balance is not topped up.
+
+Admin (fault switches are the shared ones under provider keys ``deepseek``, ``moonshot``, ``openrouter``,
+``siliconflow``; ``POST /_sim/reset`` restores every balance below):
+
+- ``GET /_sim/balances``: what each endpoint serves right now, the burn settings, and hits per endpoint path.
+- ``POST /_sim/balances`` ``{"<provider>" | "*": {...}}``, validated as a whole (a 400 changes nothing):
+
+  ===========  ==============================================================================================
+  all          ``total`` (spendable amount, >= 0: ``{"deepseek": {"total": 0}}`` exhausts it, so the exported
+               total and ``llmpulse_balance_available`` both drop to 0), ``burn_per_hour`` (>= 0; 0 freezes the
+               balance), ``auto_topup`` (bool; setting ``total`` or a part turns it off unless given),
+               ``amounts`` ("string" | "number": how amounts are typed; DeepSeek and SiliconFlow default to
+               strings as today, older DeepSeek docs showed numbers)
+  deepseek     ``currency`` (apply to that entry only, creating it if new), ``granted``, ``topped_up``,
+               ``remove`` (drop that currency's entry)
+  moonshot     ``voucher``, ``cash`` (may be negative), ``code`` (non-zero: the wrapper reports an error)
+  openrouter   ``purchased`` and ``used`` (total_credits / total_usage), ``limit`` (number or null =
+               unlimited), ``limit_reset`` (null, "daily", "weekly", "monthly"), ``legacy_only`` (``/key``
+               answers 404 so clients must use ``/auth/key``)
+  siliconflow  ``granted`` (balance), ``charged`` (chargeBalance), ``code`` and ``message`` (any code other
+               than 20000 is an error answered with HTTP 200, as SiliconFlow does)
+  ===========  ==============================================================================================
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from exporter.httpserver import Request, Response
+from exporter.simulator import DEMO_MANAGEMENT_KEY
+from exporter.simulator.common import with_faults
+
+TOPUP_SHARE = 0.8  # an auto-topped-up account refills each time this share of its starting balance is spent
+PROVIDERS = ("deepseek", "moonshot", "openrouter", "siliconflow")
+
+
+@dataclass
+class Account:
+    """A prepaid account whose parts (in spend order; the last one receives top-ups) burn at a steady rate."""
+
+    parts: dict[str, float]
+    burn_per_hour: float
+    since: float
+    auto_topup: bool = True
+
+    def spendable(self) -> float:
+        return sum(max(0.0, v) for v in self.parts.values())
+
+    def spent(self, now: float) -> float:
+        """Money spent since ``since``; without top-ups spending stops when the account is empty."""
+        spent = max(0.0, self.burn_per_hour * (now - self.since) / 3600.0)
+        return spent if self.auto_topup else min(spent, self.spendable())
+
+    def topups(self, now: float) -> float:
+        cycle = TOPUP_SHARE * self.spendable()
+        if not self.auto_topup or cycle <= 0:
+            return 0.0
+        return math.floor(self.spent(now) / cycle) * cycle
+
+    def spent_between(self, start: float, now: float) -> float:
+        """Spend in [start, now], as if the current burn rate also applied before ``since``."""
+        if start >= self.since:
+            return self.spent(now) - self.spent(start)
+        return self.spent(now) + self.burn_per_hour * (self.since - start) / 3600.0
+
+    def current(self, now: float) -> dict[str, float]:
+        left = self.spent(now)
+        names = list(self.parts)
+        out: dict[str, float] = {}
+        for name in names[:-1]:
+            value = self.parts[name]
+            draw = min(max(0.0, value), left)
+            out[name] = value - draw
+            left -= draw
+        last = names[-1]
+        out[last] = self.parts[last] - left + self.topups(now)
+        return out
+
+    def reanchor(self, now: float, **parts: float) -> Account:
+        """A copy starting now from the current values (then ``parts`` overridden)."""
+        return replace(self, parts={**self.current(now), **parts}, since=now)
+
+
+@dataclass
+class OpenRouterState:
+    account: Account  # one part, "credits": what can still be spent
+    used: float  # total_usage at account.since
+    limit: float | None = 50.0
+    limit_reset: str | None = "monthly"
+    legacy_only: bool = False
+
+    def purchased(self, now: float) -> float:
+        return self.used + self.account.parts["credits"] + self.account.topups(now)
+
+    def usage(self, now: float) -> float:
+        return self.used + self.account.spent(now)
+
+
+@dataclass
+class BalanceState:
+    deepseek: dict[str, Account]
+    moonshot: Account
+    openrouter: OpenRouterState
+    siliconflow: Account
+    amounts: dict[str, str] = field(default_factory=lambda: {"deepseek": "string", "moonshot": "number",
+                                                             "openrouter": "number", "siliconflow": "string"})
+    codes: dict[str, tuple[int, str]] = field(default_factory=dict)  # moonshot / siliconflow body error codes
+    hits: dict[str, int] = field(default_factory=dict)
+
+
+def default_state(now: float) -> BalanceState:
+    return BalanceState(
+        deepseek={
+            "CNY": Account({"granted": 10.0, "topped_up": 100.0}, burn_per_hour=1.2, since=now),
+            "USD": Account({"granted": 0.0, "topped_up": 5.0}, burn_per_hour=0.02, since=now),
+        },
+        moonshot=Account({"voucher": 46.58893, "cash": 3.00001}, burn_per_hour=0.9, since=now),
+        openrouter=OpenRouterState(Account({"credits": 74.75}, burn_per_hour=0.25, since=now), used=25.75),
+        siliconflow=Account({"granted": 14.0, "charged": 88.0}, burn_per_hour=0.6, since=now),
+    )
+
+
+# --- answers --------------------------------------------------------------------------------------------------------
+def _money(value: float, style: str, decimals: int) -> str | float:
+    value = round(value, decimals) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return f"{value:.{decimals}f}" if style == "string" else value
+
+
+def deepseek_body(state: BalanceState, now: float) -> dict[str, Any]:
+    style = state.amounts["deepseek"]
+    infos = []
+    available = False
+    for currency, account in state.deepseek.items():
+        parts = {k: round(max(0.0, v), 2) for k, v in account.current(now).items()}
+        total = round(parts["granted"] + parts["topped_up"], 2)
+        available = available or total > 0
+        infos.append({"currency": currency, "total_balance": _money(total, style, 2),
+                      "granted_balance": _money(parts["granted"], style, 2),
+                      "topped_up_balance": _money(parts["topped_up"], style, 2)})
+    return {"is_available": available, "balance_infos": infos}
+
+
+def moonshot_body(state: BalanceState, now: float) -> dict[str, Any]:
+    style = state.amounts["moonshot"]
+    parts = {k: round(v, 5) for k, v in state.moonshot.current(now).items()}
+    voucher = max(0.0, parts["voucher"])
+    available = round(voucher + max(0.0, parts["cash"]), 5)  # cash in arrears does not reduce what vouchers cover
+    code, message = state.codes.get("moonshot", (0, ""))
+    if code:
+        return {"code": code, "error": message or "request failed", "scode": f"0x{code:x}", "status": False}
+    return {"code": 0, "data": {"available_balance": _money(available, style, 5),
+                                "voucher_balance": _money(voucher, style, 5),
+                                "cash_balance": _money(parts["cash"], style, 5)},
+            "scode": "0x0", "status": True}
+
+
+def siliconflow_body(state: BalanceState, now: float) -> dict[str, Any]:
+    style = state.amounts["siliconflow"]
+    code, message = state.codes.get("siliconflow", (20000, "OK"))
+    if code != 20000:
+        return {"code": code, "message": message or "request failed", "data": None}
+    parts = {k: round(max(0.0, v), 2) for k, v in state.siliconflow.current(now).items()}
+    total = round(parts["granted"] + parts["charged"], 2)
+    return {"code": 20000, "message": "OK", "status": True, "data": {
+        "id": "userid-llmpulse-demo", "name": "", "image": "", "email": "", "isAdmin": False,
+        "balance": _money(parts["granted"], style, 2), "status": "normal", "introduction": "", "role": "",
+        "chargeBalance": _money(parts["charged"], style, 2), "totalBalance": _money(total, style, 2)}}
+
+
+def _window_start(now: float, window: str) -> float:
+    day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if window == "weekly":
+        day -= timedelta(days=day.weekday())  # OpenRouter weeks run Monday-Sunday, UTC
+    elif window == "monthly":
+        day = day.replace(day=1)
+    return day.timestamp()
+
+
+def openrouter_credits_body(state: BalanceState, now: float) -> dict[str, Any]:
+    o = state.openrouter
+    return {"data": {"total_credits": round(o.purchased(now), 6), "total_usage": round(o.usage(now), 6)}}
+
+
+def openrouter_key_body(state: BalanceState, now: float, key: str) -> dict[str, Any]:
+    o = state.openrouter
+    usage = o.usage(now)
+    windows = {w: round(min(usage, o.account.spent_between(_window_start(now, w), now)), 6)
+               for w in ("daily", "weekly", "monthly")}
+    remaining = None
+    if o.limit is not None:
+        in_window = windows.get(o.limit_reset or "", usage)
+        remaining = round(max(0.0, o.limit - in_window), 6)
+    management = key == DEMO_MANAGEMENT_KEY
+    return {"data": {
+        "label": f"{key[:12]}...{key[-3:]}", "limit": o.limit, "limit_remaining": remaining,
+        "limit_reset": o.limit_reset if o.limit is not None else None, "include_byok_in_limit": False,
+        "usage": round(usage, 6), "usage_daily": windows["daily"], "usage_weekly": windows["weekly"],
+        "usage_monthly": windows["monthly"], "byok_usage": 0.0, "byok_usage_daily": 0.0, "byok_usage_weekly": 0.0,
+        "byok_usage_monthly": 0.0, "is_free_tier": False, "is_management_key": management,
+        "is_provisioning_key": management, "creator_user_id": "user_2dHFtVWx2n56w6HkM0000000000",
+        "expires_at": None, "rate_limit": {"requests": -1, "interval": "10s",
+                                           "note": "This field is deprecated and safe to ignore."}}}
+
+
+# --- error envelopes ------------------------------------------------------------------------------------------------
+DEEPSEEK_MESSAGES = {400: "Invalid Format", 401: "Authentication Fails (no such user)", 402: "Insufficient Balance",
+                     422: "Invalid Parameters", 429: "Rate Limit Reached", 500: "Server Error",
+                     503: "Server Overloaded"}
+
+
+def deepseek_error(status: int, req: Request | None = None) -> Response:
+    kind = {401: "authentication_error", 402: "unknown_error", 429: "rate_limit_error"}.get(status, "api_error")
+    return Response.json({"error": {"message": DEEPSEEK_MESSAGES.get(status, "Server Error"), "type": kind,
+                                    "param": None, "code": "invalid_request_error"}}, status)
+
+
+def moonshot_error(status: int, req: Request | None = None) -> Response:
+    kind, message = {
+        401: ("invalid_authentication_error", "Invalid Authentication"),
+        429: ("rate_limit_reached_error", "Your account is suffering from rate limiting, please try again later"),
+    }.get(status, ("server_error", "Service is temporarily unavailable, please retry later"))
+    return Response.json({"error": {"message": message, "type": kind}}, status)
+
+
+def openrouter_error(status: int, message: str | None = None) -> Response:
+    default = {401: "Missing Authentication header", 402: "Insufficient credits", 403: "Forbidden",
+               404: "Not Found", 429: "Rate limit exceeded", 500: "Internal Server Error",
+               502: "Bad Gateway", 503: "Service Unavailable"}
+    return Response.json({"error": {"code": status, "message": message or default.get(status, "Error")}}, status)
+
+
+def siliconflow_error(status: int, req: Request | None = None) -> Response:
+    if status == 401:
+        return Response.text("Invalid token", 401)
+    return Response.json({"code": 50000 + status % 100, "message": "System busy, please retry later",
+                          "data": None}, status)
+
+
+# --- admin: validation then application ----------------------------------------------------------------------------
+COMMON_KEYS = {"total", "burn_per_hour", "auto_topup", "amounts"}
+PROVIDER_KEYS = {
+    "deepseek": COMMON_KEYS | {"currency", "granted", "topped_up", "remove"},
+    "moonshot": COMMON_KEYS | {"voucher", "cash", "code"},
+    "openrouter": COMMON_KEYS | {"purchased", "used", "limit", "limit_reset", "legacy_only"},
+    "siliconflow": COMMON_KEYS | {"granted", "charged", "code", "message"},
+}
+PART_KEYS = {"deepseek": ("granted", "topped_up"), "moonshot": ("voucher", "cash"),
+             "siliconflow": ("granted", "charged"), "openrouter": ("purchased", "used")}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def validate(body: Any) -> dict[str, dict[str, Any]]:
+    """Check an admin request completely; returns provider -> changes ("*" expanded). Raises ValueError."""
+    if not isinstance(body, dict) or not body:
+        raise ValueError('body must be an object like {"deepseek": {"total": 0}}')
+    out: dict[str, dict[str, Any]] = {}
+    for name, changes in body.items():
+        targets = PROVIDERS if name == "*" else (name,)
+        if name != "*" and name not in PROVIDERS:
+            raise ValueError(f"unknown provider {name!r}; expected one of {', '.join(PROVIDERS)} or *")
+        if not isinstance(changes, dict):
+            raise ValueError(f"{name}: expected an object of settings")
+        for provider in targets:
+            allowed = COMMON_KEYS if name == "*" else PROVIDER_KEYS[provider]
+            unknown = set(changes) - allowed
+            if unknown:
+                raise ValueError(f"{name}: unknown settings {sorted(unknown)}; allowed: {sorted(allowed)}")
+            _check_values(provider, changes)
+            out.setdefault(provider, {}).update(changes)
+    return out
+
+
+def _check_values(provider: str, c: dict[str, Any]) -> None:
+    for key in ("total", "burn_per_hour", "granted", "topped_up", "voucher", "charged", "purchased", "used"):
+        if key in c and (not _is_number(c[key]) or c[key] < 0):
+            raise ValueError(f"{provider}.{key}: expected a number >= 0")
+    if "cash" in c and not _is_number(c["cash"]):
+        raise ValueError(f"{provider}.cash: expected a number (negative = arrears)")
+    if "total" in c and any(k in c for k in PART_KEYS[provider]):
+        raise ValueError(f"{provider}: give total or its parts {PART_KEYS[provider]}, not both")
+    if "limit" in c and c["limit"] is not None and (not _is_number(c["limit"]) or c["limit"] < 0):
+        raise ValueError(f"{provider}.limit: expected a number >= 0 or null (unlimited)")
+    if "limit_reset" in c and c["limit_reset"] not in (None, "daily", "weekly", "monthly"):
+        raise ValueError(f"{provider}.limit_reset: expected null, daily, weekly or monthly")
+    for key in ("auto_topup", "legacy_only", "remove"):
+        if key in c and not isinstance(c[key], bool):
+            raise ValueError(f"{provider}.{key}: expected true or false")
+    if "amounts" in c and c["amounts"] not in ("string", "number"):
+        raise ValueError(f"{provider}.amounts: expected \"string\" or \"number\"")
+    if "code" in c and (not isinstance(c["code"], int) or isinstance(c["code"], bool)):
+        raise ValueError(f"{provider}.code: expected an integer")
+    if "message" in c and not isinstance(c["message"], str):
+        raise ValueError(f"{provider}.message: expected a string")
+    if "currency" in c and not (isinstance(c["currency"], str) and len(c["currency"]) == 3
+                                and c["currency"].isalpha() and c["currency"].isupper()):
+        raise ValueError(f"{provider}.currency: expected a 3-letter upper-case code such as CNY")
+    if "purchased" in c and "used" in c and c["purchased"] < c["used"]:
+        raise ValueError(f"{provider}: purchased must be >= used")
+
+
+def _set_account(account: Account, c: dict[str, Any], parts: tuple[str, str], now: float) -> Account:
+    """Apply total/parts/burn/auto_topup changes to an account, re-anchored at ``now``."""
+    current = account.current(now)
+    new = {k: c[k] for k in parts if k in c}
+    if "total" in c:
+        gift = min(max(0.0, current[parts[0]]), c["total"])
+        new = {parts[0]: gift, parts[1]: c["total"] - gift}
+    moved = account.reanchor(now, **new)
+    if "burn_per_hour" in c:
+        moved = replace(moved, burn_per_hour=float(c["burn_per_hour"]))
+    if "auto_topup" in c:
+        moved = replace(moved, auto_topup=c["auto_topup"])
+    elif new:
+        moved = replace(moved, auto_topup=False)  # an explicitly set balance stays where the test put it
+    return moved
+
+
+def apply(state: BalanceState, changes: dict[str, dict[str, Any]], now: float) -> BalanceState:
+    """A new state with ``changes`` applied (the old one is left untouched)."""
+    s = replace(state, deepseek=dict(state.deepseek), amounts=dict(state.amounts), codes=dict(state.codes))
+    for provider, c in changes.items():
+        if "amounts" in c:
+            s.amounts[provider] = c["amounts"]
+        if provider == "deepseek":
+            currencies = [c["currency"]] if "currency" in c else list(s.deepseek)
+            for cur in currencies:
+                if c.get("remove"):
+                    s.deepseek.pop(cur, None)
+                    continue
+                base = s.deepseek.get(cur) or Account({"granted": 0.0, "topped_up": 0.0}, 0.0, now, False)
+                s.deepseek[cur] = _set_account(base, c, PART_KEYS["deepseek"], now)
+        elif provider in ("moonshot", "siliconflow"):
+            setattr(s, provider, _set_account(getattr(s, provider), c, PART_KEYS[provider], now))
+            if "code" in c:
+                s.codes[provider] = (c["code"], c.get("message", ""))
+        elif provider == "openrouter":
+            s.openrouter = _apply_openrouter(s.openrouter, c, now)
+    return s
+
+
+def _apply_openrouter(o: OpenRouterState, c: dict[str, Any], now: float) -> OpenRouterState:
+    used, purchased = o.usage(now), o.purchased(now)
+    if "used" in c or "purchased" in c:
+        used = c.get("used", used)
+        purchased = max(c.get("purchased", purchased), used)
+    credits = c["total"] if "total" in c else purchased - used
+    explicit = any(k in c for k in ("total", "used", "purchased"))
+    account = Account({"credits": credits}, o.account.burn_per_hour, now,
+                      c.get("auto_topup", False if explicit else o.account.auto_topup))
+    if "burn_per_hour" in c:
+        account = replace(account, burn_per_hour=float(c["burn_per_hour"]))
+    out = replace(o, account=account, used=used)
+    if "limit" in c:
+        out = replace(out, limit=None if c["limit"] is None else float(c["limit"]))
+    if "limit_reset" in c:
+        out = replace(out, limit_reset=c["limit_reset"])
+    if "legacy_only" in c:
+        out = replace(out, legacy_only=c["legacy_only"])
+    return out
+
+
+def describe(state: BalanceState, now: float) -> dict[str, Any]:
+    """What every endpoint serves now, plus the knobs (for GET /_sim/balances and tests)."""
+    burn = {"deepseek": {cur: {"burn_per_hour": a.burn_per_hour, "auto_topup": a.auto_topup}
+                         for cur, a in state.deepseek.items()},
+            "moonshot": {"burn_per_hour": state.moonshot.burn_per_hour, "auto_topup": state.moonshot.auto_topup},
+            "openrouter": {"burn_per_hour": state.openrouter.account.burn_per_hour,
+                           "auto_topup": state.openrouter.account.auto_topup,
+                           "legacy_only": state.openrouter.legacy_only},
+            "siliconflow": {"burn_per_hour": state.siliconflow.burn_per_hour,
+                            "auto_topup": state.siliconflow.auto_topup}}
+    return {"deepseek": deepseek_body(state, now), "moonshot": moonshot_body(state, now),
+            "openrouter": {"key": openrouter_key_body(state, now, "sk-or-v1-simulated-key"),
+                           "credits": openrouter_credits_body(state, now)},
+            "siliconflow": siliconflow_body(state, now), "settings": burn, "amounts": dict(state.amounts),
+            "hits": dict(state.hits)}
+
+
+# --- registration ---------------------------------------------------------------------------------------------------
+def register(sim: Any) -> None:
+    lock = threading.Lock()
+    box = {"state": default_state(sim.clock())}
+
+    def snapshot(path: str) -> BalanceState:
+        with lock:
+            state: BalanceState = box["state"]
+            state.hits[path] = state.hits.get(path, 0) + 1
+            return state
+
+    def reset() -> None:
+        with lock:
+            box["state"] = default_state(sim.clock())
+
+    sim.resetters.append(reset)
+    r = sim.router
+
+    @r.route("GET", "/user/balance")
+    @with_faults(sim, "deepseek", deepseek_error)
+    def deepseek_balance(req: Request) -> Response:
+        state = snapshot(req.path)
+        if not sim.key_ok(sim.bearer(req)):
+            return deepseek_error(401)
+        return Response.json(deepseek_body(state, sim.clock()))
+
+    @r.route("GET", "/v1/users/me/balance")
+    @with_faults(sim, "moonshot", moonshot_error)
+    def moonshot_balance(req: Request) -> Response:
+        state = snapshot(req.path)
+        if not sim.key_ok(sim.bearer(req)):
+            return moonshot_error(401)
+        return Response.json(moonshot_body(state, sim.clock()))
+
+    @r.route("GET", "/v1/user/info")
+    @with_faults(sim, "siliconflow", siliconflow_error)
+    def siliconflow_info(req: Request) -> Response:
+        state = snapshot(req.path)
+        if not sim.key_ok(sim.bearer(req)):
+            return siliconflow_error(401)
+        return Response.json(siliconflow_body(state, sim.clock()))
+
+    def openrouter_auth(req: Request) -> tuple[str, Response | None]:
+        if not req.header("Authorization"):
+            return "", openrouter_error(401, "Missing Authentication header")
+        key = sim.bearer(req)
+        if not sim.key_ok(key):
+            return "", openrouter_error(401, "User not found.")
+        return key, None
+
+    def openrouter_injected(status: int, req: Request) -> Response:
+        return openrouter_error(status)
+
+    def key_info(req: Request, legacy: bool) -> Response:
+        state = snapshot(req.path)
+        key, denied = openrouter_auth(req)
+        if denied:
+            return denied
+        if state.openrouter.legacy_only and not legacy:
+            return openrouter_error(404, "Not Found")
+        return Response.json(openrouter_key_body(state, sim.clock(), key))
+
+    @r.route("GET", "/api/v1/key")
+    @with_faults(sim, "openrouter", openrouter_injected)
+    def openrouter_key(req: Request) -> Response:
+        return key_info(req, legacy=False)
+
+    @r.route("GET", "/api/v1/auth/key")
+    @with_faults(sim, "openrouter", openrouter_injected)
+    def openrouter_auth_key(req: Request) -> Response:
+        return key_info(req, legacy=True)
+
+    @r.route("GET", "/api/v1/credits")
+    @with_faults(sim, "openrouter", openrouter_injected)
+    def openrouter_credits(req: Request) -> Response:
+        state = snapshot(req.path)
+        key, denied = openrouter_auth(req)
+        if denied:
+            return denied
+        if key != DEMO_MANAGEMENT_KEY:
+            return openrouter_error(403, "Only management keys can perform this operation")
+        return Response.json(openrouter_credits_body(state, sim.clock()))
+
+    @r.route("GET", "/_sim/balances")
+    def get_balances(req: Request) -> Response:
+        with lock:
+            return Response.json(describe(box["state"], sim.clock()))
+
+    @r.route("POST", "/_sim/balances")
+    def set_balances(req: Request) -> Response:
+        try:
+            changes = validate(req.json())
+        except (ValueError, UnicodeDecodeError) as exc:
+            return Response.json({"error": str(exc)}, 400)
+        with lock:
+            box["state"] = apply(box["state"], changes, sim.clock())
+            return Response.json(describe(box["state"], sim.clock()))

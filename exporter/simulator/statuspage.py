@@ -1,0 +1,414 @@
+"""Simulated provider status pages: ``GET /status/{page}/api/v2/summary.json`` (and ``.../status.json``), in the
+Atlassian Statuspage shape that incident.io pages also serve (see provider-apis.md section 5).
+
+Pages (a status-page source's ``base_url`` is ``<simulator>/status/<page>``):
+
+- ``openai``: incident.io-style compat JSON: ULID component ids, groups ("APIs", "ChatGPT", "Sora") whose
+  children carry ``group_id``, a child name ("Login") used in two groups, ``incident_updates[].body`` null,
+  ``Z`` timestamps.
+- ``anthropic``: Atlassian: components "Claude API", "claude.ai", "Claude Code" with their real ids, timestamps
+  with a local offset (``-07:00``).
+- ``deepseek``: Atlassian, Chinese component names ("API 服务"), an upcoming scheduled maintenance.
+
+All components are operational and no incident is open until changed. The indicator follows the worst of the open
+incidents' impact and the components' states (degraded_performance -> minor, partial_outage -> major,
+major_outage -> critical, under_maintenance -> maintenance) unless it is set explicitly.
+
+Admin (fault switches are the shared ones under the provider key ``statuspage``; their error pages are HTML, as a
+CDN sends them; ``POST /_sim/reset`` restores every page):
+
+- ``GET /_sim/status``: each page's summary as served now.
+- ``POST /_sim/status`` ``{"<page>": {...}}``, validated as a whole (a 400 changes nothing), keys:
+  ``indicator`` (none | minor | major | critical | maintenance, or null to derive it again),
+  ``components`` (``{"<name, Group / Name, or id>": "<status>"}``; a name used in several groups changes them
+  all), ``incident`` (``{"impact": "major", "name": "...", "status": "investigating", "components": [...]}``:
+  opens one more unresolved incident), ``resolve`` (true: resolve every open incident), ``operational`` (true:
+  every component back to operational, indicator derived), ``broken`` (false, true or "html": answer 200 with
+  an HTML page instead of JSON; "shape": JSON of another shape, as after a platform migration; "empty": an empty
+  200 body). Example: ``{"openai": {"indicator": "major", "components": {"Chat Completions": "major_outage"},
+  "incident": {"impact": "major", "name": "Elevated errors on Chat Completions"}}}``.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from exporter.httpserver import Request, Response
+from exporter.simulator.common import stable_random, with_faults
+
+COMPONENT_STATUSES = ("operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance")
+INDICATORS = ("none", "minor", "major", "critical", "maintenance")
+IMPACTS = ("none", "minor", "major", "critical")
+INCIDENT_STATES = ("investigating", "identified", "monitoring")
+DESCRIPTIONS = {"none": "All Systems Operational", "minor": "Minor Service Outage", "major": "Partial System Outage",
+                "critical": "Major Service Outage", "maintenance": "Service Under Maintenance"}
+_RANK = {"none": 0, "maintenance": 1, "minor": 2, "major": 3, "critical": 4}
+_FROM_COMPONENT = {"operational": "none", "under_maintenance": "maintenance", "degraded_performance": "minor",
+                   "partial_outage": "major", "major_outage": "critical"}
+BROKEN_MODES = ("html", "shape", "empty")
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+@dataclass
+class Component:
+    id: str
+    name: str
+    group_id: str | None = None
+    is_group: bool = False
+    children: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PageSpec:
+    name: str
+    page_id: str
+    url: str
+    platform: str  # "incident.io" or "atlassian": shapes ids, timestamps and update bodies
+    components: list[Component]
+    tz_offset: str = "Z"  # how the page writes its timestamps
+
+
+def _ulid(seed: str) -> str:
+    """A stable ULID-like id (incident.io style); the prefix dates it to 2025-02-25 like OpenAI's components."""
+    return "01JMXB" + "".join(CROCKFORD[int(stable_random(0, seed, i) * 32)] for i in range(20))
+
+
+def _atlassian_id(seed: str) -> str:
+    alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+    return "".join(alphabet[int(stable_random(0, seed, i) * 36)] for i in range(12))
+
+
+def _grouped(groups: list[tuple[str, str, list[tuple[str, str]]]]) -> list[Component]:
+    out: list[Component] = []
+    for group_name, group_id, children in groups:
+        kids = [Component(cid, name, group_id=group_id) for name, cid in children]
+        out.append(Component(group_id, group_name, is_group=True, children=[k.id for k in kids]))
+        out.extend(kids)
+    return out
+
+
+def _openai() -> PageSpec:
+    def kid(group: str, name: str) -> tuple[str, str]:
+        return name, _ulid(f"openai:{group}:{name}")
+
+    groups = [
+        ("APIs", "01K5H8S53SY1KMS4GQMNMQM1K5", [kid("APIs", n) for n in (
+            "Responses", "Chat Completions", "Realtime", "Batch", "Files", "Embeddings", "Fine-tuning",
+            "Moderations", "Audio", "Image Generation")]),
+        ("ChatGPT", _ulid("openai:group:ChatGPT"), [("Conversations", "01JMXBNJXGV1T5GT2M9XA83XNG")] + [
+            kid("ChatGPT", n) for n in ("Login", "Voice mode", "Deep Research", "File uploads")]),
+        ("Sora", _ulid("openai:group:Sora"), [kid("Sora", n) for n in ("Video generation", "Login")]),
+    ]
+    return PageSpec("OpenAI", "01JMXB0000OPENAISTATUS0000", "https://status.openai.com", "incident.io",
+                    _grouped(groups))
+
+
+def _anthropic() -> PageSpec:
+    comps = [Component("k8w3r06qmzrp", "Claude API"), Component("rwppv331jlwc", "claude.ai"),
+             Component("yyzkbfz2thpt", "Claude Code")]
+    return PageSpec("Anthropic", "tymt9n04zgry", "https://status.claude.com", "atlassian", comps, "-07:00")
+
+
+def _deepseek() -> PageSpec:
+    comps = [Component("j4n367d9mh3x", "API 服务"), Component(_atlassian_id("deepseek:web"), "网页对话服务")]
+    return PageSpec("DeepSeek", _atlassian_id("deepseek:page"), "https://status.deepseek.com", "atlassian", comps,
+                    "+08:00")
+
+
+SPECS = {"openai": _openai(), "anthropic": _anthropic(), "deepseek": _deepseek()}
+
+
+@dataclass
+class PageState:
+    statuses: dict[str, str]  # component id -> status
+    indicator: str | None = None  # None: derived
+    incidents: list[dict[str, Any]] = field(default_factory=list)  # open ones
+    broken: str = ""
+
+
+def default_states() -> dict[str, PageState]:
+    return {name: PageState({c.id: "operational" for c in spec.components if not c.is_group})
+            for name, spec in SPECS.items()}
+
+
+# --- rendering ------------------------------------------------------------------------------------------------------
+def _ts(when: datetime, offset: str) -> str:
+    """A timestamp the way the page writes them: ``...Z`` or a local offset such as ``-07:00``."""
+    if offset == "Z":
+        return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+    sign = -1 if offset[0] == "-" else 1
+    hours, minutes = int(offset[1:3]), int(offset[4:6])
+    local = when.astimezone(UTC) + sign * timedelta(hours=hours, minutes=minutes)
+    return local.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}{offset}"
+
+
+def derived_indicator(state: PageState) -> str:
+    if state.indicator:
+        return state.indicator
+    worst = "none"
+    for status in state.statuses.values():
+        candidate = _FROM_COMPONENT[status]
+        if _RANK[candidate] > _RANK[worst]:
+            worst = candidate
+    for incident in state.incidents:
+        if _RANK[incident["impact"]] > _RANK[worst]:
+            worst = incident["impact"]
+    return worst
+
+
+def _group_status(spec: PageSpec, state: PageState, comp: Component) -> str:
+    order = ("operational", "under_maintenance", "degraded_performance", "partial_outage", "major_outage")
+    kids = [state.statuses[k] for k in comp.children]
+    return max(kids, key=order.index) if kids else "operational"
+
+
+def summary(name: str, state: PageState, now: float) -> dict[str, Any]:
+    spec = SPECS[name]
+    created = datetime(2025, 2, 25, 14, 48, 27, 56000, tzinfo=UTC)
+    when = datetime.fromtimestamp(now, UTC)
+    components = []
+    for pos, comp in enumerate(spec.components, start=1):
+        status = _group_status(spec, state, comp) if comp.is_group else state.statuses[comp.id]
+        components.append({
+            "id": comp.id, "name": comp.name, "status": status, "created_at": _ts(created, spec.tz_offset),
+            "updated_at": _ts(when - timedelta(minutes=pos), spec.tz_offset), "position": pos,
+            "description": None, "showcase": not comp.is_group, "start_date": None, "group_id": comp.group_id,
+            "page_id": spec.page_id, "group": comp.is_group, "only_show_if_degraded": False,
+            **({"components": list(comp.children)} if comp.is_group else {}),
+        })
+    indicator = derived_indicator(state)
+    data: dict[str, Any] = {
+        "page": {"id": spec.page_id, "name": spec.name, "url": spec.url, "time_zone": "Etc/UTC",
+                 "updated_at": _ts(when, spec.tz_offset)},
+        "components": components,
+        "incidents": [_render_incident(spec, inc) for inc in state.incidents],
+        "scheduled_maintenances": _maintenances(name, spec, when),
+        "status": {"indicator": indicator, "description": DESCRIPTIONS[indicator]},
+    }
+    return data
+
+
+def _render_incident(spec: PageSpec, inc: dict[str, Any]) -> dict[str, Any]:
+    opened = datetime.fromtimestamp(inc["opened"], UTC)
+    affected = [{"code": c.id, "name": c.name, "old_status": "operational", "new_status": inc["component_status"]}
+                for c in spec.components if c.id in inc["components"]]
+    # incident.io's compat JSON often has no update text; Atlassian pages always do.
+    body = None if spec.platform == "incident.io" else f"We are investigating: {inc['name']}."
+    return {
+        "id": inc["id"], "name": inc["name"], "status": inc["status"], "impact": inc["impact"],
+        "created_at": _ts(opened, spec.tz_offset), "updated_at": _ts(opened, spec.tz_offset),
+        "monitoring_at": None, "resolved_at": None, "started_at": _ts(opened, spec.tz_offset),
+        "shortlink": f"https://stspg.io/{inc['id'][-7:].lower()}", "page_id": spec.page_id,
+        "incident_updates": [{"id": inc["id"] + "u1", "incident_id": inc["id"], "status": inc["status"],
+                              "body": body, "created_at": _ts(opened, spec.tz_offset),
+                              "updated_at": _ts(opened, spec.tz_offset), "display_at": _ts(opened, spec.tz_offset),
+                              "affected_components": affected, "deliver_notifications": True,
+                              "custom_tweet": None, "tweet_id": None}],
+        "components": [{"id": c.id, "name": c.name, "status": inc["component_status"]}
+                       for c in spec.components if c.id in inc["components"]],
+    }
+
+
+def _maintenances(name: str, spec: PageSpec, when: datetime) -> list[dict[str, Any]]:
+    if name != "deepseek":
+        return []
+    start = (when + timedelta(days=3)).replace(hour=2, minute=0, second=0, microsecond=0)
+    return [{"id": _atlassian_id("deepseek:maint"), "name": "API 服务例行维护 (Routine API maintenance)",
+             "status": "scheduled", "impact": "maintenance", "scheduled_for": _ts(start, spec.tz_offset),
+             "scheduled_until": _ts(start + timedelta(hours=1), spec.tz_offset), "incident_updates": [],
+             "components": [{"id": "j4n367d9mh3x", "name": "API 服务", "status": "operational"}]}]
+
+
+BROKEN_HTML = (b"<!DOCTYPE html>\n<html><head><title>Status</title></head><body>\n<div id=\"app\">Loading status"
+               b"\xe2\x80\xa6</div>\n<script src=\"/static/app.js\"></script>\n</body></html>\n")
+
+
+def broken_answer(mode: str) -> Response:
+    if mode == "shape":  # what a page answers after moving platform (a Cloudflare-style v3 summary, say)
+        return Response.json({"success": True, "result": {"status": {"indicator": "none"}, "components": None}})
+    if mode == "empty":
+        return Response(200, b"", {}, "application/json")
+    return Response(200, BROKEN_HTML, {}, "text/html; charset=utf-8")
+
+
+def html_error(status: int, req: Request | None = None) -> Response:
+    body = f"<html><head><title>{status}</title></head><body><h1>{status} Service Unavailable</h1></body></html>"
+    return Response(status, body.encode(), {}, "text/html; charset=utf-8")
+
+
+# --- admin ----------------------------------------------------------------------------------------------------------
+PAGE_KEYS = {"indicator", "components", "incident", "resolve", "operational", "broken"}
+INCIDENT_KEYS = {"impact", "name", "status", "components", "component_status"}
+
+
+def _resolve_components(spec: PageSpec, ref: str, where: str) -> list[str]:
+    ids = [c.id for c in spec.components if not c.is_group and ref in (c.id, c.name)]
+    groups = {c.id: c.name for c in spec.components if c.is_group}
+    ids += [c.id for c in spec.components
+            if not c.is_group and c.group_id and ref == f"{groups.get(c.group_id)} / {c.name}"]
+    if not ids:
+        names = sorted({c.name for c in spec.components if not c.is_group})
+        raise ValueError(f"{where}: no component {ref!r}; components: {', '.join(names)}")
+    return ids
+
+
+def validate(body: Any) -> dict[str, dict[str, Any]]:
+    """Check a whole admin request; returns page -> normalised changes. Raises ValueError."""
+    if not isinstance(body, dict) or not body:
+        raise ValueError('body must be an object like {"openai": {"indicator": "major"}}')
+    out: dict[str, dict[str, Any]] = {}
+    for page, c in body.items():
+        if page not in SPECS:
+            raise ValueError(f"unknown page {page!r}; pages: {', '.join(SPECS)}")
+        if not isinstance(c, dict):
+            raise ValueError(f"{page}: expected an object of settings")
+        unknown = set(c) - PAGE_KEYS
+        if unknown:
+            raise ValueError(f"{page}: unknown settings {sorted(unknown)}; allowed: {sorted(PAGE_KEYS)}")
+        spec = SPECS[page]
+        norm: dict[str, Any] = {}
+        if "indicator" in c:
+            if c["indicator"] is not None and c["indicator"] not in INDICATORS:
+                raise ValueError(f"{page}.indicator: expected one of {', '.join(INDICATORS)} or null")
+            norm["indicator"] = c["indicator"]
+        if "components" in c:
+            if not isinstance(c["components"], dict):
+                raise ValueError(f"{page}.components: expected an object of component -> status")
+            statuses: dict[str, str] = {}
+            for ref, status in c["components"].items():
+                if status not in COMPONENT_STATUSES:
+                    raise ValueError(f"{page}.components.{ref}: status must be one of {', '.join(COMPONENT_STATUSES)}")
+                for cid in _resolve_components(spec, ref, f"{page}.components"):
+                    statuses[cid] = status
+            norm["components"] = statuses
+        if "incident" in c:
+            norm["incident"] = _validate_incident(page, spec, c["incident"])
+        for flag in ("resolve", "operational"):
+            if flag in c:
+                if not isinstance(c[flag], bool):
+                    raise ValueError(f"{page}.{flag}: expected true or false")
+                norm[flag] = c[flag]
+        if "broken" in c:
+            mode = c["broken"]
+            if mode is True:
+                mode = "html"
+            if mode is not False and mode not in BROKEN_MODES:
+                raise ValueError(f"{page}.broken: expected false, true or one of {', '.join(BROKEN_MODES)}")
+            norm["broken"] = mode or ""
+        out[page] = norm
+    return out
+
+
+def _validate_incident(page: str, spec: PageSpec, inc: Any) -> dict[str, Any]:
+    if not isinstance(inc, dict):
+        raise ValueError(f"{page}.incident: expected an object")
+    unknown = set(inc) - INCIDENT_KEYS
+    if unknown:
+        raise ValueError(f"{page}.incident: unknown keys {sorted(unknown)}; allowed: {sorted(INCIDENT_KEYS)}")
+    impact = inc.get("impact", "minor")
+    if impact not in IMPACTS:
+        raise ValueError(f"{page}.incident.impact: expected one of {', '.join(IMPACTS)}")
+    status = inc.get("status", "investigating")
+    if status not in INCIDENT_STATES:
+        raise ValueError(f"{page}.incident.status: an open incident is one of {', '.join(INCIDENT_STATES)}")
+    name = inc.get("name", f"Elevated error rates ({impact})")
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{page}.incident.name: expected a non-empty string")
+    refs = inc.get("components", [])
+    if not isinstance(refs, list):
+        raise ValueError(f"{page}.incident.components: expected a list of component names")
+    ids = [cid for ref in refs for cid in _resolve_components(spec, str(ref), f"{page}.incident.components")]
+    comp_status = inc.get("component_status", "partial_outage")
+    if comp_status not in COMPONENT_STATUSES:
+        raise ValueError(f"{page}.incident.component_status: expected one of {', '.join(COMPONENT_STATUSES)}")
+    return {"impact": impact, "status": status, "name": name.strip(), "components": ids,
+            "component_status": comp_status}
+
+
+def apply(states: dict[str, PageState], changes: dict[str, dict[str, Any]], now: float) -> dict[str, PageState]:
+    out = copy.deepcopy(states)
+    for page, c in changes.items():
+        st = out[page]
+        if c.get("operational"):
+            st.statuses = dict.fromkeys(st.statuses, "operational")
+            st.indicator = None
+        if "indicator" in c:
+            st.indicator = c["indicator"]
+        if c.get("resolve"):
+            # Resolving brings the components the incidents took down back (as a status page operator does).
+            for incident in st.incidents:
+                for cid in incident["components"]:
+                    st.statuses[cid] = "operational"
+            st.incidents = []
+        if "incident" in c:
+            serial = len(st.incidents) + 1
+            ident = (_ulid if SPECS[page].platform == "incident.io" else _atlassian_id)(f"{page}:inc:{now}:{serial}")
+            st.incidents.append({"id": ident, "opened": now, **c["incident"]})
+            for cid in c["incident"]["components"]:
+                st.statuses[cid] = c["incident"]["component_status"]
+        st.statuses.update(c.get("components", {}))  # explicit states win over what an incident implies
+        if "broken" in c:
+            st.broken = c["broken"]
+    return out
+
+
+def register(sim: Any) -> None:
+    lock = threading.Lock()
+    box = {"pages": default_states()}
+
+    def reset() -> None:
+        with lock:
+            box["pages"] = default_states()
+
+    sim.resetters.append(reset)
+    r = sim.router
+
+    def current(page: str) -> PageState | None:
+        with lock:
+            return box["pages"].get(page)
+
+    @r.route("GET", "/status/{page}/api/v2/summary.json")
+    @with_faults(sim, "statuspage", html_error)
+    def summary_json(req: Request) -> Response:
+        state = current(req.params["page"])
+        if state is None:
+            return Response(404, b"<html><body>Page not found</body></html>", {}, "text/html; charset=utf-8")
+        if state.broken:
+            return broken_answer(state.broken)
+        return Response.json(summary(req.params["page"], state, sim.clock()))
+
+    @r.route("GET", "/status/{page}/api/v2/status.json")
+    @with_faults(sim, "statuspage", html_error)
+    def status_json(req: Request) -> Response:
+        state = current(req.params["page"])
+        if state is None:
+            return Response(404, b"<html><body>Page not found</body></html>", {}, "text/html; charset=utf-8")
+        if state.broken:
+            return broken_answer(state.broken)
+        full = summary(req.params["page"], state, sim.clock())
+        return Response.json({"page": full["page"], "status": full["status"]})
+
+    @r.route("GET", "/_sim/status")
+    def get_status(req: Request) -> Response:
+        with lock:
+            pages = box["pages"]
+        now = sim.clock()
+        return Response.json({name: {"broken": st.broken or False, "summary": summary(name, st, now)}
+                              for name, st in pages.items()})
+
+    @r.route("POST", "/_sim/status")
+    def set_status(req: Request) -> Response:
+        try:
+            changes = validate(req.json())
+        except (ValueError, UnicodeDecodeError) as exc:
+            return Response.json({"error": str(exc)}, 400)
+        with lock:
+            box["pages"] = apply(box["pages"], changes, sim.clock())
+            pages = box["pages"]
+        now = sim.clock()
+        return Response.json({name: {"broken": pages[name].broken or False, "summary": summary(name, pages[name], now)}
+                              for name in changes})
