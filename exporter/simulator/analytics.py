@@ -1,7 +1,8 @@
 """Simulated analytics APIs for ``http_json`` sources: a bot platform's daily metrics and Langfuse's daily metrics.
 
 - ``GET /analytics/bots/{bot_id}/metrics?start_date=YYYY-MM-DD&end_date=YYYY-MM-DD`` (Bearer auth with a simulator
-  key): the per-day shape bot platforms' analytics describe,
+  key; or ``POST`` with the dates in a JSON body and the key in an ``X-Api-Key`` header): the per-day shape bot
+  platforms' analytics describe,
   ``{"code": 0, "msg": "", "data": {"bot_id", "granularity": "day", "metrics": [{"date", "total_messages",
   "success_rate", "avg_response_time_ms", "active_users", "conversations"}, ...]}}``, oldest day first. Without
   dates it answers the last ``bot_days`` days including today (UTC). ``success_rate`` is a ratio (0..1).
@@ -175,17 +176,13 @@ def register(sim: Any) -> None:
         return Response.json({"message": "Internal Server Error" if status >= 500 or status == 200
                               else f"HTTP {status}"}, status)
 
-    @router.route("GET", "/analytics/bots/{bot_id}/metrics")
-    @with_faults(sim, PROVIDER, bot_error)
-    def bot_metrics(req: Request) -> Response:
-        if not sim.key_ok(sim.bearer(req)):
-            return Response.json({"code": 4100, "msg": "authentication is invalid"}, 401)
+    def bot_answer(req: Request, start_text: str | None, end_text: str | None) -> Response:
         now = sim.clock()
         today = datetime.fromtimestamp(now, UTC).date()
         try:
-            start = _parse_date(req.arg("start_date"))
-            end = _parse_date(req.arg("end_date")) or today
-        except ValueError as exc:
+            start = _parse_date(start_text)
+            end = _parse_date(end_text) or today
+        except (ValueError, TypeError) as exc:
             return Response.json({"code": 4000, "msg": f"invalid date: {exc}"}, 400)
         start = start or end - timedelta(days=int(state["bot_days"]) - 1)
         end = min(end, today)
@@ -199,6 +196,27 @@ def register(sim: Any) -> None:
             day += timedelta(days=1)
         data = {"bot_id": bot_id, "granularity": "day", "metrics": rows}
         return Response.json({"code": 0, "msg": "", "data": _drop(data, state["drop_fields"])})
+
+    @router.route("GET", "/analytics/bots/{bot_id}/metrics")
+    @with_faults(sim, PROVIDER, bot_error)
+    def bot_metrics(req: Request) -> Response:
+        if not sim.key_ok(sim.bearer(req)):
+            return Response.json({"code": 4100, "msg": "authentication is invalid"}, 401)
+        return bot_answer(req, req.arg("start_date"), req.arg("end_date"))
+
+    @router.route("POST", "/analytics/bots/{bot_id}/metrics")
+    @with_faults(sim, PROVIDER, bot_error)
+    def bot_metrics_query(req: Request) -> Response:
+        """The same data queried with a JSON body {start_date, end_date} and the key in an X-Api-Key header."""
+        if not sim.key_ok(req.header("X-Api-Key")):
+            return Response.json({"code": 4100, "msg": "authentication is invalid"}, 401)
+        try:
+            body = req.json() if req.body else {}
+            if not isinstance(body, dict):
+                raise ValueError("body must be a JSON object")
+        except ValueError as exc:
+            return Response.json({"code": 4000, "msg": f"json fail: {exc}"}, 400)
+        return bot_answer(req, body.get("start_date"), body.get("end_date"))
 
     @router.route("GET", "/api/public/metrics/daily")
     @with_faults(sim, PROVIDER, langfuse_error)
