@@ -106,6 +106,9 @@ class Router:
 class _Handler(BaseHTTPRequestHandler):
     router: Router
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, a keep-alive client's delayed ACK stalls the
+    # body ~40 ms on every request after the first (Prometheus and our API clients all keep connections alive).
+    disable_nagle_algorithm = True
     server_version = "llmpulse"
     sys_version = ""
 
