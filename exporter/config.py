@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -479,16 +480,27 @@ class ProbeConfig(_Strict):
     stream: bool = False
     prompt: str = "ping"
     max_tokens: int = Field(default=1, ge=1, le=4096)
+    max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = Field(
+        default="max_tokens", description="openai_compatible: the body key of max_tokens (o-series/gpt-5 need "
+        "max_completion_tokens)")
+    extra_body: dict[str, Any] = Field(default_factory=dict, description="merged into the JSON request body "
+                                       "(e.g. enable_thinking: false for Qwen3)")
+    headers: dict[str, str] = Field(default_factory=dict, description="extra request headers (no credentials)")
     labels: dict[str, str] = Field(default_factory=dict)
     # coze
     bot_id: str | None = None
     user_id: str = "llmpulse-probe"
-    # http
-    path: str = "/v1/models"
+    # http (and a path override for every type)
+    path: str | None = Field(default=None, description="request path (default per type; see docs/probes.md)")
     expected_status: list[int] = Field(default_factory=lambda: [200])
+    auth: Literal["bearer", "x-api-key"] = Field(default="bearer", description="http probes: how the key is sent")
     anthropic_version: str = "2023-06-01"
+    # TLS of https endpoints
+    tls_ca_file: str | None = Field(default=None, description="PEM CA bundle to trust (relative to the config)")
+    tls_insecure_skip_verify: bool = False
 
     _api_key: SecretStr | None = PrivateAttr(default=None)
+    _ca_path: str | None = PrivateAttr(default=None)
 
     @field_validator("labels")
     @classmethod
@@ -502,6 +514,25 @@ class ProbeConfig(_Strict):
             raise ValueError(f"base_url must be an http(s) URL, got {v!r}")
         return v.rstrip("/")
 
+    @field_validator("path")
+    @classmethod
+    def _path_ok(cls, v: str | None) -> str | None:
+        if v is not None and (not v.startswith("/") or re.search(r"\s", v)):
+            raise ValueError(f"path must start with / and contain no spaces, got {v!r}")
+        return v
+
+    @field_validator("headers")
+    @classmethod
+    def _headers_ok(cls, v: dict[str, str]) -> dict[str, str]:
+        for key, val in v.items():
+            if not re.match(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$", key):
+                raise ValueError(f"invalid header name {key!r}")
+            if key.lower() in ("authorization", "x-api-key", "proxy-authorization", "cookie"):
+                raise ValueError(f"header {key!r} carries a credential: use api_key_env or api_key_file")
+            if not isinstance(val, str) or re.search(r"[\r\n]", val):
+                raise ValueError(f"header {key!r} must be a single-line string")
+        return v
+
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> ProbeConfig:
         self._api_key = _resolve_secret(self.api_key_env, self.api_key_file, info, "api_key")
@@ -511,13 +542,31 @@ class ProbeConfig(_Strict):
             raise ValueError(f"model is required for {self.type} probes")
         if self.type == "coze" and not self.bot_id:
             raise ValueError("bot_id is required for coze probes")
+        if self.type == "http" and (self.stream or self.extra_body):
+            raise ValueError("stream and extra_body apply to openai_compatible, anthropic and coze probes, not http")
         if self.timeout > self.interval:
             raise ValueError(f"timeout ({self.timeout:g}s) must not exceed interval ({self.interval:g}s)")
+        if self.tls_ca_file:
+            if self.tls_insecure_skip_verify:
+                raise ValueError("set only one of tls_ca_file and tls_insecure_skip_verify")
+            base = Path((info.context or {}).get("base_dir", "."))
+            ca = Path(self.tls_ca_file) if Path(self.tls_ca_file).is_absolute() else base / self.tls_ca_file
+            try:
+                ssl.create_default_context(cafile=str(ca))
+            except (OSError, ssl.SSLError) as exc:
+                raise ValueError(f"cannot load tls_ca_file {str(ca)!r}: {getattr(exc, 'strerror', None) or exc}"
+                                 ) from None
+            self._ca_path = str(ca)
         return self
 
     @property
     def api_key(self) -> str:
         return self._api_key.get_secret_value() if self._api_key else ""
+
+    @property
+    def ca_path(self) -> str | None:
+        """tls_ca_file resolved against the config file's directory (checked loadable at config time)."""
+        return self._ca_path
 
     @property
     def provider_label(self) -> str:

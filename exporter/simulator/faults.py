@@ -24,6 +24,7 @@ class FaultSpec:
     slow_latency: float = 0.0
     error_rate: float = 0.0         # share of calls answered with error_status
     error_status: int = 503
+    error_type: str = ""            # provider error type/code of those errors ("" = the status's usual one)
     burst_429: int = 0              # the next N calls answer 429
     retry_after: int = 1            # Retry-After of those 429s (seconds)
     malformed: int = 0              # the next N answers have a broken JSON body
