@@ -364,12 +364,15 @@ class _Batch:
     """Increments of one post, summed per series before touching LiveMetrics (one write per series)."""
 
     def __init__(self) -> None:
-        self.counts: dict[tuple[contract.Family, tuple[tuple[str, str], ...]], float] = {}
+        # keyed by the family's name: hashing a frozen dataclass hashes all its fields on every lookup
+        self.counts: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        self.families: dict[str, contract.Family] = {}
         self.observations: list[tuple[contract.Family, dict[str, str], float]] = []
 
     def inc(self, family: contract.Family, labels: dict[str, str], value: float = 1.0) -> None:
-        key = (family, tuple(labels.items()))
+        key = (family.name, tuple(labels.items()))
         self.counts[key] = self.counts.get(key, 0.0) + value
+        self.families.setdefault(family.name, family)
 
     def observe(self, family: contract.Family, labels: dict[str, str], value: float) -> None:
         self.observations.append((family, labels, value))
@@ -450,8 +453,8 @@ class EventIngest:
             touched: set[tuple[str, str]] = set()
             for ev in events:
                 self._apply(ev, now, batch, touched)
-            for (family, key), value in batch.counts.items():
-                self.live.inc(family, dict(key), value, extra=self._extra)
+            for (name, key), value in batch.counts.items():
+                self.live.inc(batch.families[name], dict(key), value, extra=self._extra)
             for family, labels, value in batch.observations:
                 self.live.observe(family, labels, value, extra=self._extra)
             self._refresh_users(touched, now)
