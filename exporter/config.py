@@ -35,6 +35,7 @@ from pydantic import (
 from exporter import contract
 from exporter.bundle.settings import BundleConfig
 from exporter.durations import parse_duration
+from exporter.redact import redact
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$"
@@ -58,19 +59,24 @@ def _resolve_secret(env: str | None, file: str | None, info: ValidationInfo, wha
     if env and file:
         raise ValueError(f"set only one of {what}_env and {what}_file")
     if env:
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", env):
+            # Users paste the key itself here; never echo it back.
+            raise ValueError(f"{what}_env: must be the NAME of an environment variable (letters, digits, _), not "
+                             "the credential itself (the value is not shown)")
         value = os.environ.get(env)
         if value is None or not value.strip():
-            raise ValueError(f"environment variable {env} (from {what}_env) is not set or empty")
+            raise ValueError(f"{what}_env: environment variable {env} is not set or empty")
         return SecretStr(value.strip())
     if file:
         base = Path((info.context or {}).get("base_dir", "."))
         path = Path(file) if Path(file).is_absolute() else base / file
+        shown = redact(str(path))  # a key pasted as the file name must not be echoed
         try:
             value = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ValueError(f"cannot read {what}_file {str(path)!r}: {exc.strerror or exc}") from None
+            raise ValueError(f"{what}_file: cannot read {shown!r}: {exc.strerror or exc}") from None
         if not value:
-            raise ValueError(f"{what}_file {str(path)!r} is empty")
+            raise ValueError(f"{what}_file: {shown!r} is empty")
         return SecretStr(value)
     return None
 
