@@ -337,7 +337,8 @@ EVENTS_SESSIONS = _family(
 )
 EVENTS_SESSION_DURATION = _family(
     "llmpulse_events_session_duration_seconds", "histogram",
-    "Length of sessions reported to POST /events (session_end time minus session_start time).",
+    "Length of sessions reported to POST /events: the session_end's duration_ms when sent, else its time minus "
+    "the matching session_start's.",
     ("app", "channel"), buckets=(10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200), unit="s", group="events",
 )
 EVENTS_DISTINCT_USERS = _family(
