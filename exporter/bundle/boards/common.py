@@ -1,0 +1,149 @@
+"""Expressions and panels more than one dashboard shows (so Overview and the detail boards agree)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from exporter import contract as c
+from exporter.bundle.boards import Ctx
+from exporter.bundle.panels import Panel, Step, range_text, stat, t, value_text
+from exporter.bundle.promql import RATE, Q, le, sum_by
+
+UIDS = {
+    "overview": "llmpulse-overview",
+    "cost": "llmpulse-cost",
+    "usage": "llmpulse-usage",
+    "latency": "llmpulse-latency",
+    "traffic": "llmpulse-traffic",
+    "health": "llmpulse-health",
+}
+
+#: Fraction of the current UTC month that has elapsed, at least one hour: the same as the rules' recording rule
+#: :llmpulse_month_elapsed:ratio, so the forecast shown is the one LLMBudgetForecastExceeded compares.
+MONTH_ELAPSED = ("scalar(clamp_min((day_of_month() - 1) * 86400 + time() % 86400, 3600) "
+                 "/ (days_in_month() * 86400))")
+#: Balances are compared per currency: days left need no exchange rate.
+BALANCE_BY = ("provider", "source", "currency")
+
+#: Runway shown when a balance is not burning (or would last longer than this many days).
+RUNWAY_CAP_DAYS = 3650
+
+INDICATOR_LEVELS = {"unknown": -1, "none": 0, "maintenance": 1, "minor": 2, "major": 3, "critical": 4}
+INDICATOR_TEXT: dict[float, tuple[str, str]] = {
+    -1: ("unknown (page unreadable)", "text"), 0: ("operational", "green"), 1: ("maintenance", "blue"),
+    2: ("minor", "yellow"), 3: ("major", "orange"), 4: ("critical", "red"),
+}
+COMPONENT_LEVELS = {"unknown": -1, "operational": 0, "under_maintenance": 1, "degraded_performance": 2,
+                    "partial_outage": 3, "major_outage": 4}
+COMPONENT_TEXT: dict[float, tuple[str, str]] = {
+    -1: ("unknown", "text"), 0: ("operational", "green"), 1: ("maintenance", "blue"),
+    2: ("degraded", "yellow"), 3: ("partial outage", "orange"), 4: ("major outage", "red"),
+}
+UP_TEXT: dict[float, tuple[str, str]] = {0: ("down", "red"), 1: ("up", "green")}
+
+
+def budget_steps(ctx: Ctx) -> list[Step]:
+    if not ctx.monthly_budget_usd:
+        return [("green", None)]
+    return [("green", None), ("orange", ctx.budget_warning_ratio * ctx.monthly_budget_usd),
+            ("red", ctx.monthly_budget_usd)]
+
+
+def ratio_steps(red: float) -> list[Step]:
+    return [("green", None), ("orange", red / 2), ("red", red)]
+
+
+def cost_mtd(q: Q, by: Sequence[str] = ()) -> str:
+    """Reported cost, month to date: the counter's value IS the month-to-date total (see the metric's HELP)."""
+    return sum_by(by, q.sel(c.COST_USD))
+
+
+def forecast(q: Q, by: Sequence[str] = ()) -> str:
+    """Linear month-end forecast: month-to-date cost divided by the elapsed fraction of the month."""
+    return f"{cost_mtd(q, by)} / {MONTH_ELAPSED}"
+
+
+def budget_target(ctx: Ctx) -> list:
+    return [t(f"vector({ctx.monthly_budget_usd:g})", "budget")] if ctx.monthly_budget_usd else []
+
+
+def ratio(numerator: str, total: str) -> str:
+    """``numerator / total`` where a missing numerator (no error series yet) reads as 0, not as no data."""
+    return f"({numerator} or {total} * 0) / {total}"
+
+
+def error_ratio(q: Q, by: Sequence[str] = (), window: str = RATE, func: str = "rate") -> str:
+    errors = sum_by(by, f"{func}({q.sel(c.API_CALLS, outcome='error')}[{window}])")
+    total = sum_by(by, f"{func}({q.sel(c.API_CALLS)}[{window}])")
+    return ratio(errors, total)
+
+
+def code_ratio(q: Q, code: str, by: Sequence[str] = ()) -> str:
+    """Share of calls that failed with ``code`` (a regex such as ``429`` or ``401|403``)."""
+    errors = sum_by(by, q.rate(c.ERROR_CODES, code=f"=~{code}"))
+    total = sum_by(by, q.rate(c.API_CALLS))
+    return ratio(errors, total)
+
+
+def slow_ratio(q: Q, ctx: Ctx, by: Sequence[str] = ()) -> str:
+    if ctx.slow_call_seconds not in c.API_CALL_DURATION.buckets:
+        raise ValueError(f"slow_call_seconds {ctx.slow_call_seconds} is not a bucket bound of "
+                         f"{c.API_CALL_DURATION.name} ({c.API_CALL_DURATION.buckets})")
+    fast = sum_by(by, q.rate(c.API_CALL_DURATION, "_bucket", le=le(ctx.slow_call_seconds)))
+    total = sum_by(by, q.rate(c.API_CALL_DURATION, "_count"))
+    return f"1 - {fast} / {total}"
+
+
+def one_hot_level(q: Q, family: c.Family, label: str, levels: dict[str, int], by: Sequence[str]) -> str:
+    """Turn a one-hot state gauge into one number per ``by`` group (worst state wins), for value mappings."""
+    parts = [f"({q.sel(family, **{label: name})} == 1) * {value}" for name, value in levels.items()]
+    return sum_by(by, " or ".join(parts), agg="max")
+
+
+def provider_status(q: Q) -> Panel:
+    return stat(
+        "Provider status",
+        "Overall indicator of each provider's status page (llmpulse_status_indicator): operational, maintenance, "
+        "minor, major or critical. 'unknown' means the page could not be read and is never an outage.",
+        "none",
+        [t(one_hot_level(q, c.STATUS_INDICATOR, "indicator", INDICATOR_LEVELS, ("provider",)), "{{provider}}")],
+        mappings=value_text(INDICATOR_TEXT), text_mode="value_and_name",
+    )
+
+
+def sources_up(q: Q) -> Panel:
+    up_sel = q.sel(c.SOURCE_UP)
+    return stat(
+        "Sources up",
+        "Polled sources (billing, balance, status page, analytics) whose last poll succeeded, and those whose "
+        "last poll failed (llmpulse_source_up). A failed source keeps serving its last good data; see Exporter "
+        "health for why it failed.",
+        "short",
+        [t(f"sum({up_sel})", "up"), t(f"count({up_sel} == 0) or vector(0)", "down")],
+        decimals=0, text_mode="value_and_name",
+        overrides=[
+            {"matcher": {"id": "byName", "options": "up"},
+             "properties": [{"id": "color", "value": {"fixedColor": "green", "mode": "fixed"}}]},
+            {"matcher": {"id": "byName", "options": "down"},
+             "properties": [{"id": "thresholds", "value": {"mode": "absolute", "steps": [
+                 {"color": "green", "value": None}, {"color": "red", "value": 1}]}}]},
+        ],
+    )
+
+
+def runway_days(q: Q, ctx: Ctx) -> str:
+    """Days until the balance reaches 0 at the burn over the alert's burn window, as LLMBalanceRunwayShort computes
+    it; capped, so "not burning" shows as the cap instead of disappearing."""
+    balance = sum_by(BALANCE_BY, q.sel(c.BALANCE, kind="total"))
+    return f"clamp({balance} / clamp_min({burn_per_day(q, ctx)}, 1e-9), 0, {RUNWAY_CAP_DAYS})"
+
+
+def burn_per_day(q: Q, ctx: Ctx) -> str:
+    """USD per day the total balance fell over the burn window (deriv, as LLMBalanceRunwayShort computes it; 0
+    when it did not fall, e.g. after a top-up)."""
+    deriv = f"deriv({q.sel(c.BALANCE, kind='total')}[{ctx.burn_window}])"
+    return f"clamp_min(-86400 * {sum_by(BALANCE_BY, deriv)}, 0)"
+
+
+def runway_mappings() -> list:
+    return [range_text(RUNWAY_CAP_DAYS, None, "not burning / 10 y+", "green")]
