@@ -1,0 +1,157 @@
+"""Faults mid-poll, against the real exporter process: the last good values stay, llmpulse_source_up drops to 0,
+every call is counted by status; 429 is retried after Retry-After (capped), 401 is never retried; a downward
+revision by the provider keeps the counters and is counted."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from helpers import Metrics, exporter
+from usage_sums import exported, openai_expected
+
+from exporter.simulator import Simulator
+
+
+class FrozenSimulator:
+    """A simulator whose clock stands still, so its data cannot change while a test compares values."""
+
+    def __init__(self) -> None:
+        now = time.time()
+        self.server = Simulator(seed=42, clock=lambda: now).serve("127.0.0.1", 0)
+        self.url = self.server.url
+
+    def faults(self, spec: dict[str, Any]) -> None:
+        requests.post(f"{self.url}/_sim/faults", json=spec, timeout=5).raise_for_status()
+
+    def clear_faults(self) -> None:
+        requests.delete(f"{self.url}/_sim/faults", timeout=5).raise_for_status()
+
+    def requests_log(self) -> list[dict[str, Any]]:
+        return list(requests.get(f"{self.url}/_sim/usage", timeout=5).json()["requests"])
+
+
+@pytest.fixture
+def sim() -> Iterator[FrozenSimulator]:
+    running = FrozenSimulator()
+    try:
+        yield running
+    finally:
+        running.server.stop()
+
+
+def source(sim_url: str, provider: str = "openai", **extra: Any) -> dict[str, Any]:
+    return {"type": provider, "name": "src", "base_url": sim_url, "api_key_env": "LLMPULSE_DEMO_KEY",
+            "interval": "1s", "timeout": "1s", "retries": 1, "page_size": 3, **extra}
+
+
+def up(m: Metrics) -> float | None:
+    return m.get("llmpulse_source_up", source="src")
+
+
+def calls(m: Metrics, code: str) -> float:
+    return m.total("llmpulse_source_api_requests_total", source="src", code=code)
+
+
+def errors(m: Metrics, reason: str) -> float:
+    return m.total("llmpulse_source_poll_errors_total", source="src", reason=reason)
+
+
+FAULTS = [
+    pytest.param({"fail_page": 2, "fail_page_status": 0, "fail_page_count": 10_000}, "invalid_response", "200",
+                 id="malformed-page-2-of-pagination"),
+    pytest.param({"fail_page": 2, "fail_page_status": 500, "fail_page_count": 10_000}, "http_5xx", "500",
+                 id="page-2-answers-500"),
+    pytest.param({"error_rate": 1.0, "error_status": 503}, "http_5xx", "503", id="all-503"),
+    pytest.param({"malformed": 10_000}, "invalid_response", "200", id="malformed-bodies"),
+    pytest.param({"latency": 1.3}, "timeout", "timeout", id="latency-over-timeout"),
+]
+
+
+@pytest.mark.parametrize(("fault", "reason", "code"), FAULTS)
+def test_a_fault_mid_poll_keeps_the_last_good_values_and_marks_the_source_down(
+        sim: FrozenSimulator, tmp_path: Path, fault: dict[str, Any], reason: str, code: str) -> None:
+    with exporter({"sources": [source(sim.url)]}, tmp_path) as proc:
+        good = proc.wait_for(lambda m: up(m) == 1, what="first good poll")
+        before = exported(good, "src")
+        assert before
+        calls_before = calls(good, code)
+        sim.faults({"openai": fault})
+        bad = proc.wait_for(lambda m: up(m) == 0 and errors(m, reason) >= 1, what=f"source down ({reason})")
+        assert exported(bad, "src") == before  # nothing partial, nothing lost
+        assert calls(bad, code) > calls_before
+        assert bad.value("llmpulse_source_last_success_timestamp_seconds", source="src") == good.value(
+            "llmpulse_source_last_success_timestamp_seconds", source="src")
+        sim.clear_faults()
+        recovered = proc.wait_for(lambda m: up(m) == 1, what="recovery")
+        assert exported(recovered, "src") == before  # the frozen simulator's data did not change
+
+
+def test_anthropic_529_is_retried_then_the_source_is_down(sim: FrozenSimulator, tmp_path: Path) -> None:
+    with exporter({"sources": [source(sim.url, "anthropic")]}, tmp_path) as proc:
+        good = proc.wait_for(lambda m: up(m) == 1, what="first good poll")
+        before = exported(good, "src")
+        sim.faults({"anthropic": {"error_rate": 1.0, "error_status": 529}})
+        bad = proc.wait_for(lambda m: up(m) == 0 and calls(m, "529") >= 2, what="529s retried")
+        assert exported(bad, "src") == before
+        assert errors(bad, "http_5xx") >= 1
+
+
+def test_429_is_retried_after_retry_after(sim: FrozenSimulator, tmp_path: Path) -> None:
+    sim.faults({"openai": {"burst_429": 1, "retry_after": 1}})
+    cfg = {"sources": [source(sim.url, interval="60s", timeout="10s", retries=2)]}
+    with exporter(cfg, tmp_path) as proc:  # ready = the first poll finished
+        m = proc.metrics()
+        assert up(m) == 1
+        assert calls(m, "429") == 1
+        log = sim.requests_log()
+        first, retry = log[0], log[1]
+        assert first["status"] == 429 and retry["status"] == 200 and retry["path"] == first["path"]
+        assert retry["t"] - first["t"] >= 1.0  # the server saw the retry no earlier than Retry-After allowed
+
+
+def test_a_huge_retry_after_is_capped(sim: FrozenSimulator, tmp_path: Path) -> None:
+    sim.faults({"openai": {"burst_429": 1, "retry_after": 3600}})
+    cfg = {"sources": [source(sim.url, interval="60s", timeout="10s", max_retry_after="1s")]}
+    with exporter(cfg, tmp_path) as proc:
+        m = proc.metrics()
+        assert up(m) == 1 and calls(m, "429") == 1
+        log = sim.requests_log()
+        assert log[1]["t"] - log[0]["t"] < 30  # nowhere near an hour
+
+
+def test_401_is_not_retried(sim: FrozenSimulator, tmp_path: Path) -> None:
+    cfg = {"sources": [source(sim.url, interval="60s", timeout="10s", retries=3, api_key_env="WRONG_KEY")]}
+    with exporter(cfg, tmp_path, env={"WRONG_KEY": "sk-admin-not-the-right-key-0000"}) as proc:
+        m = proc.metrics()
+        assert up(m) == 0
+        assert calls(m, "401") == 1
+        assert errors(m, "http_4xx") == 1
+        assert [e["status"] for e in sim.requests_log()] == [401]
+        assert not exported(m, "src")
+
+
+def test_a_downward_revision_keeps_the_counters_and_is_counted(sim: FrozenSimulator, tmp_path: Path) -> None:
+    with exporter({"sources": [source(sim.url)]}, tmp_path) as proc:
+        good = proc.wait_for(lambda m: up(m) == 1, what="first good poll")
+        before = exported(good, "src")
+        requests.post(f"{sim.url}/_sim/usage", json={"revise": 0.9}, timeout=5).raise_for_status()
+        revised = proc.wait_for(
+            lambda m: m.total("llmpulse_source_revisions_total", source="src", metric="llmpulse_cost_usd_total") >= 1
+            and m.total("llmpulse_source_revisions_total", source="src", metric="llmpulse_usage_tokens_total") >= 1,
+            what="revisions counted")
+        assert up(revised) == 1
+        assert exported(revised, "src") == before  # counters never go down within the month
+        served = openai_expected(sim.url)
+        lower = [k for k, v in served.items() if float(v) < before[k]]
+        assert len(lower) > len(before) / 2  # the provider really revised (most series) downward
+        # and growth after the revision is followed again
+        requests.post(f"{sim.url}/_sim/usage", json={"revise": 1, "multiplier": 2}, timeout=5).raise_for_status()
+        grown = proc.wait_for(lambda m: m.total("llmpulse_cost_usd_total", source="src")
+                              > 1.5 * sum(v for (n, _), v in before.items() if n == "llmpulse_cost_usd_total"),
+                              what="growth followed")
+        assert up(grown) == 1
