@@ -67,8 +67,8 @@ class App:
             self.events_live = LiveMetrics()
             self.ingest = EventIngest(config.events, self.events_live, pricing=self.pricing)
             self.exposition.attach_live("events", self.events_live)
-            self.router.add("POST", "/events", self.ingest.handle)
-            self.router.max_body = max(self.router.max_body, config.events.max_body_bytes)
+            self.router.add("POST", "/events", self.ingest.handle, max_body=config.events.max_body_bytes,
+                            on_too_large=self.ingest.too_large)
 
         self.relay: Any = None
         try:
@@ -105,6 +105,8 @@ class App:
             poller._stop.set()
         if self.probes is not None:
             self.probes.stop()
+        if self.ingest is not None:
+            self.ingest.close()
         for poller in self.pollers:
             poller.stop(timeout=2.0)
         self.server.stop()

@@ -20,7 +20,8 @@ from urllib.parse import parse_qs, urlsplit
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_HARD_LIMIT = 64 * 1024 * 1024
+#: Bodies larger than this are refused before they are read, on routes that set no limit of their own.
+DEFAULT_MAX_BODY = 4 * 1024 * 1024
 
 
 @dataclass
@@ -75,11 +76,25 @@ class Router:
 
     def __init__(self) -> None:
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
-        self.max_body = MAX_BODY_HARD_LIMIT
+        self._limits: list[tuple[str, re.Pattern[str], int, Handler | None]] = []
+        self.max_body = DEFAULT_MAX_BODY
 
-    def add(self, method: str, pattern: str, handler: Handler) -> None:
-        regex = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$"
-        self._routes.append((method.upper(), re.compile(regex), handler))
+    def add(self, method: str, pattern: str, handler: Handler, *, max_body: int | None = None,
+            on_too_large: Handler | None = None) -> None:
+        """Route ``method pattern`` to ``handler``. ``max_body`` sets this route's body limit (checked from
+        Content-Length before anything is read); ``on_too_large`` answers such requests (given the request with an
+        empty body), e.g. to count them."""
+        regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$")
+        self._routes.append((method.upper(), regex, handler))
+        if max_body is not None:
+            self._limits.append((method.upper(), regex, max_body, on_too_large))
+
+    def body_limit(self, method: str, path: str) -> tuple[int, Handler | None]:
+        """The body limit of the route a request goes to, and its too-large handler."""
+        for route_method, regex, limit, on_too_large in self._limits:
+            if route_method == method.upper() and regex.match(path):
+                return limit, on_too_large
+        return self.max_body, None
 
     def route(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
         def deco(fn: Handler) -> Handler:
@@ -117,21 +132,25 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > self.router.max_body:
-            # Do not read a body that is too large; answer 413 and close.
-            self._send(Response.json({"error": f"body larger than {self.router.max_body} bytes"}, 413),
-                       close=True)
-            return
-        body = self.rfile.read(length) if length else b""
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
         req = Request(
             method=self.command,
             path=parts.path,
             query=parse_qs(parts.query, keep_blank_values=True),
             headers={k: v for k, v in self.headers.items()},
-            body=body,
+            body=b"",
             client=self.client_address[0],
         )
+        limit, on_too_large = self.router.body_limit(self.command, parts.path)
+        if length < 0 or length > limit:
+            # Never read a body that is too large (or of unknown size): answer 413 and close the connection.
+            resp = on_too_large(req) if on_too_large and length > limit else None
+            self._send(resp or Response.json({"error": f"body larger than {limit} bytes"}, 413), close=True)
+            return
+        req.body = self.rfile.read(length) if length else b""
         try:
             resp = self.router.dispatch(req)
         except Exception:

@@ -433,6 +433,12 @@ class EventIngest:
         self.ingest(events)
         return Response.json({"accepted": len(events)})
 
+    def too_large(self, req: Request) -> Response:
+        """Answer a post whose Content-Length exceeds max_body_bytes; the server calls this before reading it."""
+        refused = Refused(413, "too_large", f"body is larger than {self.config.max_body_bytes} bytes; split the batch")
+        self._count_refused(refused, req.client)
+        return refused.response()
+
     def _count_refused(self, refused: Refused, client: str) -> None:
         self.live.inc(contract.EVENTS_REJECTED, {**self._base, "reason": refused.reason}, extra=self._extra)
         log.debug("events: refused a post from %s: %s (%s)", client, refused.reason, refused.message)
