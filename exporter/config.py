@@ -666,6 +666,75 @@ class PricingConfig(_Strict):
         return self._table
 
 
+# --- alert relay to chat bots (issue 5) ----------------------------------------------------------------------------
+class RelayBotConfig(_Strict):
+    """A Feishu, DingTalk or WeCom group bot; Alertmanager posts to the exporter's /relay/{type}/{name}.
+
+    The bot's webhook URL carries its access token, so it is a credential like an API key (env or file only).
+    """
+
+    name: str = Field(pattern=NAME_PATTERN)
+    type: Literal["feishu", "dingtalk", "wecom"]
+    webhook_url_env: str | None = None
+    webhook_url_file: str | None = None
+    secret_env: str | None = Field(default=None, description="signing secret (Feishu/DingTalk 'sign' security)")
+    secret_file: str | None = None
+    mention_all: bool = Field(default=False, description="@all when a critical alert fires")
+
+    _webhook_url: SecretStr | None = PrivateAttr(default=None)
+    _secret: SecretStr | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _resolve(self, info: ValidationInfo) -> RelayBotConfig:
+        url = _resolve_secret(self.webhook_url_env, self.webhook_url_file, info, "webhook_url")
+        if url is None:
+            raise ValueError("missing webhook URL: set webhook_url_env or webhook_url_file (the URL holds the bot's "
+                             "access token, so it is never written inline)")
+        if not re.match(r"^https?://[^\s/]+/\S*$", url.get_secret_value()):
+            raise ValueError("webhook_url_env/webhook_url_file must hold the bot's http(s) webhook URL "
+                             "(the value is not shown)")
+        self._webhook_url = url
+        self._secret = _resolve_secret(self.secret_env, self.secret_file, info, "secret")
+        if self._secret is not None and self.type == "wecom":
+            raise ValueError("WeCom group bots have no signing secret; remove secret_env/secret_file")
+        return self
+
+    @property
+    def webhook_url(self) -> str:
+        """The bot's webhook URL (a credential: never log it)."""
+        return self._webhook_url.get_secret_value() if self._webhook_url else ""
+
+    @property
+    def secret(self) -> str:
+        return self._secret.get_secret_value() if self._secret else ""
+
+
+class RelayConfig(_Strict):
+    """Relay Alertmanager webhook notifications to chat group bots (see docs/bundle.md)."""
+
+    timeout: Duration = Field(default=10.0, description="per bot call; Alertmanager retries a failed relay")
+    max_alerts: int = Field(default=10, ge=1, le=100, description="alerts listed per message (the rest counted)")
+    token_env: str | None = Field(default=None, description="bearer token Alertmanager must send (optional)")
+    token_file: str | None = None
+    bots: list[RelayBotConfig] = Field(min_length=1)
+
+    _token: SecretStr | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _resolve(self, info: ValidationInfo) -> RelayConfig:
+        self._token = _resolve_secret(self.token_env, self.token_file, info, "token")
+        seen: set[tuple[str, str]] = set()
+        for i, bot in enumerate(self.bots):
+            if (bot.type, bot.name) in seen:
+                raise ValueError(f"bots[{i}]: duplicate bot {bot.type}/{bot.name}")
+            seen.add((bot.type, bot.name))
+        return self
+
+    @property
+    def token(self) -> str:
+        return self._token.get_secret_value() if self._token else ""
+
+
 # --- the whole file -------------------------------------------------------------------------------------------------
 class Config(_Strict):
     sources: list[SourceConfig] = Field(default_factory=list)
@@ -676,6 +745,7 @@ class Config(_Strict):
         default_factory=dict, description="USD per unit of a currency, e.g. {CNY: 0.14}; adds USD-normalised series"
     )
     bundle: BundleConfig = Field(default_factory=BundleConfig)
+    relay: RelayConfig | None = None
 
     _path: str = PrivateAttr(default="")
 
