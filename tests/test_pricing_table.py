@@ -186,6 +186,17 @@ def test_enricher_adds_estimated_cost_per_project_model_and_unpriced_tokens() ->
     assert ms.get(contract.COST_ESTIMATED_USD, project="p1", model="mystery") is None  # never a silent $0
     assert ms.get(contract.UNPRICED_TOKENS, model="mystery", token_type="input") == 120
     assert ms.get(contract.UNPRICED_TOKENS, model="gpt-4o-mini-2024-07-18", token_type="input_audio") == 60
+    assert ms.get(contract.UNPRICED_TOKENS, model="gpt-4o-mini-2024-07-18", token_type="output_audio") is None
+
+
+def test_zero_audio_tokens_of_a_priced_model_add_no_series() -> None:
+    p = pricing({"m": {"input": 1.0, "output": 1.0}})
+    ms = MetricSet()
+    ms.set(contract.USAGE_TOKENS, 10, project="p", model="m", token_type="input")
+    ms.set(contract.USAGE_TOKENS, 0, project="p", model="m", token_type="input_audio")
+    ms.set(contract.USAGE_TOKENS, 0, project="p", model="unknown", token_type="input")
+    p(ms, _Source())
+    assert ms.series(contract.UNPRICED_TOKENS) == {(("model", "unknown"), ("token_type", "input")): 0.0}
 
 
 def test_enricher_reads_token_type_metrics_of_http_json_sources() -> None:

@@ -127,7 +127,7 @@ class Pricing:
                 continue
             ms.add(contract.COST_ESTIMATED_USD, self.cost(price, by_type, model), project=project, model=model)
             for token_type, n in sorted(by_type.items()):
-                if token_type not in PRICED_TOKEN_TYPES:
+                if token_type not in PRICED_TOKEN_TYPES and n:  # e.g. audio tokens; zeros would only add series
                     ms.add(contract.UNPRICED_TOKENS, n, model=model, token_type=token_type)
 
     # -- logging -------------------------------------------------------------------------------------------------
