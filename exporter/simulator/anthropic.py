@@ -29,7 +29,7 @@ import binascii
 import hashlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -98,6 +98,8 @@ PRICES = {
 }
 WEB_SEARCH_CENTS = Decimal(1)  # $10 per 1000 searches
 CODE_EXECUTION_CENTS_PER_HOUR = Decimal(5)
+#: Sizes the simulated organization: about $350 of Anthropic spend in a full month (see the OpenAI simulator).
+VOLUME = 0.07
 TOKEN_LINES = (  # (value field, description suffix, token_type, price attribute)
     ("uncached_input_tokens", "Input Tokens", "uncached_input_tokens", "input"),
     ("output_tokens", "Output Tokens", "output_tokens", "output"),
@@ -137,8 +139,14 @@ def _stream(key: str | None, workspace: str | None, model: str, rate: float, mak
 
 
 def streams() -> list[Stream]:
-    """Production chat on Sonnet and Haiku, research on Opus with long context, batch jobs, Console tinkering."""
-    k = list(KEYS)
+    """Production chat on Sonnet and Haiku, research on Opus with long context, batch jobs, Console tinkering.
+
+    Relative rates are written as observed shapes; :data:`VOLUME` sizes the whole organization.
+    """
+    return [replace(s, rate=s.rate * VOLUME) for s in _shapes(list(KEYS))]
+
+
+def _shapes(k: list[str | None]) -> list[Stream]:
     sonnet, haiku, opus = "claude-sonnet-4-20250514", "claude-3-5-haiku-20241022", "claude-opus-4-1-20250805"
     return [
         _stream(k[0], PRODUCTION, sonnet, 260, messages(3200, 450, 0.55, 0.06, web_search=0.05)),

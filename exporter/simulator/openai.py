@@ -26,7 +26,7 @@ import base64
 import binascii
 import struct
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -99,6 +99,9 @@ TTS_PRICE_PER_MILLION_CHARS = Decimal("15.00")
 WHISPER_PRICE_PER_SECOND = Decimal("0.0001")  # $0.006 per minute
 WEB_SEARCH_PRICE = Decimal("0.025")  # $25 per 1000 calls
 STORAGE_PRICE_PER_MB_HOUR = Decimal("0.000004")  # about $0.10 per GB-day
+#: Sizes the simulated organization: about $250 of OpenAI spend in a full month (Anthropic: about $350), under the
+#: bundle's default $1000 budget, so ``POST /_sim/usage {"multiplier": 25}`` is what pushes the demo over it.
+VOLUME = 0.18
 
 
 def chat(avg_in: float, avg_out: float, cached_share: float, *, write_share: float = 0.0,
@@ -161,8 +164,15 @@ def _simple(endpoint: str, project: str, key: str, model: str, rate: float, make
 
 
 def streams() -> list[Stream]:
-    """The organization's traffic: a busy support bot, a search product, internal tools, a fading prototype."""
+    """The organization's traffic: a busy support bot, a search product, internal tools, a fading prototype.
+
+    Relative rates are written as observed shapes; :data:`VOLUME` sizes the whole organization (see there).
+    """
     k = list(KEYS)
+    return [s if s.endpoint == "storage" else replace(s, rate=s.rate * VOLUME) for s in _shapes(k)]
+
+
+def _shapes(k: list[str]) -> list[Stream]:
     return [
         _chat(SUPPORT, k[0], "gpt-4o-mini-2024-07-18", 700, chat(1800, 260, 0.45)),
         _chat(SUPPORT, k[1], "gpt-4o-mini-2024-07-18", 250, chat(1500, 220, 0.40)),

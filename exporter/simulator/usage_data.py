@@ -95,7 +95,8 @@ class UsageModel:
             if rand("active") >= stream.active:
                 out.append(None)
                 continue
-            requests = round(stream.rate * shape * (0.7 + 0.6 * rand("requests")))
+            # stochastic rounding keeps the mean of quiet streams (0.3 requests/hour still happen sometimes)
+            requests = int(stream.rate * shape * (0.7 + 0.6 * rand("requests")) + rand("round"))
             out.append(stream.make(requests, rand) if requests > 0 else None)
         return out
 
