@@ -44,7 +44,7 @@ def demo_config(sim_url: str, *, interval: str = "15s", probe_interval: str = "1
          "interval": interval, "timeout": "10s", "provider_label": "openai"},
         {"type": "statuspage", "name": "anthropic-status", "base_url": f"{sim_url}/status/anthropic",
          "interval": interval, "timeout": "10s", "provider_label": "anthropic"},
-        {"type": "http_json", "name": "bot-analytics-demo", "provider_label": "coze", **common,
+        {"type": "http_json", "name": "bot-analytics-demo", "provider_label": "bot_platform", **common,
          "path": "/analytics/bots/demo-bot/metrics",
          "metrics": [
              {"name": "llmpulse_bot_messages", "help": "Messages of the bot on the newest day in the answer.",
