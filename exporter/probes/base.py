@@ -104,10 +104,11 @@ class Call:
 
 
 def http_error(exchange: Exchange) -> ProbeError:
-    """The error for a non-success HTTP status: code = status, error_type from the provider's body."""
+    """The error for a non-success HTTP status: code = status, error_type from the provider's body. The status is
+    what counts: an error body that is too large, cut off or slower than the deadline only loses the type."""
     try:
         body = exchange.read_body()
-    except ProbeError:
+    except (ProbeError, OSError, http.client.HTTPException):
         body = b""
     kind, message = decode_error(body)
     return ProbeError(str(exchange.status), f"HTTP {exchange.status}: {message}".rstrip(": "), kind)
