@@ -64,6 +64,12 @@ def test_usage_sources_get_estimated_cost_from_the_builtin_table(simulator: Any,
                 want = cost(by_type, per_million(PRICES[entry_of[model]]), surge)
                 got = m.get("llmpulse_cost_estimated_usd_total", source=source, project=project, model=model)
                 assert close(got, want), (source, project, model, got, want)
+                # what caching saved: cached tokens at (input price - cached price)
+                price = per_million(PRICES[entry_of[model]])
+                saved = by_type.get("cached_input", 0) * (price["input"] - price["cached_input"]) / 1e6 * surge
+                got_saved = m.get("llmpulse_cache_savings_estimated_usd_total", source=source, project=project,
+                                  model=model)
+                assert close(got_saved, saved), (source, project, model, got_saved, saved)
             # audio tokens have no price: reported as unpriced, never folded into the cost
             for labels, value in m.find("llmpulse_unpriced_tokens_total", source=source):
                 assert labels["token_type"] not in TOKEN_TYPES

@@ -106,6 +106,11 @@ class Pricing:
         ))
         return total / PER_TOKENS * self.surge_multiplier
 
+    def cache_savings(self, price: UsdPrice, tokens: Mapping[str, float]) -> float:
+        """US dollars prompt caching saved: cached input tokens at the input price minus the cached price."""
+        cached = float(tokens.get("cached_input", 0.0))
+        return max(0.0, cached * (price.input - price.cached_input)) / PER_TOKENS * self.surge_multiplier
+
     def estimate(self, model: str, tokens: Mapping[str, float]) -> float | None:
         """Estimated USD cost of ``tokens`` ({"input": n, "output": m, ...}) of ``model``; None if unpriced.
 
@@ -126,6 +131,7 @@ class Pricing:
                     ms.add(contract.UNPRICED_TOKENS, n, model=model, token_type=token_type)
                 continue
             ms.add(contract.COST_ESTIMATED_USD, self.cost(price, by_type, model), project=project, model=model)
+            ms.add(contract.CACHE_SAVINGS_USD, self.cache_savings(price, by_type), project=project, model=model)
             for token_type, n in sorted(by_type.items()):
                 if token_type not in PRICED_TOKEN_TYPES and n:  # e.g. audio tokens; zeros would only add series
                     ms.add(contract.UNPRICED_TOKENS, n, model=model, token_type=token_type)
