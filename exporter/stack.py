@@ -474,6 +474,27 @@ check_for_plugin_updates = false
             raise
         return self
 
+    def reload(self, bundle_config: Path | str | None = None) -> None:
+        """Regenerate the bundle (with ``bundle_config``'s ``bundle:`` section if given) and make the running
+        Prometheus and Alertmanager load it (their ``/-/reload``). Grafana picks changed dashboards up by itself."""
+        if not self.services:
+            self._restore()
+        if bundle_config is not None:
+            self.bundle_config_path = Path(bundle_config).resolve()
+        self._bundle = self._bundle_settings()
+        self._raw_exporter_config, self._config_base = self._load_exporter_config()
+        self.prepare()
+        for name in ("prometheus", "alertmanager"):
+            if name not in self.services:
+                continue
+            try:
+                resp = requests.post(f"{self.url(name)}/-/reload", timeout=30)
+            except requests.RequestException as exc:
+                raise StackError(f"{name} did not answer /-/reload: {exc}") from None
+            if resp.status_code != 200:
+                raise StackError(f"{name} refused the new config ({resp.status_code}): {resp.text.strip()}")
+        self._save_state()
+
     def start_service(self, name: str, *, wait: bool = True, timeout: float = 60.0) -> None:
         """Start one service (again) with the command prepared for it; logs are appended."""
         if not self._commands:
@@ -563,7 +584,9 @@ check_for_plugin_updates = false
         for name, proc in self._procs.items():
             pids[name] = {"pid": proc.pid, "start": _start_time(proc.pid)}
         state = {"workdir": str(self.workdir), "services": self.services, "ports": self.ports,
-                 "commands": self._commands, "pids": pids}
+                 "commands": self._commands, "pids": pids,
+                 "config": str(self.config_path) if self.config_path else None,
+                 "bundle_config": str(self.bundle_config_path) if self.bundle_config_path else None}
         self.path(STATE_FILE).write_text(json.dumps(state, indent=2), encoding="utf-8")
 
     def _restore(self) -> None:
@@ -576,6 +599,10 @@ check_for_plugin_updates = false
         self.ports.update({k: int(v) for k, v in state.get("ports", {}).items()})
         self._commands = {k: list(v) for k, v in state.get("commands", {}).items()}
         self._recorded = dict(state.get("pids", {}))
+        if state.get("config") and self.config_path is None:
+            self.config_path = Path(state["config"])
+        if state.get("bundle_config") and self.bundle_config_path is None:
+            self.bundle_config_path = Path(state["bundle_config"])
         if not self._env:
             from exporter.demo import DEMO_ENV
 
@@ -740,6 +767,24 @@ def down(workdir: Path, timeout: float) -> None:
     stopped = st.stop(grace=timeout)
     click.echo(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'} (data and logs kept in "
                f"{st.workdir})")
+
+
+@stack.command()
+@_workdir_option
+@click.option("--bundle-config", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Use this config's bundle: section from now on [default: the one the stack started with].")
+def reload(workdir: Path, bundle_config: Path | None) -> None:
+    """Regenerate the bundle and reload the running Prometheus and Alertmanager (after editing a bundle: section)."""
+    st = Stack(workdir)
+    if not st.state_exists():
+        click.echo(f"no stack is running in {st.workdir}", err=True)
+        sys.exit(1)
+    try:
+        st.reload(bundle_config)
+    except StackError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo("reloaded: prometheus, alertmanager")
 
 
 @stack.command()
