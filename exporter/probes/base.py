@@ -15,6 +15,7 @@ import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from exporter.config import ProbeConfig
 from exporter.probes.errors import decode_error
@@ -28,8 +29,7 @@ _VERSIONED = re.compile(r"/v\d+[a-z0-9]*$")
 def api_path(base_url: str, path: str) -> str:
     """``path`` (``/v1/...``) joined to a base URL, dropping its version prefix when the base URL already ends in a
     version segment, as the OpenAI SDKs' base URLs do (``.../compatible-mode/v1``, ``.../api/v3``, ``.../v4``)."""
-    base_path = re_path(base_url)
-    if _VERSIONED.search(base_path):
+    if _VERSIONED.search(urlsplit(base_url).path.rstrip("/")):
         return re.sub(r"^/v\d+", "", path)
     return path
 
@@ -39,11 +39,6 @@ def merge_body(body: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     server that rejects a field llmpulse sends, e.g. ``stream_options: null``)."""
     merged = {**body, **extra}
     return {k: v for k, v in merged.items() if v is not None}
-
-
-def re_path(url: str) -> str:
-    without_scheme = url.split("://", 1)[-1]
-    return "/" + without_scheme.split("/", 1)[1] if "/" in without_scheme else ""
 
 
 @dataclass
