@@ -23,7 +23,16 @@ from prometheus_client.utils import floatToGoString
 
 from exporter import contract as c
 from exporter.bundle.gotmpl import expand
-from exporter.bundle.rules import ALERTS_FILE, RULES_FILE, AlertRule, Names, alert_rules, dur
+from exporter.bundle.rules import (
+    ALERTS_FILE,
+    RULES_FILE,
+    AlertRule,
+    Names,
+    alert_groups,
+    alert_rules,
+    dur,
+    recording_groups,
+)
 from exporter.bundle.settings import BundleConfig
 
 TESTS_DIR = "prometheus/tests"
@@ -474,33 +483,53 @@ def t_tls(ctx: Ctx) -> list[Case]:
 
 
 # --- cost alerts ------------------------------------------------------------------------------------------------
-def _scopes(ctx: Ctx) -> list[tuple[str, float, list[dict[str, str]], dict[str, str]]]:
-    """(key, budget, cost series labels, alert labels) per budget scope."""
+def _scopes(ctx: Ctx) -> list[tuple[str, float, list[str]]]:
+    """(key, budget, providers whose cost series the test feeds) per budget scope. The total scope is fed by
+    providers without a budget of their own, so a case tests one scope at a time where it can."""
     b = ctx.s.budget
-    out = []
+    out: list[tuple[str, float, list[str]]] = []
     if b.monthly_budget_usd:
-        out.append(("total", b.monthly_budget_usd,
-                    [{"provider": "openai", "source": "openai-usage"},
-                     {"provider": "anthropic", "source": "anthropic-usage"}], {}))
+        free = [p for p in ("openai", "anthropic", "deepseek", "moonshot", "openrouter", "siliconflow", "provider-a",
+                            "provider-b") if p not in b.provider_budgets_usd]
+        out.append(("total", b.monthly_budget_usd, free[:2]))
     for provider, amount in sorted(b.provider_budgets_usd.items()):
-        out.append((provider, amount, [{"provider": provider, "source": f"{provider}-usage"}],
-                    {"provider": provider}))
+        out.append((provider, amount, [provider]))
     return out
 
 
-def _cost_inputs(ctx: Ctx, who: list[dict[str, str]], amount: float, n: int, start: int = 0) -> list[tuple[str, str]]:
-    share = amount / len(who)
+def _cost_inputs(ctx: Ctx, providers: list[str], amount: float, n: int, start: int = 0) -> list[tuple[str, str]]:
+    share = round(amount / len(providers), 2)
     out = []
-    for labels in who:
-        name = series(c.COST_USD.name, {**ctx.inst, **labels, "project": "proj_demo", "line_item": "gpt-4o, input"})
-        out.append((name, (f"_x{start} " if start else "") + const(share, n - start)))
+    for provider in providers:
+        labels = {"provider": provider, "source": f"{provider}-usage", "project": "proj_demo",
+                  "line_item": "gpt-4o, input"}
+        out.append((series(c.COST_USD.name, {**ctx.inst, **labels}), (f"_x{start} " if start else "")
+                    + const(share, n - start)))
+    return out
+
+
+def _budget_expected(ctx: Ctx, name: str, providers: list[str], amount: float,
+                     elapsed: float | None = None) -> list[dict[str, Any]]:
+    """What every budget scope of ``name`` says when ``providers`` share ``amount`` of spend this month."""
+    b = ctx.s.budget
+    share = round(amount / len(providers), 2)
+    spend = {p: share for p in providers}
+    ratio = b.burn_high_ratio if name == "LLMBudgetBurnHigh" else 1.0
+    out = []
+    for key, budget, _ in _scopes(ctx):
+        value = sum(spend.values()) if key == "total" else spend.get(key, 0.0)
+        if elapsed is not None:
+            value = value / elapsed
+        hit = value > budget if name == "LLMBudgetForecastExceeded" else value >= ratio * budget
+        if hit:
+            out.append(ctx.expect(ctx.alert(name, key), {} if key == "total" else {"provider": key}, value))
     return out
 
 
 def t_budget(ctx: Ctx, name: str) -> list[Case]:
     b = ctx.s.budget
     cases = []
-    for key, amount, who, labels in _scopes(ctx):
+    for key, amount, providers in _scopes(ctx):
         alert = ctx.alert(name, key)
         f = alert.for_ or 0
         step = pick_step(f)
@@ -508,44 +537,51 @@ def t_budget(ctx: Ctx, name: str) -> list[Case]:
         limit = amount * (b.burn_high_ratio if name == "LLMBudgetBurnHigh" else 1)
         over, under = round(limit * 1.01, 2), round(limit * 0.99, 2)
         what = "the monthly budget" if name == "LLMBudgetExceeded" else f"{b.burn_high_ratio:.0%} of the budget"
+        labels = {} if key == "total" else {"provider": key}
+        mtd = Names.COST_MTD_TOTAL if key == "total" else f'{Names.COST_MTD_PROVIDER}{{provider="{key}"}}'
         cases += [
             Case(f"{key}: fires at ${over:,.2f} this month (over {what}, ${limit:,.2f})", step, n,
-                 _cost_inputs(ctx, who, over, n), name, [ctx.expect(alert, labels, over)],
-                 [(f"round({Names.COST_MTD_TOTAL if key == 'total' else Names.COST_MTD_PROVIDER} * 100)",
-                   [(series("", labels), round(over * 100))])]),
-            Case(f"{key}: quiet at ${under:,.2f}, just under", step, n, _cost_inputs(ctx, who, under, n), name, []),
+                 _cost_inputs(ctx, providers, over, n), name, _budget_expected(ctx, name, providers, over),
+                 [(f"round({mtd} * 100)", [(series("", labels), round(over * 100))])]),
+            Case(f"{key}: quiet at ${under:,.2f}, just under", step, n, _cost_inputs(ctx, providers, under, n), name,
+                 _budget_expected(ctx, name, providers, under)),
         ]
     return cases
 
 
 def t_forecast(ctx: Ctx) -> list[Case]:
     b = ctx.s.budget
+    name = "LLMBudgetForecastExceeded"
     cases = []
-    for key, amount, who, labels in _scopes(ctx):
-        alert = ctx.alert("LLMBudgetForecastExceeded", key)
+    for key, amount, providers in _scopes(ctx):
+        alert = ctx.alert(name, key)
         f = alert.for_ or 0
-        step = float(max(60, min(1800, int(f / 4))))  # no rate window here: only for: needs resolving
+        step = float(max(1, min(1800, int(f / 4), int(b.forecast_min_elapsed / 4))))  # only for: needs resolving
         n = _eval_steps(step, b.forecast_min_elapsed, f)
         t_end = n * step
-        if t_end >= 28 * 86400:
-            raise ValueError("budget.forecast_min_elapsed plus the for: of LLMBudgetForecastExceeded must stay "
-                             "within the first 28 days of a month")
-        elapsed = t_end / (31 * 86400)  # promtool starts at 1970-01-01 00:00 UTC: January, 31 days
+        # promtool starts at 1970-01-01 00:00 UTC: January, 31 days; the rule counts at least one hour elapsed.
+        elapsed = max(t_end, 3600) / (31 * 86400)
         start = max(0, n - steps(f, step) - 6)
         fire_mtd = round(amount * elapsed * 1.05, 2)
         quiet_mtd = round(amount * elapsed * 0.97, 2)
-        early = steps(b.forecast_min_elapsed, step) - 3
+        labels = {} if key == "total" else {"provider": key}
+        forecast = Names.FORECAST_TOTAL if key == "total" else f'{Names.FORECAST_PROVIDER}{{provider="{key}"}}'
+        fire = _budget_expected(ctx, name, providers, fire_mtd, elapsed)
         cases += [
             Case(f"{key}: fires when ${fire_mtd:,.2f} after {dur(t_end)} extrapolates over ${amount:,.2f}", step, n,
-                 _cost_inputs(ctx, who, fire_mtd, n, start), alert.name,
-                 [ctx.expect(alert, labels, fire_mtd / elapsed)],
-                 [(f"round({Names.FORECAST_TOTAL if key == 'total' else Names.FORECAST_PROVIDER} * 100)",
-                   [(series("", labels), round(fire_mtd / elapsed * 100))])]),
+                 _cost_inputs(ctx, providers, fire_mtd, n, start), name, fire,
+                 [(f"round({forecast} * 100)",
+                   [(series("", labels), round(round(fire_mtd / len(providers), 2) * len(providers) / elapsed
+                                               * 100))])]),
             Case(f"{key}: quiet when the forecast is just under the budget", step, n,
-                 _cost_inputs(ctx, who, quiet_mtd, n, start), alert.name, []),
-            Case(f"{key}: quiet before {dur(b.forecast_min_elapsed)} of the month have passed, however high the "
-                 "forecast", step, early, _cost_inputs(ctx, who, round(amount * 0.9, 2), early), alert.name, []),
+                 _cost_inputs(ctx, providers, quiet_mtd, n, start), name,
+                 _budget_expected(ctx, name, providers, quiet_mtd, elapsed)),
         ]
+        early = steps(b.forecast_min_elapsed, step) - 2
+        if early >= 2:
+            cases.append(Case(f"{key}: quiet before {dur(b.forecast_min_elapsed)} of the month have passed, however "
+                              "high the forecast", step, early,
+                              _cost_inputs(ctx, providers, round(amount * 0.9, 2), early), name, []))
     return cases
 
 
@@ -822,6 +858,9 @@ def test_files(s: BundleConfig) -> dict[str, dict[str, Any]]:
         files[f"{TESTS_DIR}/{name}.yml"] = {
             "rule_files": [_relative(RULES_FILE), _relative(ALERTS_FILE)],
             "evaluation_interval": dur(min(case.step for case in cases)),
+            # Recording rules first: with evaluation intervals longer than the 5m lookback, an alert evaluated
+            # before the recording rules of the same timestamp would not see them.
+            "group_eval_order": [g["name"] for g in recording_groups(s)] + [g["name"] for g in alert_groups(s)],
             "tests": [{**case.to_dict(), "name": f"{name}: {case.name}"} for case in cases],
         }
     return files
