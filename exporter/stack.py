@@ -200,10 +200,10 @@ def generate_bundle(out_dir: Path, bundle_config: Any = None) -> None:
         raise StackError(f"the bundle generator is not available ({exc}); cannot build the stack's configs") from None
     out_dir.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
+    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
         code = run_generate(bundle_config, out_dir, False)
     if code:
-        raise StackError(f"generating the bundle into {out_dir} failed (exit {code}):\n{buf.getvalue()}")
+        raise StackError(f"generating the bundle into {out_dir} failed (exit {code}):\n{buf.getvalue().strip()}")
 
 
 # --- the stack -------------------------------------------------------------------------------------------------------
@@ -450,7 +450,8 @@ check_for_plugin_updates = false
     # -- running
     def start(self, timeout: float = 90.0) -> Stack:
         """Prepare the configs, start every service in order and wait until each is ready."""
-        running = [s.name for s in self.status() if s.running] if self.state_exists() else []
+        # Ask a fresh view of the workdir: restoring the recorded state into self would override chosen ports.
+        running = [s.name for s in Stack(self.workdir).status() if s.running] if self.state_exists() else []
         if running:
             raise StackError(f"a stack is already running in {self.workdir} ({', '.join(running)}); "
                              "stop it with `llmpulse stack down` first")

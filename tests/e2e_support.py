@@ -34,10 +34,6 @@ WINDOW = "20s"
 
 def require_binaries() -> None:
     """Skip (with what to install) when Prometheus or Alertmanager is missing; CI installs both."""
-    import importlib.util
-
-    if importlib.util.find_spec("exporter.bundle.writer") is None:  # TEMPORARY until the bundle writer lands
-        pytest.skip("exporter.bundle.writer (the bundle generator) is not built yet")
     missing = [f"{name} ({b.install})" for name, b in BINARIES.items() if b.required and not find_binary(name)]
     if missing:
         pytest.skip("end-to-end tests need " + "; ".join(missing))
