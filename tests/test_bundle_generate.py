@@ -161,3 +161,29 @@ def test_template_test_data_is_json_with_a_generated_note() -> None:
     data = json.loads((ROOT / "alertmanager" / "tests" / "template-data.json").read_text())
     assert GENERATED in data["_comment"]
     assert data["alerts"][0]["labels"]["alertname"] == "LLMAPIHighErrorRate"
+
+
+def _keys(model: type) -> set[str]:
+    from pydantic import BaseModel
+
+    out = set()
+    for name, info in model.model_fields.items():
+        out.add(info.alias or name)
+        for arg in (info.annotation, *getattr(info.annotation, "__args__", ())):
+            for inner in (arg, *getattr(arg, "__args__", ())):
+                if isinstance(inner, type) and issubclass(inner, BaseModel):
+                    out |= _keys(inner)
+    return out
+
+
+def test_every_bundle_and_relay_key_is_documented() -> None:
+    from exporter.bundle.settings import EmailReceiver, SlackReceiver, WebhookReceiver, WecomReceiver
+    from exporter.config import RelayBotConfig, RelayConfig
+
+    doc = (ROOT / "docs" / "bundle.md").read_text()
+    keys = set()
+    for model in (BundleConfig, WebhookReceiver, EmailReceiver, SlackReceiver, WecomReceiver, RelayConfig,
+                  RelayBotConfig):
+        keys |= _keys(model)
+    missing = sorted(k for k in keys if not re.search(rf"\b{re.escape(k)}\b", doc))
+    assert not missing, f"undocumented keys in docs/bundle.md: {missing}"
