@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TARGETS = ("feishu", "dingtalk", "wecom")
+# Alertmanager's payloads are a few KB per alert; anything far larger is not one of its notifications.
+MAX_BODY_BYTES = 4 * 1024 * 1024
 OUTCOMES = ("success", "rejected", "error", "invalid_payload", "unauthorized", "unknown_bot")
 # WeCom rejects markdown content over 4096 bytes; DingTalk and Feishu allow more, but a chat message should be short.
 MAX_TEXT_BYTES = {"feishu": 20000, "dingtalk": 18000, "wecom": 4000}
@@ -280,7 +282,16 @@ class Relay:
 
     def register(self, router: Router) -> None:
         if self.config is not None:
-            router.add("POST", "/relay/{target}/{name}", self.handle)
+            router.add("POST", "/relay/{target}/{name}", self.handle, max_body=MAX_BODY_BYTES,
+                       on_too_large=self._too_large)
+
+    def _too_large(self, req: Request) -> Response:
+        """Answer (and count) a body over the limit, which the server refuses to read."""
+        parts = req.path.strip("/").split("/")
+        bot = self.bots.get((parts[1], parts[2])) if len(parts) == 3 else None
+        if bot is None:
+            return Response.json({"error": f"body larger than {MAX_BODY_BYTES} bytes"}, 413)
+        return self._answer(bot.type, "invalid_payload", 413, f"body larger than {MAX_BODY_BYTES} bytes", bot)
 
     def _count(self, target: str, outcome: str) -> None:
         self.live.inc(contract.RELAY_NOTIFICATIONS, {"target": target, "outcome": outcome})

@@ -256,7 +256,10 @@ def test_bad_requests_are_refused_and_counted(tmp_path: Path, bots: FakeBots) ->
         bad = requests.post(f"{proc.url}/relay/feishu/oncall", data=b"\xff{", timeout=5,
                             headers={"Authorization": f"Bearer {token}"})
         assert bad.status_code == 400 and "not JSON" in bad.text
-        assert relayed(proc, "feishu", "invalid_payload") == 2
+        huge = requests.post(f"{proc.url}/relay/feishu/oncall", data=b'{"alerts": [' + b" " * (5 << 20) + b"]}",
+                             headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        assert huge.status_code == 413
+        assert relayed(proc, "feishu", "invalid_payload") == 3
         assert bots.received == []
         assert post(proc, "/relay/feishu/oncall", payload(), token=token).status_code == 200
         assert len(bots.received) == 1

@@ -421,6 +421,7 @@ class _Channel(_Strict):
 class WebhookReceiver(_Channel):
     """A generic Alertmanager webhook (JSON payload version 4)."""
 
+    # Not a secret here: Alertmanager 0.25 has no url_file. Put credentials in bearer_token_file instead.
     url: str
     max_alerts: int = Field(default=0, ge=0, description="0 = all alerts of the group in one payload")
     # A bearer token read by Alertmanager from this file at notify time (http_config.authorization).
@@ -437,12 +438,17 @@ class WebhookReceiver(_Channel):
 class EmailReceiver(_Channel):
     """Email through an SMTP smarthost. The password comes from a file (auth_password_file, Alertmanager 0.25+)."""
 
+    # Recipients (joined into one To: header) and the sender.
     to: list[str] = Field(min_length=1)
     from_: str = Field(alias="from")
+    # HOST:PORT of the SMTP server.
     smarthost: str
+    # The name announced in HELO/EHLO; Alertmanager's default (localhost) when unset.
     hello: str | None = None
+    # SMTP AUTH; the password is read by Alertmanager from this file at send time, never written here.
     auth_username: str | None = None
     auth_password_file: str | None = None
+    # Refuse to send without STARTTLS (Alertmanager's default). Local mail catchers need false.
     require_tls: bool = True
 
     @field_validator("smarthost")
@@ -460,7 +466,9 @@ class EmailReceiver(_Channel):
 class SlackReceiver(_Channel):
     """Slack incoming webhook; the webhook URL (a secret) is read from a file (api_url_file)."""
 
+    # A file holding the incoming-webhook URL (read by Alertmanager at send time).
     api_url_file: str
+    # Override of the webhook's default channel, e.g. "#llm-alerts".
     channel: str | None = None
 
 
@@ -472,12 +480,16 @@ class WecomReceiver(_Channel):
     secret and not committed. The relay's ``wecom`` group-bot target keeps the secret out of Alertmanager instead.
     """
 
+    # The WeCom corporation and the application (agent) that sends.
     corp_id: str
     agent_id: str
+    # The application's secret (see the class docstring for Alertmanager 0.25).
     api_secret_file: str
+    # Addressees: user ids, department ids or tag ids ("|"-separated lists), at least one.
     to_user: str | None = None
     to_party: str | None = None
     to_tag: str | None = None
+    # Alertmanager's default is https://qyapi.weixin.qq.com/cgi-bin/ (private deployments differ).
     api_url: str | None = None
 
     @model_validator(mode="after")
@@ -490,6 +502,7 @@ class WecomReceiver(_Channel):
 class RelayBotRef(_Channel):
     """A chat bot the exporter's relay posts to (configured with its secrets under the top-level ``relay:``)."""
 
+    # The bot's platform and its name under relay.bots: Alertmanager posts to <relay url>/relay/<target>/<name>.
     target: Literal["feishu", "dingtalk", "wecom"]
     name: str = Field(pattern=_RECEIVER_NAME_RE)
 
