@@ -68,14 +68,17 @@ def test_total_input_is_uncached_plus_cache_writes_plus_cache_reads() -> None:
 
 def test_optional_parts_missing_or_null_and_unknown_fields() -> None:
     minimal = {"workspace_id": None, "model": "claude-3-5-haiku-20241022", "uncached_input_tokens": 10,
-               "output_tokens": 3, "cache_creation": None, "server_tool_use": None, "inference_geo": "us",
-               "speed": "fast", "brand_new": {"nested": [1, 2]}}
+               "output_tokens": 3, "cache_creation": None, "inference_geo": "us",
+               "speed": "fast", "brand_new": {"nested": [1, 2]},
+               "server_tool_use": {"web_search_requests": 2, "future_breakdown": {"x": 1}, "flag": True}}
     t = usage(page(minimal))
     labels = {"project": "default", "model": "claude-3-5-haiku-20241022"}
     assert tok(t, "input", **labels) == 10
     assert tok(t, "cached_input", **labels) == 0
     assert tok(t, "cache_write_input", **labels) == 0
-    assert t.get(contract.USAGE_UNITS, unit="web_search_requests", **labels) is None
+    assert t.get(contract.USAGE_UNITS, unit="web_search_requests", **labels) == 2
+    assert len(t) == 5  # 4 token types + 1 unit; the nested and boolean extras were ignored
+    assert tok(usage(page({**minimal, "server_tool_use": None})), "output", **labels) == 3
 
 
 def test_breakdowns_and_null_dimensions() -> None:

@@ -83,12 +83,14 @@ def usage_labels(result: Mapping[str, Any], group_by: Sequence[str]) -> dict[str
 
 
 def _number_map(value: Any, where: str) -> dict[str, Decimal]:
-    """A nested object of counts (``cache_creation``, ``server_tool_use``); null or missing = empty."""
+    """A nested object of counts (``cache_creation``, ``server_tool_use``); null or missing = empty. Nested objects,
+    lists and booleans a future API version may add there are ignored like any unknown field."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
         raise ApiError("invalid_response", f"{where} is not an object")
-    return {str(k): to_decimal(v, f"{where}.{k}") for k, v in value.items() if v is not None}
+    return {str(k): to_decimal(v, f"{where}.{k}") for k, v in value.items()
+            if v is not None and not isinstance(v, Mapping | list | bool)}
 
 
 def parse_usage_result(result: Mapping[str, Any], group_by: Sequence[str], totals: Totals,

@@ -468,12 +468,12 @@ def register(sim: Any) -> None:
     log = logged(sim, PROVIDER, page_number)
     faults = with_faults(sim, PROVIDER, fault_error)
 
-    def broken_page(win: Window) -> Response | None:
+    def broken_page(win: Window, req: Request) -> Response | None:
         spec = sim.faults.spec(PROVIDER)
         if spec.fail_page and spec.fail_page == win.page and sim.faults.take(PROVIDER, "fail_page_count"):
             if spec.fail_page_status == 0:
                 return Response(200, malformed_body())
-            return fault_error(spec.fail_page_status, Request("GET", "", {}, {}, b""))
+            return fault_error(spec.fail_page_status, req)
         return None
 
     def page_body(win: Window, results_of: Callable[[int, int], list[dict[str, Any]]]) -> dict[str, Any]:
@@ -497,7 +497,7 @@ def register(sim: Any) -> None:
                 win = window(req, sim.clock(), width_name, limit)
             except BadRequest as exc:
                 return exc.response()
-            broken = broken_page(win)
+            broken = broken_page(win, req)
             if broken is not None:
                 return broken
             f = factor(sim)
@@ -542,7 +542,7 @@ def register(sim: Any) -> None:
             win = window(req, sim.clock(), "1d", limit)
         except BadRequest as exc:
             return exc.response()
-        broken = broken_page(win)
+        broken = broken_page(win, req)
         if broken is not None:
             return broken
         f = factor(sim)
