@@ -9,7 +9,7 @@ to float once at the end makes the exported value independent of page size and r
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -156,8 +156,3 @@ def base_prefix(url: str, prefix: str = "/v1") -> str:
     """The path prefix to put before API paths: ``base_url`` is the API root, but a trailing ``/v1`` is tolerated
     (users copy it from SDK settings), so ``https://api.openai.com`` and ``https://api.openai.com/v1`` both work."""
     return "" if url.rstrip("/").endswith(prefix) else prefix
-
-
-def join_group_by(words: Sequence[str], mapping: Mapping[str, str]) -> list[str]:
-    """Provider-neutral group_by words (project, model, api_key, user) to the provider's field names."""
-    return [mapping[w] for w in words if w in mapping]
