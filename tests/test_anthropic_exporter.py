@@ -49,7 +49,7 @@ def test_costs_are_the_cents_strings_divided_by_100(simulator: Any, tmp_path: Pa
     cents = sum((Decimal(r["amount"]) for page in pages(f"{simulator.url}/v1/organizations/cost_report", params,
                                                           ANTHROPIC_AUTH)
                  for bucket in page["data"] for r in bucket["results"]), Decimal(0))
-    assert cents > 100
+    assert cents > 0
     with exporter({"sources": [_source(simulator.url)]}, tmp_path) as proc:
         m = proc.wait_for(lambda m: m.find("llmpulse_cost_usd_total", source="an"), what="costs")
         total = m.total("llmpulse_cost_usd_total", source="an")

@@ -137,4 +137,4 @@ def test_usage_knob_scales_cents_too(simulator: Any) -> None:
 
     before = cents()
     requests.post(f"{simulator.url}/_sim/usage", json={"multiplier": 25}, timeout=5).raise_for_status()
-    assert cents() == pytest.approx(before * 25, rel=Decimal("1e-6"))
+    assert before > 0 and cents() == pytest.approx(before * 25, rel=Decimal("1e-4"))
