@@ -30,8 +30,8 @@ def _mtd(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
             for name in MONTH_TO_DATE for labels, value in metrics.find(name)}
 
 
-def _hour() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%d %H")
+def _hour(ago: float = 0.0) -> str:
+    return datetime.fromtimestamp(time.time() - ago, UTC).strftime("%Y-%m-%d %H")
 
 
 def test_exporter_down_fires_and_month_to_date_counters_continue(tmp_path: Path,
@@ -40,7 +40,9 @@ def test_exporter_down_fires_and_month_to_date_counters_continue(tmp_path: Path,
         exporter_url = st.url("exporter")
         for name in MONTH_TO_DATE:
             st.prom.wait_data(name)
-        before, hour_before = _mtd(exporter_url), _hour()
+        # The values may come from a poll up to one interval old: take the hour a little before the read, so an
+        # hour that began in between counts as a change of hour.
+        before, hour_before = _mtd(exporter_url), _hour(ago=10)
         assert before and all(v > 0 for k, v in before.items() if k[0] == c.COST_USD.name)
         # Prometheus holds every month-to-date series the exporter serves (scraped every second).
         wait_for(lambda: sum(len(st.prom.query(name)) for name in MONTH_TO_DATE) == len(before), 30,
