@@ -53,7 +53,8 @@ def test_budget_and_balance_alerts_fire_and_notify(tmp_path: Path, capsys: pytes
     with running_stack(tmp_path, exporter=exporter_config(source_interval="2s"), bundle=make_bundle) as st:
         month_to_date = _value(st, Names.COST_MTD_TOTAL)
         assert month_to_date > 0
-        hour = datetime.now(UTC).strftime("%H")
+        # (the value may come from a poll one interval old: an hour that began meanwhile counts as a new hour)
+        hour = datetime.fromtimestamp(time.time() - 10, UTC).strftime("%H")
 
         # Set the budget the way a user does: edit the bundle: section, reload.
         budget = round(2 * month_to_date, 2)
