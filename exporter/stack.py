@@ -314,7 +314,8 @@ class Stack:
         """Decide which services run and check their programs are installed. Writes nothing."""
         from exporter.demo import DEMO_ENV
 
-        self._env = {**DEMO_ENV, **os.environ, "PYTHONUNBUFFERED": "1"}
+        # MP_DISABLE_VERSION_CHECK: mailpit (1.26.2+; older ones ignore it) must not call GitHub from a loopback stack
+        self._env = {**DEMO_ENV, **os.environ, "PYTHONUNBUFFERED": "1", "MP_DISABLE_VERSION_CHECK": "true"}
         data, self._config_base = self._load_exporter_config()
         self._raw_exporter_config = data
         uses_sim = "simulator:" in json.dumps(data)
@@ -425,7 +426,7 @@ check_for_plugin_updates = false
             smtp = f"127.0.0.1:{self.ports['mailpit_smtp']}"
             binary = find_binary("mailpit") if self.use_mailpit else None
             if binary:
-                return [binary, "--listen", listen, "--smtp", smtp, "--disable-version-check"]
+                return [binary, "--listen", listen, "--smtp", smtp]
             return [*py, "stack", "inbox", "--listen", listen, "--smtp", smtp]
         if name == "prometheus":
             return [str(find_binary("prometheus")), f"--config.file={etc / 'prometheus' / 'prometheus.yml'}",
