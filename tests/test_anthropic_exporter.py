@@ -3,13 +3,25 @@ the simulator's pages (cost cents converted to dollars), across pagination; no i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 from helpers import exporter
-from usage_sums import ANTHROPIC_AUTH, anthropic_expected, mismatches, month_start, pages
+from usage_sums import ANTHROPIC_AUTH, FrozenSimulator, anthropic_expected, mismatches, month_start, pages
+
+
+@pytest.fixture
+def simulator() -> Iterator[FrozenSimulator]:
+    """Overrides the shared fixture: a frozen clock, so the data cannot move while the test compares."""
+    running = FrozenSimulator()
+    try:
+        yield running
+    finally:
+        running.stop()
 
 
 def _source(sim_url: str, **extra: Any) -> dict[str, Any]:
@@ -30,7 +42,8 @@ def _wait_equal(proc: Any, sim_url: str, **kwargs: Any) -> None:
         raise AssertionError("\n".join(last[:20])) from None
 
 
-def test_month_to_date_tokens_and_dollar_costs_match_the_simulated_pages(simulator: Any, tmp_path: Path) -> None:
+def test_month_to_date_tokens_and_dollar_costs_match_the_simulated_pages(simulator: FrozenSimulator,
+                                                                         tmp_path: Path) -> None:
     cfg = {"sources": [_source(simulator.url, page_size=4)]}
     with exporter(cfg, tmp_path) as proc:
         _wait_equal(proc, simulator.url, limit=6)
@@ -43,7 +56,7 @@ def test_month_to_date_tokens_and_dollar_costs_match_the_simulated_pages(simulat
         assert max(e["page"] for e in log if e["path"].endswith("/cost_report")) > 1
 
 
-def test_costs_are_the_cents_strings_divided_by_100(simulator: Any, tmp_path: Path) -> None:
+def test_costs_are_the_cents_strings_divided_by_100(simulator: FrozenSimulator, tmp_path: Path) -> None:
     """An explicit check of the unit trap, on the grand total (independent of any label mapping)."""
     params = [("starting_at", month_start().strftime("%Y-%m-%dT%H:%M:%SZ")), ("limit", 31)]
     cents = sum((Decimal(r["amount"]) for page in pages(f"{simulator.url}/v1/organizations/cost_report", params,
@@ -56,7 +69,7 @@ def test_costs_are_the_cents_strings_divided_by_100(simulator: Any, tmp_path: Pa
         assert abs(total - float(cents / 100)) <= 1e-6 * float(cents / 100)
 
 
-def test_group_by_api_key_labels_console_usage(simulator: Any, tmp_path: Path) -> None:
+def test_group_by_api_key_labels_console_usage(simulator: FrozenSimulator, tmp_path: Path) -> None:
     group_by = ["project", "model", "api_key"]
     cfg = {"sources": [_source(f"{simulator.url}/v1", group_by=group_by, project_names=True)]}
     with exporter(cfg, tmp_path) as proc:

@@ -3,14 +3,26 @@ what the simulator serves (fetched independently by the test), across pagination
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 from helpers import exporter
-from usage_sums import OPENAI_AUTH, exported, mismatches, openai_expected
+from usage_sums import OPENAI_AUTH, FrozenSimulator, exported, mismatches, openai_expected
 
 KEY_ENV = {"api_key_env": "LLMPULSE_DEMO_KEY"}
+
+
+@pytest.fixture
+def simulator() -> Iterator[FrozenSimulator]:
+    """Overrides the shared fixture: a frozen clock, so the data cannot move while the test compares."""
+    running = FrozenSimulator()
+    try:
+        yield running
+    finally:
+        running.stop()
 
 
 def _source(sim_url: str, **extra: Any) -> dict[str, Any]:
@@ -18,7 +30,7 @@ def _source(sim_url: str, **extra: Any) -> dict[str, Any]:
 
 
 def _wait_equal(proc: Any, sim_url: str, source: str, **kwargs: Any) -> None:
-    """Compare with freshly computed sums on each try: the simulator's current hour may tick over meanwhile."""
+    """Scrape until the exporter's numbers equal the sums of the simulator's pages (i.e. it has polled)."""
     last: list[str] = []
 
     def equal(m: Any) -> bool:
@@ -31,7 +43,8 @@ def _wait_equal(proc: Any, sim_url: str, source: str, **kwargs: Any) -> None:
         raise AssertionError("\n".join(last[:20])) from None
 
 
-def test_month_to_date_sums_match_the_simulated_pages_across_pagination(simulator: Any, tmp_path: Path) -> None:
+def test_month_to_date_sums_match_the_simulated_pages_across_pagination(simulator: FrozenSimulator,
+                                                                        tmp_path: Path) -> None:
     # page_size 3 forces several pages per endpoint (the month so far has up to 31 daily buckets).
     cfg = {"sources": [_source(simulator.url, page_size=3)]}
     with exporter(cfg, tmp_path) as proc:
@@ -52,7 +65,7 @@ def test_month_to_date_sums_match_the_simulated_pages_across_pagination(simulato
         assert m.value("llmpulse_source_up", source="oa") == 1
 
 
-def test_group_by_api_key_and_user_adds_those_labels(simulator: Any, tmp_path: Path) -> None:
+def test_group_by_api_key_and_user_adds_those_labels(simulator: FrozenSimulator, tmp_path: Path) -> None:
     group_by = ["project", "model", "api_key", "user"]
     # base_url with a trailing /v1, as users copy it from SDK settings
     cfg = {"sources": [_source(f"{simulator.url}/v1", group_by=group_by)]}
@@ -68,7 +81,7 @@ def test_group_by_api_key_and_user_adds_those_labels(simulator: Any, tmp_path: P
         assert any(lab["api_key"] == "unknown" for lab, _ in costs)
 
 
-def test_without_project_and_model_the_series_say_all(simulator: Any, tmp_path: Path) -> None:
+def test_without_project_and_model_the_series_say_all(simulator: FrozenSimulator, tmp_path: Path) -> None:
     cfg = {"sources": [_source(simulator.url, group_by=[])]}
     with exporter(cfg, tmp_path) as proc:
         _wait_equal(proc, simulator.url, "oa", group_by=[], limit=31)
@@ -78,7 +91,7 @@ def test_without_project_and_model_the_series_say_all(simulator: Any, tmp_path: 
         assert [lab["model"] for lab, _ in requests_series] == ["all"]
 
 
-def test_project_names_are_an_opt_in_info_metric(simulator: Any, tmp_path: Path) -> None:
+def test_project_names_are_an_opt_in_info_metric(simulator: FrozenSimulator, tmp_path: Path) -> None:
     listed = requests.get(f"{simulator.url}/v1/organization/projects",
                           params={"include_archived": "true", "limit": 100}, headers=OPENAI_AUTH, timeout=5).json()
     want = {p["id"]: p["name"] for p in listed["data"]}

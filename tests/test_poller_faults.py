@@ -4,7 +4,6 @@ revision by the provider keeps the counters and is counted."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,27 +11,7 @@ from typing import Any
 import pytest
 import requests
 from helpers import Metrics, exporter
-from usage_sums import exported, openai_expected
-
-from exporter.simulator import Simulator
-
-
-class FrozenSimulator:
-    """A simulator whose clock stands still, so its data cannot change while a test compares values."""
-
-    def __init__(self) -> None:
-        now = time.time()
-        self.server = Simulator(seed=42, clock=lambda: now).serve("127.0.0.1", 0)
-        self.url = self.server.url
-
-    def faults(self, spec: dict[str, Any]) -> None:
-        requests.post(f"{self.url}/_sim/faults", json=spec, timeout=5).raise_for_status()
-
-    def clear_faults(self) -> None:
-        requests.delete(f"{self.url}/_sim/faults", timeout=5).raise_for_status()
-
-    def requests_log(self) -> list[dict[str, Any]]:
-        return list(requests.get(f"{self.url}/_sim/usage", timeout=5).json()["requests"])
+from usage_sums import FrozenSimulator, exported, openai_expected
 
 
 @pytest.fixture
@@ -41,7 +20,7 @@ def sim() -> Iterator[FrozenSimulator]:
     try:
         yield running
     finally:
-        running.server.stop()
+        running.stop()
 
 
 def source(sim_url: str, provider: str = "openai", **extra: Any) -> dict[str, Any]:

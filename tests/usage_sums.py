@@ -7,6 +7,7 @@ The exported values must equal these sums. Everything here is deliberately writt
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -16,6 +17,8 @@ from typing import Any
 import pytest
 import requests
 from helpers import Metrics
+
+from exporter.simulator import Simulator
 
 DEMO_KEY = "llmpulse-demo-key"
 OPENAI_AUTH = {"Authorization": f"Bearer {DEMO_KEY}"}
@@ -32,6 +35,32 @@ Series = tuple[str, frozenset[tuple[str, str]]]
 def month_start() -> datetime:
     now = datetime.now(UTC)
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+class FrozenSimulator:
+    """A simulator whose clock stands still, so its data cannot change while a test compares values.
+
+    The clock is now, but at least 3.5 days into the month: the exporter asks for the month so far (from the real
+    month start, with no end), so it gets those days whatever the time of month, and every stream of the simulated
+    organizations has had traffic by then (at 00:05 on the 1st only the busy ones have).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        frozen = max(time.time(), month_start().timestamp() + 3.5 * 86400)
+        self.server = Simulator(seed=42, clock=lambda: frozen, **kwargs).serve("127.0.0.1", 0)
+        self.url = self.server.url
+
+    def faults(self, spec: dict[str, Any]) -> None:
+        requests.post(f"{self.url}/_sim/faults", json=spec, timeout=5).raise_for_status()
+
+    def clear_faults(self) -> None:
+        requests.delete(f"{self.url}/_sim/faults", timeout=5).raise_for_status()
+
+    def requests_log(self) -> list[dict[str, Any]]:
+        return list(requests.get(f"{self.url}/_sim/usage", timeout=5).json()["requests"])
+
+    def stop(self) -> None:
+        self.server.stop()
 
 
 def pages(url: str, params: list[tuple[str, Any]], headers: dict[str, str], cursor: str = "page") -> Iterator[

@@ -183,7 +183,8 @@ def _shapes(k: list[str]) -> list[Stream]:
         _chat(SEARCH, k[3], "o3-mini-2025-01-31", 25, chat(3000, 1400, 0.20), active=0.8),
         _chat(SEARCH, k[3], "gpt-4o-mini-2024-07-18", 400, chat(900, 150, 0.0), batch=True, active=0.25),
         _simple("embeddings", SEARCH, k[2], "text-embedding-3-small", 1100, per_request("input_tokens", 600)),
-        Stream("storage", {"project_id": SEARCH, "api_key_id": None, "user_id": None}, 1, storage(2300)),
+        # storage is billed every hour whatever the traffic (the rate only has to keep the stream active)
+        Stream("storage", {"project_id": SEARCH, "api_key_id": None, "user_id": None}, 10, storage(2300)),
         _chat(INTERNAL, k[4], "gpt-4o-mini-2024-07-18", 60, chat(1200, 300, 0.25)),
         _chat(INTERNAL, k[4], "gpt-4o-audio-preview-2024-12-17", 8, chat(900, 500, 0.10, audio_share=0.7),
               active=0.6),
