@@ -396,3 +396,30 @@ class CustomFamily(Family):
     """A family defined at run time by an http_json source's config (json_exporter style)."""
 
     origin: str = field(default="config")
+
+
+GROUP_TITLES = {
+    "usage": "Usage (billing APIs)",
+    "cost": "Cost",
+    "probe": "Probes and traffic: latency, errors, rate limits",
+    "balance": "Balances and key limits",
+    "status": "Status pages",
+    "events": "Traffic events (POST /events)",
+    "self": "Exporter self-metrics",
+}
+
+
+def markdown_reference() -> str:
+    """The README's metric list, generated from this module (a test keeps the README equal to it)."""
+    out: list[str] = []
+    for group, title in GROUP_TITLES.items():
+        out.append(f"#### {title}\n\n| metric | type | labels | meaning |\n|---|---|---|---|")
+        for fam in FAMILIES.values():
+            if fam.group != group:
+                continue
+            labels = ", ".join(fam.labels) or "(none)"
+            if fam.optional_labels:
+                labels += " (+ opt-in " + ", ".join(fam.optional_labels) + ")"
+            out.append(f"| `{fam.name}` | {fam.type} | {labels} | {fam.help.replace('|', '/')} |")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
