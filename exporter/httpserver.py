@@ -198,7 +198,8 @@ class Server:
         handler = type("BoundHandler", (_Handler,), {"router": router})
         self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name=f"http-{port}", daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                       name=f"http-{port}", daemon=True)
 
     @property
     def port(self) -> int:
