@@ -86,7 +86,7 @@ def test_balances_burn_down_then_top_up(sim: Clocked) -> None:
     granted = float(sim.get("/user/balance").json()["balance_infos"][0]["granted_balance"])
     assert granted < 10.0  # gift credit is spent first
     totals = []
-    for _ in range(120):  # five days in 1 h steps: the default account refills instead of running dry
+    for _ in range(240):  # ten days in 1 h steps: the default account refills instead of running dry
         sim.now += 3600
         totals.append(deepseek_total(sim))
     assert min(totals) > 0
@@ -138,7 +138,7 @@ def test_per_currency_and_numeric_amounts(sim: Clocked) -> None:
     sim.admin({"deepseek": {"currency": "USD", "total": 2.5, "amounts": "number"}})
     infos = {i["currency"]: i for i in sim.get("/user/balance").json()["balance_infos"]}
     assert infos["USD"]["total_balance"] == 2.5  # a number, as an older doc revision showed
-    assert infos["CNY"]["total_balance"] == 110.0
+    assert infos["CNY"]["total_balance"] == 310.0
 
 
 def test_bad_admin_requests_change_nothing(sim: Clocked) -> None:

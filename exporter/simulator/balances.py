@@ -133,14 +133,16 @@ class BalanceState:
 
 
 def default_state(now: float) -> BalanceState:
+    """A healthy start: every balance above the bundle's default low-balance thresholds (USD 10, CNY 70) with more
+    than the default 7 days of runway, so the demo alerts only when someone drains a balance on purpose."""
     return BalanceState(
         deepseek={
-            "CNY": Account({"granted": 10.0, "topped_up": 100.0}, burn_per_hour=1.2, since=now),
-            "USD": Account({"granted": 0.0, "topped_up": 5.0}, burn_per_hour=0.02, since=now),
+            "CNY": Account({"granted": 10.0, "topped_up": 300.0}, burn_per_hour=1.2, since=now),
+            "USD": Account({"granted": 0.0, "topped_up": 25.0}, burn_per_hour=0.02, since=now),
         },
-        moonshot=Account({"voucher": 46.58893, "cash": 3.00001}, burn_per_hour=0.9, since=now),
+        moonshot=Account({"voucher": 146.58893, "cash": 3.00001}, burn_per_hour=0.6, since=now),
         openrouter=OpenRouterState(Account({"credits": 74.75}, burn_per_hour=0.25, since=now), used=25.75),
-        siliconflow=Account({"granted": 14.0, "charged": 88.0}, burn_per_hour=0.6, since=now),
+        siliconflow=Account({"granted": 14.0, "charged": 188.0}, burn_per_hour=0.6, since=now),
     )
 
 
