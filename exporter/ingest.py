@@ -368,6 +368,12 @@ class _Batch:
         self.counts: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
         self.families: dict[str, contract.Family] = {}
         self.observations: list[tuple[contract.Family, dict[str, str], float]] = []
+        self.touches: list[tuple[contract.Family, dict[str, str]]] = []
+
+    def touch(self, family: contract.Family, labels: dict[str, str]) -> None:
+        """Create a series at zero (e.g. the session-length histogram when a session starts), so that rate() and
+        increase() count its first observation instead of taking it for the series' birth."""
+        self.touches.append((family, labels))
 
     def inc(self, family: contract.Family, labels: dict[str, str], value: float = 1.0) -> None:
         key = (family.name, tuple(labels.items()))
@@ -459,6 +465,8 @@ class EventIngest:
             touched: set[tuple[str, str]] = set()
             for ev in events:
                 self._apply(ev, now, batch, touched)
+            for family, labels in batch.touches:
+                self.live.touch(family, labels, extra=self._extra)
             for (name, key), value in batch.counts.items():
                 self.live.inc(batch.families[name], dict(key), value, extra=self._extra)
             for family, labels, value in batch.observations:
@@ -474,6 +482,7 @@ class EventIngest:
             self._apply_call(ev, app, channel, batch)
         elif ev.kind == "session_start":
             batch.inc(contract.EVENTS_SESSIONS, {**base, "app": app, "channel": channel})
+            batch.touch(contract.EVENTS_SESSION_DURATION, {**base, "app": app, "channel": channel})
             assert ev.session_id is not None
             self._sessions.start(SessionTable.key(ev.app, ev.session_id),
                                  _OpenSession(when, now, self._pair(app, channel)))

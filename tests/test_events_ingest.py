@@ -101,6 +101,20 @@ def _batch(rng: random.Random, now: float) -> list[dict[str, Any]]:
     return sorted(events, key=lambda e: e.get("event") != "session_start")
 
 
+def test_a_started_session_creates_its_length_series_at_zero(exp: ExporterProcess) -> None:
+    """So that increase()/rate() count the first session that ends instead of taking it for the series' birth."""
+    labels = {**BASE, "app": "it-zero", "channel": "web"}
+    post_all(exp, [{"event": "session_start", "app": "it-zero", "channel": "web", "session_id": "z1"}])
+    m = exp.metrics()
+    assert m.value("llmpulse_events_session_duration_seconds_count", **labels) == 0
+    assert m.value("llmpulse_events_session_duration_seconds_bucket", **labels, le="+Inf") == 0
+    post_all(exp, [{"event": "session_end", "app": "it-zero", "channel": "web", "session_id": "z1",
+                    "duration_ms": 42_000}])
+    m = exp.metrics()
+    assert m.value("llmpulse_events_session_duration_seconds_count", **labels) == 1
+    assert m.value("llmpulse_events_session_duration_seconds_sum", **labels) == 42.0
+
+
 def test_posted_batch_matches_metrics(exp: ExporterProcess) -> None:
     rng = random.Random(7)
     now = datetime.now(UTC).timestamp()

@@ -273,8 +273,11 @@ def test_session_length_from_start_and_end_timestamps_or_from_duration_ms() -> N
     ]
     assert ingest.handle(_request(batch)).status == 200
     _, _, hists = live.snapshot()
-    (key, hist), = [(k, h) for k, h in hists[contract.EVENTS_SESSION_DURATION]]
+    (key, hist), = [(k, h) for k, h in hists[contract.EVENTS_SESSION_DURATION] if h.count]
     assert ("app", "a") in key and ("channel", "web") in key
+    # b's session started (so its series exists at zero) but ended before it began: no length recorded
+    (b_hist,) = [h for k, h in hists[contract.EVENTS_SESSION_DURATION] if ("app", "b") in k]
+    assert b_hist.count == 0
     assert hist.count == 2 and hist.total == pytest.approx(450 + 42)
     assert _value(live, contract.EVENTS_SESSIONS, app="a", channel="web") == 2
     assert _value(live, contract.EVENTS_SESSIONS, app="b", channel="unknown") == 1
@@ -298,12 +301,12 @@ def test_open_sessions_are_bounded_and_expire() -> None:
     stats = ingest.stats()
     assert (stats["open_sessions"], stats["sessions_dropped"]) == (2, 1)
     ingest.handle(_request({"event": "session_end", "app": "a", "session_id": "s0"}))  # dropped: no length
-    assert _value(live, contract.EVENTS_SESSION_DURATION, app="a", channel="unknown") is None
+    assert _value(live, contract.EVENTS_SESSION_DURATION, app="a", channel="unknown") == 0  # created at start
     clock.now += 3601
     ingest.tick()
     assert ingest.stats()["open_sessions"] == 0
     ingest.handle(_request({"event": "session_end", "app": "a", "session_id": "s1"}))  # expired: no length
-    assert _value(live, contract.EVENTS_SESSION_DURATION, app="a", channel="unknown") is None
+    assert _value(live, contract.EVENTS_SESSION_DURATION, app="a", channel="unknown") == 0
 
 
 class FakePricing:
