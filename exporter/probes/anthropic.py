@@ -11,11 +11,11 @@ type (529 for ``overloaded_error``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-from exporter.probes.base import Call, Probe, http_error, merge_body, parse_event_json, read_json
+from exporter.probes.base import Call, ChatProbe, follow_stream, merge_body, parse_event_json
 from exporter.probes.errors import ANTHROPIC_STATUS, error_fields
-from exporter.probes.sse import iter_events
 from exporter.probes.transport import ProbeError
 
 
@@ -71,17 +71,14 @@ class AnthropicStream:
         return False
 
 
-class AnthropicProbe(Probe):
+class AnthropicProbe(ChatProbe):
     kind = "anthropic"
-    streams = True
 
     def default_path(self) -> str:
         return "/v1/messages"
 
-    def headers(self) -> dict[str, str]:
-        accept = "text/event-stream" if self.config.stream else "application/json"
-        return {"Accept": accept, **super().headers(), "x-api-key": self.config.api_key,
-                "anthropic-version": self.config.anthropic_version}
+    def auth_headers(self) -> dict[str, str]:
+        return {"x-api-key": self.config.api_key, "anthropic-version": self.config.anthropic_version}
 
     def body(self) -> dict[str, Any]:
         cfg = self.config
@@ -89,33 +86,18 @@ class AnthropicProbe(Probe):
                 "messages": [{"role": "user", "content": cfg.prompt}]}
         return merge_body(body, cfg.extra_body)
 
-    def measure(self, call: Call) -> None:
-        exchange = call.request("POST", self.path, self.body())
-        try:
-            if not 200 <= exchange.status < 300:
-                raise http_error(exchange)
-            if self.config.stream and exchange.content_type == "text/event-stream":
-                self._read_stream(call, exchange.lines())
-                return
-            data = read_json(exchange)
-            if not isinstance(data, dict):
-                raise ProbeError("invalid_response", "answer is not a JSON object")
-            if data.get("type") == "error" or "error" in data:
-                raise event_error(data, exchange.status)
-            if data.get("type") != "message" or not isinstance(data.get("content"), list):
-                raise ProbeError("invalid_response", "answer is not a message with content")
-            add_usage(call, data.get("usage"))
-        finally:
-            exchange.close()
+    def answer_error(self, data: dict[str, Any], status: int) -> ProbeError | None:
+        return event_error(data, status) if data.get("type") == "error" or "error" in data else None
 
-    def _read_stream(self, call: Call, lines: Any) -> None:
+    def record_answer(self, call: Call, data: dict[str, Any]) -> None:
+        if data.get("type") != "message" or not isinstance(data.get("content"), list):
+            raise ProbeError("invalid_response", "answer is not a message with content")
+        add_usage(call, data.get("usage"))
+
+    def read_stream(self, call: Call, lines: Iterator[bytes]) -> None:
         stream = AnthropicStream()
         try:
-            for event, data in iter_events(lines):
-                if stream.feed(event, data):
-                    call.first_token()
-                if stream.stopped:
-                    break
+            follow_stream(call, lines, stream.feed, lambda: stream.stopped)
         finally:
             add_usage(call, stream.input_usage, output=False)
             call.add_tokens("output", stream.output_tokens)

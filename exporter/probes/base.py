@@ -3,7 +3,8 @@ per-measurement scratchpad (:class:`Call`) the type-specific code fills while it
 
 A probe type only builds its request and interprets the answer, raising :class:`ProbeError` for anything that
 is not a success. Timing, the deadline, exception classification and redaction happen here, once. A measurement
-makes exactly one attempt: a retry would hide the very error the probe exists to count.
+makes exactly one attempt: a retry would hide the very error the probe exists to count. :class:`ChatProbe` is
+the measurement every chat API shares (openai_compatible, anthropic, coze), with hooks for what each API defines.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import re
 import ssl
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +22,7 @@ from urllib.parse import urlsplit
 from exporter.config import ProbeConfig
 from exporter.probes.errors import decode_error
 from exporter.probes.ratelimit import parse_ratelimit_headers
+from exporter.probes.sse import iter_events
 from exporter.probes.transport import Exchange, PhaseClock, ProbeError, TlsOptions, classify, open_exchange
 from exporter.redact import redact
 
@@ -125,6 +128,17 @@ def parse_event_json(data: str, what: str) -> Any:
         raise ProbeError("invalid_response", f"{what}: stream event is not valid JSON") from None
 
 
+def follow_stream(call: Call, lines: Iterator[bytes], feed: Callable[[str, str], bool],
+                  ended: Callable[[], bool]) -> None:
+    """Hand each server-sent event to ``feed`` until ``ended()`` or the stream closes. ``feed`` returns True for
+    an event carrying generated text; the first one is the time to first token, for every chat API alike."""
+    for event, data in iter_events(lines):
+        if feed(event, data):
+            call.first_token()
+        if ended():
+            break
+
+
 class Probe:
     """One configured probe. Subclasses set :attr:`kind`, :meth:`default_path`, :meth:`headers`, :meth:`measure`."""
 
@@ -175,3 +189,57 @@ class Probe:
             outcome.error_type = error.error_type
             outcome.message = redact(str(error), (self.config.api_key,))
         return outcome
+
+
+class ChatProbe(Probe):
+    """A chat API probe: POST a JSON body, then read either a JSON answer or a server-sent event stream.
+
+    The sequence is the same for every chat API (a non-2xx status is an error with that status; a stream is read
+    only when one was asked for and the server really sent ``text/event-stream``; anything else must be a JSON
+    object), so it lives here once. A subclass supplies only what its API defines: :meth:`auth_headers`,
+    :meth:`body`, :meth:`answer_error` (an error reported inside a 2xx answer), :meth:`record_answer` (check and
+    record a successful JSON answer) and :meth:`read_stream`.
+    """
+
+    streams = True
+
+    def headers(self) -> dict[str, str]:
+        accept = "text/event-stream" if self.config.stream else "application/json"
+        return {"Accept": accept, **super().headers(), **self.auth_headers()}
+
+    def auth_headers(self) -> dict[str, str]:
+        """The credentials; they override a same-named header in ``headers:`` so a config cannot drop them."""
+        return {"Authorization": f"Bearer {self.config.api_key}"}
+
+    def body(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def answer_error(self, data: dict[str, Any], status: int) -> ProbeError | None:
+        """The error a 2xx JSON answer reports in its body, or None."""
+        raise NotImplementedError
+
+    def record_answer(self, call: Call, data: dict[str, Any]) -> None:
+        """Check that a 2xx JSON answer without an error is a success and record what it spent."""
+        raise NotImplementedError
+
+    def read_stream(self, call: Call, lines: Iterator[bytes]) -> None:
+        """Read an event stream to its end; raise ProbeError unless it completed."""
+        raise NotImplementedError
+
+    def measure(self, call: Call) -> None:
+        exchange = call.request("POST", self.path, self.body())
+        try:
+            if not 200 <= exchange.status < 300:
+                raise http_error(exchange)
+            if self.config.stream and exchange.content_type == "text/event-stream":
+                self.read_stream(call, exchange.lines())
+                return
+            data = read_json(exchange)
+        finally:
+            exchange.close()
+        if not isinstance(data, dict):
+            raise ProbeError("invalid_response", "answer is not a JSON object")
+        error = self.answer_error(data, exchange.status)
+        if error is not None:
+            raise error
+        self.record_answer(call, data)

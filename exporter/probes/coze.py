@@ -20,11 +20,11 @@ free tier's QPS) until ``completed``; the duration covers the whole answer, the 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
-from exporter.probes.base import Call, Probe, http_error, merge_body, parse_event_json, read_json
-from exporter.probes.sse import iter_events
+from exporter.probes.base import Call, ChatProbe, follow_stream, http_error, merge_body, parse_event_json, read_json
 from exporter.probes.transport import ProbeError, remaining
 
 POLL_INTERVAL = 1.0
@@ -84,16 +84,11 @@ class CozeStream:
         return False
 
 
-class CozeProbe(Probe):
+class CozeProbe(ChatProbe):
     kind = "coze"
-    streams = True
 
     def default_path(self) -> str:
         return "/v3/chat"
-
-    def headers(self) -> dict[str, str]:
-        accept = "text/event-stream" if self.config.stream else "application/json"
-        return {"Accept": accept, **super().headers(), "Authorization": f"Bearer {self.config.api_key}"}
 
     def body(self) -> dict[str, Any]:
         cfg = self.config
@@ -102,28 +97,26 @@ class CozeProbe(Probe):
                 "additional_messages": [{"role": "user", "content": cfg.prompt, "content_type": "text"}]}
         return merge_body(body, cfg.extra_body)
 
-    def measure(self, call: Call) -> None:
-        exchange = call.request("POST", self.path, self.body())
-        try:
-            if not 200 <= exchange.status < 300:
-                raise http_error(exchange)
-            if self.config.stream and exchange.content_type == "text/event-stream":
-                self._read_stream(call, exchange.lines())
-                return
-            chat = self._data(read_json(exchange))
-        finally:
-            exchange.close()
-        self._poll(call, chat)
+    def answer_error(self, data: dict[str, Any], status: int) -> ProbeError | None:
+        return envelope_error(data)
+
+    def record_answer(self, call: Call, data: dict[str, Any]) -> None:
+        """The first answer of a non-streaming chat only starts it: poll until the chat is done."""
+        self._poll(call, self._chat(data))
 
     @staticmethod
-    def _data(envelope: Any) -> dict[str, Any]:
-        err = envelope_error(envelope)
-        if err is not None:
-            raise err
+    def _chat(envelope: dict[str, Any]) -> dict[str, Any]:
         chat = envelope.get("data")
         if not isinstance(chat, dict) or not chat.get("status"):
             raise ProbeError("invalid_response", "Coze answer has no chat object")
         return chat
+
+    @classmethod
+    def _data(cls, envelope: Any) -> dict[str, Any]:
+        err = envelope_error(envelope)
+        if err is not None:
+            raise err
+        return cls._chat(envelope)
 
     def _poll(self, call: Call, chat: dict[str, Any]) -> None:
         polls = 0
@@ -143,13 +136,9 @@ class CozeProbe(Probe):
             raise chat_failure(chat)
         add_usage(call, chat.get("usage"))
 
-    def _read_stream(self, call: Call, lines: Any) -> None:
+    def read_stream(self, call: Call, lines: Iterator[bytes]) -> None:
         stream = CozeStream()
-        for event, data in iter_events(lines):
-            if stream.feed(event, data):
-                call.first_token()
-            if stream.done:
-                break
+        follow_stream(call, lines, stream.feed, lambda: stream.done)
         add_usage(call, stream.usage)
         if not stream.completed:
             raise ProbeError("invalid_response", f"stream ended after {stream.events} events without "

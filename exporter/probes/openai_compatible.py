@@ -13,11 +13,11 @@ documents for its code (``rate_limit_exceeded`` -> 429), else the status receive
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-from exporter.probes.base import Call, Probe, http_error, merge_body, parse_event_json, read_json
+from exporter.probes.base import Call, ChatProbe, follow_stream, merge_body, parse_event_json
 from exporter.probes.errors import OPENAI_STATUS, error_fields
-from exporter.probes.sse import iter_events
 from exporter.probes.transport import ProbeError
 
 
@@ -76,16 +76,11 @@ class OpenAIStream:
         return self.finished or self.finish_reason
 
 
-class OpenAICompatibleProbe(Probe):
+class OpenAICompatibleProbe(ChatProbe):
     kind = "openai_compatible"
-    streams = True
 
     def default_path(self) -> str:
         return "/v1/chat/completions"
-
-    def headers(self) -> dict[str, str]:
-        accept = "text/event-stream" if self.config.stream else "application/json"
-        return {"Accept": accept, **super().headers(), "Authorization": f"Bearer {self.config.api_key}"}
 
     def body(self) -> dict[str, Any]:
         cfg = self.config
@@ -95,32 +90,17 @@ class OpenAICompatibleProbe(Probe):
             body["stream_options"] = {"include_usage": True}
         return merge_body(body, cfg.extra_body)
 
-    def measure(self, call: Call) -> None:
-        exchange = call.request("POST", self.path, self.body())
-        try:
-            if not 200 <= exchange.status < 300:
-                raise http_error(exchange)
-            if self.config.stream and exchange.content_type == "text/event-stream":
-                self._read_stream(call, exchange.lines())
-                return
-            data = read_json(exchange)
-            if not isinstance(data, dict):
-                raise ProbeError("invalid_response", "answer is not a JSON object")
-            if "error" in data:
-                raise body_error(data, exchange.status)
-            if not isinstance(data.get("choices"), list):
-                raise ProbeError("invalid_response", "answer has no choices list")
-            add_usage(call, data.get("usage"))
-        finally:
-            exchange.close()
+    def answer_error(self, data: dict[str, Any], status: int) -> ProbeError | None:
+        return body_error(data, status) if "error" in data else None
 
-    def _read_stream(self, call: Call, lines: Any) -> None:
+    def record_answer(self, call: Call, data: dict[str, Any]) -> None:
+        if not isinstance(data.get("choices"), list):
+            raise ProbeError("invalid_response", "answer has no choices list")
+        add_usage(call, data.get("usage"))
+
+    def read_stream(self, call: Call, lines: Iterator[bytes]) -> None:
         stream = OpenAIStream()
-        for event, data in iter_events(lines):
-            if stream.feed(event, data):
-                call.first_token()
-            if stream.finished:
-                break
+        follow_stream(call, lines, stream.feed, lambda: stream.finished)
         add_usage(call, stream.usage)
         if not stream.complete:
             raise ProbeError("invalid_response", f"stream ended after {stream.chunks} chunks without [DONE]")
