@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import json
 import logging
 import socketserver
 import threading
@@ -33,6 +32,7 @@ from typing import Any
 import jinja2
 
 from exporter import __version__
+from exporter.alertpayload import InvalidPayload, read_payload, str_map
 from exporter.httpserver import Request, Response, Router, Server
 
 log = logging.getLogger(__name__)
@@ -49,47 +49,28 @@ _ENV = jinja2.Environment(
 )
 
 
-class InvalidNotification(ValueError):
-    """A body that is not an Alertmanager webhook payload."""
-
-
-def _strmap(value: Any) -> dict[str, str]:
-    return {str(k): str(v) for k, v in (value or {}).items()} if isinstance(value, dict) else {}
-
-
 def parse_notification(body: bytes) -> dict[str, Any]:
-    """Validate an Alertmanager webhook payload (version 4) and keep the fields a person needs."""
-    try:
-        data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidNotification(f"body is not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise InvalidNotification("body must be a JSON object (an Alertmanager webhook payload)")
-    alerts = data.get("alerts")
-    if not isinstance(alerts, list):
-        raise InvalidNotification("missing 'alerts' list: is this an Alertmanager webhook payload?")
-    kept = []
-    for i, alert in enumerate(alerts):
-        if not isinstance(alert, dict) or not isinstance(alert.get("labels", {}), dict):
-            raise InvalidNotification(f"alerts[{i}] must be an object with a 'labels' object")
-        kept.append({
-            "status": str(alert.get("status", "")),
-            "labels": _strmap(alert.get("labels")),
-            "annotations": _strmap(alert.get("annotations")),
-            "startsAt": str(alert.get("startsAt", "")),
-            "endsAt": str(alert.get("endsAt", "")),
-            "generatorURL": str(alert.get("generatorURL", "")),
-            "fingerprint": str(alert.get("fingerprint", "")),
-        })
+    """Read an Alertmanager webhook payload (version 4) and keep the fields a person needs."""
+    payload = read_payload(body)
+    data = payload.fields
+    kept = [{
+        "status": str(alert.fields.get("status", "")),
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "startsAt": str(alert.fields.get("startsAt", "")),
+        "endsAt": str(alert.fields.get("endsAt", "")),
+        "generatorURL": str(alert.fields.get("generatorURL", "")),
+        "fingerprint": str(alert.fields.get("fingerprint", "")),
+    } for alert in payload.alerts]
     return {
         "kind": "webhook",
         "received_at": time.time(),
         "status": str(data.get("status", "")),
         "receiver": str(data.get("receiver", "")),
         "groupKey": str(data.get("groupKey", "")),
-        "groupLabels": _strmap(data.get("groupLabels")),
-        "commonLabels": _strmap(data.get("commonLabels")),
-        "commonAnnotations": _strmap(data.get("commonAnnotations")),
+        "groupLabels": str_map(data.get("groupLabels"), "groupLabels"),
+        "commonLabels": str_map(data.get("commonLabels"), "commonLabels"),
+        "commonAnnotations": str_map(data.get("commonAnnotations"), "commonAnnotations"),
         "externalURL": str(data.get("externalURL", "")),
         "truncatedAlerts": int(data.get("truncatedAlerts") or 0),
         "alerts": kept,
@@ -167,7 +148,7 @@ class Inbox:
     def _hook(self, req: Request) -> Response:
         try:
             self.add(parse_notification(req.body))
-        except InvalidNotification as exc:
+        except InvalidPayload as exc:
             log.warning("refused a post to /hook: %s", exc)
             return Response.json({"error": str(exc)}, 400)
         return Response.json({"ok": True})

@@ -19,17 +19,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import logging
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import requests
 
 from exporter import contract
+from exporter.alertpayload import InvalidPayload, read_payload, str_map
 from exporter.http import USER_AGENT, classify_exception
 from exporter.httpserver import Request, Response, Router
 from exporter.redact import redact
@@ -48,10 +48,6 @@ OUTCOMES = ("success", "rejected", "error", "invalid_payload", "unauthorized", "
 MAX_TEXT_BYTES = {"feishu": 20000, "dingtalk": 18000, "wecom": 4000}
 # Bot answers that mean "slow down" rather than "wrong request": retried by Alertmanager.
 THROTTLED_CODES = {"feishu": {9499, 11232, 11233}, "dingtalk": {130101, 130102}, "wecom": {45009, 45033}}
-
-
-class InvalidPayload(ValueError):
-    """A request body that is not an Alertmanager webhook payload."""
 
 
 # --- reading the payload --------------------------------------------------------------------------------------
@@ -83,14 +79,6 @@ class Notification:
 _HIDDEN_LABELS = {"alertname", "severity", "job", "instance"}
 
 
-def _str_map(value: Any, what: str) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise InvalidPayload(f"{what} must be an object")
-    return {str(k): str(v) for k, v in value.items()}
-
-
 def _since(value: Any) -> str:
     text = str(value or "")
     # 2026-01-15T10:00:00.123+08:00 -> 2026-01-15 10:00:00 (+08:00); keep it readable without parsing zones.
@@ -101,31 +89,21 @@ def _since(value: Any) -> str:
 
 
 def parse_payload(body: bytes, max_alerts: int) -> Notification:
-    """Validate an Alertmanager webhook payload (version 4) and keep what a chat message shows."""
-    try:
-        data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidPayload(f"body is not JSON: {exc.msg if hasattr(exc, 'msg') else exc}") from None
-    if not isinstance(data, dict):
-        raise InvalidPayload("body must be a JSON object (an Alertmanager webhook payload)")
-    alerts = data.get("alerts")
-    if not isinstance(alerts, list):
-        raise InvalidPayload("missing 'alerts' list: is this an Alertmanager webhook payload?")
-    common = _str_map(data.get("commonLabels"), "commonLabels")
+    """Read an Alertmanager webhook payload (version 4) and keep what a chat message shows."""
+    payload = read_payload(body)
+    data = payload.fields
+    common = str_map(data.get("commonLabels"), "commonLabels")
     views = []
-    for i, alert in enumerate(alerts):
-        if not isinstance(alert, dict):
-            raise InvalidPayload(f"alerts[{i}] must be an object")
-        labels = _str_map(alert.get("labels"), f"alerts[{i}].labels")
-        notes = _str_map(alert.get("annotations"), f"alerts[{i}].annotations")
+    for alert in payload.alerts:
+        labels, notes = alert.labels, alert.annotations
         views.append(AlertView(
-            status=str(alert.get("status", "firing")),
+            status=str(alert.fields.get("status", "firing")),
             name=labels.get("alertname", "alert"),
             severity=labels.get("severity", ""),
             summary=notes.get("summary", ""),
             description=notes.get("description", ""),
             where=" ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in _HIDDEN_LABELS),
-            since=_since(alert.get("startsAt")),
+            since=_since(alert.fields.get("startsAt")),
             runbook_url=notes.get("runbook_url", ""),
             dashboard_url=notes.get("dashboard_url", ""),
         ))
