@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +23,32 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def wait_http_ok(url: str, proc: subprocess.Popen, timeout: float, what: str, log: Callable[[], str]) -> None:
+    """Poll ``url`` until it answers 200, failing at once (with the process's log) if ``proc`` exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"{what} exited with {proc.returncode}:\n{log()}")
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{what} not ready after {timeout}s:\n{log()}")
+
+
+def stop_process(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``grace`` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
 
 class Metrics:
@@ -83,17 +108,8 @@ class ExporterProcess:
                                      stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 20.0) -> ExporterProcess:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"exporter exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                if requests.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"exporter not ready after {timeout}s:\n{self.log()}")
+        wait_http_ok(f"{self.url}/-/ready", self.proc, timeout, "exporter", self.log)
+        return self
 
     def metrics(self) -> Metrics:
         resp = requests.get(f"{self.url}/metrics", timeout=5)
@@ -120,13 +136,7 @@ class ExporterProcess:
         return self.log_path.read_text(errors="replace")[-6000:]
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
         self._log.close()
 
 

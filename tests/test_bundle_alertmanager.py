@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from helpers import ROOT, free_port
+from helpers import ROOT, free_port, stop_process, wait_http_ok
 
 from exporter.bundle.alertmanager import CONFIG_FILE, INHIBITIONS_FILE, RECEIVERS, ROUTES_FILE, TEMPLATE_DATA_FILE
 from exporter.bundle.settings import BundleConfig
@@ -51,17 +51,8 @@ class AlertmanagerProcess:
             stdout=self._log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 30) -> AlertmanagerProcess:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"alertmanager exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                if requests.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"alertmanager not ready after {timeout}s:\n{self.log()}")
+        wait_http_ok(f"{self.url}/-/ready", self.proc, timeout, "alertmanager", self.log)
+        return self
 
     def post(self, alerts: list[dict[str, Any]]) -> None:
         now = datetime.now(UTC)
@@ -79,13 +70,7 @@ class AlertmanagerProcess:
         return self.log_path.read_text(errors="replace")[-4000:]
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
         self._log.close()
 
 

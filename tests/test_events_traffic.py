@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import ROOT, Metrics, exporter, free_port, run_cli
+from helpers import ROOT, Metrics, exporter, free_port, run_cli, stop_process
 
 from exporter import contract
 from exporter.ingest import validate_batch
@@ -137,8 +137,7 @@ def test_simulate_command_posts_traffic_to_the_exporter(tmp_path: Path) -> None:
             exp.wait_for(lambda m: m.total(contract.EVENTS_CALLS.name) > 0, timeout=30,
                          what="simulate --events-url posts calls")
         finally:
-            proc.terminate()
-            proc.wait(10)
+            stop_process(proc)
             log.close()
         assert exp.metrics().total(contract.EVENTS_REJECTED.name) == 0
         assert TOKEN not in (tmp_path / "simulate.log").read_text()

@@ -9,14 +9,13 @@ from __future__ import annotations
 import smtplib
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 import requests
-from helpers import ROOT, free_port
+from helpers import ROOT, free_port, stop_process, wait_http_ok
 
 from exporter.inbox import MAX_MAIL_BYTES
 
@@ -30,15 +29,7 @@ class RunningInbox:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "exporter", "stack", "inbox", "--listen", f"127.0.0.1:{self.port}",
              "--smtp", f"127.0.0.1:{self.smtp_port}"], cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log_path.read_text()
-            try:
-                if requests.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                time.sleep(0.1)
-        raise AssertionError(f"inbox not ready:\n{self.log_path.read_text()}")
+        wait_http_ok(f"{self.url}/readyz", self.proc, 20, "inbox", self.log_path.read_text)
 
     def messages(self) -> list[dict]:
         return requests.get(f"{self.url}/api/v1/messages", timeout=5).json()["messages"]
@@ -47,8 +38,7 @@ class RunningInbox:
         return requests.get(f"{self.url}/api/notifications", timeout=5).json()["notifications"]
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
+        stop_process(self.proc)
         self._log.close()
 
 
