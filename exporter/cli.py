@@ -76,11 +76,11 @@ def serve(config_path: Path | None, listen: str, demo: bool, log_level: str, log
     sim_server = None
     sim = None
     if demo:
-        from exporter.demo import demo_config, set_demo_env
+        from exporter.demo import DEMO_FAULTS, demo_config, set_demo_env
         from exporter.simulator import Simulator
 
         set_demo_env()
-        sim = Simulator()
+        sim = Simulator(faults=DEMO_FAULTS)
         sim_server = sim.serve("127.0.0.1", 0)
         try:
             config: Config = parse_config(demo_config(sim_server.url), "<demo>")
@@ -144,17 +144,21 @@ def check_config(config_file: Path) -> None:
 @click.option("--events-token-env", default="LLMPULSE_DEMO_EVENTS_TOKEN", metavar="VAR",
               help="Environment variable holding the exporter's events token (the demo token if unset).")
 @click.option("--events-interval", default="2s", metavar="DURATION", help="How often to post a batch of events.")
+@click.option("--profile", type=click.Choice(["demo", "instant"]), default="demo",
+              help="demo: realistic inference latency with rare slow calls and errors (below the default alert "
+                   "thresholds); instant: no added latency or errors. --fault switches apply on top.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
 def simulate(listen: str, seed: int, faults: tuple[str, ...], events_url: str | None, events_token_env: str,
-             events_interval: str, log_level: str) -> None:
+             events_interval: str, profile: str, log_level: str) -> None:
     """Serve simulated provider APIs (OpenAI, Anthropic, DeepSeek, Moonshot, OpenRouter, SiliconFlow, Coze,
     status pages) with deterministic data and fault switches (see /_sim/state)."""
     setup_logging(log_level)
     traffic_args = _traffic_args(events_url, events_token_env, events_interval) if events_url else None
+    from exporter.demo import DEMO_FAULTS
     from exporter.simulator import Simulator
 
     host, port = _listen(listen, SIMULATOR_PORT)
-    spec: dict[str, dict[str, object]] = {}
+    spec: dict[str, dict[str, object]] = {k: dict(v) for k, v in DEMO_FAULTS.items()} if profile == "demo" else {}
     for item in faults:
         try:
             target, value = item.split("=", 1)

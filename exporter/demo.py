@@ -12,6 +12,18 @@ from typing import Any
 
 from exporter.simulator import DEMO_KEY, DEMO_MANAGEMENT_KEY
 
+#: The simulator's "demo" latency profile: answers take a realistic few hundred milliseconds with an occasional slow
+#: call and a rare error, so latency and error panels show a living system. Every figure stays under the bundle's
+#: default alert thresholds (P99 < 2 s, errors < 5 %), so the demo alerts only when someone breaks it on purpose.
+DEMO_FAULTS: dict[str, dict[str, object]] = {
+    "openai_chat": {"latency": 0.45, "latency_jitter": 0.3, "slow_rate": 0.02, "slow_latency": 1.4,
+                    "error_rate": 0.005},
+    "anthropic_messages": {"latency": 0.6, "latency_jitter": 0.35, "slow_rate": 0.02, "slow_latency": 1.5,
+                           "error_rate": 0.005},
+    "coze_chat": {"latency": 0.7, "latency_jitter": 0.3, "slow_rate": 0.02, "slow_latency": 1.5},
+    "models": {"latency": 0.08, "latency_jitter": 0.05},
+}
+
 DEMO_ENV = {
     "LLMPULSE_DEMO_KEY": DEMO_KEY,
     "LLMPULSE_DEMO_MANAGEMENT_KEY": DEMO_MANAGEMENT_KEY,
