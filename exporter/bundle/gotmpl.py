@@ -25,6 +25,17 @@ def _g4(v: float) -> str:
     return f"{v:.4g}"
 
 
+def _scale_down(v: float) -> tuple[float, str]:
+    """A magnitude below 1 multiplied by 1000 until it is at least 1, with the SI prefix that undoes it (m, u...)."""
+    prefix = ""
+    for p in _SI_SMALL:
+        if abs(v) >= 1:
+            break
+        prefix = p
+        v *= 1000
+    return v, prefix
+
+
 def humanize(v: float) -> str:
     if v == 0 or math.isnan(v) or math.isinf(v):
         return _g4(v)
@@ -36,12 +47,7 @@ def humanize(v: float) -> str:
             prefix = p
             v /= 1000
         return f"{_g4(v)}{prefix}"
-    prefix = ""
-    for p in _SI_SMALL:
-        if abs(v) >= 1:
-            break
-        prefix = p
-        v *= 1000
+    v, prefix = _scale_down(v)
     return f"{_g4(v)}{prefix}"
 
 
@@ -63,12 +69,7 @@ def humanize_duration(v: float) -> str:
         if minutes:
             return f"{sign}{minutes}m {seconds}s"
         return f"{sign}{_g4(v)}s"
-    prefix = ""
-    for p in _SI_SMALL:
-        if abs(v) >= 1:
-            break
-        prefix = p
-        v *= 1000
+    v, prefix = _scale_down(v)
     return f"{_g4(v)}{prefix}s"
 
 
