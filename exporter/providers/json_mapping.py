@@ -181,31 +181,24 @@ class _Parser:
                 steps.append(self.bracket(in_filter))
                 if not self.eat("]"):
                     raise self.fail("expected ']'")
-            elif ch == "." and not first:
-                self.pos += 1
-                if self.eat("*"):
-                    if in_filter:
-                        raise self.fail("wildcards are not allowed inside a filter")
-                    steps.append(Wildcard())
-                else:
-                    steps.append(Key(self.key()))
-            elif first:
-                if self.eat("*"):
-                    if in_filter:
-                        raise self.fail("wildcards are not allowed inside a filter")
-                    steps.append(Wildcard())
-                else:
-                    steps.append(Key(self.key()))
+            elif first or ch == ".":
+                if not first:
+                    self.pos += 1  # the dot
+                steps.append(self.wildcard(in_filter) if self.eat("*") else Key(self.key()))
             else:
                 raise self.fail(f"unexpected {ch!r}")
             first = False
         return steps
 
+    def wildcard(self, in_filter: bool) -> Wildcard:
+        """A ``*`` just read: every element; a filter compares one value, so it has none."""
+        if in_filter:
+            raise self.fail("wildcards are not allowed inside a filter")
+        return Wildcard()
+
     def bracket(self, in_filter: bool) -> Step:
         if self.eat("*"):
-            if in_filter:
-                raise self.fail("wildcards are not allowed inside a filter")
-            return Wildcard()
+            return self.wildcard(in_filter)
         if self.peek() in ("'", '"'):
             return Key(self.quoted())
         if self.eat("?"):
