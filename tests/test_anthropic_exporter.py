@@ -3,7 +3,6 @@ the simulator's pages (cost cents converted to dollars), across pagination; no i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -11,17 +10,18 @@ from typing import Any
 import pytest
 import requests
 from helpers import exporter
-from usage_sums import ANTHROPIC_AUTH, FrozenSimulator, anthropic_expected, mismatches, month_start, pages
+from usage_sums import (
+    ANTHROPIC_AUTH,
+    FrozenSimulator,
+    anthropic_expected,
+    frozen_simulator,
+    month_start,
+    pages,
+    wait_equal,
+)
 
-
-@pytest.fixture
-def simulator() -> Iterator[FrozenSimulator]:
-    """Overrides the shared fixture: a frozen clock, so the data cannot move while the test compares."""
-    running = FrozenSimulator()
-    try:
-        yield running
-    finally:
-        running.stop()
+#: Overrides the shared fixture: a frozen clock, so the data cannot move while the test compares.
+simulator = pytest.fixture(frozen_simulator, name="simulator")
 
 
 def _source(sim_url: str, **extra: Any) -> dict[str, Any]:
@@ -29,24 +29,11 @@ def _source(sim_url: str, **extra: Any) -> dict[str, Any]:
             "api_key_env": "LLMPULSE_DEMO_KEY", **extra}
 
 
-def _wait_equal(proc: Any, sim_url: str, **kwargs: Any) -> None:
-    last: list[str] = []
-
-    def equal(m: Any) -> bool:
-        last[:] = mismatches(m, "an", anthropic_expected(sim_url, **kwargs))
-        return not last
-
-    try:
-        proc.wait_for(equal, timeout=30, what="exported == simulated sums")
-    except AssertionError:
-        raise AssertionError("\n".join(last[:20])) from None
-
-
 def test_month_to_date_tokens_and_dollar_costs_match_the_simulated_pages(simulator: FrozenSimulator,
                                                                          tmp_path: Path) -> None:
     cfg = {"sources": [_source(simulator.url, page_size=4)]}
     with exporter(cfg, tmp_path) as proc:
-        _wait_equal(proc, simulator.url, limit=6)
+        wait_equal(proc, "an", lambda: anthropic_expected(simulator.url, limit=6))
         m = proc.metrics()
         # the default workspace (workspace_id null) is project="default"
         assert m.find("llmpulse_cost_usd_total", source="an", project="default")
@@ -73,7 +60,7 @@ def test_group_by_api_key_labels_console_usage(simulator: FrozenSimulator, tmp_p
     group_by = ["project", "model", "api_key"]
     cfg = {"sources": [_source(f"{simulator.url}/v1", group_by=group_by, project_names=True)]}
     with exporter(cfg, tmp_path) as proc:
-        _wait_equal(proc, simulator.url, group_by=group_by, limit=31)
+        wait_equal(proc, "an", lambda: anthropic_expected(simulator.url, group_by=group_by, limit=31))
         m = proc.metrics()
         keys = {lab["api_key"] for lab, _ in m.find("llmpulse_usage_tokens_total", source="an")}
         assert "console" in keys and any(k.startswith("apikey_") for k in keys)

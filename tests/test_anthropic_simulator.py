@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import requests
-from usage_sums import ANTHROPIC_AUTH, FrozenSimulator, month_start, pages
+from usage_sums import ANTHROPIC_AUTH, frozen_simulator, month_start, pages
 
 USAGE = "/usage_report/messages"
 
 
-@pytest.fixture
-def simulator() -> Iterator[FrozenSimulator]:
-    """Overrides the shared fixture: a frozen clock at least 3.5 days into the month, so every stream has data."""
-    running = FrozenSimulator()
-    try:
-        yield running
-    finally:
-        running.stop()
+#: Overrides the shared fixture: a frozen clock at least 3.5 days into the month, so every stream has data.
+simulator = pytest.fixture(frozen_simulator, name="simulator")
 
 
 def get(sim: Any, path: str, params: Any = None, headers: dict[str, str] | None = None) -> requests.Response:

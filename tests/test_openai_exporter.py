@@ -3,44 +3,23 @@ what the simulator serves (fetched independently by the test), across pagination
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from helpers import exporter
-from usage_sums import OPENAI_AUTH, FrozenSimulator, exported, mismatches, openai_expected
+from usage_sums import OPENAI_AUTH, FrozenSimulator, exported, frozen_simulator, openai_expected, wait_equal
 
 KEY_ENV = {"api_key_env": "LLMPULSE_DEMO_KEY"}
 
 
-@pytest.fixture
-def simulator() -> Iterator[FrozenSimulator]:
-    """Overrides the shared fixture: a frozen clock, so the data cannot move while the test compares."""
-    running = FrozenSimulator()
-    try:
-        yield running
-    finally:
-        running.stop()
+#: Overrides the shared fixture: a frozen clock, so the data cannot move while the test compares.
+simulator = pytest.fixture(frozen_simulator, name="simulator")
 
 
 def _source(sim_url: str, **extra: Any) -> dict[str, Any]:
     return {"type": "openai", "name": "oa", "base_url": sim_url, "interval": "2s", "timeout": "2s", **KEY_ENV, **extra}
-
-
-def _wait_equal(proc: Any, sim_url: str, source: str, **kwargs: Any) -> None:
-    """Scrape until the exporter's numbers equal the sums of the simulator's pages (i.e. it has polled)."""
-    last: list[str] = []
-
-    def equal(m: Any) -> bool:
-        last[:] = mismatches(m, source, openai_expected(sim_url, **kwargs))
-        return not last
-
-    try:
-        proc.wait_for(equal, timeout=30, what="exported == simulated sums")
-    except AssertionError:
-        raise AssertionError("\n".join(last[:20])) from None
 
 
 def test_month_to_date_sums_match_the_simulated_pages_across_pagination(simulator: FrozenSimulator,
@@ -48,7 +27,7 @@ def test_month_to_date_sums_match_the_simulated_pages_across_pagination(simulato
     # page_size 3 forces several pages per endpoint (the month so far has up to 31 daily buckets).
     cfg = {"sources": [_source(simulator.url, page_size=3)]}
     with exporter(cfg, tmp_path) as proc:
-        _wait_equal(proc, simulator.url, "oa", limit=5)
+        wait_equal(proc, "oa", lambda: openai_expected(simulator.url, limit=5))
         m = proc.metrics()
         series = exported(m, "oa")
         families = {name for name, _ in series}
@@ -70,7 +49,7 @@ def test_group_by_api_key_and_user_adds_those_labels(simulator: FrozenSimulator,
     # base_url with a trailing /v1, as users copy it from SDK settings
     cfg = {"sources": [_source(f"{simulator.url}/v1", group_by=group_by)]}
     with exporter(cfg, tmp_path) as proc:
-        _wait_equal(proc, simulator.url, "oa", group_by=group_by, limit=31)
+        wait_equal(proc, "oa", lambda: openai_expected(simulator.url, group_by=group_by, limit=31))
         m = proc.metrics()
         tokens = m.find("llmpulse_usage_tokens_total", source="oa")
         assert tokens and all(lab["api_key"].startswith("key_") and lab["user"].startswith("user-")
@@ -84,7 +63,7 @@ def test_group_by_api_key_and_user_adds_those_labels(simulator: FrozenSimulator,
 def test_without_project_and_model_the_series_say_all(simulator: FrozenSimulator, tmp_path: Path) -> None:
     cfg = {"sources": [_source(simulator.url, group_by=[])]}
     with exporter(cfg, tmp_path) as proc:
-        _wait_equal(proc, simulator.url, "oa", group_by=[], limit=31)
+        wait_equal(proc, "oa", lambda: openai_expected(simulator.url, group_by=[], limit=31))
         m = proc.metrics()
         requests_series = m.find("llmpulse_usage_requests_total", source="oa")
         assert [lab["project"] for lab, _ in requests_series] == ["all"]

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
-from usage_sums import OPENAI_AUTH, FrozenSimulator, month_start, pages
+from usage_sums import OPENAI_AUTH, FrozenSimulator, frozen_simulator, month_start, pages
 
 DAY = 86400
 
 
-@pytest.fixture
-def simulator() -> Iterator[FrozenSimulator]:
-    """Overrides the shared fixture: a frozen clock at least 3.5 days into the month, so every stream has data."""
-    running = FrozenSimulator()
-    try:
-        yield running
-    finally:
-        running.stop()
+#: Overrides the shared fixture: a frozen clock at least 3.5 days into the month, so every stream has data.
+simulator = pytest.fixture(frozen_simulator, name="simulator")
 
 
 def get(sim: Any, path: str, params: Any = None, headers: dict[str, str] | None = None) -> requests.Response:

@@ -4,23 +4,15 @@ revision by the provider keeps the counters and is counted."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from helpers import Metrics, exporter
-from usage_sums import FrozenSimulator, exported, openai_expected
+from usage_sums import FrozenSimulator, exported, frozen_simulator, openai_expected
 
-
-@pytest.fixture
-def sim() -> Iterator[FrozenSimulator]:
-    running = FrozenSimulator()
-    try:
-        yield running
-    finally:
-        running.stop()
+sim = pytest.fixture(frozen_simulator, name="sim")
 
 
 def source(sim_url: str, provider: str = "openai", **extra: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -61,6 +61,16 @@ class FrozenSimulator:
 
     def stop(self) -> None:
         self.server.stop()
+
+
+def frozen_simulator() -> Iterator[FrozenSimulator]:
+    """A :class:`FrozenSimulator` for one test. A module that compares numbers makes it its simulator fixture with
+    ``simulator = pytest.fixture(frozen_simulator, name="simulator")``, overriding conftest's moving clock."""
+    running = FrozenSimulator()
+    try:
+        yield running
+    finally:
+        running.stop()
 
 
 def pages(url: str, params: list[tuple[str, Any]], headers: dict[str, str], cursor: str = "page") -> Iterator[
@@ -183,6 +193,21 @@ def exported(metrics: Metrics, source: str) -> dict[Series, float]:
             rest = {k: v for k, v in labels.items() if k not in ("provider", "source")}
             out[(name, frozenset(rest.items()))] = value
     return out
+
+
+def wait_equal(proc: Any, source: str, expected: Callable[[], dict[Series, Decimal]]) -> None:
+    """Scrape until the exporter's numbers for ``source`` equal ``expected()`` (the sums of the simulator's pages),
+    i.e. until it has polled; fail listing the differences, not the whole exposition."""
+    last: list[str] = []
+
+    def equal(m: Metrics) -> bool:
+        last[:] = mismatches(m, source, expected())
+        return not last
+
+    try:
+        proc.wait_for(equal, timeout=30, what="exported == simulated sums")
+    except AssertionError:
+        raise AssertionError("\n".join(last[:20])) from None
 
 
 def mismatches(metrics: Metrics, source: str, expected: dict[Series, Decimal]) -> list[str]:
