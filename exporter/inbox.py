@@ -72,9 +72,18 @@ def parse_notification(body: bytes) -> dict[str, Any]:
         "commonLabels": str_map(data.get("commonLabels"), "commonLabels"),
         "commonAnnotations": str_map(data.get("commonAnnotations"), "commonAnnotations"),
         "externalURL": str(data.get("externalURL", "")),
-        "truncatedAlerts": int(data.get("truncatedAlerts") or 0),
+        "truncatedAlerts": _count(data.get("truncatedAlerts"), "truncatedAlerts"),
         "alerts": kept,
     }
+
+
+def _count(value: Any, what: str) -> int:
+    """A non-negative whole number (absent or null is 0); anything else refuses the payload with a reason."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidPayload(f"{what} must be a non-negative integer, got {value!r}"[:200])
+    return value
 
 
 def parse_mail(raw: bytes, mail_from: str, rcpt_to: list[str]) -> dict[str, Any]:

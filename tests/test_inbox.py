@@ -117,7 +117,8 @@ def test_webhook_notification_keeps_labels_and_annotations_and_escapes_them(inbo
     assert 'href="https://example.org/runbooks#llmapihigherrorrate"' in page
 
 
-@pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'{"status": "firing"}', b'{"alerts": [1]}'])
+@pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'{"status": "firing"}', b'{"alerts": [1]}',
+                                  b'{"alerts": [], "truncatedAlerts": "x"}'])
 def test_malformed_webhook_is_refused_with_a_reason_and_changes_nothing(inbox: RunningInbox, body: bytes) -> None:
     resp = requests.post(f"{inbox.url}/hook", data=body, timeout=5)
     assert resp.status_code == 400
