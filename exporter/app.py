@@ -12,9 +12,15 @@ from exporter import __version__, contract
 from exporter.config import Config
 from exporter.exposition import Exposition, render_metricset
 from exporter.httpserver import Router, Server
-from exporter.poller import SourcePoller
+from exporter.ingest import EventIngest
+from exporter.poller import Enricher, SourcePoller
+from exporter.pricing import build_enricher
+from exporter.probes import ProbeScheduler
 from exporter.providers.balance import balance_usd_enricher
+from exporter.providers.http_json import families_for
+from exporter.relay import Relay
 from exporter.samples import LiveMetrics, MetricSet
+from exporter.server import add_routes
 
 log = logging.getLogger(__name__)
 
@@ -33,55 +39,36 @@ class App:
         build.set(contract.BUILD_INFO, 1.0, version=__version__)
         self.exposition.publish("build", render_metricset(build, {}))
 
-        enrichers: list[Any] = []
-        self.pricing = None
-        try:
-            from exporter.pricing import build_enricher
-        except ImportError:
-            build_enricher = None  # type: ignore[assignment]
-        if build_enricher is not None:
-            enricher = build_enricher(config)
-            if enricher is not None:
-                enrichers.append(enricher)
-                self.pricing = enricher
+        # After each successful poll: estimated cost from the price table, USD-normalised balances.
+        self.pricing = build_enricher(config)
+        enrichers: list[Enricher] = [self.pricing] if self.pricing is not None else []
+        enrichers.append(balance_usd_enricher(config.exchange_rates))
 
-        enrichers.append(balance_usd_enricher(config.exchange_rates))  # llmpulse_balance_usd from exchange_rates
-
-        for fam in _custom_families(config):
-            self.exposition.add_family(fam)
+        for source in config.sources:
+            if source.type == "http_json":  # families named by the config, not by the contract
+                for fam in families_for(source):
+                    self.exposition.add_family(fam)
         self.pollers = [SourcePoller(s, self.exposition, enrichers=enrichers) for s in config.sources]
 
         self.probe_live = LiveMetrics()
         self.probes: Any = None
         if config.probes:
-            from exporter.probes import ProbeScheduler
-
             self.probes = ProbeScheduler(config.probes, self.probe_live)
             self.exposition.attach_live("probes", self.probe_live)
 
         self.router = Router()
         self.ingest: Any = None
         if config.events is not None:
-            from exporter.ingest import EventIngest
-
             self.events_live = LiveMetrics()
             self.ingest = EventIngest(config.events, self.events_live, pricing=self.pricing)
             self.exposition.attach_live("events", self.events_live)
             self.router.add("POST", "/events", self.ingest.handle, max_body=config.events.max_body_bytes,
                             on_too_large=self.ingest.too_large)
 
-        self.relay: Any = None
-        try:
-            from exporter.relay import Relay
-        except ImportError:
-            Relay = None  # type: ignore[assignment,misc]
-        if Relay is not None:
-            self.relay_live = LiveMetrics()
-            self.relay = Relay(config, self.relay_live)
-            self.exposition.attach_live("relay", self.relay_live)
-            self.relay.register(self.router)
-
-        from exporter.server import add_routes
+        self.relay_live = LiveMetrics()
+        self.relay = Relay(config, self.relay_live)  # registers nothing without a relay: section
+        self.exposition.attach_live("relay", self.relay_live)
+        self.relay.register(self.router)
 
         add_routes(self.router, self)
         self.server = Server(self.router, host, port)
@@ -115,14 +102,3 @@ class App:
         """Ready once every source has finished its first poll (successful or not)."""
         return all(p.status().polls > 0 for p in self.pollers)
 
-
-def _custom_families(config: Config) -> list[contract.Family]:
-    try:
-        from exporter.providers.http_json import families_for
-    except ImportError:
-        return []
-    out: list[contract.Family] = []
-    for source in config.sources:
-        if source.type == "http_json":
-            out.extend(families_for(source))
-    return out

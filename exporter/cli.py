@@ -249,9 +249,11 @@ def generate(config_path: Path | None, out_dir: Path, check: bool) -> None:
     sys.exit(run_generate(config, out_dir, check))
 
 
-try:  # the native stack runner (issue 6) adds `llmpulse stack up|down|status`
-    from exporter.stack import stack as _stack_group
+def _add_stack_commands() -> None:
+    """`llmpulse stack ...`: the native stack runner (imported here because it imports the bundle generator)."""
+    from exporter.stack import stack as stack_group
 
-    main.add_command(_stack_group, "stack")
-except ImportError:  # pragma: no cover - only while the module does not exist
-    pass
+    main.add_command(stack_group, "stack")
+
+
+_add_stack_commands()

@@ -6,7 +6,6 @@ generated ``examples/demo.yml``), so all three show the same thing.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from typing import Any
 
@@ -37,10 +36,6 @@ def set_demo_env() -> None:
         os.environ.setdefault(key, value)
 
 
-def _has(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
-
-
 def demo_config(sim_url: str, *, interval: str = "15s", probe_interval: str = "10s") -> dict[str, Any]:
     """A config (as YAML data) that polls and probes the simulator at ``sim_url``."""
     key = {"api_key_env": "LLMPULSE_DEMO_KEY"}
@@ -67,8 +62,6 @@ def demo_config(sim_url: str, *, interval: str = "15s", probe_interval: str = "1
               "newest day.", "path": "data.metrics[*].avg_response_time_ms", "select": "last", "scale": 0.001},
          ]},
     ]
-    modules = {s["type"]: f"exporter.providers.{s['type']}" for s in sources}
-    sources = [s for s in sources if _has(modules[s["type"]])]
     probe_common = {"base_url": sim_url, "interval": probe_interval, "timeout": "8s", **key}
     probes: list[dict[str, Any]] = [
         {"name": "openai-probe", "type": "openai_compatible", "provider": "openai", "model": "gpt-4o-mini",
@@ -81,10 +74,9 @@ def demo_config(sim_url: str, *, interval: str = "15s", probe_interval: str = "1
         {"name": "models-liveness", "type": "http", "provider": "openai", "path": "/v1/models",
          **probe_common},
     ]
-    data: dict[str, Any] = {"sources": sources}
-    if _has("exporter.probes.scheduler"):
-        data["probes"] = probes
-    if _has("exporter.ingest"):
-        data["events"] = {"name": "app-events", "provider": "coze", "token_env": "LLMPULSE_DEMO_EVENTS_TOKEN"}
-    data["exchange_rates"] = {"CNY": 0.14}
-    return data
+    return {
+        "sources": sources,
+        "probes": probes,
+        "events": {"name": "app-events", "provider": "coze", "token_env": "LLMPULSE_DEMO_EVENTS_TOKEN"},
+        "exchange_rates": {"CNY": 0.14},
+    }

@@ -130,12 +130,7 @@ class SourcePoller:
         self._last_error = ""
         self._last_duration = 0.0
         self._series = 0
-        self.provider: ProviderBase | None = None
-        self._provider_error = ""
-        try:
-            self.provider = provider_class(config.type)(config)
-        except (ImportError, AttributeError) as exc:  # a provider module missing from this build
-            self._provider_error = f"provider {config.type!r} is not available: {exc}"
+        self.provider: ProviderBase = provider_class(config.type)(config)
         self._publish()
 
     # -- lifecycle ---------------------------------------------------------------------------------------------------
@@ -164,7 +159,6 @@ class SourcePoller:
             self._api_requests[code] = self._api_requests.get(code, 0.0) + 1
 
     def _client(self, deadline: float) -> ApiClient:
-        assert self.provider is not None
         return ApiClient(
             self.config.url,
             headers=self.provider.headers(),
@@ -183,27 +177,24 @@ class SourcePoller:
         now = datetime.fromtimestamp(self.clock(), UTC)
         error: ApiError | None = None
         ms: MetricSet | None = None
-        if self.provider is None:
-            error = ApiError("internal", self._provider_error)
-        else:
-            client = self._client(deadline=started + max(self.config.timeout, self.config.interval * 0.9))
-            try:
-                ms = self.provider.poll(client, now)
-                for enrich in self.enrichers:
-                    enrich(ms, self.config)
-            except ApiError as exc:
-                error = exc
-            except Exception as exc:  # a bug or an answer shape nobody expected: never crash the poller
-                log.exception("source=%s poll failed unexpectedly", self.config.name)
-                error = ApiError("internal", f"unexpected error: {type(exc).__name__}: {exc}")
-            finally:
-                client.close()
+        client = self._client(deadline=started + max(self.config.timeout, self.config.interval * 0.9))
+        try:
+            ms = self.provider.poll(client, now)
+            for enrich in self.enrichers:
+                enrich(ms, self.config)
+        except ApiError as exc:
+            error = exc
+        except Exception as exc:  # a bug or an answer shape nobody expected: never crash the poller
+            log.exception("source=%s poll failed unexpectedly", self.config.name)
+            error = ApiError("internal", f"unexpected error: {type(exc).__name__}: {exc}")
+        finally:
+            client.close()
         duration = time.monotonic() - started
         with self._lock:
             self._polls += 1
             self._last_duration = duration
             if error is None and ms is not None:
-                if getattr(self.provider, "month_to_date", False):
+                if self.provider.month_to_date:
                     for name, count in self._guard.apply(ms, now).items():
                         self._revisions[name] = self._revisions.get(name, 0.0) + count
                 self._data_chunks = render_metricset(ms, self.base_labels)
@@ -217,7 +208,7 @@ class SourcePoller:
                 reason = error.reason if error.reason in POLL_ERROR_REASONS else "internal"
                 self._poll_errors[reason] = self._poll_errors.get(reason, 0.0) + 1
                 self._last_error = redact(str(error), (self.config.api_key,))
-                fallback = self.provider.on_failure(error) if self.provider else None
+                fallback = self.provider.on_failure(error)
                 if fallback is not None:
                     self._data_chunks = render_metricset(fallback, self.base_labels)
                     self._series = len(fallback)
@@ -264,5 +255,5 @@ class SourcePoller:
                 last_error=self._last_error,
                 last_duration=self._last_duration,
                 series=self._series,
-                note=getattr(self.provider, "note", "") or "",
+                note=self.provider.note,
             )
