@@ -25,37 +25,40 @@ Faults (provider key ``anthropic``): as for OpenAI, with 529 available as ``erro
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from exporter.httpserver import Request, Response
-from exporter.simulator.common import malformed_body, with_faults
+from exporter.simulator.common import with_faults
 from exporter.simulator.usage_data import (
-    WIDTHS,
+    RFC3339,
+    AdminApi,
+    BadParameter,
+    Item,
+    Limits,
     Rand,
+    Rows,
     Stream,
+    Traffic,
     UsageModel,
     Values,
     around,
-    bucket_starts,
-    default_end,
-    factor,
     group,
     logged,
+    matches,
     scale_count,
 )
 
 PROVIDER = "anthropic"
 PREFIX = "/v1/organizations"
-MAX_LIMIT = {"1m": 1440, "1h": 168, "1d": 31}
-DEFAULT_LIMIT = {"1m": 60, "1h": 24, "1d": 7}
-COST_MAX_LIMIT = 31
+# bucket_width -> (default limit, maximum limit), in the order the API's error message lists them
+USAGE_LIMITS = {"1d": (7, 31), "1h": (24, 168), "1m": (60, 1440)}
+COST_LIMITS = {"1d": (7, 31)}
 MILLION = Decimal(1_000_000)
 
 # --- the simulated organization -------------------------------------------------------------------------------------
@@ -207,7 +210,7 @@ def fault_error(status: int, req: Request) -> Response:
     return error(status, ERROR_MESSAGES.get(status, f"Error {status}"), None, req)
 
 
-class BadRequest(Exception):
+class BadRequest(BadParameter):
     def response(self, req: Request) -> Response:
         return error(400, str(self), "invalid_request_error", req)
 
@@ -223,7 +226,7 @@ def auth_error(sim: Any, req: Request) -> Response | None:
     return None
 
 
-# --- parameters and cursors -----------------------------------------------------------------------------------------
+# --- parameters and pages -------------------------------------------------------------------------------------------
 def parse_time(req: Request, name: str, required: bool) -> int | None:
     raw = req.arg(name)
     if raw is None or raw == "":
@@ -237,10 +240,6 @@ def parse_time(req: Request, name: str, required: bool) -> int | None:
     if when.tzinfo is None:
         raise BadRequest(f"{name}: Input should have timezone info")
     return int(when.timestamp())
-
-
-def rfc3339(ts: int) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _limit(req: Request, default: int, maximum: int) -> int:
@@ -258,6 +257,15 @@ def _limit(req: Request, default: int, maximum: int) -> int:
     return limit
 
 
+def _width_and_limit(req: Request, limits: Limits) -> tuple[str, int]:
+    width_name = req.arg("bucket_width") or "1d"
+    if width_name not in limits:
+        *most, last = (f"'{w}'" for w in limits)
+        raise BadRequest(f"bucket_width: Input should be {', '.join(most)} or {last}" if most
+                         else f"bucket_width: Input should be {last}")
+    return width_name, _limit(req, *limits[width_name])
+
+
 def _group_by(req: Request, allowed: Sequence[str]) -> list[str]:
     fields: list[str] = []
     for i, item in enumerate(req.args("group_by")):
@@ -269,59 +277,14 @@ def _group_by(req: Request, allowed: Sequence[str]) -> list[str]:
     return fields
 
 
-def encode_cursor(bucket: int, page: int) -> str:
-    return "page_" + base64.b64encode(f"{rfc3339(bucket)}|{page}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[int, int]:
-    try:
-        if not cursor.startswith("page_"):
-            raise ValueError
-        when, page = base64.b64decode(cursor[5:], validate=True).decode().split("|")
-        return int(datetime.fromisoformat(when).timestamp()), int(page)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise BadRequest("page: invalid page token") from None
-
-
-def page_number(req: Request) -> int:
-    cursor = req.arg("page")
-    if not cursor:
-        return 1
-    try:
-        return decode_cursor(cursor)[1]
-    except BadRequest:
-        return 0
-
-
-@dataclass
-class Window:
-    buckets: list[int]
-    width: int
-    next_page: str | None
-    page: int
-
-
-def window(req: Request, now: float, width_name: str, limit: int) -> Window:
-    start = parse_time(req, "starting_at", True)
-    end = parse_time(req, "ending_at", False)
-    assert start is not None
-    width = WIDTHS[width_name]
-    if end is None:
-        starts = bucket_starts(start, default_end(now, width), width)
-    else:
-        if end <= start:
-            raise BadRequest("ending_at: must be after starting_at")
-        starts = [b for b in bucket_starts(start, end, width) if b + width <= end]
-    index, page = 0, 1
-    cursor = req.arg("page")
-    if cursor:
-        bucket, page = decode_cursor(cursor)
-        if bucket not in starts[1:] or page < 2:
-            raise BadRequest("page: the page token does not match this query")
-        index = starts.index(bucket)
-    more = index + limit < len(starts)
-    return Window(starts[index:index + limit], width, encode_cursor(starts[index + limit], page + 1) if more else None,
-                  page)
+API = AdminApi(
+    start="starting_at", end="ending_at", time=RFC3339, read_time=parse_time, read_limit=_limit,
+    read_width=_width_and_limit, bad_request=BadRequest,
+    end_not_after_start="ending_at: must be after starting_at",
+    bad_cursor="page: invalid page token",
+    foreign_cursor="page: the page token does not match this query",
+    auth=auth_error, fault_error=fault_error, whole_buckets=True,
+)
 
 
 FILTERS = {"api_key_ids": "api_key_id", "workspace_ids": "workspace_id", "models": "model",
@@ -348,127 +311,75 @@ def usage_result(dims: dict[str, Any], v: Values, f: Decimal) -> dict[str, Any]:
     }
 
 
+# --- the endpoints' own parameters and results ----------------------------------------------------------------------
+def usage_query(req: Request) -> Rows:
+    """Read the usage report's group_by and filters; return how to make a bucket's results."""
+    fields = _group_by(req, USAGE_GROUPS)
+    filters = _filters(req)
+
+    def rows(traffic: Traffic, f: Decimal) -> list[dict[str, Any]]:
+        selected = [(s, v) for s, v in traffic if matches(s, filters)]
+        return [usage_result(dims, values, f) for dims, values in group(selected, fields)]
+
+    return rows
+
+
+def cost_query(req: Request) -> Rows:
+    """Read the cost report's group_by and filter; return how to make a bucket's results."""
+    fields = _group_by(req, COST_GROUPS)
+    filters = {"workspace_id": set(req.args("workspace_ids"))} if req.args("workspace_ids") else {}
+
+    def rows(traffic: Traffic, f: Decimal) -> list[dict[str, Any]]:
+        grouped: dict[tuple[Any, ...], list[Any]] = {}
+        for stream, values in traffic:
+            if not matches(stream, filters):
+                continue
+            for description, extra, cents in cost_lines(stream, values):
+                dims = {"workspace_id": stream.dims["workspace_id"], "description": description, **extra}
+                key = tuple(dims[g] for g in fields)
+                grouped.setdefault(key, [dims, Decimal(0)])[1] += cents
+        out = []
+        for dims, cents in grouped.values():
+            by_description = "description" in fields
+            amount = (cents * f).quantize(Decimal("0.00001")).normalize()
+            out.append({
+                "amount": f"{amount:f}",
+                "currency": "USD",
+                "cost_type": dims["cost_type"] if by_description else None,
+                "description": dims["description"] if by_description else None,
+                "model": dims["model"] if by_description else None,
+                "service_tier": dims["service_tier"] if by_description else None,
+                "token_type": dims["token_type"] if by_description else None,
+                "context_window": dims["context_window"] if by_description else None,
+                "inference_geo": None,
+                "workspace_id": dims["workspace_id"] if "workspace_id" in fields else None,
+            })
+        return out
+
+    return rows
+
+
+def workspace_list(archived: bool) -> list[Item]:
+    colors = ("#6C5BB9", "#2E7D6F", "#C2410C")
+    return [{"id": wid, "type": "workspace", "name": name, "created_at": created, "archived_at": gone,
+             "display_color": colors[i % len(colors)]}
+            for i, (wid, name, created, gone) in enumerate(WORKSPACES) if archived or gone is None]
+
+
+def workspace_page(page: list[Item], has_more: bool) -> dict[str, Any]:
+    return {"data": page, "has_more": has_more, "first_id": page[0]["id"] if page else None,
+            "last_id": page[-1]["id"] if page else None}
+
+
 # --- registration ---------------------------------------------------------------------------------------------------
 def register(sim: Any) -> None:
     model = UsageModel(sim.seed, PROVIDER, streams())
-    log = logged(sim, PROVIDER, page_number)
+    log = logged(sim, PROVIDER, API.page_number)
     faults = with_faults(sim, PROVIDER, fault_error)
+    usage = API.endpoint(sim, model, "usage_messages", USAGE_LIMITS, usage_query)
+    costs = API.endpoint(sim, model, "cost_report", COST_LIMITS, cost_query)
+    sim.router.add("GET", f"{PREFIX}/usage_report/messages", log(faults(usage)))
+    sim.router.add("GET", f"{PREFIX}/cost_report", log(faults(costs)))
 
-    def broken_page(win: Window, req: Request) -> Response | None:
-        spec = sim.faults.spec(PROVIDER)
-        if spec.fail_page and spec.fail_page == win.page and sim.faults.take(PROVIDER, "fail_page_count"):
-            if spec.fail_page_status == 0:
-                return Response(200, malformed_body())
-            return fault_error(spec.fail_page_status, req)
-        return None
-
-    def page_body(win: Window, results_of: Callable[[int, int], list[dict[str, Any]]]) -> dict[str, Any]:
-        data = [{"starting_at": rfc3339(b), "ending_at": rfc3339(b + win.width), "results": results_of(b, win.width)}
-                for b in win.buckets]
-        return {"data": data, "has_more": win.next_page is not None, "next_page": win.next_page}
-
-    def selected(start: int, width: int, filters: dict[str, set[Any]]) -> list[tuple[Stream, Values]]:
-        per_stream = model.window(start, start + width, sim.clock())
-        return [(s, v) for s, v in zip(model.streams, per_stream, strict=True)
-                if v is not None and all(s.dims.get(d) in allowed for d, allowed in filters.items())]
-
-    @sim.router.route("GET", f"{PREFIX}/usage_report/messages")
-    @log
-    @faults
-    def usage_messages(req: Request) -> Response:
-        denied = auth_error(sim, req)
-        if denied is not None:
-            return denied
-        try:
-            width_name = req.arg("bucket_width") or "1d"
-            if width_name not in WIDTHS:
-                raise BadRequest("bucket_width: Input should be '1d', '1h' or '1m'")
-            limit = _limit(req, DEFAULT_LIMIT[width_name], MAX_LIMIT[width_name])
-            fields = _group_by(req, USAGE_GROUPS)
-            filters = _filters(req)
-            win = window(req, sim.clock(), width_name, limit)
-        except BadRequest as exc:
-            return exc.response(req)
-        broken = broken_page(win, req)
-        if broken is not None:
-            return broken
-        f = factor(sim)
-
-        def results(start: int, width: int) -> list[dict[str, Any]]:
-            return [usage_result(dims, values, f) for dims, values in group(selected(start, width, filters), fields)]
-
-        return Response.json(page_body(win, results))
-
-    @sim.router.route("GET", f"{PREFIX}/cost_report")
-    @log
-    @faults
-    def cost_report(req: Request) -> Response:
-        denied = auth_error(sim, req)
-        if denied is not None:
-            return denied
-        try:
-            width_name = req.arg("bucket_width") or "1d"
-            if width_name != "1d":
-                raise BadRequest("bucket_width: Input should be '1d'")
-            limit = _limit(req, 7, COST_MAX_LIMIT)
-            fields = _group_by(req, COST_GROUPS)
-            filters = {"workspace_id": set(req.args("workspace_ids"))} if req.args("workspace_ids") else {}
-            win = window(req, sim.clock(), "1d", limit)
-        except BadRequest as exc:
-            return exc.response(req)
-        broken = broken_page(win, req)
-        if broken is not None:
-            return broken
-        f = factor(sim)
-
-        def results(start: int, width: int) -> list[dict[str, Any]]:
-            grouped: dict[tuple[Any, ...], list[Any]] = {}
-            for stream, values in selected(start, width, filters):
-                for description, extra, cents in cost_lines(stream, values):
-                    dims = {"workspace_id": stream.dims["workspace_id"], "description": description, **extra}
-                    key = tuple(dims[g] for g in fields)
-                    grouped.setdefault(key, [dims, Decimal(0)])[1] += cents
-            out = []
-            for dims, cents in grouped.values():
-                by_description = "description" in fields
-                amount = (cents * f).quantize(Decimal("0.00001")).normalize()
-                out.append({
-                    "amount": f"{amount:f}",
-                    "currency": "USD",
-                    "cost_type": dims["cost_type"] if by_description else None,
-                    "description": dims["description"] if by_description else None,
-                    "model": dims["model"] if by_description else None,
-                    "service_tier": dims["service_tier"] if by_description else None,
-                    "token_type": dims["token_type"] if by_description else None,
-                    "context_window": dims["context_window"] if by_description else None,
-                    "inference_geo": None,
-                    "workspace_id": dims["workspace_id"] if "workspace_id" in fields else None,
-                })
-            return out
-
-        return Response.json(page_body(win, results))
-
-    @sim.router.route("GET", f"{PREFIX}/workspaces")
-    @log
-    @faults
-    def workspaces(req: Request) -> Response:
-        denied = auth_error(sim, req)
-        if denied is not None:
-            return denied
-        try:
-            limit = _limit(req, 20, 1000)
-        except BadRequest as exc:
-            return exc.response(req)
-        archived = (req.arg("include_archived") or "false").lower() == "true"
-        colors = ("#6C5BB9", "#2E7D6F", "#C2410C")
-        items = [{"id": wid, "type": "workspace", "name": name, "created_at": created, "archived_at": gone,
-                  "display_color": colors[i % len(colors)]}
-                 for i, (wid, name, created, gone) in enumerate(WORKSPACES) if archived or gone is None]
-        after = req.arg("after_id")
-        if after:
-            ids = [i["id"] for i in items]
-            items = items[ids.index(after) + 1:] if after in ids else []
-        page = items[:limit]
-        return Response.json({"data": page, "has_more": len(items) > limit,
-                              "first_id": page[0]["id"] if page else None,
-                              "last_id": page[-1]["id"] if page else None})
+    workspaces = API.listing(sim, "workspaces", "after_id", 1000, workspace_list, workspace_page)
+    sim.router.add("GET", f"{PREFIX}/workspaces", log(faults(workspaces)))

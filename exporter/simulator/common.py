@@ -50,5 +50,20 @@ def with_faults(sim: Any, provider: str, error: Callable[[int, Request], Respons
     return deco
 
 
+def broken_page(sim: Any, provider: str, page: int, req: Request,
+                error: Callable[[int, Request], Response]) -> Response | None:
+    """The ``fail_page`` fault of a paginated endpoint: the answer that breaks page ``page`` (1-based), or None.
+
+    The configured page fails ``fail_page_count`` times with ``fail_page_status`` in the provider's own envelope
+    (``error(status, req)``), or with a malformed body when that status is 0; then it works again.
+    """
+    spec = sim.faults.spec(provider)
+    if spec.fail_page and spec.fail_page == page and sim.faults.take(provider, "fail_page_count"):
+        if spec.fail_page_status == 0:
+            return Response(200, malformed_body())
+        return error(spec.fail_page_status, req)
+    return None
+
+
 def dumps(data: Any) -> bytes:
     return json.dumps(data, separators=(",", ":")).encode()

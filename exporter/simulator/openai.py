@@ -22,36 +22,37 @@ bursts with Retry-After, malformed bodies, ``fail_page`` (the Nth page of any pa
 
 from __future__ import annotations
 
-import base64
-import binascii
-import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
 from exporter.httpserver import Request, Response
-from exporter.simulator.common import malformed_body, with_faults
+from exporter.simulator.common import with_faults
 from exporter.simulator.usage_data import (
-    WIDTHS,
+    UNIX,
+    AdminApi,
+    BadParameter,
+    Item,
+    Limits,
     Rand,
+    Rows,
     Stream,
+    Traffic,
     UsageModel,
     Values,
     around,
-    bucket_starts,
-    default_end,
-    factor,
     group,
     logged,
+    matches,
     scale_count,
 )
 
 PROVIDER = "openai"
 PREFIX = "/v1/organization"
-MAX_LIMIT = {"1m": 1440, "1h": 168, "1d": 31}
-DEFAULT_LIMIT = {"1m": 60, "1h": 24, "1d": 7}
-COSTS_MAX_LIMIT = 180
+# bucket_width -> (default limit, maximum limit), in the order the API's error message lists them
+USAGE_LIMITS = {"1m": (60, 1440), "1h": (24, 168), "1d": (7, 31)}
+COSTS_LIMITS = {"1d": (7, 180)}
 MILLION = Decimal(1_000_000)
 
 # --- the simulated organization -------------------------------------------------------------------------------------
@@ -308,13 +309,12 @@ def error(status: int, message: str, type_: str, code: str | None = None, param:
     return Response.json({"error": {"message": message, "type": type_, "param": param, "code": code}}, status)
 
 
-class BadRequest(Exception):
+class BadRequest(BadParameter):
     def __init__(self, message: str, param: str | None, code: str = "invalid_value") -> None:
-        super().__init__(message)
-        self.param = param
+        super().__init__(message, param)
         self.code = code
 
-    def response(self) -> Response:
+    def response(self, req: Request) -> Response:
         return error(400, str(self), "invalid_request_error", self.code, self.param)
 
 
@@ -352,8 +352,8 @@ def auth_error(sim: Any, req: Request) -> Response | None:
     return None
 
 
-# --- parameters and cursors -----------------------------------------------------------------------------------------
-def _int_param(req: Request, name: str, *, required: bool = False) -> int | None:
+# --- parameters and pages -------------------------------------------------------------------------------------------
+def _int_param(req: Request, name: str, required: bool = False) -> int | None:
     raw = req.arg(name)
     if raw is None or raw == "":
         if required:
@@ -379,6 +379,15 @@ def _limit(req: Request, default: int, maximum: int) -> int:
     return limit
 
 
+def _width_and_limit(req: Request, limits: Limits) -> tuple[str, int]:
+    width_name = req.arg("bucket_width") or "1d"
+    if width_name not in limits:
+        *most, last = (f"'{w}'" for w in limits)
+        supported = f"{', '.join(most)}, and {last}" if most else last
+        raise BadRequest(f"Invalid value: '{width_name}'. Supported values are: {supported}.", "bucket_width")
+    return width_name, _limit(req, *limits[width_name])
+
+
 def _group_by(req: Request, allowed: Sequence[str]) -> list[str]:
     fields: list[str] = []
     for value in req.args("group_by"):
@@ -391,58 +400,14 @@ def _group_by(req: Request, allowed: Sequence[str]) -> list[str]:
     return fields
 
 
-def encode_cursor(bucket: int, page: int) -> str:
-    return "page_" + base64.b64encode(struct.pack(">qI", bucket, page)).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[int, int]:
-    try:
-        if not cursor.startswith("page_"):
-            raise ValueError
-        bucket, page = struct.unpack(">qI", base64.b64decode(cursor[5:], validate=True))
-        return int(bucket), int(page)
-    except (ValueError, struct.error, binascii.Error):
-        raise BadRequest(f"Invalid value for 'page': '{cursor[:40]}' is not a valid page cursor.", "page") from None
-
-
-def page_number(req: Request) -> int:
-    cursor = req.arg("page")
-    if not cursor:
-        return 1
-    try:
-        return decode_cursor(cursor)[1]
-    except BadRequest:
-        return 0
-
-
-@dataclass
-class Window:
-    buckets: list[int]  # the starts of this page's buckets
-    width: int
-    next_page: str | None
-    page: int
-
-
-def window(req: Request, now: float, width_name: str, limit: int) -> Window:
-    start = _int_param(req, "start_time", required=True)
-    end = _int_param(req, "end_time")
-    assert start is not None
-    width = WIDTHS[width_name]
-    if end is None:
-        end = default_end(now, width)
-    elif end <= start:
-        raise BadRequest("Invalid 'end_time': must be greater than 'start_time'.", "end_time")
-    starts = bucket_starts(start, end, width)
-    index, page = 0, 1
-    cursor = req.arg("page")
-    if cursor:
-        bucket, page = decode_cursor(cursor)
-        if bucket not in starts[1:] or page < 2:
-            raise BadRequest("Invalid value for 'page': the cursor does not belong to this query.", "page")
-        index = starts.index(bucket)
-    chunk = starts[index:index + limit]
-    more = index + limit < len(starts)
-    return Window(chunk, width, encode_cursor(starts[index + limit], page + 1) if more else None, page)
+API = AdminApi(
+    start="start_time", end="end_time", time=UNIX, read_time=_int_param, read_limit=_limit,
+    read_width=_width_and_limit, bad_request=BadRequest,
+    end_not_after_start="Invalid 'end_time': must be greater than 'start_time'.",
+    bad_cursor="Invalid value for 'page': '{cursor}' is not a valid page cursor.",
+    foreign_cursor="Invalid value for 'page': the cursor does not belong to this query.",
+    auth=auth_error, fault_error=fault_error, page_head={"object": "page"}, bucket_head={"object": "bucket"},
+)
 
 
 def _filters(req: Request, bool_filter: bool) -> dict[str, set[Any]]:
@@ -459,145 +424,85 @@ def _filters(req: Request, bool_filter: bool) -> dict[str, set[Any]]:
     return out
 
 
-def _matches(stream: Stream, filters: dict[str, set[Any]]) -> bool:
-    return all(stream.dims.get(dim) in allowed for dim, allowed in filters.items())
+# --- the endpoints' own parameters and results ----------------------------------------------------------------------
+def usage_query(spec: EndpointSpec) -> Callable[[Request], Rows]:
+    """Read a usage endpoint's group_by and filters; return how to make a bucket's results."""
+
+    def query(req: Request) -> Rows:
+        fields = _group_by(req, spec.group_by)
+        filters = _filters(req, spec.name == "completions")
+
+        def rows(traffic: Traffic, f: Decimal) -> list[dict[str, Any]]:
+            selected = [(s, v) for s, v in traffic if s.endpoint == spec.name and matches(s, filters)]
+            out = []
+            for dims, values in group(selected, fields):
+                if spec.name == "completions":
+                    metrics: dict[str, Any] = completion_result(values, f)
+                else:
+                    metrics = {k: scale_count(values[k], f) for k in spec.fields}
+                out.append({"object": spec.object, **metrics, **{d: dims.get(d) for d in spec.dims}})
+            return out
+
+        return rows
+
+    return query
+
+
+def costs_query(req: Request) -> Rows:
+    """Read the Costs API's group_by and filters; return how to make a bucket's results."""
+    fields = _group_by(req, COST_GROUPS)
+    filters = {dim: vals for dim, vals in _filters(req, False).items() if dim in ("project_id", "api_key_id")}
+
+    def rows(traffic: Traffic, f: Decimal) -> list[dict[str, Any]]:
+        grouped: dict[tuple[Any, ...], list[Any]] = {}
+        for stream, values in traffic:
+            if not matches(stream, filters):
+                continue
+            for line_item, dollars, quantity, unit in cost_lines(stream, values):
+                dims = {"project_id": stream.dims.get("project_id"), "api_key_id": stream.dims.get("api_key_id"),
+                        "line_item": line_item}
+                key = tuple(dims[g] for g in fields)
+                acc = grouped.setdefault(key, [dims, Decimal(0), 0, unit])
+                acc[1] += dollars
+                acc[2] += quantity
+        out = []
+        for dims, dollars, quantity, unit in grouped.values():
+            amount = (dollars * f).quantize(Decimal("1e-9"))
+            by_item = "line_item" in fields
+            out.append({
+                "object": "organization.costs.result",
+                "amount": {"value": float(amount), "currency": "usd"},
+                "line_item": dims["line_item"] if by_item else None,
+                "project_id": dims["project_id"] if "project_id" in fields else None,
+                "api_key_id": dims["api_key_id"] if "api_key_id" in fields else None,
+                "quantity": scale_count(quantity, f) if by_item else None,
+                "quantity_unit": unit if by_item else None,
+            })
+        return out
+
+    return rows
+
+
+def project_list(archived: bool) -> list[Item]:
+    return [{"id": pid, "object": "organization.project", "name": name, "created_at": created,
+             "archived_at": created + 86400 * 200 if gone else None, "status": "archived" if gone else "active"}
+            for pid, name, created, gone in PROJECTS if archived or not gone]
+
+
+def project_page(page: list[Item], has_more: bool) -> dict[str, Any]:
+    return {"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
+            "last_id": page[-1]["id"] if page else None, "has_more": has_more}
 
 
 # --- registration ---------------------------------------------------------------------------------------------------
 def register(sim: Any) -> None:
     model = UsageModel(sim.seed, PROVIDER, streams())
-    log = logged(sim, PROVIDER, page_number)
+    log = logged(sim, PROVIDER, API.page_number)
     faults = with_faults(sim, PROVIDER, fault_error)
-
-    def broken_page(win: Window, req: Request) -> Response | None:
-        spec = sim.faults.spec(PROVIDER)
-        if spec.fail_page and spec.fail_page == win.page and sim.faults.take(PROVIDER, "fail_page_count"):
-            if spec.fail_page_status == 0:
-                return Response(200, malformed_body())
-            return fault_error(spec.fail_page_status, req)
-        return None
-
-    def page_body(win: Window, results_of: Callable[[int, int], list[dict[str, Any]]]) -> dict[str, Any]:
-        data = [{"object": "bucket", "start_time": b, "end_time": b + win.width, "results": results_of(b, win.width)}
-                for b in win.buckets]
-        return {"object": "page", "data": data, "has_more": win.next_page is not None, "next_page": win.next_page}
-
-    def usage_handler(spec: EndpointSpec) -> Callable[[Request], Response]:
-        def handler(req: Request) -> Response:
-            denied = auth_error(sim, req)
-            if denied is not None:
-                return denied
-            try:
-                width_name = req.arg("bucket_width") or "1d"
-                if width_name not in WIDTHS:
-                    raise BadRequest(f"Invalid value: '{width_name}'. Supported values are: '1m', '1h', and '1d'.",
-                                     "bucket_width")
-                limit = _limit(req, DEFAULT_LIMIT[width_name], MAX_LIMIT[width_name])
-                fields = _group_by(req, spec.group_by)
-                filters = _filters(req, spec.name == "completions")
-                win = window(req, sim.clock(), width_name, limit)
-            except BadRequest as exc:
-                return exc.response()
-            broken = broken_page(win, req)
-            if broken is not None:
-                return broken
-            f = factor(sim)
-            now = sim.clock()
-
-            def results(start: int, width: int) -> list[dict[str, Any]]:
-                per_stream = model.window(start, start + width, now)
-                selected = [(s, v) for s, v in zip(model.streams, per_stream, strict=True)
-                            if v is not None and s.endpoint == spec.name and _matches(s, filters)]
-                out = []
-                for dims, values in group(selected, fields):
-                    if spec.name == "completions":
-                        metrics: dict[str, Any] = completion_result(values, f)
-                    else:
-                        metrics = {k: scale_count(values[k], f) for k in spec.fields}
-                    out.append({"object": spec.object, **metrics, **{d: dims.get(d) for d in spec.dims}})
-                return out
-
-            return Response.json(page_body(win, results))
-
-        handler.__name__ = f"usage_{spec.name}"
-        return handler
-
     for spec in ENDPOINTS.values():
-        sim.router.add("GET", f"{PREFIX}/usage/{spec.name}", log(faults(usage_handler(spec))))
-
-    @sim.router.route("GET", f"{PREFIX}/costs")
-    @log
-    @faults
-    def costs(req: Request) -> Response:
-        denied = auth_error(sim, req)
-        if denied is not None:
-            return denied
-        try:
-            width_name = req.arg("bucket_width") or "1d"
-            if width_name != "1d":
-                raise BadRequest(f"Invalid value: '{width_name}'. Supported values are: '1d'.", "bucket_width")
-            limit = _limit(req, 7, COSTS_MAX_LIMIT)
-            fields = _group_by(req, COST_GROUPS)
-            filters = {dim: vals for dim, vals in _filters(req, False).items()
-                       if dim in ("project_id", "api_key_id")}
-            win = window(req, sim.clock(), "1d", limit)
-        except BadRequest as exc:
-            return exc.response()
-        broken = broken_page(win, req)
-        if broken is not None:
-            return broken
-        f = factor(sim)
-        now = sim.clock()
-
-        def results(start: int, width: int) -> list[dict[str, Any]]:
-            per_stream = model.window(start, start + width, now)
-            grouped: dict[tuple[Any, ...], list[Any]] = {}
-            for stream, values in zip(model.streams, per_stream, strict=True):
-                if values is None or not _matches(stream, filters):
-                    continue
-                for line_item, dollars, quantity, unit in cost_lines(stream, values):
-                    dims = {"project_id": stream.dims.get("project_id"), "api_key_id": stream.dims.get("api_key_id"),
-                            "line_item": line_item}
-                    key = tuple(dims[g] for g in fields)
-                    acc = grouped.setdefault(key, [dims, Decimal(0), 0, unit])
-                    acc[1] += dollars
-                    acc[2] += quantity
-            out = []
-            for dims, dollars, quantity, unit in grouped.values():
-                amount = (dollars * f).quantize(Decimal("1e-9"))
-                by_item = "line_item" in fields
-                out.append({
-                    "object": "organization.costs.result",
-                    "amount": {"value": float(amount), "currency": "usd"},
-                    "line_item": dims["line_item"] if by_item else None,
-                    "project_id": dims["project_id"] if "project_id" in fields else None,
-                    "api_key_id": dims["api_key_id"] if "api_key_id" in fields else None,
-                    "quantity": scale_count(quantity, f) if by_item else None,
-                    "quantity_unit": unit if by_item else None,
-                })
-            return out
-
-        return Response.json(page_body(win, results))
-
-    @sim.router.route("GET", f"{PREFIX}/projects")
-    @log
-    @faults
-    def projects(req: Request) -> Response:
-        denied = auth_error(sim, req)
-        if denied is not None:
-            return denied
-        try:
-            limit = _limit(req, 20, 100)
-        except BadRequest as exc:
-            return exc.response()
-        archived = (req.arg("include_archived") or "false").lower() == "true"
-        items = [{"id": pid, "object": "organization.project", "name": name, "created_at": created,
-                  "archived_at": created + 86400 * 200 if gone else None, "status": "archived" if gone else "active"}
-                 for pid, name, created, gone in PROJECTS if archived or not gone]
-        after = req.arg("after")
-        if after:
-            ids = [i["id"] for i in items]
-            items = items[ids.index(after) + 1:] if after in ids else []
-        page = items[:limit]
-        return Response.json({"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
-                              "last_id": page[-1]["id"] if page else None, "has_more": len(items) > limit})
+        usage = API.endpoint(sim, model, f"usage_{spec.name}", USAGE_LIMITS, usage_query(spec))
+        sim.router.add("GET", f"{PREFIX}/usage/{spec.name}", log(faults(usage)))
+    costs = API.endpoint(sim, model, "costs", COSTS_LIMITS, costs_query)
+    sim.router.add("GET", f"{PREFIX}/costs", log(faults(costs)))
+    projects = API.listing(sim, "projects", "after", 100, project_list, project_page)
+    sim.router.add("GET", f"{PREFIX}/projects", log(faults(projects)))

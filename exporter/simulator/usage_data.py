@@ -9,6 +9,10 @@ An hour counts once its start has passed, in full. Values are therefore stable w
 the raw pages and the exporter's metrics and compare), and the month is never empty, not even at 00:05 UTC on the
 1st (a demo must show data within seconds).
 
+Both admin APIs serve this usage in pages of time buckets the same way (auth, parameters, cursors, the
+``fail_page`` fault, the page); :class:`BucketApi` does that once, and each provider module spells out only its
+parameter names, time format, messages and envelopes, and how a bucket's results are grouped and priced.
+
 Admin knobs (the whole simulator; both providers use them):
 
 - ``POST /_sim/usage {"multiplier": 25}``: every usage and cost amount served from then on is multiplied by 25
@@ -22,17 +26,20 @@ Admin knobs (the whole simulator; both providers use them):
 
 from __future__ import annotations
 
+import base64
 import math
+import struct
 import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from exporter.httpserver import Request, Response
-from exporter.simulator.common import stable_random
+from exporter.simulator.common import broken_page, stable_random
 
 HOUR = 3600
 DAY = 86400
@@ -171,6 +178,207 @@ def bucket_starts(start: int, end: int, width: int) -> list[int]:
 def default_end(now: float, width: int) -> int:
     """Without an end, the buckets run up to and including the one that contains ``now``."""
     return (int(now) // width + 1) * width
+
+
+def rfc3339(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class TimeFormat:
+    """How an API writes a bucket bound: in the buckets it serves and inside its page cursors."""
+
+    show: Callable[[int], Any]  # a bound (Unix seconds) as a bucket field
+    pack: Callable[[int, int], bytes]  # (next page's first bucket, its page number) -> cursor payload
+    unpack: Callable[[bytes], tuple[int, int]]  # the reverse; ValueError when the payload is not one of ours
+
+
+def _unpack_unix(raw: bytes) -> tuple[int, int]:
+    try:
+        bucket, page = struct.unpack(">qI", raw)
+    except struct.error:
+        raise ValueError("not a cursor payload") from None
+    return int(bucket), int(page)
+
+
+def _unpack_rfc3339(raw: bytes) -> tuple[int, int]:
+    when, page = raw.decode().split("|")
+    return int(datetime.fromisoformat(when).timestamp()), int(page)
+
+
+#: OpenAI: Unix seconds, cursors pack them as binary.
+UNIX = TimeFormat(int, lambda bucket, page: struct.pack(">qI", bucket, page), _unpack_unix)
+#: Anthropic: RFC 3339 strings, cursors carry them as text.
+RFC3339 = TimeFormat(rfc3339, lambda bucket, page: f"{rfc3339(bucket)}|{page}".encode(), _unpack_rfc3339)
+
+
+@dataclass
+class Window:
+    buckets: list[int]  # the starts of this page's buckets
+    width: int
+    next_page: str | None
+    page: int
+
+
+class BadParameter(Exception):
+    """A bad query parameter. Each API subclasses it to answer in its own 400 envelope."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+    def response(self, req: Request) -> Response:
+        raise NotImplementedError
+
+
+#: The streams with traffic in one bucket, with their summed values.
+Traffic = list[tuple[Stream, Values]]
+#: Makes a bucket's results from its traffic and the factor of the usage knobs.
+Rows = Callable[[Traffic, Decimal], list[dict[str, Any]]]
+#: bucket_width -> (default limit, maximum limit) of an endpoint.
+Limits = Mapping[str, tuple[int, int]]
+#: One object of a list endpoint (a project, a workspace).
+Item = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AdminApi:
+    """How one admin API spells its endpoints; :meth:`endpoint` and :meth:`listing` serve them alike.
+
+    An endpoint of time buckets checks auth, then ``bucket_width`` and ``limit``, the endpoint's own parameters and
+    the page (the first bad one answers the API's 400), then serves ``limit`` buckets from a required start to an
+    optional end, with opaque ``page_...`` cursors: base64 of the next page's first bucket and number, so a cursor
+    only fits the query it came from. Those pages honour the ``fail_page`` fault.
+    """
+
+    start: str  # start parameter and bucket field: "start_time" / "starting_at"
+    end: str
+    time: TimeFormat
+    read_time: Callable[[Request, str, bool], int | None]  # (req, name, required) -> Unix seconds
+    read_limit: Callable[[Request, int, int], int]  # (req, default, maximum) -> limit
+    read_width: Callable[[Request, Limits], tuple[str, int]]  # -> (bucket_width, limit)
+    bad_request: type[BadParameter]  # what the API answers bad parameters with...
+    end_not_after_start: str  # ...and its messages ("{cursor}": the first 40 characters of the cursor)
+    bad_cursor: str
+    foreign_cursor: str
+    auth: Callable[[Any, Request], Response | None]  # (sim, req) -> the API's 401/403, or None
+    fault_error: Callable[[int, Request], Response]  # the API's answer to an injected status
+    whole_buckets: bool = False  # with an end: only the buckets that end by then (else: those that start before)
+    page_head: Mapping[str, Any] = field(default_factory=dict)  # fields ahead of a page's data
+    bucket_head: Mapping[str, Any] = field(default_factory=dict)  # fields ahead of a bucket's bounds
+
+    def encode(self, bucket: int, page: int) -> str:
+        return "page_" + base64.b64encode(self.time.pack(bucket, page)).decode()
+
+    def _read(self, cursor: str) -> tuple[int, int] | None:
+        if not cursor.startswith("page_"):
+            return None
+        try:
+            return self.time.unpack(base64.b64decode(cursor[5:], validate=True))
+        except ValueError:
+            return None
+
+    def decode(self, cursor: str) -> tuple[int, int]:
+        """(first bucket, page number) of a cursor; the API's 400 when it is not one of ours."""
+        read = self._read(cursor)
+        if read is None:
+            raise self.bad_request(self.bad_cursor.format(cursor=cursor[:40]), "page")
+        return read
+
+    def page_number(self, req: Request) -> int:
+        """The page a request asks for (for the request log): 1 without a cursor, 0 with one that is not ours."""
+        cursor = req.arg("page")
+        if not cursor:
+            return 1
+        read = self._read(cursor)
+        return 0 if read is None else read[1]
+
+    def window(self, req: Request, now: float, width_name: str, limit: int) -> Window:
+        """This page's buckets: from the start (snapped to its bucket) to the end or, without one, through the
+        bucket containing ``now``; ``limit`` of them from the cursor's bucket on."""
+        start = self.read_time(req, self.start, True)
+        end = self.read_time(req, self.end, False)
+        assert start is not None
+        width = WIDTHS[width_name]
+        if end is None:
+            starts = bucket_starts(start, default_end(now, width), width)
+        elif end <= start:
+            raise self.bad_request(self.end_not_after_start, self.end)
+        else:
+            starts = [b for b in bucket_starts(start, end, width) if not self.whole_buckets or b + width <= end]
+        index, page = 0, 1
+        cursor = req.arg("page")
+        if cursor:
+            bucket, page = self.decode(cursor)
+            if bucket not in starts[1:] or page < 2:
+                raise self.bad_request(self.foreign_cursor, "page")
+            index = starts.index(bucket)
+        more = index + limit < len(starts)
+        next_page = self.encode(starts[index + limit], page + 1) if more else None
+        return Window(starts[index:index + limit], width, next_page, page)
+
+    def body(self, win: Window, results_of: Callable[[int, int], list[dict[str, Any]]]) -> dict[str, Any]:
+        """The page: each bucket with its bounds and ``results_of(start, width)``, then the cursor of the next."""
+        data = [{**self.bucket_head, self.start: self.time.show(b), self.end: self.time.show(b + win.width),
+                 "results": results_of(b, win.width)} for b in win.buckets]
+        return {**self.page_head, "data": data, "has_more": win.next_page is not None, "next_page": win.next_page}
+
+    def endpoint(self, sim: Any, model: UsageModel, name: str, limits: Limits,
+                 query: Callable[[Request], Rows]) -> Callable[[Request], Response]:
+        """A handler of time buckets. ``query`` reads the endpoint's own parameters and returns how to make a
+        bucket's results from its traffic; ``now`` and the usage knobs are read once, so a page's buckets agree."""
+
+        def handler(req: Request) -> Response:
+            denied = self.auth(sim, req)
+            if denied is not None:
+                return denied
+            try:
+                width_name, limit = self.read_width(req, limits)
+                rows = query(req)
+                win = self.window(req, sim.clock(), width_name, limit)
+            except BadParameter as exc:
+                return exc.response(req)
+            broken = broken_page(sim, model.provider, win.page, req, self.fault_error)
+            if broken is not None:
+                return broken
+            f, now = factor(sim), sim.clock()
+
+            def results(start: int, width: int) -> list[dict[str, Any]]:
+                per_stream = model.window(start, start + width, now)
+                return rows([(s, v) for s, v in zip(model.streams, per_stream, strict=True) if v is not None], f)
+
+            return Response.json(self.body(win, results))
+
+        handler.__name__ = name
+        return handler
+
+    def listing(self, sim: Any, name: str, after: str, max_limit: int, items: Callable[[bool], list[Item]],
+                body: Callable[[list[Item], bool], dict[str, Any]]) -> Callable[[Request], Response]:
+        """A list endpoint (projects, workspaces): ``items(include_archived)``, 20 a page by default, the page after
+        the id in parameter ``after`` (an unknown id: past the end), answered as ``body(page, has_more)``."""
+
+        def handler(req: Request) -> Response:
+            denied = self.auth(sim, req)
+            if denied is not None:
+                return denied
+            try:
+                limit = self.read_limit(req, 20, max_limit)
+            except BadParameter as exc:
+                return exc.response(req)
+            listed = items((req.arg("include_archived") or "false").lower() == "true")
+            last_seen = req.arg(after)
+            if last_seen:
+                ids = [i["id"] for i in listed]
+                listed = listed[ids.index(last_seen) + 1:] if last_seen in ids else []
+            return Response.json(body(listed[:limit], len(listed) > limit))
+
+        handler.__name__ = name
+        return handler
+
+
+def matches(stream: Stream, filters: Mapping[str, set[Any]]) -> bool:
+    """Whether a stream passes the request's filters (dimension -> allowed values)."""
+    return all(stream.dims.get(dim) in allowed for dim, allowed in filters.items())
 
 
 def group(stream_values: Sequence[tuple[Stream, Values]], fields: Sequence[str],
