@@ -17,11 +17,12 @@ Version limits (Debian's amtool 0.25 validates the output): secrets come from fi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from exporter.bundle.rules import AlertRule, alert_rules, dur
-from exporter.bundle.settings import BundleConfig, RouteTiming
+from exporter.bundle.settings import BundleConfig, EmailReceiver, RouteTiming, SlackReceiver, WecomReceiver
 
 CONFIG_FILE = "alertmanager/alertmanager.yml"
 ROUTES_FILE = "alertmanager/tests/routes.yml"
@@ -121,70 +122,60 @@ def _read_secret(path: str) -> str:
     return value
 
 
+def _present(**fields: Any) -> dict[str, Any]:
+    """The optional fields that are set; Alertmanager's defaults apply to the others."""
+    return {key: value for key, value in fields.items() if value}
+
+
+def _email(e: EmailReceiver) -> dict[str, Any]:
+    return {
+        "to": ", ".join(e.to), "from": e.from_, "smarthost": e.smarthost,
+        **_present(hello=e.hello, auth_username=e.auth_username, auth_password_file=e.auth_password_file),
+        "require_tls": e.require_tls,
+        "send_resolved": e.send_resolved,
+        "headers": {"Subject": '{{ template "llmpulse.email.subject" . }}'},
+        "html": '{{ template "llmpulse.email.html" . }}',
+        "text": '{{ template "llmpulse.email.text" . }}',
+    }
+
+
+def _slack(sl: SlackReceiver) -> dict[str, Any]:
+    return {
+        "api_url_file": sl.api_url_file, "send_resolved": sl.send_resolved, **_present(channel=sl.channel),
+        "color": '{{ template "llmpulse.slack.color" . }}',
+        "title": '{{ template "llmpulse.title" . }}',
+        "title_link": '{{ template "llmpulse.slack.link" . }}',
+        "text": '{{ template "llmpulse.slack.text" . }}',
+    }
+
+
+def _wecom(wc: WecomReceiver, alertmanager_version: str) -> dict[str, Any]:
+    secret = ({"api_secret_file": wc.api_secret_file} if alertmanager_version >= "0.31"
+              else {"api_secret": _read_secret(wc.api_secret_file)})
+    return {
+        "send_resolved": wc.send_resolved, "corp_id": wc.corp_id, "agent_id": wc.agent_id, **secret,
+        **_present(to_user=wc.to_user, to_party=wc.to_party, to_tag=wc.to_tag, api_url=wc.api_url),
+        "message_type": "markdown", "message": '{{ template "llmpulse.wecom.message" . }}',
+    }
+
+
 def _integrations(s: BundleConfig, severity: str) -> dict[str, list[dict[str, Any]]]:
+    """The channels of one receiver: every configured one whose ``severities`` include it, by kind."""
     rc = s.receivers
-    out: dict[str, list[dict[str, Any]]] = {}
-    hooks = [_webhook(w.url, w.send_resolved, w.max_alerts, w.bearer_token_file)
-             for w in rc.webhooks if severity in w.severities]
+
+    def taking(channels: Sequence[Any]) -> list[Any]:
+        return [ch for ch in channels if severity in ch.severities]
+
+    hooks = [_webhook(w.url, w.send_resolved, w.max_alerts, w.bearer_token_file) for w in taking(rc.webhooks)]
     hooks += [_webhook(f"{rc.relay.url}/relay/{b.target}/{b.name}", b.send_resolved, 0, rc.relay.bearer_token_file)
-              for b in rc.relay.bots if severity in b.severities]
-    if hooks:
-        out["webhook_configs"] = hooks
-    emails = []
-    for e in rc.email:
-        if severity not in e.severities:
-            continue
-        email: dict[str, Any] = {"to": ", ".join(e.to), "from": e.from_, "smarthost": e.smarthost}
-        if e.hello:
-            email["hello"] = e.hello
-        if e.auth_username:
-            email["auth_username"] = e.auth_username
-        if e.auth_password_file:
-            email["auth_password_file"] = e.auth_password_file
-        email |= {
-            "require_tls": e.require_tls,
-            "send_resolved": e.send_resolved,
-            "headers": {"Subject": '{{ template "llmpulse.email.subject" . }}'},
-            "html": '{{ template "llmpulse.email.html" . }}',
-            "text": '{{ template "llmpulse.email.text" . }}',
-        }
-        emails.append(email)
-    if emails:
-        out["email_configs"] = emails
-    slack = []
-    for sl in rc.slack:
-        if severity not in sl.severities:
-            continue
-        item: dict[str, Any] = {"api_url_file": sl.api_url_file, "send_resolved": sl.send_resolved}
-        if sl.channel:
-            item["channel"] = sl.channel
-        item |= {
-            "color": '{{ template "llmpulse.slack.color" . }}',
-            "title": '{{ template "llmpulse.title" . }}',
-            "title_link": '{{ template "llmpulse.slack.link" . }}',
-            "text": '{{ template "llmpulse.slack.text" . }}',
-        }
-        slack.append(item)
-    if slack:
-        out["slack_configs"] = slack
-    wecom = []
-    for wc in rc.wecom:
-        if severity not in wc.severities:
-            continue
-        item = {"send_resolved": wc.send_resolved, "corp_id": wc.corp_id, "agent_id": wc.agent_id}
-        if s.alertmanager_version >= "0.31":
-            item["api_secret_file"] = wc.api_secret_file
-        else:
-            item["api_secret"] = _read_secret(wc.api_secret_file)
-        for key in ("to_user", "to_party", "to_tag", "api_url"):
-            value = getattr(wc, key)
-            if value:
-                item[key] = value
-        item |= {"message_type": "markdown", "message": '{{ template "llmpulse.wecom.message" . }}'}
-        wecom.append(item)
-    if wecom:
-        out["wechat_configs"] = wecom
-    return out
+              for b in taking(rc.relay.bots)]
+    configs = {
+        "webhook_configs": hooks,
+        "email_configs": [_email(e) for e in taking(rc.email)],
+        "slack_configs": [_slack(sl) for sl in taking(rc.slack)],
+        "wechat_configs": [_wecom(wc, s.alertmanager_version) for wc in taking(rc.wecom)],
+    }
+    return {kind: items for kind, items in configs.items() if items}
 
 
 def has_inline_secret(s: BundleConfig) -> bool:
@@ -252,95 +243,62 @@ def route_cases(s: BundleConfig) -> list[dict[str, Any]]:
     return cases
 
 
+def _case(name: str, source: dict[str, str], target: dict[str, str], inhibited: bool) -> dict[str, Any]:
+    return {"name": name, "source": source, "target": target, "inhibited": inhibited}
+
+
 def inhibition_cases(s: BundleConfig) -> list[dict[str, Any]]:
     """Pairs of alerts and whether the first (source) mutes the second (target), one positive and one negative case
     per inhibition rule; checked against a real Alertmanager by the tests."""
     p, other = "openai", "anthropic"
     src = {"provider": p, "source": "openai-usage"}
-    cases: list[dict[str, Any]] = [
-        {"name": "critical burn mutes the warning burn of the same model",
-         "source": {"alertname": "LLMAPIErrorBudgetBurn", "severity": "critical", "long": "1h", "short": "5m",
-                    **_SAMPLE},
-         "target": {"alertname": "LLMAPIErrorBudgetBurn", "severity": "warning", "long": "1d", "short": "2h",
-                    **_SAMPLE},
-         "inhibited": True},
-        {"name": "critical burn of one model does not mute another model",
-         "source": {"alertname": "LLMAPIErrorBudgetBurn", "severity": "critical", "long": "1h", "short": "5m",
-                    **_SAMPLE},
-         "target": {"alertname": "LLMAPIErrorBudgetBurn", "severity": "warning", "long": "1d", "short": "2h",
-                    **_SAMPLE, "model": "gpt-4o"},
-         "inhibited": False},
-        {"name": "exceeded total budget mutes the total burn-high alert",
-         "source": {"alertname": "LLMBudgetExceeded", "severity": "critical", "scope": "total"},
-         "target": {"alertname": "LLMBudgetBurnHigh", "severity": "warning", "scope": "total"},
-         "inhibited": True},
-        {"name": "exceeded total budget does not mute a provider's forecast alert",
-         "source": {"alertname": "LLMBudgetExceeded", "severity": "critical", "scope": "total"},
-         "target": {"alertname": "LLMBudgetForecastExceeded", "severity": "warning", "scope": "provider",
-                    "provider": p},
-         "inhibited": False},
-        {"name": "exhausted balance mutes the low-balance alert of the same source",
-         "source": {"alertname": "LLMBalanceExhausted", "severity": "critical", "provider": "deepseek",
-                    "source": "deepseek-balance"},
-         "target": {"alertname": "LLMBalanceLow", "severity": "warning", "provider": "deepseek",
-                    "source": "deepseek-balance", "currency": "CNY"},
-         "inhibited": True},
-        {"name": "exhausted balance of one source does not mute another source",
-         "source": {"alertname": "LLMBalanceExhausted", "severity": "critical", "provider": "deepseek",
-                    "source": "deepseek-balance"},
-         "target": {"alertname": "LLMBalanceRunwayShort", "severity": "warning", "provider": "moonshot",
-                    "source": "moonshot-balance", "currency": "CNY"},
-         "inhibited": False},
+    deepseek = {"provider": "deepseek", "source": "deepseek-balance"}
+    burn = {"alertname": "LLMAPIErrorBudgetBurn"}
+    critical_burn = {**burn, "severity": "critical", "long": "1h", "short": "5m", **_SAMPLE}
+    warning_burn = {**burn, "severity": "warning", "long": "1d", "short": "2h", **_SAMPLE}
+    total_exceeded = {"alertname": "LLMBudgetExceeded", "severity": "critical", "scope": "total"}
+    exhausted = {"alertname": "LLMBalanceExhausted", "severity": "critical", **deepseek}
+    balance_low = {"alertname": "LLMBalanceLow", "severity": "warning", **deepseek, "currency": "CNY"}
+    down = {"alertname": "LLMPulseSourceDown", "severity": "warning", **src}
+    spike = {"alertname": "LLMSpendSpike", "severity": "warning"}
+    incident = {"alertname": "LLMProviderIncident", "severity": "warning", "provider": p, "source": "openai-status",
+                "indicator": "major"}
+    error_rate = {"alertname": "LLMAPIHighErrorRate", "severity": "warning", **_SAMPLE}
+    cases = [
+        _case("critical burn mutes the warning burn of the same model", critical_burn, warning_burn, True),
+        _case("critical burn of one model does not mute another model", critical_burn,
+              {**warning_burn, "model": "gpt-4o"}, False),
+        _case("exceeded total budget mutes the total burn-high alert", total_exceeded,
+              {"alertname": "LLMBudgetBurnHigh", "severity": "warning", "scope": "total"}, True),
+        _case("exceeded total budget does not mute a provider's forecast alert", total_exceeded,
+              {"alertname": "LLMBudgetForecastExceeded", "severity": "warning", "scope": "provider", "provider": p},
+              False),
+        _case("exhausted balance mutes the low-balance alert of the same source", exhausted, balance_low, True),
+        _case("exhausted balance of one source does not mute another source", exhausted,
+              {"alertname": "LLMBalanceRunwayShort", "severity": "warning", "provider": "moonshot",
+               "source": "moonshot-balance", "currency": "CNY"}, False),
     ]
     if s.routing.source_problems_mute_data_alerts:
         cases += [
-            {"name": "a down source mutes its stale alert",
-             "source": {"alertname": "LLMPulseSourceDown", "severity": "warning", **src},
-             "target": {"alertname": "LLMPulseSourceStale", "severity": "warning", **src},
-             "inhibited": True},
-            {"name": "a down source mutes the spend alerts computed from its data",
-             "source": {"alertname": "LLMPulseSourceDown", "severity": "warning", **src},
-             "target": {"alertname": "LLMSpendSpike", "severity": "warning", **src},
-             "inhibited": True},
-            {"name": "a stale source mutes the balance alerts computed from its data",
-             "source": {"alertname": "LLMPulseSourceStale", "severity": "warning", "provider": "deepseek",
-                        "source": "deepseek-balance"},
-             "target": {"alertname": "LLMBalanceLow", "severity": "warning", "provider": "deepseek",
-                        "source": "deepseek-balance", "currency": "CNY"},
-             "inhibited": True},
-            {"name": "a down source does not mute another source's alerts",
-             "source": {"alertname": "LLMPulseSourceDown", "severity": "warning", **src},
-             "target": {"alertname": "LLMSpendSpike", "severity": "warning", "provider": p,
-                        "source": "openai-usage-2"},
-             "inhibited": False},
-            {"name": "a down source does not mute an aggregate without source label (equal labels missing on "
-                     "one side only)",
-             "source": {"alertname": "LLMPulseSourceDown", "severity": "warning", **src},
-             "target": {"alertname": "LLMSpendSpike", "severity": "warning"},
-             "inhibited": False},
+            _case("a down source mutes its stale alert", down,
+                  {"alertname": "LLMPulseSourceStale", "severity": "warning", **src}, True),
+            _case("a down source mutes the spend alerts computed from its data", down, {**spike, **src}, True),
+            _case("a stale source mutes the balance alerts computed from its data",
+                  {"alertname": "LLMPulseSourceStale", "severity": "warning", **deepseek}, balance_low, True),
+            _case("a down source does not mute another source's alerts", down,
+                  {**spike, "provider": p, "source": "openai-usage-2"}, False),
+            _case("a down source does not mute an aggregate without source label (equal labels missing on one side "
+                  "only)", down, spike, False),
         ]
     if s.routing.incident_mutes_api_alerts:
         cases += [
-            {"name": "a provider incident mutes that provider's error-rate alert",
-             "source": {"alertname": "LLMProviderIncident", "severity": "warning", "provider": p,
-                        "source": "openai-status", "indicator": "major"},
-             "target": {"alertname": "LLMAPIHighErrorRate", "severity": "warning", **_SAMPLE},
-             "inhibited": True},
-            {"name": "a provider incident mutes that provider's latency alert",
-             "source": {"alertname": "LLMProviderIncident", "severity": "warning", "provider": p,
-                        "source": "openai-status", "indicator": "major"},
-             "target": {"alertname": "LLMAPIHighLatencyP99", "severity": "warning", "quantile": "0.99", **_SAMPLE},
-             "inhibited": True},
-            {"name": "a provider incident does not mute another provider",
-             "source": {"alertname": "LLMProviderIncident", "severity": "warning", "provider": other,
-                        "source": "anthropic-status", "indicator": "major"},
-             "target": {"alertname": "LLMAPIHighErrorRate", "severity": "warning", **_SAMPLE},
-             "inhibited": False},
-            {"name": "a provider incident does not mute a dead key",
-             "source": {"alertname": "LLMProviderIncident", "severity": "warning", "provider": p,
-                        "source": "openai-status", "indicator": "major"},
-             "target": {"alertname": "LLMAPIAuthFailure", "severity": "critical", "code": "401", **_SAMPLE},
-             "inhibited": False},
+            _case("a provider incident mutes that provider's error-rate alert", incident, error_rate, True),
+            _case("a provider incident mutes that provider's latency alert", incident,
+                  {"alertname": "LLMAPIHighLatencyP99", "severity": "warning", "quantile": "0.99", **_SAMPLE}, True),
+            _case("a provider incident does not mute another provider",
+                  {**incident, "provider": other, "source": "anthropic-status"}, error_rate, False),
+            _case("a provider incident does not mute a dead key", incident,
+                  {"alertname": "LLMAPIAuthFailure", "severity": "critical", "code": "401", **_SAMPLE}, False),
         ]
     return cases
 
