@@ -11,7 +11,7 @@ docs/runbooks.md and ``dashboard_url`` into the matching Grafana dashboard.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,38 +64,30 @@ def without(labels: Iterable[str]) -> str:
 
 
 # --- recording rule names (stable API: the dashboards and the end-to-end tests use them) -------------------------
+def _windowed(prefix: str) -> Callable[[float], str]:
+    """The name of a recording rule over a window: ``prefix`` followed by the window (``...:rate5m``)."""
+
+    def name(window: float) -> str:
+        return f"{prefix}{dur(window)}"
+
+    return name
+
+
 class Names:
     """Names of the recording rules. Those with a window in the name follow the configured window."""
 
     PSM = "provider_source_model"
 
-    @staticmethod
-    def calls_rate(window: float) -> str:
-        return f"{Names.PSM}:llmpulse_api_calls:rate{dur(window)}"
-
-    @staticmethod
-    def errors_ratio(window: float) -> str:
-        return f"{Names.PSM}:llmpulse_api_calls_errors:ratio_rate{dur(window)}"
-
-    @staticmethod
-    def rate_limited_ratio(window: float) -> str:
-        return f"{Names.PSM}:llmpulse_api_calls_rate_limited:ratio_rate{dur(window)}"
-
-    @staticmethod
-    def slow_ratio(window: float) -> str:
-        return f"{Names.PSM}:llmpulse_api_calls_slow:ratio_rate{dur(window)}"
-
-    @staticmethod
-    def latency_quantile(window: float) -> str:
-        return f"{Names.PSM}:llmpulse_api_call_duration_seconds:histogram_quantile_rate{dur(window)}"
-
-    @staticmethod
-    def spend(window: float) -> str:
-        return f"provider_source:llmpulse_cost_usd:increase{dur(window)}"
+    calls_rate = staticmethod(_windowed(f"{PSM}:llmpulse_api_calls:rate"))
+    errors_ratio = staticmethod(_windowed(f"{PSM}:llmpulse_api_calls_errors:ratio_rate"))
+    rate_limited_ratio = staticmethod(_windowed(f"{PSM}:llmpulse_api_calls_rate_limited:ratio_rate"))
+    slow_ratio = staticmethod(_windowed(f"{PSM}:llmpulse_api_calls_slow:ratio_rate"))
+    latency_quantile = staticmethod(_windowed(f"{PSM}:llmpulse_api_call_duration_seconds:histogram_quantile_rate"))
+    spend = staticmethod(_windowed("provider_source:llmpulse_cost_usd:increase"))
 
     @staticmethod
     def spend_baseline(window: float, baseline: float) -> str:
-        return f"provider_source:llmpulse_cost_usd:increase{dur(window)}_avg{dur(baseline)}"
+        return f"{Names.spend(window)}_avg{dur(baseline)}"
 
     COST_MTD_SOURCE = "provider_source:llmpulse_cost_usd:month_to_date"
     COST_MTD_PROVIDER = "provider:llmpulse_cost_usd:month_to_date"
