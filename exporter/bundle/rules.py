@@ -552,7 +552,7 @@ def _exporter_alerts(s: BundleConfig) -> list[AlertRule]:
             "An llmpulse source cannot be polled.",
             "The polls of source {{ $labels.source }} ({{ $labels.provider }}) have failed for "
             f"{dur(f.LLMPulseSourceDown)}; its last good data is still served and is getting old. "
-            "llmpulse_source_poll_errors_total says why (auth, rate limit, timeout...); see the exporter log.",
+            f"{c.SOURCE_POLL_ERRORS.name} says why (auth, rate limit, timeout...); see the exporter log.",
             "exporter", "health",
         ),
         AlertRule(

@@ -69,7 +69,7 @@ class Pricing:
         result: UsdPrice | None = None
         if price is None:
             self._note(model, "pricing: model %s has no entry in the price table: its tokens are counted in "
-                              "llmpulse_unpriced_tokens_total, not as $0 (add it under pricing.models)",
+                              f"{contract.UNPRICED_TOKENS.name}, not as $0 (add it under pricing.models)",
                        repr(model) if model else "'' (the source reported no model name)")
         else:
             free = not any((price.input, price.cached_input, price.cache_write_input, price.output))

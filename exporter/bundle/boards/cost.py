@@ -94,7 +94,7 @@ def cost_by_project() -> Panel:
     return table(
         "Cost by project, month to date",
         "Month-to-date reported cost per project (OpenAI project / Anthropic workspace id). The name comes from "
-        "llmpulse_project_info where the source has project_names: true.",
+        f"{c.PROJECT_INFO.name} where the source has project_names: true.",
         "currencyUSD",
         [t(cost_mtd(q, ("provider", "source", "project"))),
          t(sum_by(("provider", "source", "project", "project_name"), q.sel(c.PROJECT_INFO), agg="max"))],
@@ -131,7 +131,7 @@ def daily_spend() -> Panel:
     return timeseries(
         "Daily spend",
         "Reported spend of the preceding 24 hours at each point, per provider (increase of "
-        "llmpulse_cost_usd_total over a fixed 1d window, a deliberate exception to $__rate_interval). The "
+        f"{c.COST_USD.name} over a fixed 1d window, a deliberate exception to $__rate_interval). The "
         "month-start reset is handled as a counter reset.",
         "currencyUSD",
         [t(sum_by(("provider",), q.increase(c.COST_USD, "1d")), "{{provider}}", interval="1h")],

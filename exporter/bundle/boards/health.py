@@ -36,7 +36,7 @@ def oldest_data(ctx: Ctx) -> Panel:
     return stat(
         "Oldest data",
         "Age of the oldest source's last completely successful poll (time() - "
-        f"llmpulse_source_last_success_timestamp_seconds). Red from {ctx.stale_seconds:g} s "
+        f"{c.SOURCE_LAST_SUCCESS.name}). Red from {ctx.stale_seconds:g} s "
         "(LLMPulseSourceStale).",
         "s", [t(f"max(time() - {q.sel(c.SOURCE_LAST_SUCCESS)})", "oldest")], steps=age_steps(ctx),
         mappings=[range_text(NEVER, None, "never", "red")],
@@ -82,7 +82,7 @@ def data_age(ctx: Ctx) -> Panel:
     return bargauge(
         "Data age",
         "Seconds since each source's last completely successful poll (time() - "
-        "llmpulse_source_last_success_timestamp_seconds); 'never' = no success since start.",
+        f"{c.SOURCE_LAST_SUCCESS.name}); 'never' = no success since start.",
         "s",
         [t(f"time() - {sum_by(BY_SOURCE, q.sel(c.SOURCE_LAST_SUCCESS), agg='max')}", "{{source}}", instant=True)],
         steps=age_steps(ctx), mappings=[range_text(NEVER, None, "never", "red")], minimum=0,

@@ -182,8 +182,8 @@ def error_ratio_by_provider(ctx: Ctx) -> Panel:
 def rate_limited_by_provider() -> Panel:
     return timeseries(
         "429 share by provider",
-        "Share of calls answered 429 per provider (llmpulse_error_code_counter_total code=\"429\" / "
-        "llmpulse_api_calls_total).",
+        f"Share of calls answered 429 per provider ({c.ERROR_CODES.name} code=\"429\" / "
+        f"{c.API_CALLS.name}).",
         "percentunit", [t(code_ratio(q, "429", ("provider",)), "{{provider}}")],
     )
 
@@ -202,8 +202,8 @@ def headroom(ctx: Ctx) -> Panel:
     limit = q.sel(c.RATELIMIT_LIMIT)
     return bargauge(
         "Rate-limit headroom",
-        "Share of each rate limit left, from the last probe's response headers (llmpulse_ratelimit_remaining / "
-        f"llmpulse_ratelimit_limit) per provider, model and resource. Red under {ctx.ratelimit_headroom_ratio:.0%} "
+        f"Share of each rate limit left, from the last probe's response headers ({c.RATELIMIT_REMAINING.name} / "
+        f"{c.RATELIMIT_LIMIT.name}) per provider, model and resource. Red under {ctx.ratelimit_headroom_ratio:.0%} "
         "(LLMRateLimitHeadroomLow). Probes see the whole key's limit, so this is the application's headroom too.",
         "percentunit",
         [t(sum_by(("provider", "model", "resource"), f"{remaining} / ({limit} > 0)", agg="min"),

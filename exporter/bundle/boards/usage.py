@@ -124,7 +124,7 @@ def tokens_pace() -> Panel:
     return timeseries(
         "Tokens per hour by type",
         "Tokens reported in the preceding hour at each point, per token_type (increase of "
-        "llmpulse_usage_tokens_total over a fixed 1h window, see Requests per hour).",
+        f"{c.USAGE_TOKENS.name} over a fixed 1h window, see Requests per hour).",
         "short",
         [t(sum_by(("token_type",), q.increase(c.USAGE_TOKENS, PACE_WINDOW)), "{{token_type}}", interval="5m")],
     )
