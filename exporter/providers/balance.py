@@ -59,6 +59,16 @@ def set_available(ms: MetricSet, available: bool) -> None:
     ms.set(contract.BALANCE_AVAILABLE, 1.0 if available else 0.0)
 
 
+def balances_from_fields(body: Any, currency: str, fields: Mapping[str, str], where: str) -> MetricSet:
+    """Balances of one currency read from ``body`` as kind -> field (``total`` first, what can be spent);
+    available means total > 0."""
+    parts = {kind: amount(body, field, where) for kind, field in fields.items()}
+    ms = MetricSet()
+    set_balances(ms, currency, parts)
+    set_available(ms, parts["total"] > 0)
+    return ms
+
+
 def currency_for_host(url: str, international_suffixes: tuple[str, ...], configured: str | None) -> str:
     """The currency of a provider that does not say it: configured, else USD on the international host, else CNY.
 

@@ -48,6 +48,13 @@ def month_start(now: datetime) -> datetime:
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
+def json_object(data: Any, where: str) -> dict[str, Any]:
+    """The answer as a JSON object, or ``ApiError('invalid_response')`` saying what came instead."""
+    if not isinstance(data, dict):
+        raise ApiError("invalid_response", f"{where}: answer is a {type(data).__name__}, not an object")
+    return data
+
+
 def require(data: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
     """Fetch ``data[key]`` and check its type, raising ``ApiError('invalid_response')`` with a clear message."""
     if not isinstance(data, dict) or key not in data:

@@ -14,7 +14,7 @@ from typing import Any
 
 from exporter.http import ApiClient, ApiError
 from exporter.providers.balance import amount, currency_code, optional_amount, set_available, set_balances
-from exporter.providers.base import ProviderBase, require
+from exporter.providers.base import ProviderBase, json_object, require
 from exporter.samples import MetricSet
 
 PATH = "/user/balance"
@@ -25,8 +25,7 @@ KINDS = (("total_balance", "total"), ("granted_balance", "granted"), ("topped_up
 def parse_balance(data: Any) -> MetricSet:
     """Turn a /user/balance answer into balance samples; raises ApiError('invalid_response') on a bad shape."""
     where = PATH
-    if not isinstance(data, dict):
-        raise ApiError("invalid_response", f"{where}: answer is a {type(data).__name__}, not an object")
+    data = json_object(data, where)
     infos = require(data, "balance_infos", list, where)
     ms = MetricSet()
     any_positive = False

@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from exporter.http import ApiClient, ApiError
-from exporter.providers.balance import amount, currency_for_host, set_available, set_balances
-from exporter.providers.base import ProviderBase, require
+from exporter.providers.balance import balances_from_fields, currency_for_host
+from exporter.providers.base import ProviderBase, json_object, require
 from exporter.samples import MetricSet
 
 PATH = "/v1/users/me/balance"
@@ -25,8 +25,7 @@ INTERNATIONAL_HOSTS = ("moonshot.ai",)
 def parse_balance(data: Any, currency: str) -> MetricSet:
     """Turn a balance answer into samples; a non-zero ``code`` or ``status: false`` is an error, not a balance."""
     where = PATH
-    if not isinstance(data, dict):
-        raise ApiError("invalid_response", f"{where}: answer is a {type(data).__name__}, not an object")
+    data = json_object(data, where)
     code = data.get("code", 0)
     if code != 0 or data.get("status") is False:
         scode = data.get("scode")
@@ -34,16 +33,8 @@ def parse_balance(data: Any, currency: str) -> MetricSet:
         raise ApiError("invalid_response",
                        f"{where}: Moonshot answered code {code!r} (scode {scode!r}) {detail}".rstrip()[:200])
     body = require(data, "data", dict, where)
-    at = f"{where}: data"
-    total = amount(body, "available_balance", at)
-    ms = MetricSet()
-    set_balances(ms, currency, {
-        "total": total,
-        "voucher": amount(body, "voucher_balance", at),
-        "cash": amount(body, "cash_balance", at),
-    })
-    set_available(ms, total > 0)
-    return ms
+    fields = {"total": "available_balance", "voucher": "voucher_balance", "cash": "cash_balance"}
+    return balances_from_fields(body, currency, fields, f"{where}: data")
 
 
 class MoonshotProvider(ProviderBase):

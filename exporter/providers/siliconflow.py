@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from exporter.http import ApiClient, ApiError
-from exporter.providers.balance import amount, currency_for_host, set_available, set_balances
-from exporter.providers.base import ProviderBase, require
+from exporter.providers.balance import balances_from_fields, currency_for_host
+from exporter.providers.base import ProviderBase, json_object, require
 from exporter.samples import MetricSet
 
 PATH = "/v1/user/info"
@@ -25,8 +25,7 @@ INTERNATIONAL_HOSTS = ("siliconflow.com",)
 
 def parse_user_info(data: Any, currency: str) -> MetricSet:
     where = PATH
-    if not isinstance(data, dict):
-        raise ApiError("invalid_response", f"{where}: answer is a {type(data).__name__}, not an object")
+    data = json_object(data, where)
     code = data.get("code")
     if code != SUCCESS_CODE:
         detail = data.get("message") or data.get("msg") or ""
@@ -34,16 +33,8 @@ def parse_user_info(data: Any, currency: str) -> MetricSet:
                        f"{where}: SiliconFlow answered code {code!r} (success is {SUCCESS_CODE}) {detail}"
                        .rstrip()[:200])
     body = require(data, "data", dict, where)
-    at = f"{where}: data"
-    total = amount(body, "totalBalance", at)
-    ms = MetricSet()
-    set_balances(ms, currency, {
-        "total": total,
-        "granted": amount(body, "balance", at),
-        "charged": amount(body, "chargeBalance", at),
-    })
-    set_available(ms, total > 0)
-    return ms
+    fields = {"total": "totalBalance", "granted": "balance", "charged": "chargeBalance"}
+    return balances_from_fields(body, currency, fields, f"{where}: data")
 
 
 class SiliconFlowProvider(ProviderBase):

@@ -27,7 +27,7 @@ from typing import Any
 
 from exporter import contract
 from exporter.http import ApiClient, ApiError
-from exporter.providers.base import ProviderBase, require
+from exporter.providers.base import ProviderBase, json_object, require
 from exporter.samples import MetricSet
 
 log = logging.getLogger(__name__)
@@ -102,8 +102,7 @@ def _selected(comp: _Component, label: str, wanted: dict[str, str]) -> list[str]
 def parse_summary(data: Any, wanted: Sequence[str] = ()) -> Summary:
     """Parse a summary.json answer. ``wanted`` (component names, ``Group / Name`` labels, group names or ids)
     limits the components; empty means all. Raises ApiError('invalid_response') on a page of another shape."""
-    if not isinstance(data, dict):
-        raise ApiError("invalid_response", f"{PATH}: answer is a {type(data).__name__}, not an object")
+    data = json_object(data, PATH)
     status = require(data, "status", dict, PATH)
     indicator = require(status, "indicator", str, f"{PATH}: status")
     if indicator not in INDICATORS:
