@@ -289,6 +289,8 @@ def test_body_declared_larger_than_the_server_limit_is_refused_unread(exp: Expor
     after = exp.metrics()
     skip = (contract.EVENTS_REJECTED.name,)
     assert llmpulse_samples(after, skip=skip) == llmpulse_samples(before, skip=skip)
+    # refused before a byte of the body was read, and still counted like every other refusal
+    assert rejected(after)["too_large"] == rejected(before)["too_large"] + 1
 
 
 def test_get_is_not_allowed(exp: ExporterProcess) -> None:
