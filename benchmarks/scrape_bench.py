@@ -99,8 +99,14 @@ def rss_mb(pid: int) -> float:
 
 def start(code: str, series: int) -> tuple[subprocess.Popen[str], str, str]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-c", code, str(port), str(series)], cwd=ROOT, text=True,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(port), str(series)],
+        cwd=ROOT,
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert proc.stdout is not None
     extra = ""
     while True:

@@ -59,7 +59,11 @@ def read_payload(body: bytes) -> Payload:
     for i, alert in enumerate(alerts):
         if not isinstance(alert, dict):
             raise InvalidPayload(f"alerts[{i}] must be an object")
-        checked.append(Alert(labels=str_map(alert.get("labels"), f"alerts[{i}].labels"),
-                             annotations=str_map(alert.get("annotations"), f"alerts[{i}].annotations"),
-                             fields=alert))
+        checked.append(
+            Alert(
+                labels=str_map(alert.get("labels"), f"alerts[{i}].labels"),
+                annotations=str_map(alert.get("annotations"), f"alerts[{i}].annotations"),
+                fields=alert,
+            )
+        )
     return Payload(alerts=tuple(checked), fields=data)

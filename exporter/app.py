@@ -28,8 +28,9 @@ log = logging.getLogger(__name__)
 class App:
     """Everything one ``llmpulse serve`` runs. Build, :meth:`start`, then :meth:`stop`."""
 
-    def __init__(self, config: Config, host: str = "0.0.0.0", port: int = 9877, *,
-                 process_metrics: bool = True) -> None:
+    def __init__(
+        self, config: Config, host: str = "0.0.0.0", port: int = 9877, *, process_metrics: bool = True
+    ) -> None:
         self.config = config
         self.started_at = time.time()
         self.exposition = Exposition()
@@ -62,8 +63,13 @@ class App:
             self.events_live = LiveMetrics()
             self.ingest = EventIngest(config.events, self.events_live, pricing=self.pricing)
             self.exposition.attach_live("events", self.events_live)
-            self.router.add("POST", "/events", self.ingest.handle, max_body=config.events.max_body_bytes,
-                            on_too_large=self.ingest.too_large)
+            self.router.add(
+                "POST",
+                "/events",
+                self.ingest.handle,
+                max_body=config.events.max_body_bytes,
+                on_too_large=self.ingest.too_large,
+            )
 
         self.relay_live = LiveMetrics()
         self.relay = Relay(config, self.relay_live)  # registers nothing without a relay: section
@@ -83,8 +89,14 @@ class App:
             poller.start()
         if self.probes is not None:
             self.probes.start()
-        log.info("llmpulse %s listening on %s with %d sources, %d probes, events %s", __version__, self.url,
-                 len(self.pollers), len(self.config.probes), "on" if self.ingest else "off")
+        log.info(
+            "llmpulse %s listening on %s with %d sources, %d probes, events %s",
+            __version__,
+            self.url,
+            len(self.pollers),
+            len(self.config.probes),
+            "on" if self.ingest else "off",
+        )
         return self
 
     def stop(self) -> None:
@@ -101,4 +113,3 @@ class App:
     def ready(self) -> bool:
         """Ready once every source has finished its first poll (successful or not)."""
         return all(p.status().polls > 0 for p in self.pollers)
-

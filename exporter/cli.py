@@ -59,8 +59,12 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="YAML config file (see the README's config reference).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="YAML config file (see the README's config reference).",
+)
 @click.option("--listen", default=f"0.0.0.0:{DEFAULT_PORT}", help="HOST:PORT to serve /metrics on.")
 @click.option("--demo", is_flag=True, help="No keys needed: start the built-in simulator in-process and poll it.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
@@ -117,8 +121,9 @@ def _demo_traffic(app: App, sim: Simulator) -> TrafficGenerator | None:
     from exporter.simulator.traffic import TrafficGenerator, TrafficModel
 
     host = "127.0.0.1" if app.server.host in ("0.0.0.0", "") else app.server.host
-    return TrafficGenerator(f"http://{host}:{app.server.port}/events", app.config.events.token,
-                            model=TrafficModel(faults=sim.faults)).start()
+    return TrafficGenerator(
+        f"http://{host}:{app.server.port}/events", app.config.events.token, model=TrafficModel(faults=sim.faults)
+    ).start()
 
 
 @main.command("check-config")
@@ -129,27 +134,53 @@ def check_config(config_file: Path) -> None:
         config = load_config(config_file)
     except ConfigError as err:
         _fail_config(err)
-    click.echo(f"{config_file}: OK ({len(config.sources)} sources, {len(config.probes)} probes, "
-               f"events {'on' if config.events else 'off'})")
+    click.echo(
+        f"{config_file}: OK ({len(config.sources)} sources, {len(config.probes)} probes, "
+        f"events {'on' if config.events else 'off'})"
+    )
 
 
 @main.command()
 @click.option("--listen", default=f"127.0.0.1:{SIMULATOR_PORT}", help="HOST:PORT for the simulated APIs.")
 @click.option("--seed", default=42, show_default=True, help="Seed of the deterministic simulated data.")
-@click.option("--fault", "faults", multiple=True, metavar="PROVIDER.SWITCH=VALUE",
-              help="Start with a fault switch set, e.g. openai.error_rate=0.06 or '*.latency=0.3'. Repeatable.")
-@click.option("--events-url", metavar="URL",
-              help="Also post simulated app traffic (calls, sessions, users) to this exporter's /events, "
-                   "e.g. http://127.0.0.1:9877 (follows the 'events' fault switches).")
-@click.option("--events-token-env", default="LLMPULSE_DEMO_EVENTS_TOKEN", metavar="VAR",
-              help="Environment variable holding the exporter's events token (the demo token if unset).")
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="PROVIDER.SWITCH=VALUE",
+    help="Start with a fault switch set, e.g. openai.error_rate=0.06 or '*.latency=0.3'. Repeatable.",
+)
+@click.option(
+    "--events-url",
+    metavar="URL",
+    help="Also post simulated app traffic (calls, sessions, users) to this exporter's /events, "
+    "e.g. http://127.0.0.1:9877 (follows the 'events' fault switches).",
+)
+@click.option(
+    "--events-token-env",
+    default="LLMPULSE_DEMO_EVENTS_TOKEN",
+    metavar="VAR",
+    help="Environment variable holding the exporter's events token (the demo token if unset).",
+)
 @click.option("--events-interval", default="2s", metavar="DURATION", help="How often to post a batch of events.")
-@click.option("--profile", type=click.Choice(["demo", "instant"]), default="demo",
-              help="demo: realistic inference latency with rare slow calls and errors (below the default alert "
-                   "thresholds); instant: no added latency or errors. --fault switches apply on top.")
+@click.option(
+    "--profile",
+    type=click.Choice(["demo", "instant"]),
+    default="demo",
+    help="demo: realistic inference latency with rare slow calls and errors (below the default alert "
+    "thresholds); instant: no added latency or errors. --fault switches apply on top.",
+)
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
-def simulate(listen: str, seed: int, faults: tuple[str, ...], events_url: str | None, events_token_env: str,
-             events_interval: str, profile: str, log_level: str) -> None:
+def simulate(
+    listen: str,
+    seed: int,
+    faults: tuple[str, ...],
+    events_url: str | None,
+    events_token_env: str,
+    events_interval: str,
+    profile: str,
+    log_level: str,
+) -> None:
     """Serve simulated provider APIs (OpenAI, Anthropic, DeepSeek, Moonshot, OpenRouter, SiliconFlow, Coze,
     status pages) with deterministic data and fault switches (see /_sim/state)."""
     setup_logging(log_level)
@@ -181,8 +212,9 @@ def simulate(listen: str, seed: int, faults: tuple[str, ...], events_url: str | 
         from exporter.simulator.traffic import TrafficGenerator, TrafficModel
 
         url, token, interval = traffic_args
-        traffic = TrafficGenerator(url, token, interval=interval,
-                                   model=TrafficModel(seed=seed, faults=sim.faults)).start()
+        traffic = TrafficGenerator(
+            url, token, interval=interval, model=TrafficModel(seed=seed, faults=sim.faults)
+        ).start()
     _wait_for_signal()
     if traffic is not None:
         traffic.stop()
@@ -207,8 +239,9 @@ def _traffic_args(url: str, token_env: str, interval: str) -> tuple[str, str, fl
         raise click.BadParameter(str(exc), param_hint="--events-interval") from None
     token = (os.environ.get(token_env) or DEMO_ENV.get(token_env, "")).strip()
     if not token:
-        raise click.BadParameter(f"environment variable {token_env} is not set or empty",
-                                 param_hint="--events-token-env")
+        raise click.BadParameter(
+            f"environment variable {token_env} is not set or empty", param_hint="--events-token-env"
+        )
     return endpoint, token, seconds
 
 
@@ -231,10 +264,19 @@ def version() -> None:
 
 
 @main.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Config whose bundle: section sets thresholds, budgets and receivers (default: built-in).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
-              help="Directory to write grafana/, prometheus/ and alertmanager/ into.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Config whose bundle: section sets thresholds, budgets and receivers (default: built-in).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    help="Directory to write grafana/, prometheus/ and alertmanager/ into.",
+)
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if the files on disk differ from the output.")
 def generate(config_path: Path | None, out_dir: Path, check: bool) -> None:
     """Generate the Grafana dashboards, Prometheus rules and Alertmanager config from the metric contract."""

@@ -61,8 +61,10 @@ def _resolve_secret(env: str | None, file: str | None, info: ValidationInfo, wha
     if env:
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", env):
             # Users paste the key itself here; never echo it back.
-            raise ValueError(f"{what}_env: must be the NAME of an environment variable (letters, digits, _), not "
-                             "the credential itself (the value is not shown)")
+            raise ValueError(
+                f"{what}_env: must be the NAME of an environment variable (letters, digits, _), not "
+                "the credential itself (the value is not shown)"
+            )
         value = os.environ.get(env)
         if value is None or not value.strip():
             raise ValueError(f"{what}_env: environment variable {env} is not set or empty")
@@ -208,8 +210,9 @@ class DeepSeekSource(BalanceSourceBase):
 
 class MoonshotSource(BalanceSourceBase):
     type: Literal["moonshot"]
-    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$",
-                                 description="currency label (default: USD for api.moonshot.ai, else CNY)")
+    currency: str | None = Field(
+        default=None, pattern=r"^[A-Z]{3}$", description="currency label (default: USD for api.moonshot.ai, else CNY)"
+    )
 
     @classmethod
     def default_base_url(cls) -> str:
@@ -227,8 +230,11 @@ class OpenRouterSource(BalanceSourceBase):
 
 class SiliconFlowSource(BalanceSourceBase):
     type: Literal["siliconflow"]
-    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$",
-                                 description="currency label (default: USD for api.siliconflow.com, else CNY)")
+    currency: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z]{3}$",
+        description="currency label (default: USD for api.siliconflow.com, else CNY)",
+    )
 
     @classmethod
     def default_base_url(cls) -> str:
@@ -253,8 +259,19 @@ class StatuspageSource(SourceBase):
         host, _, path = re.sub(r"^https?://", "", self.url).partition("/")
         host = host.split(":")[0]
         for where in (host, path):  # the host names the provider; a mirror or the simulator may name it in the path
-            for known in ("openai", "anthropic", "claude", "deepseek", "openrouter", "moonshot", "coze", "groq",
-                          "mistral", "cohere", "siliconflow"):
+            for known in (
+                "openai",
+                "anthropic",
+                "claude",
+                "deepseek",
+                "openrouter",
+                "moonshot",
+                "coze",
+                "groq",
+                "mistral",
+                "cohere",
+                "siliconflow",
+            ):
                 if known in where.lower():
                     return "anthropic" if known == "claude" else known
         if re.match(r"^[\d.]+$|^\[|^localhost$", host):
@@ -308,8 +325,10 @@ class HttpJsonMetric(_Strict):
             if name in contract.RESERVED_LABELS or name in contract.BASE_LABELS:
                 raise ValueError(f"label {name!r} is reserved (provider and source are set by llmpulse)")
             if name.lower() in _DATE_LABELS:
-                raise ValueError(f"label {name!r}: date labels are not allowed (one series per day is unbounded); "
-                                 "reduce per-day rows with select or a [?date==${today}] filter")
+                raise ValueError(
+                    f"label {name!r}: date labels are not allowed (one series per day is unbounded); "
+                    "reduce per-day rows with select or a [?date==${today}] filter"
+                )
             compile_path(path, label=True)
         return v
 
@@ -323,8 +342,10 @@ class HttpJsonMetric(_Strict):
 
         iterates = compile_template(self.path).iterates
         if self.select == "all" and iterates and not self.labels:
-            raise ValueError("select: 'all' over a list gives one series per item and needs labels that tell the "
-                             "items apart; or reduce the items with select: last, first, sum, max, min or count")
+            raise ValueError(
+                "select: 'all' over a list gives one series per item and needs labels that tell the "
+                "items apart; or reduce the items with select: last, first, sum, max, min or count"
+            )
         if self.token_type and (self.type != "counter" or "model" not in self.labels):
             raise ValueError("token_type: token metrics must be counters with a model label")
         return self
@@ -366,8 +387,9 @@ class HttpJsonAuth(_Strict):
 
 class HttpJsonSource(SourceBase):
     type: Literal["http_json"]
-    provider_label: str = Field(default="http_json", pattern=r"^[A-Za-z0-9_.\-]{1,63}$",
-                                description="provider label value")
+    provider_label: str = Field(
+        default="http_json", pattern=r"^[A-Za-z0-9_.\-]{1,63}$", description="provider label value"
+    )
     path: str = ""
     method: Literal["GET", "POST"] = "GET"
     params: dict[str, str | int | float] = Field(default_factory=dict)
@@ -375,8 +397,10 @@ class HttpJsonSource(SourceBase):
     body: dict[str, Any] | None = None
     auth: HttpJsonAuth = Field(default_factory=HttpJsonAuth)
     metrics: list[HttpJsonMetric] = Field(min_length=1)
-    expect: dict[str, Any] = Field(default_factory=dict, description="path -> value the answer must have "
-                                   "(e.g. code: 0), else the poll fails with the answer's message")
+    expect: dict[str, Any] = Field(
+        default_factory=dict,
+        description="path -> value the answer must have (e.g. code: 0), else the poll fails with the answer's message",
+    )
     timezone: str = Field(default="UTC", description="time zone of the ${today}-style placeholders")
     max_series: int = Field(default=1000, ge=1, le=100_000, description="a poll mapping to more series fails")
 
@@ -487,10 +511,12 @@ class ProbeConfig(_Strict):
     prompt: str = "ping"
     max_tokens: int = Field(default=1, ge=1, le=4096)
     max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = Field(
-        default="max_tokens", description="openai_compatible: the body key of max_tokens (o-series/gpt-5 need "
-        "max_completion_tokens)")
-    extra_body: dict[str, Any] = Field(default_factory=dict, description="merged into the JSON request body "
-                                       "(e.g. enable_thinking: false for Qwen3)")
+        default="max_tokens",
+        description="openai_compatible: the body key of max_tokens (o-series/gpt-5 need max_completion_tokens)",
+    )
+    extra_body: dict[str, Any] = Field(
+        default_factory=dict, description="merged into the JSON request body (e.g. enable_thinking: false for Qwen3)"
+    )
     headers: dict[str, str] = Field(default_factory=dict, description="extra request headers (no credentials)")
     labels: dict[str, str] = Field(default_factory=dict)
     # coze
@@ -560,8 +586,9 @@ class ProbeConfig(_Strict):
             try:
                 ssl.create_default_context(cafile=str(ca))
             except (OSError, ssl.SSLError) as exc:
-                raise ValueError(f"cannot load tls_ca_file {str(ca)!r}: {getattr(exc, 'strerror', None) or exc}"
-                                 ) from None
+                raise ValueError(
+                    f"cannot load tls_ca_file {str(ca)!r}: {getattr(exc, 'strerror', None) or exc}"
+                ) from None
             self._ca_path = str(ca)
         return self
 
@@ -581,9 +608,16 @@ class ProbeConfig(_Strict):
         if self.type in ("anthropic", "coze"):
             return self.type
         host = re.sub(r"^https?://", "", self.base_url).split("/")[0].split(":")[0]
-        for needle, name in (("openai.com", "openai"), ("deepseek", "deepseek"), ("moonshot", "moonshot"),
-                             ("openrouter", "openrouter"), ("siliconflow", "siliconflow"),
-                             ("dashscope", "qwen"), ("anthropic", "anthropic"), ("coze", "coze")):
+        for needle, name in (
+            ("openai.com", "openai"),
+            ("deepseek", "deepseek"),
+            ("moonshot", "moonshot"),
+            ("openrouter", "openrouter"),
+            ("siliconflow", "siliconflow"),
+            ("dashscope", "qwen"),
+            ("anthropic", "anthropic"),
+            ("coze", "coze"),
+        ):
             if needle in host:
                 return name
         return "openai_compatible" if self.type == "openai_compatible" else "http"
@@ -599,12 +633,18 @@ class EventsConfig(_Strict):
     token_file: str | None = None
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     max_events: int = Field(default=1000, ge=1, le=100_000, description="events per post")
-    max_label_values: int = Field(default=200, ge=1, description="distinct app/channel/model values kept "
-                                  "before new ones fold into 'other'")
-    session_ttl: Duration = Field(default=86400.0, description="open sessions with no session_end are "
-                                  "forgotten after this long")
-    max_open_sessions: int = Field(default=100_000, ge=1, le=10_000_000, description="open sessions remembered "
-                                   "for session length (oldest dropped first)")
+    max_label_values: int = Field(
+        default=200, ge=1, description="distinct app/channel/model values kept before new ones fold into 'other'"
+    )
+    session_ttl: Duration = Field(
+        default=86400.0, description="open sessions with no session_end are forgotten after this long"
+    )
+    max_open_sessions: int = Field(
+        default=100_000,
+        ge=1,
+        le=10_000_000,
+        description="open sessions remembered for session length (oldest dropped first)",
+    )
     labels: dict[str, str] = Field(default_factory=dict)
 
     _token: SecretStr | None = PrivateAttr(default=None)
@@ -688,11 +728,14 @@ class RelayBotConfig(_Strict):
     def _resolve(self, info: ValidationInfo) -> RelayBotConfig:
         url = _resolve_secret(self.webhook_url_env, self.webhook_url_file, info, "webhook_url")
         if url is None:
-            raise ValueError("missing webhook URL: set webhook_url_env or webhook_url_file (the URL holds the bot's "
-                             "access token, so it is never written inline)")
+            raise ValueError(
+                "missing webhook URL: set webhook_url_env or webhook_url_file (the URL holds the bot's "
+                "access token, so it is never written inline)"
+            )
         if not re.match(r"^https?://[^\s/]+/\S*$", url.get_secret_value()):
-            raise ValueError("webhook_url_env/webhook_url_file must hold the bot's http(s) webhook URL "
-                             "(the value is not shown)")
+            raise ValueError(
+                "webhook_url_env/webhook_url_file must hold the bot's http(s) webhook URL (the value is not shown)"
+            )
         self._webhook_url = url
         self._secret = _resolve_secret(self.secret_env, self.secret_file, info, "secret")
         if self._secret is not None and self.type == "wecom":
@@ -788,9 +831,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=deep)
         if key in mapping:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         mapping[key] = loader.construct_object(value_node, deep=deep)
     return mapping
 

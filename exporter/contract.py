@@ -108,96 +108,134 @@ OPTIONAL_USAGE_LABELS = ("api_key", "user")
 
 # --- usage and cost from provider billing APIs (issue 2) -----------------------------------------------------------
 USAGE_REQUESTS = _family(
-    "llmpulse_usage_requests_total", "counter",
+    "llmpulse_usage_requests_total",
+    "counter",
     "Model requests reported by the provider's usage API (OpenAI num_model_requests). " + MTD,
-    ("project", "model"), optional=OPTIONAL_USAGE_LABELS, group="usage",
+    ("project", "model"),
+    optional=OPTIONAL_USAGE_LABELS,
+    group="usage",
 )
 USAGE_TOKENS = _family(
-    "llmpulse_usage_tokens_total", "counter",
+    "llmpulse_usage_tokens_total",
+    "counter",
     "Tokens reported by the provider's usage API by token_type (input counts all input tokens, cached included; "
     "cached_input, cache_write_input, output, input_audio, output_audio). " + MTD,
-    ("project", "model", "token_type"), optional=OPTIONAL_USAGE_LABELS, group="usage",
+    ("project", "model", "token_type"),
+    optional=OPTIONAL_USAGE_LABELS,
+    group="usage",
 )
 USAGE_UNITS = _family(
-    "llmpulse_usage_units_total", "counter",
+    "llmpulse_usage_units_total",
+    "counter",
     "Non-token usage reported by the provider's usage API: images, audio characters, audio seconds and "
     "server tool requests, by unit. " + MTD,
-    ("project", "model", "unit"), optional=OPTIONAL_USAGE_LABELS, group="usage",
+    ("project", "model", "unit"),
+    optional=OPTIONAL_USAGE_LABELS,
+    group="usage",
 )
 COST_USD = _family(
-    "llmpulse_cost_usd_total", "counter",
+    "llmpulse_cost_usd_total",
+    "counter",
     "Cost reported by the provider's cost API, in US dollars (Anthropic cents converted). " + MTD,
-    ("project", "line_item"), optional=("api_key",), unit="currencyUSD", group="cost",
+    ("project", "line_item"),
+    optional=("api_key",),
+    unit="currencyUSD",
+    group="cost",
 )
 PROJECT_INFO = _family(
-    "llmpulse_project_info", "gauge",
+    "llmpulse_project_info",
+    "gauge",
     "Human-readable name of a project (OpenAI project / Anthropic workspace); value is always 1. Opt-in with "
     "project_names: true so names never ride on every series.",
-    ("project", "project_name"), group="usage",
+    ("project", "project_name"),
+    group="usage",
 )
 
 # --- estimated cost from a price table (issue 4) --------------------------------------------------------------------
 COST_ESTIMATED_USD = _family(
-    "llmpulse_cost_estimated_usd_total", "counter",
+    "llmpulse_cost_estimated_usd_total",
+    "counter",
     "Cost estimated by llmpulse from token counts and its price table, in US dollars. Follows the semantics of "
     "the tokens it is computed from (month-to-date for billing sources, since start for events).",
-    ("project", "model"), unit="currencyUSD", group="cost",
+    ("project", "model"),
+    unit="currencyUSD",
+    group="cost",
 )
 CACHE_SAVINGS_USD = _family(
-    "llmpulse_cache_savings_estimated_usd_total", "counter",
+    "llmpulse_cache_savings_estimated_usd_total",
+    "counter",
     "What prompt caching saved, estimated by llmpulse from the price table: cached_input tokens times (input "
     "price - cached input price), in US dollars. Same semantics as llmpulse_cost_estimated_usd_total.",
-    ("project", "model"), unit="currencyUSD", group="cost",
+    ("project", "model"),
+    unit="currencyUSD",
+    group="cost",
 )
 UNPRICED_TOKENS = _family(
-    "llmpulse_unpriced_tokens_total", "counter",
+    "llmpulse_unpriced_tokens_total",
+    "counter",
     "Tokens of models with no entry in the price table: not counted as $0 in the estimated cost.",
-    ("model", "token_type"), group="cost",
+    ("model", "token_type"),
+    group="cost",
 )
 
 # --- self-metrics of the poller (issue 2) ---------------------------------------------------------------------------
 SOURCE_UP = _family(
-    "llmpulse_source_up", "gauge",
+    "llmpulse_source_up",
+    "gauge",
     "1 if the last poll of this source succeeded completely, 0 if it failed (its last good data is still served).",
     group="self",
 )
 SOURCE_LAST_SUCCESS = _family(
-    "llmpulse_source_last_success_timestamp_seconds", "gauge",
+    "llmpulse_source_last_success_timestamp_seconds",
+    "gauge",
     "Unix time of the last completely successful poll of this source (0 if none yet).",
-    unit="dateTimeFromNow", group="self",
+    unit="dateTimeFromNow",
+    group="self",
 )
 SOURCE_POLL_DURATION = _family(
-    "llmpulse_source_poll_duration_seconds", "gauge",
+    "llmpulse_source_poll_duration_seconds",
+    "gauge",
     "Wall-clock duration of the last poll of this source, all pages and retries included.",
-    unit="s", group="self",
+    unit="s",
+    group="self",
 )
 SOURCE_API_REQUESTS = _family(
-    "llmpulse_source_api_requests_total", "counter",
+    "llmpulse_source_api_requests_total",
+    "counter",
     "HTTP calls llmpulse made to the provider's API for this source, by HTTP status code (or timeout, "
     "connection, tls when no status was received); retries are counted.",
-    ("code",), group="self",
+    ("code",),
+    group="self",
 )
 SOURCE_POLL_ERRORS = _family(
-    "llmpulse_source_poll_errors_total", "counter",
+    "llmpulse_source_poll_errors_total",
+    "counter",
     "Failed polls of this source by reason (http_4xx, http_5xx, rate_limited, timeout, connection, "
     "invalid_response, pagination).",
-    ("reason",), group="self",
+    ("reason",),
+    group="self",
 )
 SOURCE_REVISIONS = _family(
-    "llmpulse_source_revisions_total", "counter",
+    "llmpulse_source_revisions_total",
+    "counter",
     "Downward revisions of a month-to-date total by the provider: llmpulse kept the higher value instead of "
     "decreasing a counter; counted per metric family.",
-    ("metric",), group="self",
+    ("metric",),
+    group="self",
 )
 SOURCE_SERIES = _family(
-    "llmpulse_source_series", "gauge",
+    "llmpulse_source_series",
+    "gauge",
     "Series this source contributes to the exposition in its current snapshot (a cardinality guard).",
     group="self",
 )
 BUILD_INFO = _family(
-    "llmpulse_build_info", "gauge",
+    "llmpulse_build_info",
+    "gauge",
     "Build information of the running llmpulse; value is always 1.",
-    ("version",), base=False, group="self",
+    ("version",),
+    base=False,
+    group="self",
 )
 
 # --- active probes (issue 3) ----------------------------------------------------------------------------------------
@@ -206,178 +244,247 @@ CALL_DURATION_BUCKETS = (0.1, 0.25, 0.5, 0.8, 0.9, 1.0, 1.1, 1.2, 1.5, 2.0, 3.0,
 TTFT_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
 
 API_CALL_DURATION = _family(
-    "llmpulse_api_call_duration_seconds", "histogram",
+    "llmpulse_api_call_duration_seconds",
+    "histogram",
     "Duration of whole LLM API calls, from llmpulse's active probes or from traffic events posted to /events.",
-    ("model",), buckets=CALL_DURATION_BUCKETS, unit="s", group="probe",
+    ("model",),
+    buckets=CALL_DURATION_BUCKETS,
+    unit="s",
+    group="probe",
 )
 TIME_TO_FIRST_TOKEN = _family(
-    "llmpulse_time_to_first_token_seconds", "histogram",
+    "llmpulse_time_to_first_token_seconds",
+    "histogram",
     "Time from sending a streaming request to receiving its first content token (streaming probes).",
-    ("model",), buckets=TTFT_BUCKETS, unit="s", group="probe",
+    ("model",),
+    buckets=TTFT_BUCKETS,
+    unit="s",
+    group="probe",
 )
 ERROR_CODES = _family(
-    "llmpulse_error_code_counter_total", "counter",
+    "llmpulse_error_code_counter_total",
+    "counter",
     "Failed LLM API calls by code (HTTP status, Coze body code, or timeout/connection/tls/invalid_response) and "
     "the provider's error type from the body (empty if none); from probes and traffic events.",
-    ("model", "code", "error_type"), group="probe",
+    ("model", "code", "error_type"),
+    group="probe",
 )
 API_CALLS = _family(
-    "llmpulse_api_calls_total", "counter",
-    "LLM API calls by outcome (success or error), from probes and traffic events; error ratio = "
-    "outcome=\"error\" / all.",
-    ("model", "outcome"), group="probe",
+    "llmpulse_api_calls_total",
+    "counter",
+    'LLM API calls by outcome (success or error), from probes and traffic events; error ratio = outcome="error" / all.',
+    ("model", "outcome"),
+    group="probe",
 )
 PROBE_SUCCESS = _family(
-    "llmpulse_probe_success", "gauge",
+    "llmpulse_probe_success",
+    "gauge",
     "1 if the last probe call succeeded, 0 if it failed.",
-    ("model",), group="probe",
+    ("model",),
+    group="probe",
 )
 PROBE_DURATION = _family(
-    "llmpulse_probe_duration_seconds", "gauge",
+    "llmpulse_probe_duration_seconds",
+    "gauge",
     "Duration of the last probe call.",
-    ("model",), unit="s", group="probe",
+    ("model",),
+    unit="s",
+    group="probe",
 )
 PROBE_TOKENS = _family(
-    "llmpulse_probe_tokens_total", "counter",
+    "llmpulse_probe_tokens_total",
+    "counter",
     "Tokens spent by llmpulse's own probes, by token_type (input, output), as reported in the responses.",
-    ("model", "token_type"), group="probe",
+    ("model", "token_type"),
+    group="probe",
 )
 RATELIMIT_LIMIT = _family(
-    "llmpulse_ratelimit_limit", "gauge",
+    "llmpulse_ratelimit_limit",
+    "gauge",
     "Rate limit reported in the last probe's response headers, by resource (requests, tokens, input_tokens, "
     "output_tokens).",
-    ("model", "resource"), group="probe",
+    ("model", "resource"),
+    group="probe",
 )
 RATELIMIT_REMAINING = _family(
-    "llmpulse_ratelimit_remaining", "gauge",
+    "llmpulse_ratelimit_remaining",
+    "gauge",
     "Remaining requests/tokens before the rate limit, from the last probe's response headers.",
-    ("model", "resource"), group="probe",
+    ("model", "resource"),
+    group="probe",
 )
 RATELIMIT_RESET = _family(
-    "llmpulse_ratelimit_reset_seconds", "gauge",
+    "llmpulse_ratelimit_reset_seconds",
+    "gauge",
     "Seconds until the rate limit fully resets, from the last probe's response headers (OpenAI durations and "
     "Anthropic RFC 3339 timestamps both converted).",
-    ("model", "resource"), unit="s", group="probe",
+    ("model", "resource"),
+    unit="s",
+    group="probe",
 )
 PROBE_PHASE = _family(
-    "llmpulse_probe_phase_duration_seconds", "gauge",
+    "llmpulse_probe_phase_duration_seconds",
+    "gauge",
     "Duration of each connection phase of the last probe (dns, connect, tls, first_byte, transfer), to tell a "
     "network or TLS problem from a slow model.",
-    ("model", "phase"), unit="s", group="probe",
+    ("model", "phase"),
+    unit="s",
+    group="probe",
 )
 TLS_CERT_EXPIRY = _family(
-    "llmpulse_tls_cert_expiry_timestamp_seconds", "gauge",
+    "llmpulse_tls_cert_expiry_timestamp_seconds",
+    "gauge",
     "Unix time at which the TLS certificate presented by the probed endpoint expires.",
-    unit="dateTimeAsIso", group="probe",
+    unit="dateTimeAsIso",
+    group="probe",
 )
 
 # --- balances (issue 4) ---------------------------------------------------------------------------------------------
 BALANCE = _family(
-    "llmpulse_balance", "gauge",
-    "Prepaid balance reported by the provider, in the currency of the currency label. kind=\"total\" is what can be "
+    "llmpulse_balance",
+    "gauge",
+    'Prepaid balance reported by the provider, in the currency of the currency label. kind="total" is what can be '
     "spent; other kinds (granted, topped_up, cash, voucher, purchased, used...) are its parts as the provider "
     "reports them. Moonshot cash can be negative (arrears).",
-    ("currency", "kind"), group="balance",
+    ("currency", "kind"),
+    group="balance",
 )
 BALANCE_USD = _family(
-    "llmpulse_balance_usd", "gauge",
+    "llmpulse_balance_usd",
+    "gauge",
     "llmpulse_balance converted to US dollars with the exchange rate configured for the source.",
-    ("currency", "kind"), unit="currencyUSD", group="balance",
+    ("currency", "kind"),
+    unit="currencyUSD",
+    group="balance",
 )
 BALANCE_AVAILABLE = _family(
-    "llmpulse_balance_available", "gauge",
+    "llmpulse_balance_available",
+    "gauge",
     "1 if the provider says the balance can pay for API calls (DeepSeek is_available; others: total > 0).",
     group="balance",
 )
 KEY_LIMIT_USD = _family(
-    "llmpulse_key_limit_usd", "gauge",
+    "llmpulse_key_limit_usd",
+    "gauge",
     "Spending limit of the API key (OpenRouter /key limit), in US dollars; absent when unlimited.",
-    unit="currencyUSD", group="balance",
+    unit="currencyUSD",
+    group="balance",
 )
 KEY_LIMIT_REMAINING_USD = _family(
-    "llmpulse_key_limit_remaining_usd", "gauge",
+    "llmpulse_key_limit_remaining_usd",
+    "gauge",
     "Remaining spend under the API key's limit (OpenRouter limit_remaining), in US dollars; absent when unlimited.",
-    unit="currencyUSD", group="balance",
+    unit="currencyUSD",
+    group="balance",
 )
 KEY_USAGE_USD = _family(
-    "llmpulse_key_usage_usd", "gauge",
+    "llmpulse_key_usage_usd",
+    "gauge",
     "Spend of the API key as the provider reports it, by window (total, daily, weekly, monthly), in US dollars.",
-    ("window",), unit="currencyUSD", group="balance",
+    ("window",),
+    unit="currencyUSD",
+    group="balance",
 )
 
 # --- status pages (issue 4) -----------------------------------------------------------------------------------------
 STATUS_COMPONENT = _family(
-    "llmpulse_status_component", "gauge",
+    "llmpulse_status_component",
+    "gauge",
     "One-hot status of a component on the provider's status page (operational, degraded_performance, "
     "partial_outage, major_outage, under_maintenance, unknown). unknown = the page could not be read.",
-    ("component", "status"), group="status",
+    ("component", "status"),
+    group="status",
 )
 STATUS_INDICATOR = _family(
-    "llmpulse_status_indicator", "gauge",
+    "llmpulse_status_indicator",
+    "gauge",
     "One-hot overall indicator of the provider's status page (none, minor, major, critical, maintenance, "
     "unknown). unknown = the page could not be read or parsed, never an outage.",
-    ("indicator",), group="status",
+    ("indicator",),
+    group="status",
 )
 STATUS_INCIDENTS_OPEN = _family(
-    "llmpulse_status_incidents_open", "gauge",
+    "llmpulse_status_incidents_open",
+    "gauge",
     "Unresolved incidents on the provider's status page by impact (none, minor, major, critical).",
-    ("impact",), group="status",
+    ("impact",),
+    group="status",
 )
 
 # --- traffic events (issue 4) ---------------------------------------------------------------------------------------
 EVENTS_CALLS = _family(
-    "llmpulse_events_calls_total", "counter",
+    "llmpulse_events_calls_total",
+    "counter",
     "Calls reported to POST /events by app (bot, workflow or app id), channel and outcome, since start.",
-    ("app", "channel", "outcome"), group="events",
+    ("app", "channel", "outcome"),
+    group="events",
 )
 EVENTS_SESSIONS = _family(
-    "llmpulse_events_sessions_started_total", "counter",
+    "llmpulse_events_sessions_started_total",
+    "counter",
     "Sessions started, as reported to POST /events, since start.",
-    ("app", "channel"), group="events",
+    ("app", "channel"),
+    group="events",
 )
 EVENTS_SESSION_DURATION = _family(
-    "llmpulse_events_session_duration_seconds", "histogram",
+    "llmpulse_events_session_duration_seconds",
+    "histogram",
     "Length of sessions reported to POST /events: the session_end's duration_ms when sent, else its time minus "
     "the matching session_start's.",
-    ("app", "channel"), buckets=(10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200), unit="s", group="events",
+    ("app", "channel"),
+    buckets=(10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200),
+    unit="s",
+    group="events",
 )
 EVENTS_DISTINCT_USERS = _family(
-    "llmpulse_events_distinct_users", "gauge",
+    "llmpulse_events_distinct_users",
+    "gauge",
     "Estimated distinct user_id values over a sliding window (1h, 1d), from a HyperLogLog sketch per window "
     "slot (standard error about 1.6 %).",
-    ("app", "channel", "window"), group="events",
+    ("app", "channel", "window"),
+    group="events",
 )
 EVENTS_TOKENS = _family(
-    "llmpulse_events_tokens_total", "counter",
+    "llmpulse_events_tokens_total",
+    "counter",
     "Tokens reported in traffic events by model and token_type (input, output), since start.",
-    ("model", "token_type"), group="events",
+    ("model", "token_type"),
+    group="events",
 )
 EVENTS_RECEIVED = _family(
-    "llmpulse_events_received_total", "counter",
+    "llmpulse_events_received_total",
+    "counter",
     "Events accepted by POST /events, by event kind (call, session_start, session_end).",
-    ("event",), group="events",
+    ("event",),
+    group="events",
 )
 EVENTS_REJECTED = _family(
-    "llmpulse_events_rejected_total", "counter",
-    "Posts refused by POST /events, by reason (unauthorized, too_large, invalid_json, invalid_event, "
-    "too_many_events).",
-    ("reason",), group="events",
+    "llmpulse_events_rejected_total",
+    "counter",
+    "Posts refused by POST /events, by reason (unauthorized, too_large, invalid_json, invalid_event, too_many_events).",
+    ("reason",),
+    group="events",
 )
 
 # --- generic http_json sources (issue 4): families come from the config; this one reports the mapping health -----
 HTTP_JSON_MISSING = _family(
-    "llmpulse_http_json_missing_values_total", "counter",
+    "llmpulse_http_json_missing_values_total",
+    "counter",
     "Polls in which a configured http_json metric could not be mapped completely: its path or a label path was "
     "missing from the answer (a renamed field upstream), a value was not a number, or its labels were unusable "
     "(a date, duplicates). The source's other values are still served.",
-    ("metric",), group="self",
+    ("metric",),
+    group="self",
 )
 
 # --- alert relay (issue 5) ------------------------------------------------------------------------------------------
 RELAY_NOTIFICATIONS = _family(
-    "llmpulse_relay_notifications_total", "counter",
+    "llmpulse_relay_notifications_total",
+    "counter",
     "Alertmanager webhook notifications relayed to chat bots (feishu, dingtalk) by outcome.",
-    ("target", "outcome"), base=False, group="self",
+    ("target", "outcome"),
+    base=False,
+    group="self",
 )
 
 

@@ -15,10 +15,20 @@ from exporter.simulator import DEMO_KEY, DEMO_MANAGEMENT_KEY
 #: call and a rare error, so latency and error panels show a living system. Every figure stays under the bundle's
 #: default alert thresholds (P99 < 2 s, errors < 5 %), so the demo alerts only when someone breaks it on purpose.
 DEMO_FAULTS: dict[str, dict[str, object]] = {
-    "openai_chat": {"latency": 0.45, "latency_jitter": 0.3, "slow_rate": 0.02, "slow_latency": 1.4,
-                    "error_rate": 0.005},
-    "anthropic_messages": {"latency": 0.6, "latency_jitter": 0.35, "slow_rate": 0.02, "slow_latency": 1.5,
-                           "error_rate": 0.005},
+    "openai_chat": {
+        "latency": 0.45,
+        "latency_jitter": 0.3,
+        "slow_rate": 0.02,
+        "slow_latency": 1.4,
+        "error_rate": 0.005,
+    },
+    "anthropic_messages": {
+        "latency": 0.6,
+        "latency_jitter": 0.35,
+        "slow_rate": 0.02,
+        "slow_latency": 1.5,
+        "error_rate": 0.005,
+    },
     "coze_chat": {"latency": 0.7, "latency_jitter": 0.3, "slow_rate": 0.02, "slow_latency": 1.5},
     "models": {"latency": 0.08, "latency_jitter": 0.05},
 }
@@ -47,32 +57,78 @@ def demo_config(sim_url: str, *, interval: str = "15s", probe_interval: str = "1
         {"type": "moonshot", "name": "moonshot-demo", **common},
         {"type": "openrouter", "name": "openrouter-demo", **common, "api_key_env": "LLMPULSE_DEMO_MANAGEMENT_KEY"},
         {"type": "siliconflow", "name": "siliconflow-demo", **common},
-        {"type": "statuspage", "name": "openai-status", "base_url": f"{sim_url}/status/openai",
-         "interval": interval, "timeout": "10s", "provider_label": "openai"},
-        {"type": "statuspage", "name": "anthropic-status", "base_url": f"{sim_url}/status/anthropic",
-         "interval": interval, "timeout": "10s", "provider_label": "anthropic"},
-        {"type": "http_json", "name": "bot-analytics-demo", "provider_label": "bot_platform", **common,
-         "path": "/analytics/bots/demo-bot/metrics",
-         "metrics": [
-             {"name": "llmpulse_bot_messages", "help": "Messages of the bot on the newest day in the answer.",
-              "path": "data.metrics[*].total_messages", "select": "last"},
-             {"name": "llmpulse_bot_success_ratio", "help": "Success ratio of the bot on the newest day.",
-              "path": "data.metrics[*].success_rate", "select": "last"},
-             {"name": "llmpulse_bot_response_time_seconds", "help": "Average response time of the bot on the "
-              "newest day.", "path": "data.metrics[*].avg_response_time_ms", "select": "last", "scale": 0.001},
-         ]},
+        {
+            "type": "statuspage",
+            "name": "openai-status",
+            "base_url": f"{sim_url}/status/openai",
+            "interval": interval,
+            "timeout": "10s",
+            "provider_label": "openai",
+        },
+        {
+            "type": "statuspage",
+            "name": "anthropic-status",
+            "base_url": f"{sim_url}/status/anthropic",
+            "interval": interval,
+            "timeout": "10s",
+            "provider_label": "anthropic",
+        },
+        {
+            "type": "http_json",
+            "name": "bot-analytics-demo",
+            "provider_label": "bot_platform",
+            **common,
+            "path": "/analytics/bots/demo-bot/metrics",
+            "metrics": [
+                {
+                    "name": "llmpulse_bot_messages",
+                    "help": "Messages of the bot on the newest day in the answer.",
+                    "path": "data.metrics[*].total_messages",
+                    "select": "last",
+                },
+                {
+                    "name": "llmpulse_bot_success_ratio",
+                    "help": "Success ratio of the bot on the newest day.",
+                    "path": "data.metrics[*].success_rate",
+                    "select": "last",
+                },
+                {
+                    "name": "llmpulse_bot_response_time_seconds",
+                    "help": "Average response time of the bot on the newest day.",
+                    "path": "data.metrics[*].avg_response_time_ms",
+                    "select": "last",
+                    "scale": 0.001,
+                },
+            ],
+        },
     ]
     probe_common = {"base_url": sim_url, "interval": probe_interval, "timeout": "8s", **key}
     probes: list[dict[str, Any]] = [
-        {"name": "openai-probe", "type": "openai_compatible", "provider": "openai", "model": "gpt-4o-mini",
-         "stream": True, **probe_common},
-        {"name": "deepseek-probe", "type": "openai_compatible", "provider": "deepseek", "model": "deepseek-chat",
-         "stream": False, **probe_common},
-        {"name": "anthropic-probe", "type": "anthropic", "model": "claude-3-5-haiku-latest", "stream": True,
-         **probe_common},
+        {
+            "name": "openai-probe",
+            "type": "openai_compatible",
+            "provider": "openai",
+            "model": "gpt-4o-mini",
+            "stream": True,
+            **probe_common,
+        },
+        {
+            "name": "deepseek-probe",
+            "type": "openai_compatible",
+            "provider": "deepseek",
+            "model": "deepseek-chat",
+            "stream": False,
+            **probe_common,
+        },
+        {
+            "name": "anthropic-probe",
+            "type": "anthropic",
+            "model": "claude-3-5-haiku-latest",
+            "stream": True,
+            **probe_common,
+        },
         {"name": "coze-probe", "type": "coze", "bot_id": "7493066380997000000", "stream": False, **probe_common},
-        {"name": "models-liveness", "type": "http", "provider": "openai", "path": "/v1/models",
-         **probe_common},
+        {"name": "models-liveness", "type": "http", "provider": "openai", "path": "/v1/models", **probe_common},
     ]
     return {
         "sources": sources,

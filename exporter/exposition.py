@@ -56,17 +56,16 @@ def render_live(live: LiveMetrics) -> dict[Family, bytes]:
     _, values, hists = live.snapshot()
     out: dict[Family, bytes] = {}
     for family, series in values.items():
-        out[family] = "".join(
-            f"{family.name}{format_labels(key)} {floatToGoString(v)}\n" for key, v in series
-        ).encode()
+        out[family] = "".join(f"{family.name}{format_labels(key)} {floatToGoString(v)}\n" for key, v in series).encode()
     for family, hseries in hists.items():
         lines: list[str] = []
         for key, hist in hseries:
             cumulative = 0
             for bound, count in zip(hist.bounds, hist.counts, strict=True):
                 cumulative += count
-                lines.append(f"{family.name}_bucket{format_labels((*key, ('le', floatToGoString(bound))))} "
-                             f"{cumulative}\n")
+                lines.append(
+                    f"{family.name}_bucket{format_labels((*key, ('le', floatToGoString(bound))))} {cumulative}\n"
+                )
             lines.append(f"{family.name}_bucket{format_labels((*key, ('le', '+Inf')))} {hist.count}\n")
             lines.append(f"{family.name}_sum{format_labels(key)} {floatToGoString(hist.total)}\n")
             lines.append(f"{family.name}_count{format_labels(key)} {hist.count}\n")

@@ -135,15 +135,23 @@ class ApiClient:
                 raise ApiError("timeout", "poll deadline reached while backing off")
         self._sleep(delay)
 
-    def request(self, method: str, path: str, *, params: Any = None, json_body: Any = None,
-                headers: Mapping[str, str] | None = None) -> requests.Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Any = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> requests.Response:
         """Make a call with retries; return the final 2xx response or raise :class:`ApiError`."""
         url = self._url(path)
         attempt = 0
         while True:
             try:
-                resp = self.session.request(method, url, params=params, json=json_body, headers=headers,
-                                            timeout=self.timeout)
+                resp = self.session.request(
+                    method, url, params=params, json=json_body, headers=headers, timeout=self.timeout
+                )
             except requests.RequestException as exc:
                 code = classify_exception(exc)
                 self.on_response(code)

@@ -79,8 +79,15 @@ class Router:
         self._limits: list[tuple[str, re.Pattern[str], int, Handler | None]] = []
         self.max_body = DEFAULT_MAX_BODY
 
-    def add(self, method: str, pattern: str, handler: Handler, *, max_body: int | None = None,
-            on_too_large: Handler | None = None) -> None:
+    def add(
+        self,
+        method: str,
+        pattern: str,
+        handler: Handler,
+        *,
+        max_body: int | None = None,
+        on_too_large: Handler | None = None,
+    ) -> None:
         """Route ``method pattern`` to ``handler``. ``max_body`` sets this route's body limit (checked from
         Content-Length before anything is read); ``on_too_large`` answers such requests (given the request with an
         empty body), e.g. to count them."""
@@ -100,6 +107,7 @@ class Router:
         def deco(fn: Handler) -> Handler:
             self.add(method, pattern, fn)
             return fn
+
         return deco
 
     def dispatch(self, req: Request) -> Response:
@@ -198,8 +206,9 @@ class Server:
         handler = type("BoundHandler", (_Handler,), {"router": router})
         self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                                       name=f"http-{port}", daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, name=f"http-{port}", daemon=True
+        )
 
     @property
     def port(self) -> int:

@@ -53,15 +53,18 @@ def parse_notification(body: bytes) -> dict[str, Any]:
     """Read an Alertmanager webhook payload (version 4) and keep the fields a person needs."""
     payload = read_payload(body)
     data = payload.fields
-    kept = [{
-        "status": str(alert.fields.get("status", "")),
-        "labels": alert.labels,
-        "annotations": alert.annotations,
-        "startsAt": str(alert.fields.get("startsAt", "")),
-        "endsAt": str(alert.fields.get("endsAt", "")),
-        "generatorURL": str(alert.fields.get("generatorURL", "")),
-        "fingerprint": str(alert.fields.get("fingerprint", "")),
-    } for alert in payload.alerts]
+    kept = [
+        {
+            "status": str(alert.fields.get("status", "")),
+            "labels": alert.labels,
+            "annotations": alert.annotations,
+            "startsAt": str(alert.fields.get("startsAt", "")),
+            "endsAt": str(alert.fields.get("endsAt", "")),
+            "generatorURL": str(alert.fields.get("generatorURL", "")),
+            "fingerprint": str(alert.fields.get("fingerprint", "")),
+        }
+        for alert in payload.alerts
+    ]
     return {
         "kind": "webhook",
         "received_at": time.time(),
@@ -91,8 +94,10 @@ def parse_mail(raw: bytes, mail_from: str, rcpt_to: list[str]) -> dict[str, Any]
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     text = html = ""
     if isinstance(msg, EmailMessage):
-        for part, kind in ((msg.get_body(preferencelist=("plain",)), "text"),
-                           (msg.get_body(preferencelist=("html",)), "html")):
+        for part, kind in (
+            (msg.get_body(preferencelist=("plain",)), "text"),
+            (msg.get_body(preferencelist=("html",)), "html"),
+        ):
             if part is None:
                 continue
             try:
@@ -141,12 +146,18 @@ class Inbox:
             self._items.append(item)
             self.received += 1
         if item["kind"] == "mail":
-            log.info("mail from=%s to=%s subject=%r", item["envelope_from"], ",".join(item["envelope_to"]),
-                     item["subject"])
+            log.info(
+                "mail from=%s to=%s subject=%r", item["envelope_from"], ",".join(item["envelope_to"]), item["subject"]
+            )
         else:
             names = sorted({a["labels"].get("alertname", "?") for a in item["alerts"]})
-            log.info("webhook status=%s receiver=%s alerts=%d alertname=%s", item["status"], item["receiver"],
-                     len(item["alerts"]), ",".join(names))
+            log.info(
+                "webhook status=%s receiver=%s alerts=%d alertname=%s",
+                item["status"],
+                item["receiver"],
+                len(item["alerts"]),
+                ",".join(names),
+            )
 
     def items(self, kind: str | None = None) -> list[dict[str, Any]]:
         """Notifications, oldest first (only mails or only webhooks with ``kind``)."""
@@ -168,17 +179,20 @@ class Inbox:
 
     def _api_messages(self, req: Request) -> Response:
         mails = list(reversed(self.items("mail")))  # newest first, as mailpit lists them
-        messages = [{
-            "ID": m["id"],
-            "Subject": m["subject"],
-            "From": {"Address": m["envelope_from"], "Name": ""},
-            "To": [{"Address": a, "Name": ""} for a in m["envelope_to"]],
-            "Created": datetime.fromtimestamp(m["received_at"], UTC).isoformat().replace("+00:00", "Z"),
-            "Size": m["size"],
-            "Snippet": " ".join((m["text"] or "").split())[:250],
-            "Text": m["text"],
-            "HTML": m["html"],
-        } for m in mails]
+        messages = [
+            {
+                "ID": m["id"],
+                "Subject": m["subject"],
+                "From": {"Address": m["envelope_from"], "Name": ""},
+                "To": [{"Address": a, "Name": ""} for a in m["envelope_to"]],
+                "Created": datetime.fromtimestamp(m["received_at"], UTC).isoformat().replace("+00:00", "Z"),
+                "Size": m["size"],
+                "Snippet": " ".join((m["text"] or "").split())[:250],
+                "Text": m["text"],
+                "HTML": m["html"],
+            }
+            for m in mails
+        ]
         return Response.json({"total": len(messages), "messages_count": len(messages), "messages": messages})
 
     def _clear(self, req: Request) -> Response:
@@ -191,8 +205,9 @@ class Inbox:
         for n in reversed(self.items()):
             when = datetime.fromtimestamp(n["received_at"], UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
             items.append({**n, "received_text": when})
-        html = _ENV.get_template("inbox.html").render(version=__version__, items=items, received=self.received,
-                                                      smtp=self.smtp_address)
+        html = _ENV.get_template("inbox.html").render(
+            version=__version__, items=items, received=self.received, smtp=self.smtp_address
+        )
         return Response(200, html.encode(), {"Cache-Control": "no-store"}, "text/html; charset=utf-8")
 
     # -- serving

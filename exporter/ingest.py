@@ -47,10 +47,23 @@ log = logging.getLogger(__name__)
 EVENT_KINDS = ("call", "session_start", "session_end")
 STATUSES = ("success", "error")
 REASONS = ("unauthorized", "too_large", "invalid_json", "invalid_event", "too_many_events")
-FIELDS = frozenset({
-    "event", "app", "channel", "session_id", "user_id", "model", "status", "code", "error_type", "duration_ms",
-    "input_tokens", "output_tokens", "timestamp",
-})
+FIELDS = frozenset(
+    {
+        "event",
+        "app",
+        "channel",
+        "session_id",
+        "user_id",
+        "model",
+        "status",
+        "code",
+        "error_type",
+        "duration_ms",
+        "input_tokens",
+        "output_tokens",
+        "timestamp",
+    }
+)
 OTHER = "other"
 UNKNOWN = "unknown"
 MAX_LABEL_CHARS = 128
@@ -125,12 +138,26 @@ class Refused(Exception):
 
 
 def _kind_of(value: Any) -> str:
-    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "list", dict: "object",
-            type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "list",
+        dict: "object",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
-def _text(obj: Mapping[str, Any], name: str, *, limit: int, ids: bool = False, required: bool = False,
-          default: str | None = None) -> str | None:
+def _text(
+    obj: Mapping[str, Any],
+    name: str,
+    *,
+    limit: int,
+    ids: bool = False,
+    required: bool = False,
+    default: str | None = None,
+) -> str | None:
     """A string field (integers too for id-like fields: bot ids are often numbers)."""
     value = obj.get(name)
     if value is None:
@@ -183,13 +210,17 @@ def parse_timestamp(value: Any) -> float:
         if not math.isfinite(value) or value < 0:
             raise EventError("timestamp", "timestamp in Unix seconds must be a finite number >= 0")
         if value >= MAX_UNIX_SECONDS:
-            raise EventError("timestamp", "timestamp looks like milliseconds; send Unix seconds (e.g. "
-                             "Date.now() / 1000) or an RFC 3339 string")
+            raise EventError(
+                "timestamp",
+                "timestamp looks like milliseconds; send Unix seconds (e.g. Date.now() / 1000) or an RFC 3339 string",
+            )
         return float(value)
     if isinstance(value, str):
         if not _RFC3339.match(value):
-            raise EventError("timestamp", "timestamp must be RFC 3339 with a time zone, e.g. "
-                             "2025-05-01T08:30:00Z or 2025-05-01T16:30:00+08:00")
+            raise EventError(
+                "timestamp",
+                "timestamp must be RFC 3339 with a time zone, e.g. 2025-05-01T08:30:00Z or 2025-05-01T16:30:00+08:00",
+            )
         try:
             return datetime.fromisoformat(value.upper().replace(" ", "T")).timestamp()
         except ValueError as exc:
@@ -260,8 +291,9 @@ def decode_body(req: Request, max_body_bytes: int, max_events: int) -> list[Any]
     except UnicodeDecodeError:
         raise Refused(400, "invalid_json", "body is not UTF-8") from None
     except json.JSONDecodeError as exc:
-        raise Refused(400, "invalid_json", f"body is not valid JSON: {exc.msg} at line {exc.lineno} column "
-                      f"{exc.colno}") from None
+        raise Refused(
+            400, "invalid_json", f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
     except (ValueError, RecursionError) as exc:
         raise Refused(400, "invalid_json", f"body is not valid JSON: {str(exc)[:200]}") from None
     if isinstance(data, dict):
@@ -307,8 +339,13 @@ class LabelFolder:
             self.known.add(value)
             return value
         if not self.folded:
-            log.warning("events: more than %d distinct %s values; new ones are exported as %r (raise "
-                        "events.max_label_values to keep more)", self.limit, self.dimension, OTHER)
+            log.warning(
+                "events: more than %d distinct %s values; new ones are exported as %r (raise "
+                "events.max_label_values to keep more)",
+                self.limit,
+                self.dimension,
+                OTHER,
+            )
         self.folded += 1
         return OTHER
 
@@ -394,9 +431,16 @@ class EventIngest:
     yourself (tests).
     """
 
-    def __init__(self, config: EventsConfig, live: LiveMetrics, pricing: Pricing | None = None, *,
-                 clock: Any = time.time, refresh_interval: float | None = 5.0,
-                 precision: int = DEFAULT_PRECISION) -> None:
+    def __init__(
+        self,
+        config: EventsConfig,
+        live: LiveMetrics,
+        pricing: Pricing | None = None,
+        *,
+        clock: Any = time.time,
+        refresh_interval: float | None = 5.0,
+        precision: int = DEFAULT_PRECISION,
+    ) -> None:
         self.config = config
         self.live = live
         self.pricing = pricing
@@ -420,8 +464,9 @@ class EventIngest:
         self._stop = threading.Event()
         self._timer: threading.Thread | None = None
         if refresh_interval:
-            self._timer = threading.Thread(target=self._run_timer, args=(refresh_interval,),
-                                           name="events-windows", daemon=True)
+            self._timer = threading.Thread(
+                target=self._run_timer, args=(refresh_interval,), name="events-windows", daemon=True
+            )
             self._timer.start()
 
     # --- HTTP ---------------------------------------------------------------------------------------------------
@@ -429,8 +474,12 @@ class EventIngest:
         """The ``POST /events`` handler."""
         try:
             if not hmac.compare_digest(bearer_token(req).encode("utf-8"), self._token):
-                raise Refused(401, "unauthorized", "missing or wrong bearer token; send Authorization: Bearer "
-                              "<token> (the token configured in events.token_env / token_file)")
+                raise Refused(
+                    401,
+                    "unauthorized",
+                    "missing or wrong bearer token; send Authorization: Bearer "
+                    "<token> (the token configured in events.token_env / token_file)",
+                )
             items = decode_body(req, self.config.max_body_bytes, self.config.max_events)
             events = validate_batch(items)
         except Refused as refused:
@@ -453,8 +502,14 @@ class EventIngest:
             if now - self._last_warning.get(refused.reason, -math.inf) < 60.0:
                 return
             self._last_warning[refused.reason] = now
-        log.warning("events: refused a post from %s with %d: %s (%s); further refusals for this reason are logged "
-                    "at most once a minute", client, refused.status, refused.reason, refused.message)
+        log.warning(
+            "events: refused a post from %s with %d: %s (%s); further refusals for this reason are logged "
+            "at most once a minute",
+            client,
+            refused.status,
+            refused.reason,
+            refused.message,
+        )
 
     # --- applying -----------------------------------------------------------------------------------------------
     def ingest(self, events: list[Event]) -> None:
@@ -484,8 +539,9 @@ class EventIngest:
             batch.inc(contract.EVENTS_SESSIONS, {**base, "app": app, "channel": channel})
             batch.touch(contract.EVENTS_SESSION_DURATION, {**base, "app": app, "channel": channel})
             assert ev.session_id is not None
-            self._sessions.start(SessionTable.key(ev.app, ev.session_id),
-                                 _OpenSession(when, now, self._pair(app, channel)))
+            self._sessions.start(
+                SessionTable.key(ev.app, ev.session_id), _OpenSession(when, now, self._pair(app, channel))
+            )
         else:
             assert ev.session_id is not None
             opened = self._sessions.end(SessionTable.key(ev.app, ev.session_id))
@@ -511,8 +567,15 @@ class EventIngest:
         batch.inc(contract.API_CALLS, {**base, "model": model, "outcome": outcome})
         batch.inc(contract.EVENTS_CALLS, {**base, "app": app, "channel": channel, "outcome": outcome})
         if outcome == "error":
-            batch.inc(contract.ERROR_CODES, {**base, "model": model, "code": self._fold["code"](ev.code),
-                                             "error_type": self._fold["error_type"](ev.error_type)})
+            batch.inc(
+                contract.ERROR_CODES,
+                {
+                    **base,
+                    "model": model,
+                    "code": self._fold["code"](ev.code),
+                    "error_type": self._fold["error_type"](ev.error_type),
+                },
+            )
         if ev.duration_ms is not None:
             batch.observe(contract.API_CALL_DURATION, {**base, "model": model}, ev.duration_ms / 1000.0)
         tokens = {"input": ev.input_tokens, "output": ev.output_tokens}
@@ -559,13 +622,14 @@ class EventIngest:
     def _windows(self, pair: tuple[str, str]) -> dict[str, SlidingDistinct]:
         windows = self._users.get(pair)
         if windows is None:
-            windows = self._users[pair] = {name: SlidingDistinct(slot, slots, self.precision)
-                                           for name, slot, slots in USER_WINDOWS}
+            windows = self._users[pair] = {
+                name: SlidingDistinct(slot, slots, self.precision) for name, slot, slots in USER_WINDOWS
+            }
         return windows
 
     def _refresh_users(self, pairs: set[tuple[str, str]] | None, now: float) -> None:
         """Set the distinct-user gauges of ``pairs`` (all when None) where the estimate changed. Holds _lock."""
-        for pair in (list(self._users) if pairs is None else pairs):
+        for pair in list(self._users) if pairs is None else pairs:
             for name, window in self._users[pair].items():
                 window.advance(now)
                 value = round(window.estimate())

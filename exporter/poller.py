@@ -27,8 +27,17 @@ from exporter.samples import LabelKey, MetricSet
 
 log = logging.getLogger(__name__)
 
-POLL_ERROR_REASONS = ("http_4xx", "http_5xx", "rate_limited", "timeout", "connection", "tls", "invalid_response",
-                      "pagination", "internal")
+POLL_ERROR_REASONS = (
+    "http_4xx",
+    "http_5xx",
+    "rate_limited",
+    "timeout",
+    "connection",
+    "tls",
+    "invalid_response",
+    "pagination",
+    "internal",
+)
 Enricher = Callable[[MetricSet, Any], None]
 
 
@@ -215,8 +224,13 @@ class SourcePoller:
         if error is None:
             log.info("source=%s poll ok series=%d duration_seconds=%.3f", self.config.name, self._series, duration)
         else:
-            log.warning("source=%s poll failed reason=%s err=%r duration_seconds=%.3f", self.config.name,
-                        error.reason, self._last_error, duration)
+            log.warning(
+                "source=%s poll failed reason=%s err=%r duration_seconds=%.3f",
+                self.config.name,
+                error.reason,
+                self._last_error,
+                duration,
+            )
         self._publish()
         return error is None
 

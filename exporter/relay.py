@@ -96,17 +96,19 @@ def parse_payload(body: bytes, max_alerts: int) -> Notification:
     views = []
     for alert in payload.alerts:
         labels, notes = alert.labels, alert.annotations
-        views.append(AlertView(
-            status=str(alert.fields.get("status", "firing")),
-            name=labels.get("alertname", "alert"),
-            severity=labels.get("severity", ""),
-            summary=notes.get("summary", ""),
-            description=notes.get("description", ""),
-            where=" ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in _HIDDEN_LABELS),
-            since=_since(alert.fields.get("startsAt")),
-            runbook_url=notes.get("runbook_url", ""),
-            dashboard_url=notes.get("dashboard_url", ""),
-        ))
+        views.append(
+            AlertView(
+                status=str(alert.fields.get("status", "firing")),
+                name=labels.get("alertname", "alert"),
+                severity=labels.get("severity", ""),
+                summary=notes.get("summary", ""),
+                description=notes.get("description", ""),
+                where=" ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in _HIDDEN_LABELS),
+                since=_since(alert.fields.get("startsAt")),
+                runbook_url=notes.get("runbook_url", ""),
+                dashboard_url=notes.get("dashboard_url", ""),
+            )
+        )
     views.sort(key=lambda v: v.status != "firing")  # firing first
     firing = sum(v.status == "firing" for v in views)
     status = str(data.get("status") or ("firing" if firing else "resolved"))
@@ -116,18 +118,30 @@ def parse_payload(body: bytes, max_alerts: int) -> Notification:
         title += f" · {common['provider']}"
     if common.get("severity"):
         title += f" ({common['severity']})"
-    return Notification(status=status, title=title, severity=common.get("severity", ""),
-                        alerts=tuple(views[:max_alerts]), omitted=max(0, len(views) - max_alerts),
-                        firing=firing, resolved=len(views) - firing, external_url=str(data.get("externalURL", "")))
+    return Notification(
+        status=status,
+        title=title,
+        severity=common.get("severity", ""),
+        alerts=tuple(views[:max_alerts]),
+        omitted=max(0, len(views) - max_alerts),
+        firing=firing,
+        resolved=len(views) - firing,
+        external_url=str(data.get("externalURL", "")),
+    )
 
 
 # --- rendering --------------------------------------------------------------------------------------------------
 def _alert_markdown(a: AlertView, quote: bool) -> str:
     head = "FIRING" if a.status == "firing" else "RESOLVED"
-    links = " · ".join(f"[{text}]({url})" for text, url in (("Runbook", a.runbook_url),
-                                                            ("Dashboard", a.dashboard_url)) if url)
-    lines = [f"**{head}** {a.summary or a.name}", a.description, f"where: {a.where}" if a.where else "",
-             f"since {a.since}" + (f" · {links}" if links else "")]
+    links = " · ".join(
+        f"[{text}]({url})" for text, url in (("Runbook", a.runbook_url), ("Dashboard", a.dashboard_url)) if url
+    )
+    lines = [
+        f"**{head}** {a.summary or a.name}",
+        a.description,
+        f"where: {a.where}" if a.where else "",
+        f"since {a.since}" + (f" · {links}" if links else ""),
+    ]
     prefix = "> " if quote else ""
     return "\n".join(prefix + line for line in lines if line)
 
@@ -154,47 +168,72 @@ def _mention(n: Notification, bot: RelayBotConfig) -> bool:
 
 def feishu_message(n: Notification, bot: RelayBotConfig) -> dict[str, Any]:
     """A Feishu interactive card: coloured header, one block per alert, buttons to the runbook and dashboard."""
-    color = ("green" if n.status == "resolved" else "red" if n.severity == "critical"
-             else "orange" if n.severity == "warning" else "blue")
+    color = (
+        "green"
+        if n.status == "resolved"
+        else "red"
+        if n.severity == "critical"
+        else "orange"
+        if n.severity == "warning"
+        else "blue"
+    )
     elements: list[dict[str, Any]] = []
     if _mention(n, bot):
         elements.append({"tag": "div", "text": {"tag": "lark_md", "content": "<at id=all></at>"}})
     for i, a in enumerate(n.alerts):
         if i:
             elements.append({"tag": "hr"})
-        elements.append({"tag": "div", "text": {"tag": "lark_md",
-                                                "content": _fit(_alert_markdown(a, False), 4000)}})
-        buttons = [{"tag": "button", "type": "default", "text": {"tag": "plain_text", "content": text}, "url": url}
-                   for text, url in (("Runbook", a.runbook_url), ("Dashboard", a.dashboard_url)) if url]
+        elements.append({"tag": "div", "text": {"tag": "lark_md", "content": _fit(_alert_markdown(a, False), 4000)}})
+        buttons = [
+            {"tag": "button", "type": "default", "text": {"tag": "plain_text", "content": text}, "url": url}
+            for text, url in (("Runbook", a.runbook_url), ("Dashboard", a.dashboard_url))
+            if url
+        ]
         if buttons:
             elements.append({"tag": "action", "actions": buttons})
     if n.omitted:
-        elements.append({"tag": "note", "elements": [
-            {"tag": "plain_text", "content": f"... and {n.omitted} more alerts in this group (see Alertmanager)"}]})
-    return {"msg_type": "interactive", "card": {
-        "config": {"wide_screen_mode": True},
-        "header": {"template": color, "title": {"tag": "plain_text", "content": n.title}},
-        "elements": elements,
-    }}
+        elements.append(
+            {
+                "tag": "note",
+                "elements": [
+                    {
+                        "tag": "plain_text",
+                        "content": f"... and {n.omitted} more alerts in this group (see Alertmanager)",
+                    }
+                ],
+            }
+        )
+    return {
+        "msg_type": "interactive",
+        "card": {
+            "config": {"wide_screen_mode": True},
+            "header": {"template": color, "title": {"tag": "plain_text", "content": n.title}},
+            "elements": elements,
+        },
+    }
 
 
 def dingtalk_message(n: Notification, bot: RelayBotConfig) -> dict[str, Any]:
     text = f"### {n.title}\n\n" + _markdown(n, True)
-    return {"msgtype": "markdown",
-            "markdown": {"title": n.title, "text": _fit(text, MAX_TEXT_BYTES["dingtalk"])},
-            "at": {"isAtAll": _mention(n, bot)}}
+    return {
+        "msgtype": "markdown",
+        "markdown": {"title": n.title, "text": _fit(text, MAX_TEXT_BYTES["dingtalk"])},
+        "at": {"isAtAll": _mention(n, bot)},
+    }
 
 
 def wecom_message(n: Notification, bot: RelayBotConfig) -> dict[str, Any]:
     color = "info" if n.status == "resolved" else "warning"
-    text = f"## <font color=\"{color}\">{n.title}</font>\n" + _markdown(n, True)
+    text = f'## <font color="{color}">{n.title}</font>\n' + _markdown(n, True)
     if _mention(n, bot):
         text += "\n<@all>"
     return {"msgtype": "markdown", "markdown": {"content": _fit(text, MAX_TEXT_BYTES["wecom"])}}
 
 
 RENDERERS: dict[str, Callable[[Notification, RelayBotConfig], dict[str, Any]]] = {
-    "feishu": feishu_message, "dingtalk": dingtalk_message, "wecom": wecom_message,
+    "feishu": feishu_message,
+    "dingtalk": dingtalk_message,
+    "wecom": wecom_message,
 }
 
 
@@ -211,8 +250,9 @@ def dingtalk_sign(timestamp_ms: str, secret: str) -> str:
     return base64.b64encode(digest).decode()
 
 
-def signed_request(target: str, bot: RelayBotConfig, message: dict[str, Any],
-                   now: float | None = None) -> tuple[str, dict[str, Any]]:
+def signed_request(
+    target: str, bot: RelayBotConfig, message: dict[str, Any], now: float | None = None
+) -> tuple[str, dict[str, Any]]:
     """The URL and JSON body to post, with the platform's signature when the bot has a secret."""
     url, body = bot.webhook_url, dict(message)
     if bot.secret:
@@ -260,8 +300,9 @@ class Relay:
 
     def register(self, router: Router) -> None:
         if self.config is not None:
-            router.add("POST", "/relay/{target}/{name}", self.handle, max_body=MAX_BODY_BYTES,
-                       on_too_large=self._too_large)
+            router.add(
+                "POST", "/relay/{target}/{name}", self.handle, max_body=MAX_BODY_BYTES, on_too_large=self._too_large
+            )
 
     def _too_large(self, req: Request) -> Response:
         """Answer (and count) a body over the limit, which the server refuses to read."""
@@ -282,8 +323,9 @@ class Relay:
             out += [v for _, v in urllib.parse.parse_qsl(parts.query)]
         return [s for s in out if s and len(s) >= 4]
 
-    def _answer(self, target: str, outcome: str, status: int, message: str,
-                bot: RelayBotConfig | None = None) -> Response:
+    def _answer(
+        self, target: str, outcome: str, status: int, message: str, bot: RelayBotConfig | None = None
+    ) -> Response:
         self._count(target, outcome)
         safe = redact(message, self._secrets(bot))
         level = logging.INFO if outcome == "success" else logging.WARNING
@@ -299,8 +341,13 @@ class Relay:
         if bot is None:
             known = sorted(n for t, n in self.bots if t == target)
             self._count(target, "unknown_bot")
-            return Response.json({"error": f"no {target} bot named {name[:64]!r} in relay.bots (configured: "
-                                          f"{', '.join(known) or 'none'})"}, 404)
+            return Response.json(
+                {
+                    "error": f"no {target} bot named {name[:64]!r} in relay.bots (configured: "
+                    f"{', '.join(known) or 'none'})"
+                },
+                404,
+            )
         if self.config.token:
             given = req.header("Authorization").removeprefix("Bearer ").strip()
             if not hmac.compare_digest(given.encode(), self.config.token.encode()):
@@ -312,13 +359,13 @@ class Relay:
         url, body = signed_request(target, bot, RENDERERS[target](notification, bot))
         return self._send(target, bot, url, body, notification)
 
-    def _send(self, target: str, bot: RelayBotConfig, url: str, body: dict[str, Any],
-              n: Notification) -> Response:
+    def _send(self, target: str, bot: RelayBotConfig, url: str, body: dict[str, Any], n: Notification) -> Response:
         assert self.config is not None
         what = f"{n.title} ({n.firing} firing, {n.resolved} resolved)"
         try:
-            resp = requests.post(url, json=body, timeout=self.config.timeout,
-                                 headers={"User-Agent": USER_AGENT}, allow_redirects=False)
+            resp = requests.post(
+                url, json=body, timeout=self.config.timeout, headers={"User-Agent": USER_AGENT}, allow_redirects=False
+            )
         except requests.RequestException as exc:
             kind = classify_exception(exc)
             return self._answer(target, "error", 502, f"{what}: bot unreachable ({kind})", bot)

@@ -105,8 +105,9 @@ class LiveMetrics:
         key = label_key(family, base, with_base=True)
         return key + tuple(sorted((k, v) for k, v in extra.items() if k not in family.all_labels))
 
-    def inc(self, family: Family, labels: Mapping[str, str], value: float = 1.0,
-            extra: Mapping[str, str] | None = None) -> None:
+    def inc(
+        self, family: Family, labels: Mapping[str, str], value: float = 1.0, extra: Mapping[str, str] | None = None
+    ) -> None:
         if family.type != "counter":
             raise ValueError(f"{family.name} is not a counter")
         if value < 0:
@@ -117,8 +118,9 @@ class LiveMetrics:
             series[key] = series.get(key, 0.0) + value
             self.version += 1
 
-    def set(self, family: Family, labels: Mapping[str, str], value: float,
-            extra: Mapping[str, str] | None = None) -> None:
+    def set(
+        self, family: Family, labels: Mapping[str, str], value: float, extra: Mapping[str, str] | None = None
+    ) -> None:
         if family.type != "gauge":
             raise ValueError(f"{family.name} is not a gauge")
         key = self._key(family, labels, extra or {})
@@ -132,8 +134,9 @@ class LiveMetrics:
             self._values.get(family, {}).pop(key, None)
             self.version += 1
 
-    def observe(self, family: Family, labels: Mapping[str, str], value: float,
-                extra: Mapping[str, str] | None = None) -> None:
+    def observe(
+        self, family: Family, labels: Mapping[str, str], value: float, extra: Mapping[str, str] | None = None
+    ) -> None:
         if family.type != "histogram":
             raise ValueError(f"{family.name} is not a histogram")
         key = self._key(family, labels, extra or {})

@@ -47,8 +47,13 @@ def add_routes(router: Router, app: App) -> None:
         sources: list[dict[str, Any]] = []
         for poller in app.pollers:
             st = poller.status()
-            sources.append({**st.__dict__, "last_success_text": _ago(st.last_success),
-                            "interval_text": format_duration(st.interval)})
+            sources.append(
+                {
+                    **st.__dict__,
+                    "last_success_text": _ago(st.last_success),
+                    "interval_text": format_duration(st.interval),
+                }
+            )
         probes = app.probes.statuses() if app.probes is not None else []
         html = _ENV.get_template("index.html").render(
             version=__version__,

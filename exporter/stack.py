@@ -75,12 +75,20 @@ class Binary:
 
 
 BINARIES: dict[str, Binary] = {
-    "prometheus": Binary(("prometheus",), "apt-get install prometheus   (Debian/Ubuntu; or a release from "
-                         "https://prometheus.io/download/ on PATH)"),
-    "alertmanager": Binary(("prometheus-alertmanager", "alertmanager"), "apt-get install prometheus-alertmanager   "
-                           "(Debian/Ubuntu; or a release from https://prometheus.io/download/ on PATH)"),
-    "grafana": Binary(("grafana-server", "grafana"), "install Grafana from its apt repository "
-                      "(https://apt.grafana.com, package grafana)", required=False),
+    "prometheus": Binary(
+        ("prometheus",),
+        "apt-get install prometheus   (Debian/Ubuntu; or a release from https://prometheus.io/download/ on PATH)",
+    ),
+    "alertmanager": Binary(
+        ("prometheus-alertmanager", "alertmanager"),
+        "apt-get install prometheus-alertmanager   "
+        "(Debian/Ubuntu; or a release from https://prometheus.io/download/ on PATH)",
+    ),
+    "grafana": Binary(
+        ("grafana-server", "grafana"),
+        "install Grafana from its apt repository (https://apt.grafana.com, package grafana)",
+        required=False,
+    ),
     # Optional: without it the built-in inbox (exporter.inbox) catches the mail on the same ports.
     "mailpit": Binary(("mailpit",), "a release binary from https://mailpit.axllent.org on PATH", required=False),
 }
@@ -138,7 +146,7 @@ class Rewriter:
         value = _HOST_PORT.sub(lambda m: self.hosts.get(m.group(0), m.group(0)), value)
         for container, local in self.paths:
             if value == container or value.startswith(container.rstrip("/") + "/"):
-                return local + value[len(container):]
+                return local + value[len(container) :]
         return value
 
     def data(self, node: Any) -> Any:
@@ -158,8 +166,13 @@ def _absolutize_files(node: Any, base: Path) -> Any:
     if isinstance(node, dict):
         out = {}
         for key, value in node.items():
-            if isinstance(value, str) and isinstance(key, str) and (key == "file" or key.endswith("_file")) \
-                    and value and not Path(value).is_absolute():
+            if (
+                isinstance(value, str)
+                and isinstance(key, str)
+                and (key == "file" or key.endswith("_file"))
+                and value
+                and not Path(value).is_absolute()
+            ):
                 out[key] = str((base / value).resolve())
             else:
                 out[key] = _absolutize_files(value, base)
@@ -169,6 +182,7 @@ def _absolutize_files(node: Any, base: Path) -> Any:
 
 def _drop_targets(prom: dict[str, Any], absent: set[str]) -> dict[str, Any]:
     """Remove scrape targets of services the native stack does not run (e.g. Grafana when it is not installed)."""
+
     def keep(target: str) -> bool:
         m = _HOST_PORT.fullmatch(target)
         return not (m and m.group("host") in absent)
@@ -233,17 +247,24 @@ class Stack:
     (the simulator when the config points at it, Grafana when ``grafana-server`` is installed).
     """
 
-    def __init__(self, workdir: Path | str = DEFAULT_WORKDIR, *, config: Path | str | None = None,
-                 bundle_config: Path | str | None = None, ports: Mapping[str, int] | None = None,
-                 simulator: bool | None = None, grafana: bool | None = None, traffic: bool = True,
-                 mailpit: bool | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path | str = DEFAULT_WORKDIR,
+        *,
+        config: Path | str | None = None,
+        bundle_config: Path | str | None = None,
+        ports: Mapping[str, int] | None = None,
+        simulator: bool | None = None,
+        grafana: bool | None = None,
+        traffic: bool = True,
+        mailpit: bool | None = None,
+    ) -> None:
         self.workdir = Path(workdir).resolve()
         self.config_path = Path(config).resolve() if config else None
         self.bundle_config_path = Path(bundle_config).resolve() if bundle_config else None
         unknown = set(ports or {}) - set(all_ports())
         if unknown:
-            raise StackError(f"unknown port name(s): {', '.join(sorted(unknown))}; "
-                             f"known: {', '.join(all_ports())}")
+            raise StackError(f"unknown port name(s): {', '.join(sorted(unknown))}; known: {', '.join(all_ports())}")
         self.ports = all_ports() | dict(ports or {})
         self.want_simulator = simulator
         self.want_grafana = grafana
@@ -284,8 +305,11 @@ class Stack:
         return hosts
 
     def _paths(self) -> dict[str, str]:
-        return {container: str(self.path("etc", repo_path)) for repo_path, (_, container) in COMPOSE_MOUNTS.items()
-                if repo_path != DEMO_CONFIG_PATH}
+        return {
+            container: str(self.path("etc", repo_path))
+            for repo_path, (_, container) in COMPOSE_MOUNTS.items()
+            if repo_path != DEMO_CONFIG_PATH
+        }
 
     def _load_exporter_config(self) -> tuple[dict[str, Any], Path]:
         """The exporter config as YAML data, and the directory its relative paths are relative to."""
@@ -323,10 +347,11 @@ class Stack:
         grafana = (find_binary("grafana") is not None) if self.want_grafana is None else self.want_grafana
         for name, binary in BINARIES.items():
             if (binary.required or (name == "grafana" and grafana)) and find_binary(name) is None:
-                raise StackError(f"{name} is not installed (looked for {', '.join(binary.names)} on PATH).\n"
-                                 f"Install it: {binary.install}")
-        self.services = [s for s in START_ORDER
-                         if (s != "simulator" or simulator) and (s != "grafana" or grafana)]
+                raise StackError(
+                    f"{name} is not installed (looked for {', '.join(binary.names)} on PATH).\n"
+                    f"Install it: {binary.install}"
+                )
+        self.services = [s for s in START_ORDER if (s != "simulator" or simulator) and (s != "grafana" or grafana)]
         self._bundle = self._bundle_settings()
 
     def prepare(self) -> None:
@@ -358,12 +383,12 @@ class Stack:
         prom_path.write_text(_dump(prom, header), encoding="utf-8")
 
         am_path = etc / "alertmanager" / "alertmanager.yml"
-        am_path.write_text(_dump(rw.data(yaml.safe_load(am_path.read_text(encoding="utf-8"))), header),
-                           encoding="utf-8")
+        am_path.write_text(
+            _dump(rw.data(yaml.safe_load(am_path.read_text(encoding="utf-8"))), header), encoding="utf-8"
+        )
 
         for prov in sorted((etc / "grafana" / "provisioning").rglob("*.y*ml")):
-            prov.write_text(_dump(rw.data(yaml.safe_load(prov.read_text(encoding="utf-8"))), header),
-                            encoding="utf-8")
+            prov.write_text(_dump(rw.data(yaml.safe_load(prov.read_text(encoding="utf-8"))), header), encoding="utf-8")
 
         exporter_rw = Rewriter(self._hosts(), {EXPORTER_CONFIG_DIR: str(base)})
         self._exporter_config = exporter_rw.data(_absolutize_files(data, base))
@@ -379,13 +404,13 @@ class Stack:
             os.chmod(pw, 0o600)
         ini = f"""; Written by `llmpulse stack`. Grafana for the native stack: loopback only, anonymous read access.
 [paths]
-data = {self.path('data', 'grafana')}
-logs = {self.path('logs', 'grafana')}
-plugins = {self.path('data', 'grafana', 'plugins')}
-provisioning = {self.path('etc', 'grafana', 'provisioning')}
+data = {self.path("data", "grafana")}
+logs = {self.path("logs", "grafana")}
+plugins = {self.path("data", "grafana", "plugins")}
+provisioning = {self.path("etc", "grafana", "provisioning")}
 [server]
 http_addr = 127.0.0.1
-http_port = {self.ports['grafana']}
+http_port = {self.ports["grafana"]}
 [security]
 admin_user = admin
 admin_password = $__file{{{pw}}}
@@ -429,18 +454,27 @@ check_for_plugin_updates = false
                 return [binary, "--listen", listen, "--smtp", smtp]
             return [*py, "stack", "inbox", "--listen", listen, "--smtp", smtp]
         if name == "prometheus":
-            return [str(find_binary("prometheus")), f"--config.file={etc / 'prometheus' / 'prometheus.yml'}",
-                    f"--storage.tsdb.path={self.path('data', 'prometheus')}", f"--web.listen-address={listen}",
-                    f"--web.external-url={self.url('prometheus')}/", "--web.enable-lifecycle"]
+            return [
+                str(find_binary("prometheus")),
+                f"--config.file={etc / 'prometheus' / 'prometheus.yml'}",
+                f"--storage.tsdb.path={self.path('data', 'prometheus')}",
+                f"--web.listen-address={listen}",
+                f"--web.external-url={self.url('prometheus')}/",
+                "--web.enable-lifecycle",
+            ]
         if name == "alertmanager":
-            return [str(find_binary("alertmanager")), f"--config.file={etc / 'alertmanager' / 'alertmanager.yml'}",
-                    f"--storage.path={self.path('data', 'alertmanager')}", f"--web.listen-address={listen}",
-                    "--cluster.listen-address=", f"--web.external-url={self.url('alertmanager')}/"]
+            return [
+                str(find_binary("alertmanager")),
+                f"--config.file={etc / 'alertmanager' / 'alertmanager.yml'}",
+                f"--storage.path={self.path('data', 'alertmanager')}",
+                f"--web.listen-address={listen}",
+                "--cluster.listen-address=",
+                f"--web.external-url={self.url('alertmanager')}/",
+            ]
         if name == "grafana":
             binary = str(find_binary("grafana"))
             sub = ["server"] if Path(binary).name == "grafana" else []
-            return [binary, *sub, f"--homepath={_grafana_home(binary)}",
-                    f"--config={etc / 'grafana' / 'grafana.ini'}"]
+            return [binary, *sub, f"--homepath={_grafana_home(binary)}", f"--config={etc / 'grafana' / 'grafana.ini'}"]
         raise StackError(f"unknown service {name!r}")
 
     def mail_catcher(self) -> str:
@@ -454,16 +488,19 @@ check_for_plugin_updates = false
         # Ask a fresh view of the workdir: restoring the recorded state into self would override chosen ports.
         running = [s.name for s in Stack(self.workdir).status() if s.running] if self.state_exists() else []
         if running:
-            raise StackError(f"a stack is already running in {self.workdir} ({', '.join(running)}); "
-                             "stop it with `llmpulse stack down` first")
+            raise StackError(
+                f"a stack is already running in {self.workdir} ({', '.join(running)}); "
+                "stop it with `llmpulse stack down` first"
+            )
         self.plan()
-        busy = [key for name in self.services for key in SERVICES[name].port_names()
-                if not port_free(self.ports[key])]
+        busy = [key for name in self.services for key in SERVICES[name].port_names() if not port_free(self.ports[key])]
         if busy:
             detail = ", ".join(f"{n} port {self.ports[n]}" for n in busy)
-            raise StackError(f"port(s) already in use: {detail}. Another Prometheus/Alertmanager (e.g. the "
-                             "distribution's service) may be running; choose other ports with --port NAME=PORT or "
-                             "let llmpulse pick with --free-ports")
+            raise StackError(
+                f"port(s) already in use: {detail}. Another Prometheus/Alertmanager (e.g. the "
+                "distribution's service) may be running; choose other ports with --port NAME=PORT or "
+                "let llmpulse pick with --free-ports"
+            )
         self.prepare()
         try:
             for name in self.services:
@@ -506,8 +543,15 @@ check_for_plugin_updates = false
         with open(log_path, "ab") as out:
             out.write(f"--- llmpulse stack: starting {name}: {' '.join(cmd)}\n".encode())
             out.flush()
-            proc = subprocess.Popen(cmd, cwd=self.workdir, env=self._env, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                cmd,
+                cwd=self.workdir,
+                env=self._env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self._procs[name] = proc
         self.path("run", f"{name}.pid").write_text(f"{proc.pid}\n", encoding="utf-8")
         self._save_state()
@@ -521,15 +565,19 @@ check_for_plugin_updates = false
         while pending:
             for name in list(pending):
                 if not self._alive(name):
-                    raise StackError(f"{name} exited during start-up; last lines of "
-                                     f"{self.path('logs', name + '.log')}:\n{self.log_tail(name)}")
+                    raise StackError(
+                        f"{name} exited during start-up; last lines of "
+                        f"{self.path('logs', name + '.log')}:\n{self.log_tail(name)}"
+                    )
                 if self._healthy(name):
                     pending.remove(name)
             if not pending:
                 return
             if time.monotonic() > deadline:
-                raise StackError(f"not ready after {timeout:g}s: {', '.join(pending)}; last lines of "
-                                 f"{pending[0]}'s log:\n{self.log_tail(pending[0])}")
+                raise StackError(
+                    f"not ready after {timeout:g}s: {', '.join(pending)}; last lines of "
+                    f"{pending[0]}'s log:\n{self.log_tail(pending[0])}"
+                )
             time.sleep(0.2)
 
     def stop_service(self, name: str, *, kill: bool = False, grace: float = STOP_GRACE_SECONDS) -> bool:
@@ -566,8 +614,16 @@ check_for_plugin_updates = false
         out = []
         for name in self.services:
             running = self._alive(name)
-            out.append(ServiceStatus(name, self.url(name), self._pid(name), running,
-                                     running and self._healthy(name), self.path("logs", f"{name}.log")))
+            out.append(
+                ServiceStatus(
+                    name,
+                    self.url(name),
+                    self._pid(name),
+                    running,
+                    running and self._healthy(name),
+                    self.path("logs", f"{name}.log"),
+                )
+            )
         return out
 
     def log_tail(self, name: str, lines: int = 25) -> str:
@@ -585,10 +641,15 @@ check_for_plugin_updates = false
         pids = {}
         for name, proc in self._procs.items():
             pids[name] = {"pid": proc.pid, "start": _start_time(proc.pid)}
-        state = {"workdir": str(self.workdir), "services": self.services, "ports": self.ports,
-                 "commands": self._commands, "pids": pids,
-                 "config": str(self.config_path) if self.config_path else None,
-                 "bundle_config": str(self.bundle_config_path) if self.bundle_config_path else None}
+        state = {
+            "workdir": str(self.workdir),
+            "services": self.services,
+            "ports": self.ports,
+            "commands": self._commands,
+            "pids": pids,
+            "config": str(self.config_path) if self.config_path else None,
+            "bundle_config": str(self.bundle_config_path) if self.bundle_config_path else None,
+        }
         self.path(STATE_FILE).write_text(json.dumps(state, indent=2), encoding="utf-8")
 
     def _restore(self) -> None:
@@ -670,9 +731,12 @@ def _start_time(pid: int) -> str | None:
 
 
 def _grafana_home(binary: str) -> str:
-    for candidate in (os.environ.get("GRAFANA_HOME"), "/usr/share/grafana",
-                      str(Path(binary).resolve().parent.parent / "share" / "grafana"),
-                      str(Path(binary).resolve().parent.parent)):
+    for candidate in (
+        os.environ.get("GRAFANA_HOME"),
+        "/usr/share/grafana",
+        str(Path(binary).resolve().parent.parent / "share" / "grafana"),
+        str(Path(binary).resolve().parent.parent),
+    ):
         if candidate and Path(candidate, "conf", "defaults.ini").exists():
             return candidate
     return "/usr/share/grafana"
@@ -680,8 +744,13 @@ def _grafana_home(binary: str) -> str:
 
 # --- CLI -----------------------------------------------------------------------------------------------------------
 CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True, "max_content_width": 110}
-_workdir_option = click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_WORKDIR,
-                               envvar="LLMPULSE_STACK_DIR", help="Working directory (configs, data, logs, pids).")
+_workdir_option = click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_WORKDIR,
+    envvar="LLMPULSE_STACK_DIR",
+    help="Working directory (configs, data, logs, pids).",
+)
 
 
 def _parse_ports(values: tuple[str, ...]) -> dict[str, int]:
@@ -689,8 +758,9 @@ def _parse_ports(values: tuple[str, ...]) -> dict[str, int]:
     for item in values:
         name, sep, port = item.partition("=")
         if not sep or name not in all_ports() or not port.isdigit() or not 0 < int(port) < 65536:
-            raise click.BadParameter(f"{item!r}: expected NAME=PORT with NAME one of {', '.join(all_ports())}",
-                                     param_hint="--port")
+            raise click.BadParameter(
+                f"{item!r}: expected NAME=PORT with NAME one of {', '.join(all_ports())}", param_hint="--port"
+            )
         ports[name] = int(port)
     return ports
 
@@ -703,24 +773,46 @@ def stack() -> None:
 
 @stack.command()
 @_workdir_option
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Exporter config [default: the demo config, polling the simulator].")
-@click.option("--bundle-config", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Config whose bundle: section sets thresholds, windows and receivers [default: --config's].")
-@click.option("--port", "ports", multiple=True, metavar="NAME=PORT",
-              help=f"Port of a service ({', '.join(f'{n}={p}' for n, p in all_ports().items())}). Repeatable.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Exporter config [default: the demo config, polling the simulator].",
+)
+@click.option(
+    "--bundle-config",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Config whose bundle: section sets thresholds, windows and receivers [default: --config's].",
+)
+@click.option(
+    "--port",
+    "ports",
+    multiple=True,
+    metavar="NAME=PORT",
+    help=f"Port of a service ({', '.join(f'{n}={p}' for n, p in all_ports().items())}). Repeatable.",
+)
 @click.option("--free-ports", "pick_free_ports", is_flag=True, help="Pick free loopback ports for every service.")
 @click.option("--simulator/--no-simulator", default=None, help="Run the simulator [default: if the config uses it].")
 @click.option("--grafana/--no-grafana", default=None, help="Run Grafana [default: if grafana-server is installed].")
 @click.option("--foreground", is_flag=True, help="Stay attached; Ctrl-C stops the stack.")
 @click.option("--timeout", default=90.0, help="Seconds to wait for every service to become ready.")
-def up(workdir: Path, config_path: Path | None, bundle_config: Path | None, ports: tuple[str, ...],
-       pick_free_ports: bool, simulator: bool | None, grafana: bool | None, foreground: bool, timeout: float) -> None:
+def up(
+    workdir: Path,
+    config_path: Path | None,
+    bundle_config: Path | None,
+    ports: tuple[str, ...],
+    pick_free_ports: bool,
+    simulator: bool | None,
+    grafana: bool | None,
+    foreground: bool,
+    timeout: float,
+) -> None:
     """Start the stack and wait until every service is ready; print the URLs."""
     chosen = free_ports() if pick_free_ports else {}
     chosen.update(_parse_ports(ports))
-    st = Stack(workdir, config=config_path, bundle_config=bundle_config, ports=chosen, simulator=simulator,
-               grafana=grafana)
+    st = Stack(
+        workdir, config=config_path, bundle_config=bundle_config, ports=chosen, simulator=simulator, grafana=grafana
+    )
     click.echo(f"starting the llmpulse stack in {st.workdir} ...")
     try:
         st.start(timeout=timeout)
@@ -732,8 +824,10 @@ def up(workdir: Path, config_path: Path | None, bundle_config: Path | None, port
         why = "--no-grafana" if grafana is False else f"not installed; {BINARIES['grafana'].install}"
         click.echo(f"(Grafana is not running: {why}. Dashboards: docker compose, or import grafana/dashboards.)")
     if not foreground:
-        click.echo(f"logs in {st.path('logs')}; stop with: llmpulse stack down"
-                   + ("" if workdir == DEFAULT_WORKDIR else f" --workdir {workdir}"))
+        click.echo(
+            f"logs in {st.path('logs')}; stop with: llmpulse stack down"
+            + ("" if workdir == DEFAULT_WORKDIR else f" --workdir {workdir}")
+        )
         return
     click.echo("running in the foreground; Ctrl-C stops the stack")
     stop = []
@@ -767,14 +861,18 @@ def down(workdir: Path, timeout: float) -> None:
         click.echo(f"no stack is running in {st.workdir}")
         return
     stopped = st.stop(grace=timeout)
-    click.echo(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'} (data and logs kept in "
-               f"{st.workdir})")
+    click.echo(
+        f"stopped: {', '.join(stopped) if stopped else 'nothing was running'} (data and logs kept in {st.workdir})"
+    )
 
 
 @stack.command()
 @_workdir_option
-@click.option("--bundle-config", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Use this config's bundle: section from now on [default: the one the stack started with].")
+@click.option(
+    "--bundle-config",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Use this config's bundle: section from now on [default: the one the stack started with].",
+)
 def reload(workdir: Path, bundle_config: Path | None) -> None:
     """Regenerate the bundle and reload the running Prometheus and Alertmanager (after editing a bundle: section)."""
     st = Stack(workdir)
@@ -805,8 +903,11 @@ def status(workdir: Path) -> None:
 
 @stack.command()
 @click.option("--listen", default=f"127.0.0.1:{SERVICES['mailpit'].port}", help="HOST:PORT of the inbox page.")
-@click.option("--smtp", default=f"127.0.0.1:{SERVICES['mailpit'].extra_ports['smtp']}",
-              help="HOST:PORT of the SMTP listener Alertmanager's e-mail receiver sends to.")
+@click.option(
+    "--smtp",
+    default=f"127.0.0.1:{SERVICES['mailpit'].extra_ports['smtp']}",
+    help="HOST:PORT of the SMTP listener Alertmanager's e-mail receiver sends to.",
+)
 @click.option("--keep", default=500, help="Notifications kept in memory.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
 def inbox(listen: str, smtp: str, keep: int, log_level: str) -> None:

@@ -48,16 +48,34 @@ def short_bundle(receiver_url: str, **sections: dict[str, Any]) -> dict[str, Any
     timing = {"group_wait": "1s", "group_interval": "2s", "repeat_interval": "1h"}
     bundle: dict[str, Any] = {
         "prometheus": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-        "api": {"error_ratio_window": WINDOW, "latency_window": WINDOW, "slow_call_window": WINDOW,
-                "rate_limited_window": WINDOW, "auth_failure_window": WINDOW},
-        "for": {"LLMAPIHighErrorRate": "5s", "LLMAPIHighLatencyP99": "5s", "LLMPulseExporterDown": "3s",
-                "LLMBudgetBurnHigh": "3s", "LLMBudgetExceeded": "3s", "LLMBalanceLow": "3s",
-                "LLMBalanceExhausted": "3s"},
+        "api": {
+            "error_ratio_window": WINDOW,
+            "latency_window": WINDOW,
+            "slow_call_window": WINDOW,
+            "rate_limited_window": WINDOW,
+            "auth_failure_window": WINDOW,
+        },
+        "for": {
+            "LLMAPIHighErrorRate": "5s",
+            "LLMAPIHighLatencyP99": "5s",
+            "LLMPulseExporterDown": "3s",
+            "LLMBudgetBurnHigh": "3s",
+            "LLMBudgetExceeded": "3s",
+            "LLMBalanceLow": "3s",
+            "LLMBalanceExhausted": "3s",
+        },
         "routing": {"critical": timing, "warning": timing, "info": timing, "watchdog": timing},
         "receivers": {
             "webhooks": [{"name": "e2e-webhook", "url": receiver_url, "severities": ["critical", "warning"]}],
-            "email": [{"name": "mailpit", "to": ["oncall@llmpulse.local"], "from": "alertmanager@llmpulse.local",
-                       "smarthost": "mailpit:1025", "require_tls": False}],
+            "email": [
+                {
+                    "name": "mailpit",
+                    "to": ["oncall@llmpulse.local"],
+                    "from": "alertmanager@llmpulse.local",
+                    "smarthost": "mailpit:1025",
+                    "require_tls": False,
+                }
+            ],
         },
     }
     for key, value in sections.items():
@@ -65,8 +83,9 @@ def short_bundle(receiver_url: str, **sections: dict[str, Any]) -> dict[str, Any
     return bundle
 
 
-def exporter_config(*, source_interval: str = "2s", probe_interval: str = "3s",
-                    extra_probes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def exporter_config(
+    *, source_interval: str = "2s", probe_interval: str = "3s", extra_probes: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """The demo config (polling the compose simulator, which the stack rewrites) with short intervals.
 
     Probe timeouts equal their interval (a config's timeout may not exceed it) and stay above the 2.5 s slow calls
@@ -124,14 +143,18 @@ class WebhookReceiver:
         with self._lock:
             return [(d, a) for d in self.deliveries for a in d.payload.get("alerts", [])]
 
-    def wait_for(self, alertname: str, status: str, *, after: float = 0.0, timeout: float = 90.0,
-                 what: str = "") -> tuple[Delivery, dict[str, Any]]:
+    def wait_for(
+        self, alertname: str, status: str, *, after: float = 0.0, timeout: float = 90.0, what: str = ""
+    ) -> tuple[Delivery, dict[str, Any]]:
         """The first alert named ``alertname`` with ``status`` that arrived after ``after`` (monotonic)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for delivery, alert in self.alerts():
-                if (delivery.received >= after and alert.get("labels", {}).get("alertname") == alertname
-                        and alert.get("status") == status):
+                if (
+                    delivery.received >= after
+                    and alert.get("labels", {}).get("alertname") == alertname
+                    and alert.get("status") == status
+                ):
                     return delivery, alert
             time.sleep(0.2)
         seen = sorted({(a["labels"].get("alertname"), a.get("status")) for _, a in self.alerts()})
@@ -156,12 +179,19 @@ class Prom:
 
     def alerts(self, name: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
         alerts = requests.get(f"{self.url}/api/v1/alerts", timeout=10).json()["data"]["alerts"]
-        return [a for a in alerts if (name is None or a["labels"]["alertname"] == name)
-                and (state is None or a["state"] == state)]
+        return [
+            a
+            for a in alerts
+            if (name is None or a["labels"]["alertname"] == name) and (state is None or a["state"] == state)
+        ]
 
     def wait_alert(self, name: str, state: str = "firing", timeout: float = 90.0) -> list[dict[str, Any]]:
-        return wait_for(lambda: self.alerts(name, state), timeout, f"{name} {state} in Prometheus",
-                        lambda: str([(a["labels"]["alertname"], a["state"]) for a in self.alerts()]))
+        return wait_for(
+            lambda: self.alerts(name, state),
+            timeout,
+            f"{name} {state} in Prometheus",
+            lambda: str([(a["labels"]["alertname"], a["state"]) for a in self.alerts()]),
+        )
 
     def wait_data(self, expr: str, timeout: float = 60.0) -> list[dict[str, Any]]:
         return wait_for(lambda: self.query(expr), timeout, f"data for {expr}")
@@ -228,8 +258,9 @@ class E2EStack:
 
 
 @contextmanager
-def running_stack(tmp: Path, *, exporter: dict[str, Any], bundle: Callable[[str], dict[str, Any]],
-                  traffic: bool = False) -> Iterator[E2EStack]:
+def running_stack(
+    tmp: Path, *, exporter: dict[str, Any], bundle: Callable[[str], dict[str, Any]], traffic: bool = False
+) -> Iterator[E2EStack]:
     """Start the native stack in ``tmp`` on free ports; ``bundle(receiver_url)`` gives its bundle section."""
     require_binaries()
     receiver = WebhookReceiver()
@@ -237,8 +268,16 @@ def running_stack(tmp: Path, *, exporter: dict[str, Any], bundle: Callable[[str]
     config_path.write_text(yaml.safe_dump(exporter, sort_keys=False))
     bundle_path = tmp / "bundle.yml"
     bundle_path.write_text(yaml.safe_dump({"bundle": bundle(receiver.url)}, sort_keys=False))
-    stack = Stack(tmp / "stack", config=config_path, bundle_config=bundle_path, ports=free_ports(),
-                  simulator=True, grafana=False, traffic=traffic, mailpit=False)
+    stack = Stack(
+        tmp / "stack",
+        config=config_path,
+        bundle_config=bundle_path,
+        ports=free_ports(),
+        simulator=True,
+        grafana=False,
+        traffic=traffic,
+        mailpit=False,
+    )
     try:
         stack.start(timeout=90)
         yield E2EStack(stack, Prom(stack.url("prometheus")), Sim(stack.url("simulator")), receiver, stack.workdir)
@@ -262,9 +301,29 @@ def self_signed_https(tmp: Path) -> tuple[str, Path, Callable[[], None]]:
     if not shutil.which("openssl"):
         pytest.skip("openssl is needed to make a test certificate")
     cert, key = tmp / "cert.pem", tmp / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj",
-                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out",
-                    str(cert)], check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:

@@ -92,8 +92,9 @@ class Metrics:
 class ExporterProcess:
     """A real ``llmpulse serve`` subprocess on a free loopback port."""
 
-    def __init__(self, config: dict[str, Any] | None, tmp: Path, env: dict[str, str] | None = None,
-                 args: list[str] | None = None) -> None:
+    def __init__(
+        self, config: dict[str, Any] | None, tmp: Path, env: dict[str, str] | None = None, args: list[str] | None = None
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp / f"exporter-{self.port}.log"
@@ -104,8 +105,9 @@ class ExporterProcess:
             cmd += ["--config", str(self.config_path)]
         cmd += args or []
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=self._log,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=self._log, stderr=subprocess.STDOUT
+        )
 
     def wait_ready(self, timeout: float = 20.0) -> ExporterProcess:
         wait_http_ok(f"{self.url}/-/ready", self.proc, timeout, "exporter", self.log)
@@ -141,8 +143,13 @@ class ExporterProcess:
 
 
 @contextmanager
-def exporter(config: dict[str, Any] | None, tmp: Path, env: dict[str, str] | None = None,
-             args: list[str] | None = None, ready: bool = True) -> Iterator[ExporterProcess]:
+def exporter(
+    config: dict[str, Any] | None,
+    tmp: Path,
+    env: dict[str, str] | None = None,
+    args: list[str] | None = None,
+    ready: bool = True,
+) -> Iterator[ExporterProcess]:
     proc = ExporterProcess(config, tmp, env, args)
     try:
         if ready:
@@ -154,5 +161,11 @@ def exporter(config: dict[str, Any] | None, tmp: Path, env: dict[str, str] | Non
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run ``python -m exporter ARGS`` as a real process."""
-    return subprocess.run([sys.executable, "-m", "exporter", *args], cwd=ROOT, env={**os.environ, **(env or {})},
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "exporter", *args],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -25,12 +25,20 @@ simulator = pytest.fixture(frozen_simulator, name="simulator")
 
 
 def _source(sim_url: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "anthropic", "name": "an", "base_url": sim_url, "interval": "2s", "timeout": "2s",
-            "api_key_env": "LLMPULSE_DEMO_KEY", **extra}
+    return {
+        "type": "anthropic",
+        "name": "an",
+        "base_url": sim_url,
+        "interval": "2s",
+        "timeout": "2s",
+        "api_key_env": "LLMPULSE_DEMO_KEY",
+        **extra,
+    }
 
 
-def test_month_to_date_tokens_and_dollar_costs_match_the_simulated_pages(simulator: FrozenSimulator,
-                                                                         tmp_path: Path) -> None:
+def test_month_to_date_tokens_and_dollar_costs_match_the_simulated_pages(
+    simulator: FrozenSimulator, tmp_path: Path
+) -> None:
     cfg = {"sources": [_source(simulator.url, page_size=4)]}
     with exporter(cfg, tmp_path) as proc:
         wait_equal(proc, "an", lambda: anthropic_expected(simulator.url, limit=6))
@@ -46,9 +54,15 @@ def test_month_to_date_tokens_and_dollar_costs_match_the_simulated_pages(simulat
 def test_costs_are_the_cents_strings_divided_by_100(simulator: FrozenSimulator, tmp_path: Path) -> None:
     """An explicit check of the unit trap, on the grand total (independent of any label mapping)."""
     params = [("starting_at", month_start().strftime("%Y-%m-%dT%H:%M:%SZ")), ("limit", 31)]
-    cents = sum((Decimal(r["amount"]) for page in pages(f"{simulator.url}/v1/organizations/cost_report", params,
-                                                          ANTHROPIC_AUTH)
-                 for bucket in page["data"] for r in bucket["results"]), Decimal(0))
+    cents = sum(
+        (
+            Decimal(r["amount"])
+            for page in pages(f"{simulator.url}/v1/organizations/cost_report", params, ANTHROPIC_AUTH)
+            for bucket in page["data"]
+            for r in bucket["results"]
+        ),
+        Decimal(0),
+    )
     assert cents > 0
     with exporter({"sources": [_source(simulator.url)]}, tmp_path) as proc:
         m = proc.wait_for(lambda m: m.find("llmpulse_cost_usd_total", source="an"), what="costs")
@@ -65,6 +79,10 @@ def test_group_by_api_key_labels_console_usage(simulator: FrozenSimulator, tmp_p
         keys = {lab["api_key"] for lab, _ in m.find("llmpulse_usage_tokens_total", source="an")}
         assert "console" in keys and any(k.startswith("apikey_") for k in keys)
         names = {lab["project"]: lab["project_name"] for lab, _ in m.find("llmpulse_project_info", source="an")}
-        listed = requests.get(f"{simulator.url}/v1/organizations/workspaces", params={"include_archived": "true"},
-                              headers=ANTHROPIC_AUTH, timeout=5).json()["data"]
+        listed = requests.get(
+            f"{simulator.url}/v1/organizations/workspaces",
+            params={"include_archived": "true"},
+            headers=ANTHROPIC_AUTH,
+            timeout=5,
+        ).json()["data"]
         assert names == {"default": "Default Workspace", **{w["id"]: w["name"] for w in listed}}

@@ -32,16 +32,27 @@ USAGE = {  # the documented example result
     "server_tool_use": {"web_search_requests": 10},
 }
 LABELS = {"project": "wrkspc_01JwQvzr7rXLA5AGx3HKfFUJ", "model": "claude-sonnet-4-20250514"}
-COST = {"amount": "123.78912", "currency": "USD", "cost_type": "tokens",
-        "description": "Claude Sonnet 4 Usage - Input Tokens", "model": "claude-sonnet-4-20250514",
-        "service_tier": "standard", "token_type": "uncached_input_tokens", "context_window": "0-200k",
-        "workspace_id": "wrkspc_01JwQvzr7rXLA5AGx3HKfFUJ"}
+COST = {
+    "amount": "123.78912",
+    "currency": "USD",
+    "cost_type": "tokens",
+    "description": "Claude Sonnet 4 Usage - Input Tokens",
+    "model": "claude-sonnet-4-20250514",
+    "service_tier": "standard",
+    "token_type": "uncached_input_tokens",
+    "context_window": "0-200k",
+    "workspace_id": "wrkspc_01JwQvzr7rXLA5AGx3HKfFUJ",
+}
 
 
-def page(*results: dict[str, Any], start: str = "2025-08-01T00:00:00Z", end: str = "2025-08-02T00:00:00Z") -> dict[
-        str, Any]:
-    return {"data": [{"starting_at": start, "ending_at": end, "results": list(results)}], "has_more": False,
-            "next_page": None}
+def page(
+    *results: dict[str, Any], start: str = "2025-08-01T00:00:00Z", end: str = "2025-08-02T00:00:00Z"
+) -> dict[str, Any]:
+    return {
+        "data": [{"starting_at": start, "ending_at": end, "results": list(results)}],
+        "has_more": False,
+        "next_page": None,
+    }
 
 
 def usage(pg: dict[str, Any], group_by: list[str] = DEFAULT, not_before: float = 0) -> Totals:
@@ -67,10 +78,17 @@ def test_total_input_is_uncached_plus_cache_writes_plus_cache_reads() -> None:
 
 
 def test_optional_parts_missing_or_null_and_unknown_fields() -> None:
-    minimal = {"workspace_id": None, "model": "claude-3-5-haiku-20241022", "uncached_input_tokens": 10,
-               "output_tokens": 3, "cache_creation": None, "inference_geo": "us",
-               "speed": "fast", "brand_new": {"nested": [1, 2]},
-               "server_tool_use": {"web_search_requests": 2, "future_breakdown": {"x": 1}, "flag": True}}
+    minimal = {
+        "workspace_id": None,
+        "model": "claude-3-5-haiku-20241022",
+        "uncached_input_tokens": 10,
+        "output_tokens": 3,
+        "cache_creation": None,
+        "inference_geo": "us",
+        "speed": "fast",
+        "brand_new": {"nested": [1, 2]},
+        "server_tool_use": {"web_search_requests": 2, "future_breakdown": {"x": 1}, "flag": True},
+    }
     t = usage(page(minimal))
     labels = {"project": "default", "model": "claude-3-5-haiku-20241022"}
     assert tok(t, "input", **labels) == 10
@@ -91,10 +109,12 @@ def test_breakdowns_and_null_dimensions() -> None:
 
 def test_buckets_sum_and_buckets_before_the_month_are_skipped() -> None:
     pg = page(USAGE)
-    pg["data"].insert(0, {"starting_at": "2025-07-31T00:00:00Z", "ending_at": "2025-08-01T00:00:00Z",
-                          "results": [USAGE]})
-    pg["data"].append({"starting_at": "2025-08-02T00:00:00+00:00", "ending_at": "2025-08-03T00:00:00Z",
-                       "results": [USAGE]})
+    pg["data"].insert(
+        0, {"starting_at": "2025-07-31T00:00:00Z", "ending_at": "2025-08-01T00:00:00Z", "results": [USAGE]}
+    )
+    pg["data"].append(
+        {"starting_at": "2025-08-02T00:00:00+00:00", "ending_at": "2025-08-03T00:00:00Z", "results": [USAGE]}
+    )
     aug1 = 1754006400  # 2025-08-01T00:00:00Z
     assert tok(usage(pg, not_before=aug1), "output") == 1000
     assert tok(usage(pg), "output") == 1500
@@ -110,25 +130,31 @@ def test_cost_amounts_are_cent_strings_converted_to_dollars_exactly() -> None:
     assert t2.get(contract.COST_USD, project="default", line_item="unknown") == Decimal("0.5")
 
 
-@pytest.mark.parametrize("bad", [
-    {**COST, "amount": "12,5"},
-    {**COST, "amount": None},
-    {**COST, "amount": "NaN"},
-    {**COST, "currency": "EUR"},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {**COST, "amount": "12,5"},
+        {**COST, "amount": None},
+        {**COST, "amount": "NaN"},
+        {**COST, "currency": "EUR"},
+    ],
+)
 def test_bad_cost_results_are_invalid_responses(bad: dict[str, Any]) -> None:
     with pytest.raises(ApiError) as err:
         parse_cost_page(page(bad), Totals())
     assert err.value.reason == "invalid_response"
 
 
-@pytest.mark.parametrize("bad", [
-    {"data": [{"starting_at": "not a time", "results": []}]},
-    {"data": [{"ending_at": "2025-08-02T00:00:00Z", "results": []}]},
-    {"has_more": False},
-    page({**USAGE, "uncached_input_tokens": None}),
-    page({**USAGE, "cache_creation": [1, 2]}),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"data": [{"starting_at": "not a time", "results": []}]},
+        {"data": [{"ending_at": "2025-08-02T00:00:00Z", "results": []}]},
+        {"has_more": False},
+        page({**USAGE, "uncached_input_tokens": None}),
+        page({**USAGE, "cache_creation": [1, 2]}),
+    ],
+)
 def test_malformed_usage_pages_are_invalid_responses(bad: dict[str, Any]) -> None:
     with pytest.raises(ApiError) as err:
         usage(bad)
@@ -136,9 +162,21 @@ def test_malformed_usage_pages_are_invalid_responses(bad: dict[str, Any]) -> Non
 
 
 def test_workspaces_and_the_default_workspace_name() -> None:
-    pg = {"data": [{"id": "wrkspc_1", "type": "workspace", "name": "Production", "created_at": "2024-10-30T23:58:27Z",
-                    "archived_at": None, "display_color": "#6C5BB9"}], "has_more": False, "first_id": "wrkspc_1",
-          "last_id": "wrkspc_1"}
+    pg = {
+        "data": [
+            {
+                "id": "wrkspc_1",
+                "type": "workspace",
+                "name": "Production",
+                "created_at": "2024-10-30T23:58:27Z",
+                "archived_at": None,
+                "display_color": "#6C5BB9",
+            }
+        ],
+        "has_more": False,
+        "first_id": "wrkspc_1",
+        "last_id": "wrkspc_1",
+    }
     ms = MetricSet()
     project_info(parse_workspaces_page(pg), ms)
     assert ms.get(contract.PROJECT_INFO, project="wrkspc_1", project_name="Production") == 1

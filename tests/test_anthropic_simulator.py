@@ -18,8 +18,12 @@ simulator = pytest.fixture(frozen_simulator, name="simulator")
 
 
 def get(sim: Any, path: str, params: Any = None, headers: dict[str, str] | None = None) -> requests.Response:
-    return requests.get(f"{sim.url}/v1/organizations{path}", params=params,
-                        headers=ANTHROPIC_AUTH if headers is None else headers, timeout=10)
+    return requests.get(
+        f"{sim.url}/v1/organizations{path}",
+        params=params,
+        headers=ANTHROPIC_AUTH if headers is None else headers,
+        timeout=10,
+    )
 
 
 def iso(when: datetime) -> str:
@@ -44,19 +48,22 @@ def test_auth_needs_x_api_key_and_anthropic_version(simulator: Any) -> None:
         assert body["request_id"].startswith("req_") and resp.headers["request-id"] == body["request_id"]
 
 
-@pytest.mark.parametrize(("path", "params"), [
-    (USAGE, {}),
-    (USAGE, {"starting_at": "2026-13-01"}),
-    (USAGE, {"starting_at": "2026-11-01T00:00:00"}),  # no timezone
-    (USAGE, {"starting_at": "2026-11-01T00:00:00Z", "bucket_width": "1w"}),
-    (USAGE, {"starting_at": "2026-11-01T00:00:00Z", "limit": 32}),
-    (USAGE, {"starting_at": "2026-11-01T00:00:00Z", "bucket_width": "1h", "limit": 169}),
-    (USAGE, {"starting_at": "2026-11-01T00:00:00Z", "group_by[]": "user_id"}),
-    (USAGE, {"starting_at": "2026-11-01T00:00:00Z", "page": "page_xyz"}),
-    ("/cost_report", {"starting_at": "2026-11-01T00:00:00Z", "bucket_width": "1h"}),
-    ("/cost_report", {"starting_at": "2026-11-01T00:00:00Z", "limit": 32}),
-    ("/cost_report", {"starting_at": "2026-11-01T00:00:00Z", "group_by[]": "model"}),
-])
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        (USAGE, {}),
+        (USAGE, {"starting_at": "2026-13-01"}),
+        (USAGE, {"starting_at": "2026-11-01T00:00:00"}),  # no timezone
+        (USAGE, {"starting_at": "2026-11-01T00:00:00Z", "bucket_width": "1w"}),
+        (USAGE, {"starting_at": "2026-11-01T00:00:00Z", "limit": 32}),
+        (USAGE, {"starting_at": "2026-11-01T00:00:00Z", "bucket_width": "1h", "limit": 169}),
+        (USAGE, {"starting_at": "2026-11-01T00:00:00Z", "group_by[]": "user_id"}),
+        (USAGE, {"starting_at": "2026-11-01T00:00:00Z", "page": "page_xyz"}),
+        ("/cost_report", {"starting_at": "2026-11-01T00:00:00Z", "bucket_width": "1h"}),
+        ("/cost_report", {"starting_at": "2026-11-01T00:00:00Z", "limit": 32}),
+        ("/cost_report", {"starting_at": "2026-11-01T00:00:00Z", "group_by[]": "model"}),
+    ],
+)
 def test_parameters_are_validated_with_the_real_limits(simulator: Any, path: str, params: dict[str, Any]) -> None:
     resp = get(simulator, path, params)
     assert resp.status_code == 400, resp.text
@@ -75,9 +82,15 @@ def test_limits_and_snapping(simulator: Any) -> None:
 def test_buckets_ascending_with_empty_future_days_and_null_dimensions(simulator: Any) -> None:
     first = month_start()
     end = first + timedelta(days=40)
-    buckets = [b for p in pages(f"{simulator.url}/v1/organizations{USAGE}",
-                                [("starting_at", iso(first)), ("ending_at", iso(end)), ("limit", 7)], ANTHROPIC_AUTH)
-               for b in p["data"]]
+    buckets = [
+        b
+        for p in pages(
+            f"{simulator.url}/v1/organizations{USAGE}",
+            [("starting_at", iso(first)), ("ending_at", iso(end)), ("limit", 7)],
+            ANTHROPIC_AUTH,
+        )
+        for b in p["data"]
+    ]
     assert [b["starting_at"] for b in buckets] == [iso(first + timedelta(days=i)) for i in range(40)]
     assert all(set(b) == {"starting_at", "ending_at", "results"} for b in buckets)
     assert buckets[-1]["results"] == []
@@ -86,10 +99,12 @@ def test_buckets_ascending_with_empty_future_days_and_null_dimensions(simulator:
 
 
 def test_group_by_both_forms_default_workspace_and_console_keys(simulator: Any) -> None:
-    plain = get(simulator, USAGE, [("starting_at", start()), ("group_by", "workspace_id"),
-                                   ("group_by", "api_key_id")]).json()
-    brackets = get(simulator, USAGE, [("starting_at", start()), ("group_by[]", "workspace_id"),
-                                      ("group_by[]", "api_key_id")]).json()
+    plain = get(
+        simulator, USAGE, [("starting_at", start()), ("group_by", "workspace_id"), ("group_by", "api_key_id")]
+    ).json()
+    brackets = get(
+        simulator, USAGE, [("starting_at", start()), ("group_by[]", "workspace_id"), ("group_by[]", "api_key_id")]
+    ).json()
     assert plain == brackets
     results = [r for b in plain["data"] for r in b["results"]]
     assert None in {r["workspace_id"] for r in results}  # the default workspace
@@ -98,8 +113,11 @@ def test_group_by_both_forms_default_workspace_and_console_keys(simulator: Any) 
 
 
 def test_cost_amounts_are_cent_strings_with_descriptions(simulator: Any) -> None:
-    resp = get(simulator, "/cost_report", [("starting_at", start()), ("group_by[]", "description"),
-                                           ("group_by[]", "workspace_id")])
+    resp = get(
+        simulator,
+        "/cost_report",
+        [("starting_at", start()), ("group_by[]", "description"), ("group_by[]", "workspace_id")],
+    )
     results = [r for b in resp.json()["data"] for r in b["results"]]
     assert results and all(isinstance(r["amount"], str) and r["currency"] == "USD" for r in results)
     assert all(Decimal(r["amount"]) >= 0 for r in results)

@@ -19,13 +19,16 @@ MGMT = {"Authorization": f"Bearer {DEMO_MANAGEMENT_KEY}"}
 
 def config(url: str) -> dict[str, Any]:
     common = {"base_url": url, "interval": "1s", "timeout": "1s", "retries": 0, "api_key_env": "LLMPULSE_DEMO_KEY"}
-    return {"sources": [
-        {"type": "deepseek", "name": "ds", **common},
-        {"type": "moonshot", "name": "kimi", **common},
-        {"type": "openrouter", "name": "or", **common, "api_key_env": "LLMPULSE_DEMO_MANAGEMENT_KEY"},
-        {"type": "siliconflow", "name": "sf", **common},
-        {"type": "siliconflow", "name": "sf-intl", **common, "currency": "USD"},
-    ], "exchange_rates": RATES}
+    return {
+        "sources": [
+            {"type": "deepseek", "name": "ds", **common},
+            {"type": "moonshot", "name": "kimi", **common},
+            {"type": "openrouter", "name": "or", **common, "api_key_env": "LLMPULSE_DEMO_MANAGEMENT_KEY"},
+            {"type": "siliconflow", "name": "sf", **common},
+            {"type": "siliconflow", "name": "sf-intl", **common, "currency": "USD"},
+        ],
+        "exchange_rates": RATES,
+    }
 
 
 SOURCES = ("ds", "kimi", "or", "sf", "sf-intl")
@@ -59,8 +62,11 @@ def test_exported_balances_equal_what_was_served(simulator: Any, tmp_path: Path)
 
         ds = served(simulator.url, "/user/balance")
         for info in ds["balance_infos"]:
-            for field, kind in (("total_balance", "total"), ("granted_balance", "granted"),
-                                ("topped_up_balance", "topped_up")):
+            for field, kind in (
+                ("total_balance", "total"),
+                ("granted_balance", "granted"),
+                ("topped_up_balance", "topped_up"),
+            ):
                 assert balance(m, "ds", info["currency"], kind) == float(info[field])
         assert m.value("llmpulse_balance_available", source="ds") == float(ds["is_available"])
         assert len(m.find("llmpulse_balance", source="ds")) == 3 * len(ds["balance_infos"])
@@ -77,8 +83,12 @@ def test_exported_balances_equal_what_was_served(simulator: Any, tmp_path: Path)
         key = served(simulator.url, "/api/v1/key", MGMT)["data"]
         assert m.value("llmpulse_key_limit_usd", source="or") == key["limit"]
         assert m.value("llmpulse_key_limit_remaining_usd", source="or") == key["limit_remaining"]
-        for field, window in (("usage", "total"), ("usage_daily", "daily"), ("usage_weekly", "weekly"),
-                              ("usage_monthly", "monthly")):
+        for field, window in (
+            ("usage", "total"),
+            ("usage_daily", "daily"),
+            ("usage_weekly", "weekly"),
+            ("usage_monthly", "monthly"),
+        ):
             assert m.value("llmpulse_key_usage_usd", source="or", window=window) == key[field]
 
         sf = served(simulator.url, "/v1/user/info")["data"]
@@ -100,8 +110,9 @@ def test_usd_series_from_exchange_rates(simulator: Any, tmp_path: Path) -> None:
         converted = 0
         for labels, value in m.find("llmpulse_balance"):
             rate = {"USD": 1.0, **RATES}.get(labels["currency"])
-            usd = m.find("llmpulse_balance_usd", source=labels["source"], currency=labels["currency"],
-                          kind=labels["kind"])
+            usd = m.find(
+                "llmpulse_balance_usd", source=labels["source"], currency=labels["currency"], kind=labels["kind"]
+            )
             if rate is None:
                 assert usd == []
                 continue
@@ -120,8 +131,11 @@ def test_exhausting_balances_reads_zero_and_unavailable(simulator: Any, tmp_path
 
         def exhausted(m: Metrics) -> bool:
             totals = m.find("llmpulse_balance", kind="total")
-            return (len(totals) == 6 and all(v == 0 for _, v in totals)
-                    and all(m.value("llmpulse_balance_available", source=s) == 0 for s in SOURCES))
+            return (
+                len(totals) == 6
+                and all(v == 0 for _, v in totals)
+                and all(m.value("llmpulse_balance_available", source=s) == 0 for s in SOURCES)
+            )
 
         m = proc.wait_for(exhausted, what="every total 0 and unavailable")
         assert all(v == 0 for _, v in m.find("llmpulse_balance_usd", kind="total"))

@@ -14,11 +14,13 @@ WRONG_KEY = "sk-wrong-secret-0123456789abcdef"
 
 def config(url: str) -> dict[str, Any]:
     common = {"base_url": url, "interval": "1s", "timeout": "1s", "retries": 0, "api_key_env": "LLMPULSE_DEMO_KEY"}
-    return {"sources": [
-        {"type": "deepseek", "name": "ds", **common},
-        {"type": "moonshot", "name": "kimi", **common},
-        {"type": "siliconflow", "name": "sf", **common},
-    ]}
+    return {
+        "sources": [
+            {"type": "deepseek", "name": "ds", **common},
+            {"type": "moonshot", "name": "kimi", **common},
+            {"type": "siliconflow", "name": "sf", **common},
+        ]
+    }
 
 
 def balances(m: Metrics, source: str) -> dict[tuple[str, str], float]:
@@ -32,19 +34,31 @@ def errors(m: Metrics, source: str, reason: str) -> float:
 def test_broken_endpoints_take_the_source_down_and_keep_last_values(simulator: Any, tmp_path: Path) -> None:
     requests.post(f"{simulator.url}/_sim/balances", json={"*": {"burn_per_hour": 0}}, timeout=5).raise_for_status()
     with exporter(config(simulator.url), tmp_path) as proc:
-        m = proc.wait_for(lambda m: all(m.value("llmpulse_source_up", source=s) == 1 for s in ("ds", "kimi", "sf")),
-                          what="up")
+        m = proc.wait_for(
+            lambda m: all(m.value("llmpulse_source_up", source=s) == 1 for s in ("ds", "kimi", "sf")), what="up"
+        )
         before = {s: balances(m, s) for s in ("ds", "kimi", "sf")}
         assert all(before.values())
 
-        simulator.faults({"deepseek": {"error_rate": 1.0, "error_status": 500},  # a 5xx
-                          "moonshot": {"malformed": 1000}})  # truncated JSON under HTTP 200
+        simulator.faults(
+            {
+                "deepseek": {"error_rate": 1.0, "error_status": 500},  # a 5xx
+                "moonshot": {"malformed": 1000},
+            }
+        )  # truncated JSON under HTTP 200
         # SiliconFlow's trap: HTTP 200 with a body code other than 20000 is an error, not a balance
-        requests.post(f"{simulator.url}/_sim/balances", json={"siliconflow": {"code": 50001, "message": "busy"}},
-                      timeout=5).raise_for_status()
+        requests.post(
+            f"{simulator.url}/_sim/balances", json={"siliconflow": {"code": 50001, "message": "busy"}}, timeout=5
+        ).raise_for_status()
 
-        m = proc.wait_for(lambda m: errors(m, "ds", "http_5xx") >= 2 and errors(m, "kimi", "invalid_response") >= 2
-                          and errors(m, "sf", "invalid_response") >= 2, what="failures counted")
+        m = proc.wait_for(
+            lambda m: (
+                errors(m, "ds", "http_5xx") >= 2
+                and errors(m, "kimi", "invalid_response") >= 2
+                and errors(m, "sf", "invalid_response") >= 2
+            ),
+            what="failures counted",
+        )
         for source in ("ds", "kimi", "sf"):
             assert m.value("llmpulse_source_up", source=source) == 0
             assert balances(m, source) == before[source]  # last good values kept, nothing half-updated
@@ -54,10 +68,12 @@ def test_broken_endpoints_take_the_source_down_and_keep_last_values(simulator: A
         assert "HTTP 500" in page and "code 50001" in page and "not valid JSON" in page
 
         simulator.clear_faults()
-        requests.post(f"{simulator.url}/_sim/balances", json={"siliconflow": {"code": 20000}},
-                      timeout=5).raise_for_status()
-        proc.wait_for(lambda m: all(m.value("llmpulse_source_up", source=s) == 1 for s in ("ds", "kimi", "sf")),
-                      what="recovered")
+        requests.post(
+            f"{simulator.url}/_sim/balances", json={"siliconflow": {"code": 20000}}, timeout=5
+        ).raise_for_status()
+        proc.wait_for(
+            lambda m: all(m.value("llmpulse_source_up", source=s) == 1 for s in ("ds", "kimi", "sf")), what="recovered"
+        )
 
 
 def test_dead_key_and_insufficient_balance_errors_leak_no_secret(simulator: Any, tmp_path: Path) -> None:

@@ -15,8 +15,16 @@ KEY = {"Authorization": f"Bearer {DEMO_KEY}"}
 
 
 def source(url: str, name: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "openrouter", "name": name, "base_url": url, "interval": "1s", "timeout": "1s", "retries": 0,
-            "api_key_env": "LLMPULSE_DEMO_KEY", **extra}
+    return {
+        "type": "openrouter",
+        "name": name,
+        "base_url": url,
+        "interval": "1s",
+        "timeout": "1s",
+        "retries": 0,
+        "api_key_env": "LLMPULSE_DEMO_KEY",
+        **extra,
+    }
 
 
 def sim_state(url: str) -> dict[str, Any]:
@@ -28,8 +36,9 @@ def polls(m: Metrics, name: str) -> float:
 
 
 def test_ordinary_key_403_on_credits_is_noted_not_an_outage(simulator: Any, tmp_path: Path) -> None:
-    requests.post(f"{simulator.url}/_sim/balances", json={"openrouter": {"burn_per_hour": 0}},
-                  timeout=5).raise_for_status()
+    requests.post(
+        f"{simulator.url}/_sim/balances", json={"openrouter": {"burn_per_hour": 0}}, timeout=5
+    ).raise_for_status()
     with exporter({"sources": [source(simulator.url, "or")]}, tmp_path) as proc:
         m = proc.wait_for(lambda m: polls(m, "or") >= 5, what="several polls")
         assert m.value("llmpulse_source_up", source="or") == 1
@@ -49,9 +58,11 @@ def test_ordinary_key_403_on_credits_is_noted_not_an_outage(simulator: Any, tmp_
 
 
 def test_legacy_key_path_unlimited_key_and_credits_off(simulator: Any, tmp_path: Path) -> None:
-    requests.post(f"{simulator.url}/_sim/balances",
-                  json={"openrouter": {"legacy_only": True, "limit": None, "burn_per_hour": 0}},
-                  timeout=5).raise_for_status()
+    requests.post(
+        f"{simulator.url}/_sim/balances",
+        json={"openrouter": {"legacy_only": True, "limit": None, "burn_per_hour": 0}},
+        timeout=5,
+    ).raise_for_status()
     cfg = {"sources": [source(simulator.url, "or-legacy"), source(simulator.url, "or-nocredits", credits=False)]}
     with exporter(cfg, tmp_path) as proc:
         m = proc.wait_for(lambda m: polls(m, "or-legacy") >= 4 and polls(m, "or-nocredits") >= 3, what="polls")
@@ -60,8 +71,12 @@ def test_legacy_key_path_unlimited_key_and_credits_off(simulator: Any, tmp_path:
             assert m.value("llmpulse_source_up", source=name) == 1
             assert m.value("llmpulse_key_usage_usd", source=name, window="total") == key["usage"]
             # unlimited: no limit series at all (neither 0 nor +Inf), and nothing to derive availability from
-            for family in ("llmpulse_key_limit_usd", "llmpulse_key_limit_remaining_usd",
-                           "llmpulse_balance_available", "llmpulse_balance"):
+            for family in (
+                "llmpulse_key_limit_usd",
+                "llmpulse_key_limit_remaining_usd",
+                "llmpulse_balance_available",
+                "llmpulse_balance",
+            ):
                 assert m.find(family, source=name) == [], family
         hits = sim_state(simulator.url)["hits"]
         assert hits["/api/v1/key"] == 2  # one 404 per source, then the legacy path is remembered

@@ -14,26 +14,75 @@ from exporter.providers.balance import balance_usd_enricher, currency_for_host
 from exporter.samples import MetricSet
 
 # Recorded answers, verbatim from the providers' docs.
-DEEPSEEK = {"is_available": True, "balance_infos": [
-    {"currency": "CNY", "total_balance": "110.00", "granted_balance": "10.00", "topped_up_balance": "100.00"}]}
-DEEPSEEK_OLD = {"is_available": True, "balance_infos": [
-    {"currency": "CNY", "total_balance": 110.00, "granted_balance": 10.00, "topped_up_balance": 100.00}]}
-MOONSHOT = {"code": 0, "data": {"available_balance": 49.58894, "voucher_balance": 46.58893,
-                                "cash_balance": 3.00001}, "scode": "0x0", "status": True}
-OPENROUTER_KEY = {"data": {
-    "label": "sk-or-v1-au7...890", "limit": 100, "limit_remaining": 74.5, "limit_reset": "monthly",
-    "include_byok_in_limit": False, "usage": 25.5, "usage_daily": 25.5, "usage_weekly": 25.5, "usage_monthly": 25.5,
-    "byok_usage": 17.38, "byok_usage_daily": 17.38, "byok_usage_weekly": 17.38, "byok_usage_monthly": 17.38,
-    "is_free_tier": False, "is_management_key": False, "is_provisioning_key": False,
-    "creator_user_id": "user_2dHF", "expires_at": "2027-12-31T23:59:59Z",
-    "rate_limit": {"requests": 1000, "interval": "1h", "note": "This field is deprecated and safe to ignore."}}}
-OPENROUTER_KEY_OLD = {"data": {"label": "sk-or-v1-abc...def", "usage": 3.25, "limit": None, "is_free_tier": False,
-                               "rate_limit": {"requests": 50, "interval": "10s"}}}
+DEEPSEEK = {
+    "is_available": True,
+    "balance_infos": [
+        {"currency": "CNY", "total_balance": "110.00", "granted_balance": "10.00", "topped_up_balance": "100.00"}
+    ],
+}
+DEEPSEEK_OLD = {
+    "is_available": True,
+    "balance_infos": [
+        {"currency": "CNY", "total_balance": 110.00, "granted_balance": 10.00, "topped_up_balance": 100.00}
+    ],
+}
+MOONSHOT = {
+    "code": 0,
+    "data": {"available_balance": 49.58894, "voucher_balance": 46.58893, "cash_balance": 3.00001},
+    "scode": "0x0",
+    "status": True,
+}
+OPENROUTER_KEY = {
+    "data": {
+        "label": "sk-or-v1-au7...890",
+        "limit": 100,
+        "limit_remaining": 74.5,
+        "limit_reset": "monthly",
+        "include_byok_in_limit": False,
+        "usage": 25.5,
+        "usage_daily": 25.5,
+        "usage_weekly": 25.5,
+        "usage_monthly": 25.5,
+        "byok_usage": 17.38,
+        "byok_usage_daily": 17.38,
+        "byok_usage_weekly": 17.38,
+        "byok_usage_monthly": 17.38,
+        "is_free_tier": False,
+        "is_management_key": False,
+        "is_provisioning_key": False,
+        "creator_user_id": "user_2dHF",
+        "expires_at": "2027-12-31T23:59:59Z",
+        "rate_limit": {"requests": 1000, "interval": "1h", "note": "This field is deprecated and safe to ignore."},
+    }
+}
+OPENROUTER_KEY_OLD = {
+    "data": {
+        "label": "sk-or-v1-abc...def",
+        "usage": 3.25,
+        "limit": None,
+        "is_free_tier": False,
+        "rate_limit": {"requests": 50, "interval": "10s"},
+    }
+}
 OPENROUTER_CREDITS = {"data": {"total_credits": 100.5, "total_usage": 25.75}}
-SILICONFLOW = {"code": 20000, "message": "OK", "status": True, "data": {
-    "id": "userid", "name": "username", "image": "user_avatar_image_url", "email": "user_email_address",
-    "isAdmin": False, "balance": "0.88", "status": "normal", "introduction": "", "role": "", "chargeBalance": "88.00",
-    "totalBalance": "88.88"}}
+SILICONFLOW = {
+    "code": 20000,
+    "message": "OK",
+    "status": True,
+    "data": {
+        "id": "userid",
+        "name": "username",
+        "image": "user_avatar_image_url",
+        "email": "user_email_address",
+        "isAdmin": False,
+        "balance": "0.88",
+        "status": "normal",
+        "introduction": "",
+        "role": "",
+        "chargeBalance": "88.00",
+        "totalBalance": "88.88",
+    },
+}
 
 
 def balances(ms: MetricSet) -> dict[tuple[str, str], float]:
@@ -60,8 +109,9 @@ def test_deepseek_strings_and_numbers_parse_alike(answer: dict[str, Any]) -> Non
 
 def test_deepseek_one_entry_per_currency() -> None:
     answer = copy.deepcopy(DEEPSEEK)
-    answer["balance_infos"].append({"currency": "usd", "total_balance": "5.50", "granted_balance": "0.50",
-                                    "topped_up_balance": "5.00"})
+    answer["balance_infos"].append(
+        {"currency": "usd", "total_balance": "5.50", "granted_balance": "0.50", "topped_up_balance": "5.00"}
+    )
     got = balances(deepseek.parse_balance(answer))
     assert got[("USD", "total")] == 5.5 and got[("CNY", "total")] == 110.0
     assert len(got) == 6
@@ -75,19 +125,27 @@ def test_deepseek_is_available_is_the_providers_word() -> None:
     assert available(deepseek.parse_balance(answer)) == 1.0  # absent: derived from total > 0
 
 
-@pytest.mark.parametrize("answer, match", [
-    ({"is_available": True}, "missing field 'balance_infos'"),
-    ({"is_available": True, "balance_infos": {"currency": "CNY"}}, "'balance_infos' has type dict"),
-    ({"is_available": True, "balance_infos": [{"currency": "CNY", "total_balance": "abc"}]},
-     r"total_balance.*expected a number, got 'abc'"),
-    ({"is_available": True, "balance_infos": [{"currency": "CNY", "total_balance": "NaN"}]}, "not a finite number"),
-    ({"is_available": True, "balance_infos": [{"currency": "CNY", "total_balance": True}]}, "has type bool"),
-    ({"is_available": True, "balance_infos": [{"total_balance": "1.00"}]}, "missing field 'currency'"),
-    ({"is_available": True, "balance_infos": [{"currency": "人民币", "total_balance": "1"}]}, "not a 3-letter code"),
-    ({"is_available": "yes", "balance_infos": []}, "'is_available' has type str"),
-    ({"is_available": True, "balance_infos": ["CNY"]}, r"balance_infos\[0\] is a str"),
-    ([], "answer is a list"),
-])
+@pytest.mark.parametrize(
+    "answer, match",
+    [
+        ({"is_available": True}, "missing field 'balance_infos'"),
+        ({"is_available": True, "balance_infos": {"currency": "CNY"}}, "'balance_infos' has type dict"),
+        (
+            {"is_available": True, "balance_infos": [{"currency": "CNY", "total_balance": "abc"}]},
+            r"total_balance.*expected a number, got 'abc'",
+        ),
+        ({"is_available": True, "balance_infos": [{"currency": "CNY", "total_balance": "NaN"}]}, "not a finite number"),
+        ({"is_available": True, "balance_infos": [{"currency": "CNY", "total_balance": True}]}, "has type bool"),
+        ({"is_available": True, "balance_infos": [{"total_balance": "1.00"}]}, "missing field 'currency'"),
+        (
+            {"is_available": True, "balance_infos": [{"currency": "人民币", "total_balance": "1"}]},
+            "not a 3-letter code",
+        ),
+        ({"is_available": "yes", "balance_infos": []}, "'is_available' has type str"),
+        ({"is_available": True, "balance_infos": ["CNY"]}, r"balance_infos\[0\] is a str"),
+        ([], "answer is a list"),
+    ],
+)
 def test_deepseek_type_traps_are_clear_errors(answer: Any, match: str) -> None:
     invalid(deepseek.parse_balance, answer, match=match)
 
@@ -119,15 +177,20 @@ def test_moonshot_nothing_available_blocks() -> None:
     assert available(moonshot.parse_balance(answer, "CNY")) == 0.0
 
 
-@pytest.mark.parametrize("answer, match", [
-    ({"code": 5, "scode": "0x5", "status": False, "error": "auth failed"}, "code 5"),
-    ({"code": 0, "status": False, "data": {}}, "code 0"),
-    ({"code": 0, "scode": "0x0", "status": True}, "missing field 'data'"),
-    ({"code": 0, "data": {"available_balance": "x", "voucher_balance": 1, "cash_balance": 1}},
-     "expected a number, got 'x'"),
-    ({"code": 0, "data": {"available_balance": 1.0, "voucher_balance": 1.0}}, "missing field 'cash_balance'"),
-    ("<html>", "answer is a str"),
-])
+@pytest.mark.parametrize(
+    "answer, match",
+    [
+        ({"code": 5, "scode": "0x5", "status": False, "error": "auth failed"}, "code 5"),
+        ({"code": 0, "status": False, "data": {}}, "code 0"),
+        ({"code": 0, "scode": "0x0", "status": True}, "missing field 'data'"),
+        (
+            {"code": 0, "data": {"available_balance": "x", "voucher_balance": 1, "cash_balance": 1}},
+            "expected a number, got 'x'",
+        ),
+        ({"code": 0, "data": {"available_balance": 1.0, "voucher_balance": 1.0}}, "missing field 'cash_balance'"),
+        ("<html>", "answer is a str"),
+    ],
+)
 def test_moonshot_traps(answer: Any, match: str) -> None:
     invalid(moonshot.parse_balance, answer, "CNY", match=match)
 
@@ -154,15 +217,17 @@ def test_openrouter_credits_remaining_is_purchased_minus_used() -> None:
     ms = MetricSet()
     remaining = openrouter.parse_credits(OPENROUTER_CREDITS, ms)
     assert remaining == pytest.approx(100.5 - 25.75)
-    assert balances(ms) == {("USD", "total"): pytest.approx(74.75), ("USD", "purchased"): 100.5,
-                            ("USD", "used"): 25.75}
+    assert balances(ms) == {("USD", "total"): pytest.approx(74.75), ("USD", "purchased"): 100.5, ("USD", "used"): 25.75}
 
 
-@pytest.mark.parametrize("answer, match", [
-    ({"label": "x", "usage": 1}, "missing field 'data'"),
-    ({"data": {"limit": 10}}, "missing field 'usage'"),
-    ({"data": {"usage": 1, "limit": "lots"}}, "expected a number, got 'lots'"),
-])
+@pytest.mark.parametrize(
+    "answer, match",
+    [
+        ({"label": "x", "usage": 1}, "missing field 'data'"),
+        ({"data": {"limit": 10}}, "missing field 'usage'"),
+        ({"data": {"usage": 1, "limit": "lots"}}, "expected a number, got 'lots'"),
+    ],
+)
 def test_openrouter_key_traps(answer: Any, match: str) -> None:
     invalid(openrouter.parse_key, answer, match=match)
 
@@ -197,14 +262,17 @@ def test_siliconflow_profile_fields_never_reach_metrics() -> None:
 
 
 # --- shared ---------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("url, suffixes, configured, want", [
-    ("https://api.moonshot.cn", ("moonshot.ai",), None, "CNY"),
-    ("https://api.moonshot.ai", ("moonshot.ai",), None, "USD"),
-    ("https://api.siliconflow.com:443/v1", ("siliconflow.com",), None, "USD"),
-    ("https://api.siliconflow.cn", ("siliconflow.com",), None, "CNY"),
-    ("http://127.0.0.1:8080", ("moonshot.ai",), None, "CNY"),
-    ("http://127.0.0.1:8080", ("moonshot.ai",), "USD", "USD"),
-])
+@pytest.mark.parametrize(
+    "url, suffixes, configured, want",
+    [
+        ("https://api.moonshot.cn", ("moonshot.ai",), None, "CNY"),
+        ("https://api.moonshot.ai", ("moonshot.ai",), None, "USD"),
+        ("https://api.siliconflow.com:443/v1", ("siliconflow.com",), None, "USD"),
+        ("https://api.siliconflow.cn", ("siliconflow.com",), None, "CNY"),
+        ("http://127.0.0.1:8080", ("moonshot.ai",), None, "CNY"),
+        ("http://127.0.0.1:8080", ("moonshot.ai",), "USD", "USD"),
+    ],
+)
 def test_currency_from_host(url: str, suffixes: tuple[str, ...], configured: str | None, want: str) -> None:
     assert currency_for_host(url, suffixes, configured) == want
 
@@ -217,8 +285,11 @@ def test_usd_enricher_converts_configured_currencies_and_usd_only() -> None:
     ms.set(contract.BALANCE, 1000.0, currency="JPY", kind="total")
     balance_usd_enricher({"CNY": 0.14})(ms, None)
     usd = {(dict(k)["currency"], dict(k)["kind"]): v for k, v in ms.series(contract.BALANCE_USD).items()}
-    assert usd == {("CNY", "total"): pytest.approx(110 * 0.14), ("CNY", "cash"): pytest.approx(-3 * 0.14),
-                   ("USD", "total"): 5.0}  # JPY has no rate: no made-up conversion
+    assert usd == {
+        ("CNY", "total"): pytest.approx(110 * 0.14),
+        ("CNY", "cash"): pytest.approx(-3 * 0.14),
+        ("USD", "total"): 5.0,
+    }  # JPY has no rate: no made-up conversion
 
 
 def test_usd_enricher_leaves_other_sources_alone() -> None:

@@ -55,8 +55,11 @@ def deepseek_total(sim: Clocked, currency: str = "CNY") -> float:
 def test_types_are_the_providers_own(sim: Clocked) -> None:
     ds = sim.get("/user/balance").json()
     assert ds["is_available"] is True
-    assert all(isinstance(i[k], str) for i in ds["balance_infos"]
-               for k in ("total_balance", "granted_balance", "topped_up_balance"))
+    assert all(
+        isinstance(i[k], str)
+        for i in ds["balance_infos"]
+        for k in ("total_balance", "granted_balance", "topped_up_balance")
+    )
     assert {i["currency"] for i in ds["balance_infos"]} == {"CNY", "USD"}
     ms = sim.get("/v1/users/me/balance").json()
     assert (ms["code"], ms["scode"], ms["status"]) == (0, "0x0", True)
@@ -71,7 +74,8 @@ def test_parts_add_up(sim: Clocked) -> None:
     sim.now += 7 * 3600
     for info in sim.get("/user/balance").json()["balance_infos"]:
         assert float(info["total_balance"]) == pytest.approx(
-            float(info["granted_balance"]) + float(info["topped_up_balance"]), abs=0.011)
+            float(info["granted_balance"]) + float(info["topped_up_balance"]), abs=0.011
+        )
     sf = sim.get("/v1/user/info").json()["data"]
     assert float(sf["totalBalance"]) == pytest.approx(float(sf["balance"]) + float(sf["chargeBalance"]), abs=0.011)
     ms = sim.get("/v1/users/me/balance").json()["data"]
@@ -107,8 +111,9 @@ def test_openrouter_usage_grows_as_credits_shrink(sim: Clocked) -> None:
 
 
 def test_exhausting_a_balance_stays_exhausted(sim: Clocked) -> None:
-    resp = sim.admin({"deepseek": {"total": 0}, "siliconflow": {"total": 0}, "moonshot": {"total": 0},
-                      "openrouter": {"total": 0}})
+    resp = sim.admin(
+        {"deepseek": {"total": 0}, "siliconflow": {"total": 0}, "moonshot": {"total": 0}, "openrouter": {"total": 0}}
+    )
     assert resp.status_code == 200, resp.text
     sim.now += 30 * 86400
     ds = sim.get("/user/balance").json()
@@ -143,9 +148,15 @@ def test_per_currency_and_numeric_amounts(sim: Clocked) -> None:
 
 def test_bad_admin_requests_change_nothing(sim: Clocked) -> None:
     before = sim.get("/_sim/balances").json()
-    for body in ({"deepseek": {"totl": 0}}, {"nope": {}}, {"deepseek": {"total": -1}},
-                 {"moonshot": {"total": 1, "cash": 2}}, {"deepseek": {"total": 0}, "openrouter": {"limit": "x"}},
-                 [], {"*": {"granted": 1}}):
+    for body in (
+        {"deepseek": {"totl": 0}},
+        {"nope": {}},
+        {"deepseek": {"total": -1}},
+        {"moonshot": {"total": 1, "cash": 2}},
+        {"deepseek": {"total": 0}, "openrouter": {"limit": "x"}},
+        [],
+        {"*": {"granted": 1}},
+    ):
         resp = sim.admin(body)
         assert resp.status_code == 400, body
         assert resp.json()["error"]

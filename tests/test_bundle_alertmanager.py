@@ -24,10 +24,12 @@ from exporter.bundle.writer import bundle_files
 
 AMTOOL = shutil.which("amtool")
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
-needs_amtool = pytest.mark.skipif(AMTOOL is None, reason="amtool is not installed (apt-get install "
-                                                          "prometheus-alertmanager)")
-needs_alertmanager = pytest.mark.skipif(ALERTMANAGER is None, reason="alertmanager is not installed (apt-get "
-                                                                     "install prometheus-alertmanager)")
+needs_amtool = pytest.mark.skipif(
+    AMTOOL is None, reason="amtool is not installed (apt-get install prometheus-alertmanager)"
+)
+needs_alertmanager = pytest.mark.skipif(
+    ALERTMANAGER is None, reason="alertmanager is not installed (apt-get install prometheus-alertmanager)"
+)
 
 
 def amtool(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -45,10 +47,17 @@ class AlertmanagerProcess:
         self.log_path = tmp / f"alertmanager-{self.port}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [ALERTMANAGER, f"--config.file={config}", f"--storage.path={tmp / f'am-data-{self.port}'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address=",
-             f"--web.external-url={self.url}/"],
-            stdout=self._log, stderr=subprocess.STDOUT)
+            [
+                ALERTMANAGER,
+                f"--config.file={config}",
+                f"--storage.path={tmp / f'am-data-{self.port}'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--cluster.listen-address=",
+                f"--web.external-url={self.url}/",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
 
     def wait_ready(self, timeout: float = 30) -> AlertmanagerProcess:
         wait_http_ok(f"{self.url}/-/ready", self.proc, timeout, "alertmanager", self.log)
@@ -56,8 +65,15 @@ class AlertmanagerProcess:
 
     def post(self, alerts: list[dict[str, Any]]) -> None:
         now = datetime.now(UTC)
-        body = [{"labels": a, "annotations": {"summary": "test"},
-                 "startsAt": now.isoformat(), "endsAt": (now + timedelta(minutes=10)).isoformat()} for a in alerts]
+        body = [
+            {
+                "labels": a,
+                "annotations": {"summary": "test"},
+                "startsAt": now.isoformat(),
+                "endsAt": (now + timedelta(minutes=10)).isoformat(),
+            }
+            for a in alerts
+        ]
         requests.post(f"{self.url}/api/v2/alerts", json=body, timeout=5).raise_for_status()
 
     def alerts(self) -> list[dict[str, Any]]:
@@ -82,6 +98,7 @@ def write_bundle(tmp_path: Path) -> Iterator[Any]:
                 (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
                 (tmp_path / rel).write_text(text)
         return tmp_path / CONFIG_FILE
+
     yield write
 
 
@@ -99,15 +116,28 @@ def test_every_routing_case_reaches_its_receiver() -> None:
     assert {r for case in cases for r in case["receivers"]} == set(RECEIVERS)
     for case in cases:
         labels = [f"{k}={v}" for k, v in case["labels"].items()]
-        result = amtool("config", "routes", "test", f"--config.file={CONFIG_FILE}",
-                        f"--verify.receivers={','.join(case['receivers'])}", *labels)
+        result = amtool(
+            "config",
+            "routes",
+            "test",
+            f"--config.file={CONFIG_FILE}",
+            f"--verify.receivers={','.join(case['receivers'])}",
+            *labels,
+        )
         assert result.returncode == 0, f"{case['name']}: {result.stdout}{result.stderr}"
 
 
 @needs_amtool
 def test_a_wrong_receiver_is_caught_by_the_routing_test() -> None:
-    result = amtool("config", "routes", "test", f"--config.file={CONFIG_FILE}", "--verify.receivers=warning",
-                    "alertname=LLMPulseExporterDown", "severity=critical")
+    result = amtool(
+        "config",
+        "routes",
+        "test",
+        f"--config.file={CONFIG_FILE}",
+        "--verify.receivers=warning",
+        "alertname=LLMPulseExporterDown",
+        "severity=critical",
+    )
     assert result.returncode != 0
 
 
@@ -119,6 +149,7 @@ def test_timing_critical_pages_faster_than_warning() -> None:
 
     def seconds(text: str) -> float:
         from exporter.durations import parse_duration
+
         return parse_duration(text)
 
     crit, warn = by_receiver["critical"], by_receiver["warning"]
@@ -133,20 +164,50 @@ def test_every_receiver_type_validates_with_secrets_from_files(tmp_path: Path, w
     (tmp_path / "slack-url").write_text("https://hooks.slack.com/services/T0/B0/XXXX\n")
     (tmp_path / "smtp-password").write_text("pw\n")
     (tmp_path / "token").write_text("relay-token\n")
-    settings = BundleConfig.model_validate({"receivers": {
-        "webhooks": [{"name": "ops", "url": "https://hooks.example.com/am", "max_alerts": 20,
-                      "bearer_token_file": str(tmp_path / "token")}],
-        "email": [{"name": "oncall", "to": ["a@example.com", "b@example.com"], "from": "am@example.com",
-                   "smarthost": "smtp.example.com:587", "auth_username": "am",
-                   "auth_password_file": str(tmp_path / "smtp-password"), "severities": ["critical"]}],
-        "slack": [{"name": "alerts", "api_url_file": str(tmp_path / "slack-url"), "channel": "#llm"}],
-        "wecom": [{"name": "ops", "corp_id": "ww1", "agent_id": "1000002", "to_party": "2",
-                   "api_secret_file": str(secret)}],
-        "relay": {"url": "http://exporter:9877", "bearer_token_file": str(tmp_path / "token"), "bots": [
-            {"target": "feishu", "name": "oncall", "severities": ["critical"]},
-            {"target": "dingtalk", "name": "ops"}]},
-        "watchdog_url": "https://hc-ping.com/uuid",
-    }})
+    settings = BundleConfig.model_validate(
+        {
+            "receivers": {
+                "webhooks": [
+                    {
+                        "name": "ops",
+                        "url": "https://hooks.example.com/am",
+                        "max_alerts": 20,
+                        "bearer_token_file": str(tmp_path / "token"),
+                    }
+                ],
+                "email": [
+                    {
+                        "name": "oncall",
+                        "to": ["a@example.com", "b@example.com"],
+                        "from": "am@example.com",
+                        "smarthost": "smtp.example.com:587",
+                        "auth_username": "am",
+                        "auth_password_file": str(tmp_path / "smtp-password"),
+                        "severities": ["critical"],
+                    }
+                ],
+                "slack": [{"name": "alerts", "api_url_file": str(tmp_path / "slack-url"), "channel": "#llm"}],
+                "wecom": [
+                    {
+                        "name": "ops",
+                        "corp_id": "ww1",
+                        "agent_id": "1000002",
+                        "to_party": "2",
+                        "api_secret_file": str(secret),
+                    }
+                ],
+                "relay": {
+                    "url": "http://exporter:9877",
+                    "bearer_token_file": str(tmp_path / "token"),
+                    "bots": [
+                        {"target": "feishu", "name": "oncall", "severities": ["critical"]},
+                        {"target": "dingtalk", "name": "ops"},
+                    ],
+                },
+                "watchdog_url": "https://hc-ping.com/uuid",
+            }
+        }
+    )
     config = write_bundle(settings)
     result = amtool("check-config", str(config))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -156,8 +217,10 @@ def test_every_receiver_type_validates_with_secrets_from_files(tmp_path: Path, w
     assert set(crit) == {"name", "webhook_configs", "email_configs", "slack_configs", "wechat_configs"}
     assert "email_configs" not in warn  # the e-mail channel takes critical only
     assert [h["url"] for h in crit["webhook_configs"]] == [
-        "https://hooks.example.com/am", "http://exporter:9877/relay/feishu/oncall",
-        "http://exporter:9877/relay/dingtalk/ops"]
+        "https://hooks.example.com/am",
+        "http://exporter:9877/relay/feishu/oncall",
+        "http://exporter:9877/relay/dingtalk/ops",
+    ]
     assert [h["url"] for h in warn["webhook_configs"]][-1] == "http://exporter:9877/relay/dingtalk/ops"
     assert crit["email_configs"][0]["auth_password_file"] == str(tmp_path / "smtp-password")
     assert crit["slack_configs"][0]["api_url_file"] == str(tmp_path / "slack-url")
@@ -173,23 +236,49 @@ def test_every_receiver_type_validates_with_secrets_from_files(tmp_path: Path, w
 
 
 @needs_amtool
-@pytest.mark.parametrize(("template", "kind", "expected"), [
-    ("llmpulse.title", "text", ["[FIRING:1] LLMAPIHighErrorRate · openai (warning)"]),
-    ("llmpulse.text", "text", ["FIRING LLMAPIHighErrorRate (warning)", "RESOLVED LLMAPIHighErrorRate",
-                               "Where:     model=gpt-4o-mini provider=openai source=openai-probe",
-                               "7.5% of calls to openai model gpt-4o-mini", "Runbook:   https://",
-                               "#llmapihigherrorrate", "Dashboard: http://localhost:3000/d/"]),
-    ("llmpulse.email.html", "html", ["<!DOCTYPE html>", "FIRING · LLMAPIHighErrorRate (warning)",
-                                     "#bf8700", "#1a7f37", "7.5% of calls", '<a href="https://github.com/']),
-    ("llmpulse.slack.text", "text", ["*FIRING* LLM API calls are failing at a high rate.", "|Runbook>"]),
-    ("llmpulse.slack.color", "text", ["warning"]),
-    ("llmpulse.wecom.message", "text", ["## [FIRING:1] LLMAPIHighErrorRate", "[Runbook](https://"]),
-])
-def test_templates_say_what_broke_where_how_bad_and_what_to_do(template: str, kind: str,
-                                                              expected: list[str]) -> None:
-    result = amtool("template", "render", "--template.glob=alertmanager/templates/*.tmpl",
-                    f"--template.type={kind}", f"--template.text={{{{ template \"{template}\" . }}}}",
-                    f"--template.data={TEMPLATE_DATA_FILE}")
+@pytest.mark.parametrize(
+    ("template", "kind", "expected"),
+    [
+        ("llmpulse.title", "text", ["[FIRING:1] LLMAPIHighErrorRate · openai (warning)"]),
+        (
+            "llmpulse.text",
+            "text",
+            [
+                "FIRING LLMAPIHighErrorRate (warning)",
+                "RESOLVED LLMAPIHighErrorRate",
+                "Where:     model=gpt-4o-mini provider=openai source=openai-probe",
+                "7.5% of calls to openai model gpt-4o-mini",
+                "Runbook:   https://",
+                "#llmapihigherrorrate",
+                "Dashboard: http://localhost:3000/d/",
+            ],
+        ),
+        (
+            "llmpulse.email.html",
+            "html",
+            [
+                "<!DOCTYPE html>",
+                "FIRING · LLMAPIHighErrorRate (warning)",
+                "#bf8700",
+                "#1a7f37",
+                "7.5% of calls",
+                '<a href="https://github.com/',
+            ],
+        ),
+        ("llmpulse.slack.text", "text", ["*FIRING* LLM API calls are failing at a high rate.", "|Runbook>"]),
+        ("llmpulse.slack.color", "text", ["warning"]),
+        ("llmpulse.wecom.message", "text", ["## [FIRING:1] LLMAPIHighErrorRate", "[Runbook](https://"]),
+    ],
+)
+def test_templates_say_what_broke_where_how_bad_and_what_to_do(template: str, kind: str, expected: list[str]) -> None:
+    result = amtool(
+        "template",
+        "render",
+        "--template.glob=alertmanager/templates/*.tmpl",
+        f"--template.type={kind}",
+        f'--template.text={{{{ template "{template}" . }}}}',
+        f"--template.data={TEMPLATE_DATA_FILE}",
+    )
     assert result.returncode == 0, result.stderr
     for snippet in expected:
         assert snippet in result.stdout, f"{snippet!r} not in:\n{result.stdout}"
@@ -202,8 +291,9 @@ def _harnessed_config(tmp: Path) -> Path:
     shutil.copytree(ROOT / "alertmanager", tmp / "alertmanager")
     path = tmp / CONFIG_FILE
     data = yaml.safe_load(path.read_text())
-    data["inhibit_rules"].append({"source_matchers": ['ihtest="source"'], "target_matchers": ['ihtest="control"'],
-                                  "equal": ["ihcase"]})
+    data["inhibit_rules"].append(
+        {"source_matchers": ['ihtest="source"'], "target_matchers": ['ihtest="control"'], "equal": ["ihcase"]}
+    )
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
@@ -247,6 +337,6 @@ def test_every_inhibition_mutes_exactly_what_it_should_in_a_real_alertmanager(tm
             pending = still
             if pending:
                 time.sleep(0.2)
-        assert not pending, ("not settled: " + "; ".join(cases[i]["name"] for i in pending) + "\n" + am.log())
+        assert not pending, "not settled: " + "; ".join(cases[i]["name"] for i in pending) + "\n" + am.log()
     finally:
         am.stop()

@@ -71,14 +71,17 @@ def test_multiline_promql_is_a_block_and_templates_stay_intact() -> None:
 
 
 def test_a_changed_bundle_config_changes_thresholds_windows_and_receivers(tmp_path: Path) -> None:
-    config = _write_config(tmp_path, {
-        "api": {"error_ratio": 0.08, "error_ratio_window": "30s", "latency_threshold_seconds": 5},
-        "for": {"LLMAPIHighErrorRate": "10s"},
-        "budget": {"monthly_budget_usd": 250, "provider_budgets_usd": {"openai": 100}},
-        "balance": {"low": {"CNY": 20}},
-        "prometheus": {"exporter_targets": ["127.0.0.1:19877"], "job": "llm"},
-        "receivers": {"webhooks": [{"name": "e2e", "url": "http://127.0.0.1:5001/hook"}]},
-    })
+    config = _write_config(
+        tmp_path,
+        {
+            "api": {"error_ratio": 0.08, "error_ratio_window": "30s", "latency_threshold_seconds": 5},
+            "for": {"LLMAPIHighErrorRate": "10s"},
+            "budget": {"monthly_budget_usd": 250, "provider_budgets_usd": {"openai": 100}},
+            "balance": {"low": {"CNY": 20}},
+            "prometheus": {"exporter_targets": ["127.0.0.1:19877"], "job": "llm"},
+            "receivers": {"webhooks": [{"name": "e2e", "url": "http://127.0.0.1:5001/hook"}]},
+        },
+    )
     out = tmp_path / "out"
     result = run_cli("generate", "--config", str(config), "--out", str(out))
     assert result.returncode == 0, result.stderr
@@ -93,16 +96,20 @@ def test_a_changed_bundle_config_changes_thresholds_windows_and_receivers(tmp_pa
     assert "8% threshold" in high["annotations"]["description"]
     assert "> 5" in by_name["LLMAPIHighLatencyP99"][0]["expr"]
     exceeded = {r["labels"]["scope"]: r["expr"] for r in by_name["LLMBudgetExceeded"]}
-    assert exceeded == {"total": ":llmpulse_cost_usd:month_to_date >= 250",
-                        "provider": 'provider:llmpulse_cost_usd:month_to_date{provider="openai"} >= 100'}
+    assert exceeded == {
+        "total": ":llmpulse_cost_usd:month_to_date >= 250",
+        "provider": 'provider:llmpulse_cost_usd:month_to_date{provider="openai"} >= 100',
+    }
     assert by_name["LLMBalanceLow"][0]["expr"] == 'llmpulse_balance{kind="total", currency="CNY"} < 20'
     assert 'up{job="llm"} == 0' in by_name["LLMPulseExporterDown"][0]["expr"]
     prom = yaml.safe_load((out / "prometheus" / "prometheus.yml").read_text())
     assert prom["scrape_configs"][0] == {"job_name": "llm", "static_configs": [{"targets": ["127.0.0.1:19877"]}]}
     am = yaml.safe_load((out / "alertmanager" / "alertmanager.yml").read_text())
     critical = next(r for r in am["receivers"] if r["name"] == "critical")
-    assert critical == {"name": "critical", "webhook_configs": [{"url": "http://127.0.0.1:5001/hook",
-                                                                  "send_resolved": True}]}
+    assert critical == {
+        "name": "critical",
+        "webhook_configs": [{"url": "http://127.0.0.1:5001/hook", "send_resolved": True}],
+    }
     # the generated unit tests follow: the fire case of the error-rate alert uses a ratio over 8 %
     test = yaml.safe_load((out / "prometheus" / "tests" / "LLMAPIHighErrorRate.yml").read_text())
     assert test["tests"][0]["interval"] == "6s"
@@ -121,18 +128,22 @@ def test_disabled_alerts_leave_rules_and_tests_but_keep_their_runbook(tmp_path: 
     assert "## LLMTLSCertExpiringSoon" in (out / "docs" / "runbooks.md").read_text()
 
 
-@pytest.mark.parametrize(("bundle", "message"), [
-    ({"api": {"slow_call_seconds": 9}}, "bundle.api.slow_call_seconds: must be a bucket boundary"),
-    ({"api": {"error_ratio": 5}}, "bundle.api.error_ratio"),
-    ({"api": {"error_ratio_window": "5"}}, "bundle.api.error_ratio_window: invalid duration"),
-    ({"routing": {"group_by": ["..."]}}, "disables grouping"),
-    ({"slo": {"windows": [{"severity": "critical", "long": "5m", "short": "1h", "factor": 2, "for": "1m"}]}},
-     "short must be shorter than long"),
-    ({"receivers": {"email": [{"name": "x", "to": ["a@b"], "from": "c@d", "smarthost": "mail"}]}},
-     "HOST:PORT"),
-    ({"thresholds": {}}, "bundle.thresholds: unknown key"),
-    ({"balance": {"runway_days": 0.01}}, "runway runs out before the alert may fire"),
-])
+@pytest.mark.parametrize(
+    ("bundle", "message"),
+    [
+        ({"api": {"slow_call_seconds": 9}}, "bundle.api.slow_call_seconds: must be a bucket boundary"),
+        ({"api": {"error_ratio": 5}}, "bundle.api.error_ratio"),
+        ({"api": {"error_ratio_window": "5"}}, "bundle.api.error_ratio_window: invalid duration"),
+        ({"routing": {"group_by": ["..."]}}, "disables grouping"),
+        (
+            {"slo": {"windows": [{"severity": "critical", "long": "5m", "short": "1h", "factor": 2, "for": "1m"}]}},
+            "short must be shorter than long",
+        ),
+        ({"receivers": {"email": [{"name": "x", "to": ["a@b"], "from": "c@d", "smarthost": "mail"}]}}, "HOST:PORT"),
+        ({"thresholds": {}}, "bundle.thresholds: unknown key"),
+        ({"balance": {"runway_days": 0.01}}, "runway runs out before the alert may fire"),
+    ],
+)
 def test_bad_bundle_config_is_refused_with_its_key_path(tmp_path: Path, bundle: dict, message: str) -> None:
     result = run_cli("generate", "--config", str(_write_config(tmp_path, bundle)), "--out", str(tmp_path / "o"))
     assert result.returncode == 2
@@ -182,8 +193,15 @@ def test_every_bundle_and_relay_key_is_documented() -> None:
 
     doc = (ROOT / "docs" / "bundle.md").read_text()
     keys = set()
-    for model in (BundleConfig, WebhookReceiver, EmailReceiver, SlackReceiver, WecomReceiver, RelayConfig,
-                  RelayBotConfig):
+    for model in (
+        BundleConfig,
+        WebhookReceiver,
+        EmailReceiver,
+        SlackReceiver,
+        WecomReceiver,
+        RelayConfig,
+        RelayBotConfig,
+    ):
         keys |= _keys(model)
     missing = sorted(k for k in keys if not re.search(rf"\b{re.escape(k)}\b", doc))
     assert not missing, f"undocumented keys in docs/bundle.md: {missing}"

@@ -21,10 +21,35 @@ from exporter.bundle.writer import bundle_files
 PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed (apt-get install prometheus)")
 
-KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "offset", "bool",
-            "inf", "nan"}
-AGGREGATIONS = {"sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values", "bottomk", "topk",
-                "quantile"}
+KEYWORDS = {
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "and",
+    "or",
+    "unless",
+    "offset",
+    "bool",
+    "inf",
+    "nan",
+}
+AGGREGATIONS = {
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "group",
+    "stddev",
+    "stdvar",
+    "count",
+    "count_values",
+    "bottomk",
+    "topk",
+    "quantile",
+}
 
 
 def promql_metric_names(expr: str) -> set[str]:
@@ -48,9 +73,11 @@ def _rules(path: Path) -> list[dict]:
 
 
 def test_the_metric_name_parser_understands_the_rule_shapes() -> None:
-    expr = ('sum without (instance, le) (rate(llmpulse_api_call_duration_seconds_bucket{le="10.0"}[5m] offset 1d))\n'
-            'and on (provider, source)\ncount by (provider) (x:y:z offset 8d) > (14.4 * 0.01)\n'
-            'or absent(up{job="llmpulse"}) or vector(1) or day_of_month() - 1')
+    expr = (
+        'sum without (instance, le) (rate(llmpulse_api_call_duration_seconds_bucket{le="10.0"}[5m] offset 1d))\n'
+        "and on (provider, source)\ncount by (provider) (x:y:z offset 8d) > (14.4 * 0.01)\n"
+        'or absent(up{job="llmpulse"}) or vector(1) or day_of_month() - 1'
+    )
     assert promql_metric_names(expr) == {"llmpulse_api_call_duration_seconds_bucket", "x:y:z", "up"}
 
 
@@ -90,8 +117,12 @@ def test_every_alert_has_a_case_that_fires_and_one_that_stays_quiet() -> None:
 
 
 def test_thresholds_in_the_rules_come_from_the_settings() -> None:
-    s = BundleConfig.model_validate({"api": {"error_ratio": 0.07, "rate_limited_ratio": 0.03},
-                                     "budget": {"burn_high_ratio": 0.5, "monthly_budget_usd": 300}})
+    s = BundleConfig.model_validate(
+        {
+            "api": {"error_ratio": 0.07, "rate_limited_ratio": 0.03},
+            "budget": {"burn_high_ratio": 0.5, "monthly_budget_usd": 300},
+        }
+    )
     exprs = {(a.name, a.key): a.expr for a in alert_rules(s)}
     assert exprs[("LLMAPIHighErrorRate", "")].endswith("> 0.07")
     assert exprs[("LLMAPIRateLimited", "")].endswith("> 0.03")
@@ -110,8 +141,7 @@ def test_promtool_accepts_the_committed_config_and_rules() -> None:
 def test_promtool_unit_tests_of_every_alert_pass() -> None:
     files = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "prometheus" / "tests").glob("*.yml"))
     assert len(files) == len(ALERT_NAMES)
-    result = subprocess.run([PROMTOOL, "test", "rules", *files], cwd=ROOT, capture_output=True, text=True,
-                            timeout=180)
+    result = subprocess.run([PROMTOOL, "test", "rules", *files], cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     assert result.stdout.count("SUCCESS") == len(files)
 
@@ -134,27 +164,46 @@ def test_a_wrong_expectation_makes_promtool_fail(tmp_path: Path) -> None:
 def test_a_short_window_bundle_for_end_to_end_runs_validates_and_its_tests_pass(tmp_path: Path) -> None:
     """The windows an end-to-end test uses (10s for:, 30s windows) produce valid rules whose tests still pass."""
     short = {"for": "10s"}
-    s = BundleConfig.model_validate({
-        "prometheus": {"scrape_interval": "2s", "scrape_timeout": "1s", "evaluation_interval": "2s"},
-        "api": {"error_ratio_window": "30s", "latency_window": "30s", "slow_call_window": "30s",
-                "rate_limited_window": "30s", "auth_failure_window": "30s", "tls_expiry_critical": "1d"},
-        "slo": {"windows": [{"severity": "critical", "long": "2m", "short": "30s", "factor": 14.4, **short},
-                            {"severity": "warning", "long": "10m", "short": "1m", "factor": 3, **short}]},
-        "budget": {"spike_window": "2m", "spike_baseline_window": "10m", "unpriced_window": "1m",
-                   "forecast_min_elapsed": "1m", "provider_budgets_usd": {"openai": 50}},
-        "balance": {"burn_window": "2m", "runway_days": 1},
-        "exporter": {"stale_after": "1m"},
-        "for": dict.fromkeys(AlertFor.model_fields, "10s"),
-    })
+    s = BundleConfig.model_validate(
+        {
+            "prometheus": {"scrape_interval": "2s", "scrape_timeout": "1s", "evaluation_interval": "2s"},
+            "api": {
+                "error_ratio_window": "30s",
+                "latency_window": "30s",
+                "slow_call_window": "30s",
+                "rate_limited_window": "30s",
+                "auth_failure_window": "30s",
+                "tls_expiry_critical": "1d",
+            },
+            "slo": {
+                "windows": [
+                    {"severity": "critical", "long": "2m", "short": "30s", "factor": 14.4, **short},
+                    {"severity": "warning", "long": "10m", "short": "1m", "factor": 3, **short},
+                ]
+            },
+            "budget": {
+                "spike_window": "2m",
+                "spike_baseline_window": "10m",
+                "unpriced_window": "1m",
+                "forecast_min_elapsed": "1m",
+                "provider_budgets_usd": {"openai": 50},
+            },
+            "balance": {"burn_window": "2m", "runway_days": 1},
+            "exporter": {"stale_after": "1m"},
+            "for": dict.fromkeys(AlertFor.model_fields, "10s"),
+        }
+    )
     files = bundle_files(s)
     for rel, text in files.items():
         if rel.startswith("prometheus/"):
             (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
             (tmp_path / rel).write_text(text)
-    checks = subprocess.run([PROMTOOL, "check", "rules", RULES_FILE, ALERTS_FILE], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=60)
+    checks = subprocess.run(
+        [PROMTOOL, "check", "rules", RULES_FILE, ALERTS_FILE], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert checks.returncode == 0, checks.stdout + checks.stderr
     tests = sorted(str(p.relative_to(tmp_path)) for p in (tmp_path / "prometheus" / "tests").glob("*.yml"))
-    result = subprocess.run([PROMTOOL, "test", "rules", *tests], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=180)
+    result = subprocess.run(
+        [PROMTOOL, "test", "rules", *tests], cwd=tmp_path, capture_output=True, text=True, timeout=180
+    )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]

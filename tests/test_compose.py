@@ -79,8 +79,11 @@ def _bind_mounts(compose: dict[str, Any]) -> set[tuple[str, str, str, bool]]:
 
 
 def _clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("COMPOSE_", "LLMPULSE_", "GRAFANA_", "PROMETHEUS_", "ALERTMANAGER_", "MAILPIT_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("COMPOSE_", "LLMPULSE_", "GRAFANA_", "PROMETHEUS_", "ALERTMANAGER_", "MAILPIT_"))
+    }
     return env
 
 
@@ -95,26 +98,38 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # --- docker-compose 1.29 ----------------------------------------------------------------------------------------------
-@pytest.mark.skipif(shutil.which("docker-compose") is None,
-                    reason="docker-compose is not installed (CI installs Debian's docker-compose 1.29)")
-@pytest.mark.parametrize(("files", "env", "services"), [
-    pytest.param([], {}, {"simulator", "exporter", "mailpit", "alertmanager", "prometheus", "grafana"}, id="demo"),
-    pytest.param(["-f", "docker-compose.yml"], {"LLMPULSE_CONFIG": "./examples/real.yml"},
-                 {"exporter", "mailpit", "alertmanager", "prometheus", "grafana"}, id="real-keys"),
-])
-def test_docker_compose_config_validates(tmp_path: Path, files: list[str], env: dict[str, str],
-                                         services: set[str]) -> None:
+@pytest.mark.skipif(
+    shutil.which("docker-compose") is None,
+    reason="docker-compose is not installed (CI installs Debian's docker-compose 1.29)",
+)
+@pytest.mark.parametrize(
+    ("files", "env", "services"),
+    [
+        pytest.param([], {}, {"simulator", "exporter", "mailpit", "alertmanager", "prometheus", "grafana"}, id="demo"),
+        pytest.param(
+            ["-f", "docker-compose.yml"],
+            {"LLMPULSE_CONFIG": "./examples/real.yml"},
+            {"exporter", "mailpit", "alertmanager", "prometheus", "grafana"},
+            id="real-keys",
+        ),
+    ],
+)
+def test_docker_compose_config_validates(
+    tmp_path: Path, files: list[str], env: dict[str, str], services: set[str]
+) -> None:
     empty_env_file = tmp_path / "empty.env"
     empty_env_file.write_text("")
     cmd = ["docker-compose", "--env-file", str(empty_env_file), *files]
     run_env = {**_clean_env(), **env}
     check = subprocess.run([*cmd, "config", "-q"], cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=60)
     assert check.returncode == 0, check.stderr
-    listed = subprocess.run([*cmd, "config", "--services"], cwd=ROOT, env=run_env, capture_output=True, text=True,
-                            timeout=60)
+    listed = subprocess.run(
+        [*cmd, "config", "--services"], cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=60
+    )
     assert set(listed.stdout.split()) == services, listed.stderr
-    resolved = yaml.safe_load(subprocess.run([*cmd, "config"], cwd=ROOT, env=run_env, capture_output=True,
-                                             text=True, timeout=60).stdout)
+    resolved = yaml.safe_load(
+        subprocess.run([*cmd, "config"], cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=60).stdout
+    )
     if "LLMPULSE_CONFIG" in env:  # the switch to real keys mounts the user's config instead of the demo
         volumes = resolved["services"]["exporter"]["volumes"]
         assert any(str(v).startswith(str(ROOT / "examples/real.yml") + ":/etc/llmpulse/config.yml") for v in volumes)
@@ -200,8 +215,9 @@ def test_generated_configs_reach_the_compose_services_and_mounted_paths(generate
     hosts = []
     for receiver in am["receivers"]:
         hosts += [c["smarthost"] for c in receiver.get("email_configs", [])]
-        hosts += [re.sub(r"^https?://([^/]+).*$", r"\1", c["url"]) for c in receiver.get("webhook_configs", [])
-                  if "url" in c]
+        hosts += [
+            re.sub(r"^https?://([^/]+).*$", r"\1", c["url"]) for c in receiver.get("webhook_configs", []) if "url" in c
+        ]
     assert hosts, "the default Alertmanager config should deliver somewhere"
     default_hosts = [h for h in hosts if not h.startswith(("127.", "localhost"))]
     assert set(default_hosts) <= services, f"receivers point at hosts compose does not run: {default_hosts}"
@@ -267,8 +283,11 @@ def test_exporter_and_simulator_are_hardened() -> None:
 def test_state_lives_in_named_volumes() -> None:
     compose = _compose()
     named = set(compose["volumes"])
-    for service, target in (("prometheus", "/prometheus"), ("grafana", "/var/lib/grafana"),
-                            ("alertmanager", "/alertmanager")):
+    for service, target in (
+        ("prometheus", "/prometheus"),
+        ("grafana", "/var/lib/grafana"),
+        ("alertmanager", "/alertmanager"),
+    ):
         vols = [v.split(":") for v in compose["services"][service]["volumes"]]
         assert any(src in named and dst == target for src, dst, *_ in vols), f"{service}: {target} not a volume"
 
@@ -309,8 +328,9 @@ def test_dockerfile_builds_a_small_non_root_image_without_secrets() -> None:
 
 
 def test_dockerignore_lets_in_only_what_the_build_copies() -> None:
-    rules = [ln.strip() for ln in (ROOT / ".dockerignore").read_text().splitlines()
-             if ln.strip() and not ln.startswith("#")]
+    rules = [
+        ln.strip() for ln in (ROOT / ".dockerignore").read_text().splitlines() if ln.strip() and not ln.startswith("#")
+    ]
     assert rules[0] == "*", "deny by default: .env, secrets/ and .git stay out of the build context"
     allowed = {r[1:].rstrip("/") for r in rules if r.startswith("!")}
     copied = set()

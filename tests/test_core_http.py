@@ -41,9 +41,17 @@ def server() -> Iterator[tuple[Server, list[str]]]:
 
 
 def _client(url: str, codes: list[str], sleeps: list[float], **kw: object) -> ApiClient:
-    return ApiClient(url, headers={"Authorization": f"Bearer {SECRET}"}, timeout=0.3, retries=2,
-                     max_retry_after=2.0, secrets=(SECRET,), on_response=codes.append, sleep=sleeps.append,
-                     **kw)  # type: ignore[arg-type]
+    return ApiClient(
+        url,
+        headers={"Authorization": f"Bearer {SECRET}"},
+        timeout=0.3,
+        retries=2,
+        max_retry_after=2.0,
+        secrets=(SECRET,),
+        on_response=codes.append,
+        sleep=sleeps.append,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def test_retries_5xx_and_honours_capped_retry_after(server: tuple[Server, list[str]]) -> None:
@@ -123,9 +131,11 @@ def test_parse_retry_after_forms() -> None:
 
 
 def test_paginate_follows_cursors_and_guards_against_loops() -> None:
-    pages = {None: {"data": [1], "has_more": True, "next_page": "p2"},
-             "p2": {"data": [2], "has_more": True, "next_page": "p3"},
-             "p3": {"data": [3], "has_more": False, "next_page": None}}
+    pages = {
+        None: {"data": [1], "has_more": True, "next_page": "p2"},
+        "p2": {"data": [2], "has_more": True, "next_page": "p3"},
+        "p3": {"data": [3], "has_more": False, "next_page": None},
+    }
     assert [p["data"][0] for p in paginate(lambda c: pages[c])] == [1, 2, 3]
 
     looping = {None: {"has_more": True, "next_page": "a"}, "a": {"has_more": True, "next_page": "a"}}

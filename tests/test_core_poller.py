@@ -44,8 +44,19 @@ class Flaky:
 
 def test_an_unexpected_exception_marks_the_source_down_and_keeps_the_data(monkeypatch: Any) -> None:
     monkeypatch.setenv("CORE_POLLER_KEY", SECRET)
-    cfg = parse_config({"sources": [{"type": "openai", "name": "oa", "api_key_env": "CORE_POLLER_KEY",
-                                     "base_url": "http://127.0.0.1:9", "interval": "1m"}]})
+    cfg = parse_config(
+        {
+            "sources": [
+                {
+                    "type": "openai",
+                    "name": "oa",
+                    "api_key_env": "CORE_POLLER_KEY",
+                    "base_url": "http://127.0.0.1:9",
+                    "interval": "1m",
+                }
+            ]
+        }
+    )
     exposition = Exposition()
     poller = SourcePoller(cfg.sources[0], exposition)
     poller.provider = Flaky()  # type: ignore[assignment]

@@ -28,17 +28,57 @@ FILES = d.grafana_files()
 QUERIES = d.panel_queries(FILES)
 
 
-DESIGNED_FOR = frozenset(f.name for f in (
-    c.USAGE_REQUESTS, c.USAGE_TOKENS, c.USAGE_UNITS, c.COST_USD, c.PROJECT_INFO, c.COST_ESTIMATED_USD,
-    c.CACHE_SAVINGS_USD, c.UNPRICED_TOKENS, c.SOURCE_UP, c.SOURCE_LAST_SUCCESS, c.SOURCE_POLL_DURATION,
-    c.SOURCE_API_REQUESTS, c.SOURCE_POLL_ERRORS, c.SOURCE_REVISIONS, c.SOURCE_SERIES, c.BUILD_INFO,
-    c.API_CALL_DURATION, c.TIME_TO_FIRST_TOKEN, c.ERROR_CODES, c.API_CALLS, c.PROBE_SUCCESS, c.PROBE_DURATION,
-    c.PROBE_TOKENS, c.RATELIMIT_LIMIT, c.RATELIMIT_REMAINING, c.RATELIMIT_RESET, c.PROBE_PHASE, c.TLS_CERT_EXPIRY,
-    c.BALANCE, c.BALANCE_USD, c.BALANCE_AVAILABLE, c.KEY_LIMIT_USD, c.KEY_LIMIT_REMAINING_USD, c.KEY_USAGE_USD,
-    c.STATUS_COMPONENT, c.STATUS_INDICATOR, c.STATUS_INCIDENTS_OPEN, c.EVENTS_CALLS, c.EVENTS_SESSIONS,
-    c.EVENTS_SESSION_DURATION, c.EVENTS_DISTINCT_USERS, c.EVENTS_TOKENS, c.EVENTS_RECEIVED, c.EVENTS_REJECTED,
-    c.HTTP_JSON_MISSING, c.RELAY_NOTIFICATIONS,
-))
+DESIGNED_FOR = frozenset(
+    f.name
+    for f in (
+        c.USAGE_REQUESTS,
+        c.USAGE_TOKENS,
+        c.USAGE_UNITS,
+        c.COST_USD,
+        c.PROJECT_INFO,
+        c.COST_ESTIMATED_USD,
+        c.CACHE_SAVINGS_USD,
+        c.UNPRICED_TOKENS,
+        c.SOURCE_UP,
+        c.SOURCE_LAST_SUCCESS,
+        c.SOURCE_POLL_DURATION,
+        c.SOURCE_API_REQUESTS,
+        c.SOURCE_POLL_ERRORS,
+        c.SOURCE_REVISIONS,
+        c.SOURCE_SERIES,
+        c.BUILD_INFO,
+        c.API_CALL_DURATION,
+        c.TIME_TO_FIRST_TOKEN,
+        c.ERROR_CODES,
+        c.API_CALLS,
+        c.PROBE_SUCCESS,
+        c.PROBE_DURATION,
+        c.PROBE_TOKENS,
+        c.RATELIMIT_LIMIT,
+        c.RATELIMIT_REMAINING,
+        c.RATELIMIT_RESET,
+        c.PROBE_PHASE,
+        c.TLS_CERT_EXPIRY,
+        c.BALANCE,
+        c.BALANCE_USD,
+        c.BALANCE_AVAILABLE,
+        c.KEY_LIMIT_USD,
+        c.KEY_LIMIT_REMAINING_USD,
+        c.KEY_USAGE_USD,
+        c.STATUS_COMPONENT,
+        c.STATUS_INDICATOR,
+        c.STATUS_INCIDENTS_OPEN,
+        c.EVENTS_CALLS,
+        c.EVENTS_SESSIONS,
+        c.EVENTS_SESSION_DURATION,
+        c.EVENTS_DISTINCT_USERS,
+        c.EVENTS_TOKENS,
+        c.EVENTS_RECEIVED,
+        c.EVENTS_REJECTED,
+        c.HTTP_JSON_MISSING,
+        c.RELAY_NOTIFICATIONS,
+    )
+)
 
 
 def recording_rule_names() -> set[str]:
@@ -124,12 +164,15 @@ def test_file_layout() -> None:
     assert set(FILES) == {
         "grafana/provisioning/datasources/llmpulse.yml",
         "grafana/provisioning/dashboards/llmpulse.yml",
-        *(f"grafana/dashboards/llmpulse/{slug}.json"
-          for slug in ("overview", "cost", "usage", "latency", "traffic", "health")),
+        *(
+            f"grafana/dashboards/llmpulse/{slug}.json"
+            for slug in ("overview", "cost", "usage", "latency", "traffic", "health")
+        ),
     }
 
 
 # --- provisioning ---------------------------------------------------------------------------------------------------
+
 
 def test_datasource_provisioning() -> None:
     data = yaml.safe_load(FILES[d.DATASOURCES_FILE])
@@ -157,6 +200,7 @@ def test_dashboard_provider_matches_the_compose_mount() -> None:
 
 # --- the bundle config drives thresholds ----------------------------------------------------------------------------
 
+
 def panel(files: dict[str, str], slug: str, title: str) -> dict:
     dash = json.loads(files[f"{d.DASHBOARDS_DIR}/{slug}.json"])
     (found,) = [p for p in dash["panels"] if p["title"] == title]
@@ -164,11 +208,13 @@ def panel(files: dict[str, str], slug: str, title: str) -> dict:
 
 
 def test_budget_and_thresholds_come_from_the_bundle_config() -> None:
-    config = BundleConfig.model_validate({
-        "budget": {"monthly_budget_usd": 250, "burn_high_ratio": 0.6},
-        "api": {"error_ratio": 0.02, "slow_call_seconds": 5, "latency_threshold_seconds": 1.5},
-        "prometheus": {"scrape_interval": "30s", "scrape_timeout": "10s"},
-    })
+    config = BundleConfig.model_validate(
+        {
+            "budget": {"monthly_budget_usd": 250, "burn_high_ratio": 0.6},
+            "api": {"error_ratio": 0.02, "slow_call_seconds": 5, "latency_threshold_seconds": 1.5},
+            "prometheus": {"scrape_interval": "30s", "scrape_timeout": "10s"},
+        }
+    )
     files = d.grafana_files(config)
     gauge = panel(files, "overview", "Cost month to date")
     assert gauge["type"] == "gauge" and gauge["fieldConfig"]["defaults"]["max"] == 250
@@ -207,6 +253,7 @@ def test_a_whole_config_is_accepted_too() -> None:
 
 # --- queries for the end-to-end test --------------------------------------------------------------------------------
 
+
 def test_substitute_replaces_every_grafana_variable() -> None:
     for q in QUERIES:
         expr = d.substitute(q.expr, rate_interval="2m", interval="30s", range_="3h")
@@ -214,7 +261,7 @@ def test_substitute_replaces_every_grafana_variable() -> None:
     expr = d.substitute('sum(rate(x{provider=~"$provider", model=~"${model}"}[$__rate_interval])) / $__range')
     assert expr == 'sum(rate(x{provider=~".+", model=~".*"}[1m])) / 1h'
     with pytest.raises(ValueError, match=r"\$nope"):
-        d.substitute("x{a=~\"$nope\"}")
+        d.substitute('x{a=~"$nope"}')
 
 
 def test_preconditions_name_what_the_demo_does_not_feed() -> None:
@@ -238,30 +285,51 @@ def test_every_query_parses_with_promtool(tmp_path: Path) -> None:
 def test_promtool_rejects_a_broken_query(tmp_path: Path) -> None:
     """The check above can fail: a query with an unbalanced bracket is refused."""
     path = tmp_path / "broken.yml"
-    path.write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [
-        {"record": "broken", "expr": d.substitute('sum(rate(llmpulse_api_calls_total[$__rate_interval])')}]}]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "groups": [
+                    {
+                        "name": "g",
+                        "rules": [
+                            {
+                                "record": "broken",
+                                "expr": d.substitute("sum(rate(llmpulse_api_calls_total[$__rate_interval])"),
+                            }
+                        ],
+                    }
+                ]
+            }
+        )
+    )
     result = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
 
 
 # --- the analyser the lint rules stand on ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("expr", "expected"), [
-    ('sum by (le, provider) (rate(a_bucket{x="1"}[$__rate_interval]))', [("a_bucket", "$__rate_interval", "rate")]),
-    ("histogram_quantile(0.9, sum(rate(a[5m])) by (le))", [("a", "5m", "rate")]),
-    ("sum(a_total) or vector(0)", [("a_total", None, "sum")]),
-    ("a_total / on (p) group_left (q) b", [("a_total", None, None), ("b", None, None)]),
-    ("clamp_min(-86400 * sum(deriv(b[1d])), 0)", [("b", "1d", "deriv")]),
-    ("rate(a_total[5m]) + a_total", [("a_total", "5m", "rate"), ("a_total", None, None)]),
-    ('count(up{job="x"} == 0)', [("up", None, None)]),
-])
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ('sum by (le, provider) (rate(a_bucket{x="1"}[$__rate_interval]))', [("a_bucket", "$__rate_interval", "rate")]),
+        ("histogram_quantile(0.9, sum(rate(a[5m])) by (le))", [("a", "5m", "rate")]),
+        ("sum(a_total) or vector(0)", [("a_total", None, "sum")]),
+        ("a_total / on (p) group_left (q) b", [("a_total", None, None), ("b", None, None)]),
+        ("clamp_min(-86400 * sum(deriv(b[1d])), 0)", [("b", "1d", "deriv")]),
+        ("rate(a_total[5m]) + a_total", [("a_total", "5m", "rate"), ("a_total", None, None)]),
+        ('count(up{job="x"} == 0)', [("up", None, None)]),
+    ],
+)
 def test_analyse_finds_selectors(expr: str, expected: list) -> None:
     assert [(s.name, s.range, s.call) for s in analyse(expr).selectors] == expected
 
 
 def test_analyse_ignores_label_lists_strings_and_keywords() -> None:
-    expr = ('max by (provider, project_name) (x) * on (provider) group_left (project_name) '
-            'label_replace(vector(1), "provider", "openai", "", "") unless y offset 5m')
+    expr = (
+        "max by (provider, project_name) (x) * on (provider) group_left (project_name) "
+        'label_replace(vector(1), "provider", "openai", "", "") unless y offset 5m'
+    )
     assert analyse(expr).metric_names == {"x", "y"}
 
 
@@ -269,4 +337,4 @@ def test_analyse_rejects_unbalanced_expressions() -> None:
     with pytest.raises(PromQLSyntaxError):
         analyse("sum(rate(x[5m])")
     with pytest.raises(PromQLSyntaxError):
-        analyse("x{a=\"1\"")
+        analyse('x{a="1"')

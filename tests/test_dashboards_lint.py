@@ -22,10 +22,28 @@ DASHBOARDS = list(d.dashboards_in(FILES))
 DS_REF = {"type": "prometheus", "uid": "${datasource}"}
 
 # Units from Grafana's list (lint/rule_panel_units.go) that these dashboards may use.
-VALID_UNITS = frozenset({
-    "none", "short", "percent", "percentunit", "s", "ms", "m", "h", "d", "dtdurations", "reqps", "ops", "cps",
-    "currencyUSD", "dateTimeAsIso", "dateTimeFromNow", "bytes", "decbytes",
-})
+VALID_UNITS = frozenset(
+    {
+        "none",
+        "short",
+        "percent",
+        "percentunit",
+        "s",
+        "ms",
+        "m",
+        "h",
+        "d",
+        "dtdurations",
+        "reqps",
+        "ops",
+        "cps",
+        "currencyUSD",
+        "dateTimeAsIso",
+        "dateTimeFromNow",
+        "bytes",
+        "decbytes",
+    }
+)
 # Current panel types only: Angular graph / singlestat / table-old are removed in Grafana 12.
 PANEL_TYPES = frozenset({"timeseries", "stat", "gauge", "bargauge", "table", "heatmap", "state-timeline"})
 
@@ -33,26 +51,53 @@ PANEL_TYPES = frozenset({"timeseries", "stat", "gauge", "bargauge", "table", "he
 # increase) and $__range in INSTANT queries (a total over the dashboard's time range, e.g. "Calls" stats).
 # Fixed windows, each with its reason:
 FIXED_WINDOWS: dict[tuple[str, str, str, str], str] = {
-    ("llmpulse / Cost & budget", "Daily spend", "increase", "1d"):
-        "daily spend is a rolling 24 h total by definition",
-    ("llmpulse / Usage", "Requests per hour by model", "increase", "1h"):
-        "usage APIs report in buckets and late: shorter windows show poll steps, not traffic",
-    ("llmpulse / Usage", "Tokens per hour by type", "increase", "1h"):
-        "usage APIs report in buckets and late: shorter windows show poll steps, not traffic",
-    ("llmpulse / Traffic & sessions", "Calls per hour by app", "increase", "1h"):
-        "one heatmap cell per hour (the panel's interval is 1h)",
-    ("llmpulse / Cost & budget", "Balances and runway", "deriv", "1d"):
-        "the burn window of LLMBalanceRunwayShort (bundle.balance.burn_window), so panel and alert agree",
-    ("llmpulse / Cost & budget", "Runway", "deriv", "1d"):
-        "the burn window of LLMBalanceRunwayShort (bundle.balance.burn_window), so panel and alert agree",
+    ("llmpulse / Cost & budget", "Daily spend", "increase", "1d"): "daily spend is a rolling 24 h total by definition",
+    (
+        "llmpulse / Usage",
+        "Requests per hour by model",
+        "increase",
+        "1h",
+    ): "usage APIs report in buckets and late: shorter windows show poll steps, not traffic",
+    (
+        "llmpulse / Usage",
+        "Tokens per hour by type",
+        "increase",
+        "1h",
+    ): "usage APIs report in buckets and late: shorter windows show poll steps, not traffic",
+    (
+        "llmpulse / Traffic & sessions",
+        "Calls per hour by app",
+        "increase",
+        "1h",
+    ): "one heatmap cell per hour (the panel's interval is 1h)",
+    (
+        "llmpulse / Cost & budget",
+        "Balances and runway",
+        "deriv",
+        "1d",
+    ): "the burn window of LLMBalanceRunwayShort (bundle.balance.burn_window), so panel and alert agree",
+    (
+        "llmpulse / Cost & budget",
+        "Runway",
+        "deriv",
+        "1d",
+    ): "the burn window of LLMBalanceRunwayShort (bundle.balance.burn_window), so panel and alert agree",
 }
 
 # target-counter-agg-rule exception: these counters' VALUE is the month-to-date total by contract (see their HELP
 # text), so "cost this month" is the plain value, not a rate. Everywhere else a *_total sits directly in
 # rate/irate/increase.
-MONTH_TO_DATE = frozenset(f.name for f in (
-    c.USAGE_REQUESTS, c.USAGE_TOKENS, c.USAGE_UNITS, c.COST_USD, c.COST_ESTIMATED_USD, c.CACHE_SAVINGS_USD,
-))
+MONTH_TO_DATE = frozenset(
+    f.name
+    for f in (
+        c.USAGE_REQUESTS,
+        c.USAGE_TOKENS,
+        c.USAGE_UNITS,
+        c.COST_USD,
+        c.COST_ESTIMATED_USD,
+        c.CACHE_SAVINGS_USD,
+    )
+)
 
 
 def panels() -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
@@ -73,12 +118,18 @@ def where(dash: dict[str, Any], panel: dict[str, Any] | None = None) -> str:
 
 def test_all_six_dashboards_are_generated() -> None:
     assert {dash["uid"] for dash in DASHBOARDS} == {
-        "llmpulse-overview", "llmpulse-cost", "llmpulse-usage", "llmpulse-latency", "llmpulse-traffic",
-        "llmpulse-health"}
+        "llmpulse-overview",
+        "llmpulse-cost",
+        "llmpulse-usage",
+        "llmpulse-latency",
+        "llmpulse-traffic",
+        "llmpulse-health",
+    }
     assert len(DASHBOARDS) == 6
 
 
 # --- dashboard rules ------------------------------------------------------------------------------------------------
+
 
 def test_template_datasource_rule() -> None:
     for dash in DASHBOARDS:
@@ -142,6 +193,7 @@ def test_panel_links_point_at_generated_dashboards() -> None:
 
 # --- panel rules ----------------------------------------------------------------------------------------------------
 
+
 def test_panel_ids_unique_and_grid_fits() -> None:
     for dash in DASHBOARDS:
         ids = [p["id"] for p in dash["panels"]]
@@ -197,6 +249,7 @@ def test_every_panel_has_queries() -> None:
 
 # --- target rules ---------------------------------------------------------------------------------------------------
 
+
 def test_target_rate_interval_rule() -> None:
     used_exceptions = set()
     for dash, panel, target in targets():
@@ -208,8 +261,10 @@ def test_target_rate_interval_rule() -> None:
                 assert func not in ("rate", "irate"), f"{where(dash, panel)}: {func} must use $__rate_interval"
                 continue
             key = (dash["title"], panel["title"], func, window)
-            assert key in FIXED_WINDOWS, (f"{where(dash, panel)}: {func}(...[{window}]) must use $__rate_interval, "
-                                          "or be a documented exception in FIXED_WINDOWS")
+            assert key in FIXED_WINDOWS, (
+                f"{where(dash, panel)}: {func}(...[{window}]) must use $__rate_interval, "
+                "or be a documented exception in FIXED_WINDOWS"
+            )
             used_exceptions.add(key)
     assert used_exceptions == set(FIXED_WINDOWS), f"stale exceptions: {set(FIXED_WINDOWS) - used_exceptions}"
 
@@ -223,7 +278,8 @@ def test_target_counter_agg_rule() -> None:
             if sel.call in RATE_FUNCTIONS and sel.range:
                 continue
             assert sel.name in MONTH_TO_DATE and sel.range is None, (
-                f"{where(dash, panel)}: counter {sel.name} must sit directly inside rate/irate/increase")
+                f"{where(dash, panel)}: counter {sel.name} must sit directly inside rate/irate/increase"
+            )
             values_of_mtd += 1
     assert values_of_mtd, "the month-to-date exception is in use (otherwise drop it)"
 
@@ -234,8 +290,11 @@ def test_month_to_date_exception_matches_the_contract() -> None:
         family = c.get(name)
         assert family.type == "counter"
         help_text = family.help.lower()
-        assert ("month-to-date total" in help_text or "month-to-date for billing sources" in help_text
-                or "same semantics as llmpulse_cost_estimated_usd_total" in help_text), name
+        assert (
+            "month-to-date total" in help_text
+            or "month-to-date for billing sources" in help_text
+            or "same semantics as llmpulse_cost_estimated_usd_total" in help_text
+        ), name
     assert "month-to-date for billing sources" in c.COST_ESTIMATED_USD.help
 
 

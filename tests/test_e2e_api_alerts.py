@@ -34,7 +34,7 @@ def template_regex(template: str, labels: dict[str, str]) -> re.Pattern[str]:
     anything computed from ``$value`` (or another function) as a wildcard."""
     out, pos = "", 0
     for m in re.finditer(r"\{\{(.*?)\}\}", template):
-        out += re.escape(template[pos:m.start()])
+        out += re.escape(template[pos : m.start()])
         inner = m.group(1).strip()
         label = re.fullmatch(r"\$labels\.(\w+)", inner)
         out += re.escape(labels.get(label.group(1), "")) if label else ".+?"
@@ -46,8 +46,11 @@ def assert_intact(st: E2EStack, alert: dict[str, Any], prom_labels: list[dict[st
     """The notified alert carries exactly Prometheus' labels and the rule's annotations, rendered."""
     labels = alert["labels"]
     assert labels in prom_labels, f"labels changed on the way: {labels} not among Prometheus' {prom_labels}"
-    rules = [r for r in st.alert_rules()[labels["alertname"]]
-             if all(labels.get(k) == v for k, v in r.get("labels", {}).items())]
+    rules = [
+        r
+        for r in st.alert_rules()[labels["alertname"]]
+        if all(labels.get(k) == v for k, v in r.get("labels", {}).items())
+    ]
     assert len(rules) == 1, rules
     rule = rules[0]
     assert set(alert["annotations"]) == set(rule["annotations"])
@@ -66,8 +69,7 @@ def _firing_labels(st: E2EStack, name: str) -> list[dict[str, str]]:
     return [a["labels"] for a in st.prom.alerts(name)]
 
 
-def test_fault_fires_both_api_alerts_notifies_and_resolves(tmp_path: Path,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_fault_fires_both_api_alerts_notifies_and_resolves(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = exporter_config(source_interval="15s", probe_interval="3s")
     with running_stack(tmp_path, exporter=config, bundle=short_bundle, traffic=False) as st:
         # The probes' series are in Prometheus and the recording rules compute, and nothing fires yet.
@@ -81,8 +83,9 @@ def test_fault_fires_both_api_alerts_notifies_and_resolves(tmp_path: Path,
         st.sim.post("/_sim/faults", {key: FAULT for key in FAULT_KEYS})
         fired: dict[str, float] = {}
         for name in ALERTS:
-            delivery, alert = st.receiver.wait_for(name, "firing", after=t_fault, timeout=120,
-                                                   what="after the fault was switched on")
+            delivery, alert = st.receiver.wait_for(
+                name, "firing", after=t_fault, timeout=120, what="after the fault was switched on"
+            )
             fired[name] = delivery.received - t_fault
             assert delivery.payload["receiver"] == "warning" and alert["labels"]["severity"] == "warning"
             assert_intact(st, alert, _firing_labels(st, name))
@@ -91,8 +94,9 @@ def test_fault_fires_both_api_alerts_notifies_and_resolves(tmp_path: Path,
         def mailed() -> bool:
             import requests
 
-            subjects = [m["Subject"] for m in
-                        requests.get(f"{st.url('mailpit')}/api/v1/messages", timeout=5).json()["messages"]]
+            subjects = [
+                m["Subject"] for m in requests.get(f"{st.url('mailpit')}/api/v1/messages", timeout=5).json()["messages"]
+            ]
             return all(any(name in s and "FIRING" in s for s in subjects) for name in ALERTS)
 
         wait_for(mailed, 30, "the alerts also arrive by e-mail at the stack's mail catcher")
@@ -100,8 +104,11 @@ def test_fault_fires_both_api_alerts_notifies_and_resolves(tmp_path: Path,
         t_clear = time.monotonic()
         st.sim.clear_faults()
         # Every alert series that was notified as firing gets its resolved notification.
-        notified = {_key(a) for d, a in st.receiver.alerts() if d.received >= t_fault and a["status"] == "firing"
-                    and a["labels"]["alertname"] in ALERTS}
+        notified = {
+            _key(a)
+            for d, a in st.receiver.alerts()
+            if d.received >= t_fault and a["status"] == "firing" and a["labels"]["alertname"] in ALERTS
+        }
         resolved: dict[str, float] = {}
 
         def all_resolved() -> bool:
@@ -114,14 +121,21 @@ def test_fault_fires_both_api_alerts_notifies_and_resolves(tmp_path: Path,
                     resolved[name] = max(resolved.get(name, 0.0), done[_key(alert)])
             return set(done) == notified
 
-        wait_for(all_resolved, 120, "a resolved notification for every notified alert",
-                 lambda: f"{len(notified)} notified; resolved so far: {resolved}")
+        wait_for(
+            all_resolved,
+            120,
+            "a resolved notification for every notified alert",
+            lambda: f"{len(notified)} notified; resolved so far: {resolved}",
+        )
         for name in ALERTS:
             assert st.prom.alerts(name) == [], f"{name} still active in Prometheus after it was notified resolved"
 
     with capsys.disabled():
         for name in ALERTS:
-            print(f"\n[e2e] {name}: fault -> first firing notification {fired[name]:.1f} s; "
-                  f"fault off -> last resolved notification {resolved[name]:.1f} s "
-                  f"(scrape/eval 1 s, window {WINDOW}, for 5 s, group_wait 1 s)", end="")
+            print(
+                f"\n[e2e] {name}: fault -> first firing notification {fired[name]:.1f} s; "
+                f"fault off -> last resolved notification {resolved[name]:.1f} s "
+                f"(scrape/eval 1 s, window {WINDOW}, for 5 s, group_wait 1 s)",
+                end="",
+            )
         print()

@@ -73,21 +73,31 @@ def test_budget_and_balance_alerts_fire_and_notify(tmp_path: Path, capsys: pytes
         t_spend = time.monotonic()
         st.sim.post("/_sim/usage", {"multiplier": MULTIPLIER})
         # The next poll of each cost source recomputes the month from the provider's (now 25x) data.
-        wait_for(lambda: _value(st, Names.COST_MTD_TOTAL) >= MULTIPLIER * month_to_date * (1 - 1e-3), 30,
-                 f"month-to-date spend at {MULTIPLIER}x", lambda: f"{_value(st, Names.COST_MTD_TOTAL)}")
+        wait_for(
+            lambda: _value(st, Names.COST_MTD_TOTAL) >= MULTIPLIER * month_to_date * (1 - 1e-3),
+            30,
+            f"month-to-date spend at {MULTIPLIER}x",
+            lambda: f"{_value(st, Names.COST_MTD_TOTAL)}",
+        )
         if datetime.now(UTC).strftime("%H") == hour:  # the simulator's data only grows when an hour starts
             assert _value(st, Names.COST_MTD_TOTAL) == pytest.approx(MULTIPLIER * month_to_date, rel=1e-3)
         t_balance = time.monotonic()
         st.sim.post("/_sim/balances", {"deepseek": {"total": 0}})
 
         outcome: dict[str, str] = {}
-        for name, since in (("LLMBudgetExceeded", t_spend), ("LLMBudgetBurnHigh", t_spend),
-                            ("LLMBalanceExhausted", t_balance)):
+        for name, since in (
+            ("LLMBudgetExceeded", t_spend),
+            ("LLMBudgetBurnHigh", t_spend),
+            ("LLMBalanceExhausted", t_balance),
+        ):
             firing = st.prom.wait_alert(name, "firing", timeout=60)
             if name == "LLMBalanceExhausted":
                 assert {a["labels"]["provider"] for a in firing} == {"deepseek"}
-            outcome[name] = wait_for(lambda name=name, since=since: _delivered_or_inhibited(st, name, since), 60,
-                                     f"{name} notified or inhibited")
+            outcome[name] = wait_for(
+                lambda name=name, since=since: _delivered_or_inhibited(st, name, since),
+                60,
+                f"{name} notified or inhibited",
+            )
             outcome[name] += f" after {time.monotonic() - since:.1f} s"
         assert outcome["LLMBudgetExceeded"].startswith("notified")
         assert outcome["LLMBalanceExhausted"].startswith("notified")
@@ -95,5 +105,7 @@ def test_budget_and_balance_alerts_fire_and_notify(tmp_path: Path, capsys: pytes
         assert alert["labels"]["severity"] == "critical" and delivery.payload["receiver"] == "critical"
 
     with capsys.disabled():
-        print(f"\n[e2e] budget ${budget:,.2f} (2 x month-to-date); spend x{MULTIPLIER}: "
-              + "; ".join(f"{k}: {v}" for k, v in outcome.items()))
+        print(
+            f"\n[e2e] budget ${budget:,.2f} (2 x month-to-date); spend x{MULTIPLIER}: "
+            + "; ".join(f"{k}: {v}" for k, v in outcome.items())
+        )

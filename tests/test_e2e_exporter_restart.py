@@ -26,16 +26,18 @@ MONTH_TO_DATE = (c.COST_USD.name, c.USAGE_TOKENS.name, c.USAGE_REQUESTS.name)
 
 def _mtd(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     metrics = Metrics(requests.get(f"{url}/metrics", timeout=10).text)
-    return {(name, tuple(sorted(labels.items()))): value
-            for name in MONTH_TO_DATE for labels, value in metrics.find(name)}
+    return {
+        (name, tuple(sorted(labels.items()))): value for name in MONTH_TO_DATE for labels, value in metrics.find(name)
+    }
 
 
 def _hour(ago: float = 0.0) -> str:
     return datetime.fromtimestamp(time.time() - ago, UTC).strftime("%Y-%m-%d %H")
 
 
-def test_exporter_down_fires_and_month_to_date_counters_continue(tmp_path: Path,
-                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_exporter_down_fires_and_month_to_date_counters_continue(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with running_stack(tmp_path, exporter=exporter_config(source_interval="2s"), bundle=short_bundle) as st:
         exporter_url = st.url("exporter")
         for name in MONTH_TO_DATE:
@@ -45,8 +47,11 @@ def test_exporter_down_fires_and_month_to_date_counters_continue(tmp_path: Path,
         before, hour_before = _mtd(exporter_url), _hour(ago=10)
         assert before and all(v > 0 for k, v in before.items() if k[0] == c.COST_USD.name)
         # Prometheus holds every month-to-date series the exporter serves (scraped every second).
-        wait_for(lambda: sum(len(st.prom.query(name)) for name in MONTH_TO_DATE) == len(before), 30,
-                 "every month-to-date series scraped")
+        wait_for(
+            lambda: sum(len(st.prom.query(name)) for name in MONTH_TO_DATE) == len(before),
+            30,
+            "every month-to-date series scraped",
+        )
 
         t_kill = time.monotonic()
         assert st.stack.stop_service("exporter", kill=True)
@@ -66,8 +71,11 @@ def test_exporter_down_fires_and_month_to_date_counters_continue(tmp_path: Path,
 
         # Prometheus: up again, no reset of any month-to-date series, no jump across the gap.
         wait_for(lambda: st.prom.query('up{job="llmpulse"} == 1'), 30, "the exporter scraped again")
-        wait_for(lambda: sum(len(st.prom.query(name)) for name in MONTH_TO_DATE) == len(before), 30,
-                 "every month-to-date series back in Prometheus")
+        wait_for(
+            lambda: sum(len(st.prom.query(name)) for name in MONTH_TO_DATE) == len(before),
+            30,
+            "every month-to-date series back in Prometheus",
+        )
         for name in MONTH_TO_DATE:
             resets = st.prom.query(f"resets({name}[10m]) > 0")
             assert resets == [], f"{name} reset across the restart: {resets}"
@@ -84,5 +92,7 @@ def test_exporter_down_fires_and_month_to_date_counters_continue(tmp_path: Path,
         st.receiver.wait_for("LLMPulseExporterDown", "resolved", after=t_restart, timeout=60)
 
     with capsys.disabled():
-        print(f"\n[e2e] LLMPulseExporterDown: kill -> notification {down_after:.1f} s (for 3s); "
-              f"{len(before)} month-to-date series continued across the restart with no reset and no jump")
+        print(
+            f"\n[e2e] LLMPulseExporterDown: kill -> notification {down_after:.1f} s (for 3s); "
+            f"{len(before)} month-to-date series continued across the restart with no reset and no jump"
+        )

@@ -50,24 +50,42 @@ def _post_a_finished_session(exporter_url: str, n: int) -> None:
     panels (rates and increases of the duration histogram) need sessions that end while the test watches."""
     now = time.time()
     common = {"app": "support-bot", "channel": "web", "session_id": f"e2e-session-{n}", "user_id": f"e2e-user-{n}"}
-    events = [{**common, "event": "session_start", "timestamp": now - 40},
-              {**common, "event": "session_end", "timestamp": now}]
-    resp = requests.post(f"{exporter_url}/events", json=events, timeout=10,
-                         headers={"Authorization": f"Bearer {DEMO_ENV['LLMPULSE_DEMO_EVENTS_TOKEN']}"})
+    events = [
+        {**common, "event": "session_start", "timestamp": now - 40},
+        {**common, "event": "session_end", "timestamp": now},
+    ]
+    resp = requests.post(
+        f"{exporter_url}/events",
+        json=events,
+        timeout=10,
+        headers={"Authorization": f"Bearer {DEMO_ENV['LLMPULSE_DEMO_EVENTS_TOKEN']}"},
+    )
     assert resp.status_code == 200, resp.text
 
 
 def test_every_panel_and_recording_rule_returns_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     https_url, ca_file, stop_https = self_signed_https(tmp_path)
-    tls_probe = {"name": "tls-probe", "type": "http", "provider": "openai", "base_url": https_url,
-                 "path": "/v1/models", "interval": "3s", "timeout": "3s", "tls_ca_file": str(ca_file)}
+    tls_probe = {
+        "name": "tls-probe",
+        "type": "http",
+        "provider": "openai",
+        "base_url": https_url,
+        "path": "/v1/models",
+        "interval": "3s",
+        "timeout": "3s",
+        "tls_ca_file": str(ca_file),
+    }
     try:
-        with running_stack(tmp_path, exporter=exporter_config(extra_probes=[tls_probe]), bundle=short_bundle,
-                           traffic=True) as st:
+        with running_stack(
+            tmp_path, exporter=exporter_config(extra_probes=[tls_probe]), bundle=short_bundle, traffic=True
+        ) as st:
             started = time.monotonic()
             generated = st.workdir / "generated"
-            files = {p.relative_to(generated).as_posix(): p.read_text()
-                     for p in (generated / "grafana").rglob("*") if p.is_file()}
+            files = {
+                p.relative_to(generated).as_posix(): p.read_text()
+                for p in (generated / "grafana").rglob("*")
+                if p.is_file()
+            }
             queries = panel_queries(files)
             assert len(queries) > 50, "the dashboards should have many panels"
             records = sorted({r["record"]: r["expr"] for r in st.recording_rules()}.items())
@@ -82,8 +100,11 @@ def test_every_panel_and_recording_rule_returns_data(tmp_path: Path, capsys: pyt
 
             def empty() -> dict[str, str]:
                 age = time.monotonic() - started
-                return {what: expr for what, (expr, source) in checks.items()
-                        if _needs_history(source) <= age and not _has_data(st.prom.query(expr))}
+                return {
+                    what: expr
+                    for what, (expr, source) in checks.items()
+                    if _needs_history(source) <= age and not _has_data(st.prom.query(expr))
+                }
 
             # Data arrives over the first seconds (first polls, first rate() windows of WINDOW): poll until every
             # query answers, then report whatever stays empty.
@@ -104,9 +125,11 @@ def test_every_panel_and_recording_rule_returns_data(tmp_path: Path, capsys: pyt
             waited = time.monotonic() - started
             skipped = [what for what, (_, source) in checks.items() if _needs_history(source) > 0]
             with capsys.disabled():
-                print(f"\n[e2e] {len(queries)} panel queries and {len(records)} recording rules all returned data "
-                      f"{waited:.0f} s after the stack was ready (rate window {RATE_INTERVAL}, windows {WINDOW}); "
-                      f"{len(skipped)} need more history than a fresh Prometheus has:")
+                print(
+                    f"\n[e2e] {len(queries)} panel queries and {len(records)} recording rules all returned data "
+                    f"{waited:.0f} s after the stack was ready (rate window {RATE_INTERVAL}, windows {WINDOW}); "
+                    f"{len(skipped)} need more history than a fresh Prometheus has:"
+                )
                 for what in skipped:
                     print(f"[e2e]   {what.splitlines()[0][:160]}")
     finally:

@@ -108,8 +108,7 @@ def test_merge_estimates_the_union() -> None:
 
 def test_hash_is_stable_across_processes() -> None:
     # BLAKE2b, not Python's per-process salted hash(): a fixed value proves it.
-    assert hash64("user-1") == int.from_bytes(__import__("hashlib").blake2b(b"user-1", digest_size=8).digest(),
-                                              "big")
+    assert hash64("user-1") == int.from_bytes(__import__("hashlib").blake2b(b"user-1", digest_size=8).digest(), "big")
 
 
 def test_window_counts_values_until_their_slot_slides_out() -> None:

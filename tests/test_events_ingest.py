@@ -26,8 +26,14 @@ TOKEN_ENV = "LLMPULSE_IT_EVENTS_TOKEN"
 MAX_EVENTS = 500
 MAX_BODY = 262_144
 CONFIG: dict[str, Any] = {
-    "events": {"name": "app-events", "provider": "coze", "token_env": TOKEN_ENV, "max_events": MAX_EVENTS,
-               "max_body_bytes": MAX_BODY, "labels": {"team": "bots"}},
+    "events": {
+        "name": "app-events",
+        "provider": "coze",
+        "token_env": TOKEN_ENV,
+        "max_events": MAX_EVENTS,
+        "max_body_bytes": MAX_BODY,
+        "labels": {"team": "bots"},
+    },
 }
 BASE = {"provider": "coze", "source": "app-events", "team": "bots"}
 SIGMA = standard_error()
@@ -39,8 +45,15 @@ def exp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExporterProcess]:
         yield proc
 
 
-def post(exp: ExporterProcess, body: Any, *, token: str | None = TOKEN, content_type: str = "application/json",
-         raw: bytes | None = None, url_suffix: str = "") -> requests.Response:
+def post(
+    exp: ExporterProcess,
+    body: Any,
+    *,
+    token: str | None = TOKEN,
+    content_type: str = "application/json",
+    raw: bytes | None = None,
+    url_suffix: str = "",
+) -> requests.Response:
     headers = {"Content-Type": content_type}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
@@ -50,15 +63,17 @@ def post(exp: ExporterProcess, body: Any, *, token: str | None = TOKEN, content_
 
 def post_all(exp: ExporterProcess, events: list[dict[str, Any]]) -> None:
     for start in range(0, len(events), MAX_EVENTS):
-        resp = post(exp, events[start:start + MAX_EVENTS])
+        resp = post(exp, events[start : start + MAX_EVENTS])
         assert resp.status_code == 200, resp.text
-        assert resp.json() == {"accepted": len(events[start:start + MAX_EVENTS])}
+        assert resp.json() == {"accepted": len(events[start : start + MAX_EVENTS])}
 
 
 def llmpulse_samples(m: Metrics, *, skip: tuple[str, ...] = ()) -> list[tuple[str, dict[str, str], float]]:
     """Every llmpulse_* sample except the families in ``skip`` (process metrics change on their own)."""
-    return sorted(((n, lab, v) for n, lab, v in m.samples if n.startswith("llmpulse_") and n not in skip),
-                  key=lambda s: (s[0], sorted(s[1].items())))
+    return sorted(
+        ((n, lab, v) for n, lab, v in m.samples if n.startswith("llmpulse_") and n not in skip),
+        key=lambda s: (s[0], sorted(s[1].items())),
+    )
 
 
 def rejected(m: Metrics) -> dict[str, float]:
@@ -74,19 +89,38 @@ def _batch(rng: random.Random, now: float) -> list[dict[str, Any]]:
     for i in range(40):  # sessions with start and end timestamps (length from the start) ...
         app, channel = rng.choice(pairs)
         started = now - rng.uniform(100, 3000)
-        events.append({"event": "session_start", "app": app, "channel": channel, "session_id": f"s{i}",
-                       "user_id": f"user-{rng.randrange(150)}", "timestamp": started})
-        end: dict[str, Any] = {"event": "session_end", "app": app, "channel": channel, "session_id": f"s{i}",
-                               "timestamp": datetime.fromtimestamp(started + rng.uniform(5, 90), UTC).isoformat()}
+        events.append(
+            {
+                "event": "session_start",
+                "app": app,
+                "channel": channel,
+                "session_id": f"s{i}",
+                "user_id": f"user-{rng.randrange(150)}",
+                "timestamp": started,
+            }
+        )
+        end: dict[str, Any] = {
+            "event": "session_end",
+            "app": app,
+            "channel": channel,
+            "session_id": f"s{i}",
+            "timestamp": datetime.fromtimestamp(started + rng.uniform(5, 90), UTC).isoformat(),
+        }
         if i % 4 == 0:  # ... or from duration_ms, which wins
             end["duration_ms"] = rng.randrange(1000, 600_000)
         events.append(end)
     for _ in range(700):
         app, channel = rng.choice(pairs)
-        event: dict[str, Any] = {"app": app, "channel": channel, "model": rng.choice(models),
-                                 "user_id": f"user-{rng.randrange(150)}", "timestamp": now - rng.uniform(0, 600),
-                                 "duration_ms": round(rng.lognormvariate(0, 0.8) * 1000, 1),
-                                 "input_tokens": rng.randrange(0, 2000), "output_tokens": rng.randrange(0, 500)}
+        event: dict[str, Any] = {
+            "app": app,
+            "channel": channel,
+            "model": rng.choice(models),
+            "user_id": f"user-{rng.randrange(150)}",
+            "timestamp": now - rng.uniform(0, 600),
+            "duration_ms": round(rng.lognormvariate(0, 0.8) * 1000, 1),
+            "input_tokens": rng.randrange(0, 2000),
+            "output_tokens": rng.randrange(0, 500),
+        }
         if rng.random() < 0.2:
             code, error_type = rng.choice([(429, "rate_limit"), ("4013", "rate_limit"), (502, ""), (500, "x")])
             event.update(status="error", code=code)
@@ -94,8 +128,9 @@ def _batch(rng: random.Random, now: float) -> list[dict[str, Any]]:
                 event["error_type"] = error_type
         events.append(event)
     for i in range(2500):  # one busy pair: distinct users far into the sketch's dense range
-        events.append({"app": "it-busy", "channel": "web", "model": "it-model-a", "user_id": f"busy-{i}",
-                       "duration_ms": 800})
+        events.append(
+            {"app": "it-busy", "channel": "web", "model": "it-model-a", "user_id": f"busy-{i}", "duration_ms": 800}
+        )
     rng.shuffle(events)
     # a session's end must follow its start in the stream; put all starts first
     return sorted(events, key=lambda e: e.get("event") != "session_start")
@@ -108,8 +143,9 @@ def test_a_started_session_creates_its_length_series_at_zero(exp: ExporterProces
     m = exp.metrics()
     assert m.value("llmpulse_events_session_duration_seconds_count", **labels) == 0
     assert m.value("llmpulse_events_session_duration_seconds_bucket", **labels, le="+Inf") == 0
-    post_all(exp, [{"event": "session_end", "app": "it-zero", "channel": "web", "session_id": "z1",
-                    "duration_ms": 42_000}])
+    post_all(
+        exp, [{"event": "session_end", "app": "it-zero", "channel": "web", "session_id": "z1", "duration_ms": 42_000}]
+    )
     m = exp.metrics()
     assert m.value("llmpulse_events_session_duration_seconds_count", **labels) == 1
     assert m.value("llmpulse_events_session_duration_seconds_sum", **labels) == 42.0
@@ -179,8 +215,9 @@ def test_posted_batch_matches_metrics(exp: ExporterProcess) -> None:
     # received by kind; nothing refused
     kinds = Counter(e.get("event", "call") for e in events)
     for kind, n in kinds.items():
-        delta = m.value(contract.EVENTS_RECEIVED.name, event=kind, **BASE) - \
-            before.value(contract.EVENTS_RECEIVED.name, event=kind, **BASE)
+        delta = m.value(contract.EVENTS_RECEIVED.name, event=kind, **BASE) - before.value(
+            contract.EVENTS_RECEIVED.name, event=kind, **BASE
+        )
         assert delta == n
     assert rejected(m) == rejected(before)
     # user and session ids are never labels
@@ -225,37 +262,87 @@ def test_cost_estimate_or_unpriced_tokens_per_model(exp: ExporterProcess, monkey
 # --- refused posts -------------------------------------------------------------------------------------------------
 MALFORMED: list[tuple[str, dict[str, Any], int, str, int | None, str]] = [
     # (name, post kwargs, status, reason, index, fragment of the message)
-    ("bad field type", {"body": [{"app": "it-bad", "duration_ms": "fast"}]}, 400, "invalid_event", 0,
-     "duration_ms must be a number, got string"),
-    ("unknown event kind", {"body": {"app": "it-bad", "event": "login"}}, 400, "invalid_event", 0,
-     "unknown event kind 'login'"),
-    ("bad timestamp", {"body": [{"app": "it-bad", "timestamp": "2025-13-01T00:00:00Z"}]}, 400, "invalid_event", 0,
-     "timestamp is not a valid date/time"),
-    ("bad event in the middle", {"body": [{"app": "it-bad", "user_id": f"u{i}", "duration_ms": 5} for i in range(3)]
-     + [{"app": "it-bad", "status": "failed"}]
-     + [{"app": "it-bad", "user_id": f"v{i}", "event": "session_start", "session_id": f"x{i}"} for i in range(3)]},
-     400, "invalid_event", 3, "status must be 'success' or 'error'"),
+    (
+        "bad field type",
+        {"body": [{"app": "it-bad", "duration_ms": "fast"}]},
+        400,
+        "invalid_event",
+        0,
+        "duration_ms must be a number, got string",
+    ),
+    (
+        "unknown event kind",
+        {"body": {"app": "it-bad", "event": "login"}},
+        400,
+        "invalid_event",
+        0,
+        "unknown event kind 'login'",
+    ),
+    (
+        "bad timestamp",
+        {"body": [{"app": "it-bad", "timestamp": "2025-13-01T00:00:00Z"}]},
+        400,
+        "invalid_event",
+        0,
+        "timestamp is not a valid date/time",
+    ),
+    (
+        "bad event in the middle",
+        {
+            "body": [{"app": "it-bad", "user_id": f"u{i}", "duration_ms": 5} for i in range(3)]
+            + [{"app": "it-bad", "status": "failed"}]
+            + [{"app": "it-bad", "user_id": f"v{i}", "event": "session_start", "session_id": f"x{i}"} for i in range(3)]
+        },
+        400,
+        "invalid_event",
+        3,
+        "status must be 'success' or 'error'",
+    ),
     ("not JSON", {"body": None, "raw": b"{app: it-bad}"}, 400, "invalid_json", None, "not valid JSON"),
-    ("wrong content type", {"body": {"app": "it-bad"}, "content_type": "application/x-www-form-urlencoded"}, 400,
-     "invalid_json", None, "Content-Type must be application/json"),
+    (
+        "wrong content type",
+        {"body": {"app": "it-bad"}, "content_type": "application/x-www-form-urlencoded"},
+        400,
+        "invalid_json",
+        None,
+        "Content-Type must be application/json",
+    ),
     ("a scalar", {"body": "hello"}, 400, "invalid_json", None, "got string"),
-    ("too many events", {"body": [{"app": "it-bad"}] * (MAX_EVENTS + 1)}, 413, "too_many_events", None,
-     f"the limit is {MAX_EVENTS}"),
-    ("too large", {"body": [{"app": "it-bad", "model": "m" * 100}] * (MAX_BODY // 100)}, 413, "too_large", None,
-     f"larger than {MAX_BODY} bytes"),
+    (
+        "too many events",
+        {"body": [{"app": "it-bad"}] * (MAX_EVENTS + 1)},
+        413,
+        "too_many_events",
+        None,
+        f"the limit is {MAX_EVENTS}",
+    ),
+    (
+        "too large",
+        {"body": [{"app": "it-bad", "model": "m" * 100}] * (MAX_BODY // 100)},
+        413,
+        "too_large",
+        None,
+        f"larger than {MAX_BODY} bytes",
+    ),
     ("no token", {"body": {"app": "it-bad"}, "token": None}, 401, "unauthorized", None, "bearer token"),
-    ("wrong token", {"body": {"app": "it-bad"}, "token": TOKEN[:-1] + "x"}, 401, "unauthorized", None,
-     "bearer token"),
-    ("token in the query string", {"body": {"app": "it-bad"}, "token": None, "url_suffix": f"?token={TOKEN}"}, 401,
-     "unauthorized", None, "bearer token"),
+    ("wrong token", {"body": {"app": "it-bad"}, "token": TOKEN[:-1] + "x"}, 401, "unauthorized", None, "bearer token"),
+    (
+        "token in the query string",
+        {"body": {"app": "it-bad"}, "token": None, "url_suffix": f"?token={TOKEN}"},
+        401,
+        "unauthorized",
+        None,
+        "bearer token",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("kwargs", "status", "reason", "index", "fragment"),
-                         [pytest.param(*case[1:], id=case[0]) for case in MALFORMED])
-def test_refused_post_says_why_is_counted_and_changes_nothing(exp: ExporterProcess, kwargs: dict[str, Any],
-                                                               status: int, reason: str, index: int | None,
-                                                               fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("kwargs", "status", "reason", "index", "fragment"), [pytest.param(*case[1:], id=case[0]) for case in MALFORMED]
+)
+def test_refused_post_says_why_is_counted_and_changes_nothing(
+    exp: ExporterProcess, kwargs: dict[str, Any], status: int, reason: str, index: int | None, fragment: str
+) -> None:
     before = exp.metrics()
     resp = post(exp, **kwargs)
     assert resp.status_code == status, resp.text
@@ -298,9 +385,11 @@ def test_get_is_not_allowed(exp: ExporterProcess) -> None:
 
 
 def test_token_never_appears_in_metrics_pages_errors_or_logs(exp: ExporterProcess) -> None:
-    responses = [post(exp, {"app": "it-leak", "model": TOKEN[:8]}, token=TOKEN + "-wrong"),
-                 post(exp, {"app": "it-leak", "event": "nope"}),
-                 post(exp, {"app": "it-leak"})]
+    responses = [
+        post(exp, {"app": "it-leak", "model": TOKEN[:8]}, token=TOKEN + "-wrong"),
+        post(exp, {"app": "it-leak", "event": "nope"}),
+        post(exp, {"app": "it-leak"}),
+    ]
     assert [r.status_code for r in responses] == [401, 400, 200]
     texts = [r.text for r in responses]
     texts += [requests.get(f"{exp.url}{path}", timeout=5).text for path in ("/metrics", "/", "/-/ready")]

@@ -102,12 +102,15 @@ def _received(m: Metrics) -> float:
 
 def test_generator_posts_to_a_real_exporter(tmp_path: Path) -> None:
     with exporter(CONFIG, tmp_path, env={TOKEN_ENV: TOKEN}) as exp:
-        gen = TrafficGenerator(exp.url, TOKEN, interval=0.3, model=TrafficModel(seed=9, sessions_per_minute=600,
-                                                                               api_calls_per_minute=600))
+        gen = TrafficGenerator(
+            exp.url, TOKEN, interval=0.3, model=TrafficModel(seed=9, sessions_per_minute=600, api_calls_per_minute=600)
+        )
         gen.start()
         try:
-            exp.wait_for(lambda m: m.total(contract.EVENTS_SESSIONS.name) > 0 and
-                         m.total(contract.EVENTS_CALLS.name) > 20, what="generated traffic arrives")
+            exp.wait_for(
+                lambda m: m.total(contract.EVENTS_SESSIONS.name) > 0 and m.total(contract.EVENTS_CALLS.name) > 20,
+                what="generated traffic arrives",
+            )
         finally:
             gen.stop()
         m = exp.metrics()
@@ -130,12 +133,29 @@ def test_simulate_command_posts_traffic_to_the_exporter(tmp_path: Path) -> None:
         port = free_port()
         log = (tmp_path / "simulate.log").open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "exporter", "simulate", "--listen", f"127.0.0.1:{port}", "--events-url", exp.url,
-             "--events-token-env", TOKEN_ENV, "--events-interval", "1s"],
-            cwd=ROOT, env={**os.environ, TOKEN_ENV: TOKEN}, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "exporter",
+                "simulate",
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--events-url",
+                exp.url,
+                "--events-token-env",
+                TOKEN_ENV,
+                "--events-interval",
+                "1s",
+            ],
+            cwd=ROOT,
+            env={**os.environ, TOKEN_ENV: TOKEN},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
-            exp.wait_for(lambda m: m.total(contract.EVENTS_CALLS.name) > 0, timeout=30,
-                         what="simulate --events-url posts calls")
+            exp.wait_for(
+                lambda m: m.total(contract.EVENTS_CALLS.name) > 0, timeout=30, what="simulate --events-url posts calls"
+            )
         finally:
             stop_process(proc)
             log.close()
@@ -144,8 +164,16 @@ def test_simulate_command_posts_traffic_to_the_exporter(tmp_path: Path) -> None:
 
 
 def test_simulate_refuses_bad_events_options() -> None:
-    result = run_cli("simulate", "--listen", f"127.0.0.1:{free_port()}", "--events-url", "http://127.0.0.1:1",
-                     "--events-token-env", "LLMPULSE_SURELY_UNSET_VAR", timeout=30)
+    result = run_cli(
+        "simulate",
+        "--listen",
+        f"127.0.0.1:{free_port()}",
+        "--events-url",
+        "http://127.0.0.1:1",
+        "--events-token-env",
+        "LLMPULSE_SURELY_UNSET_VAR",
+        timeout=30,
+    )
     assert result.returncode == 2 and "LLMPULSE_SURELY_UNSET_VAR is not set" in result.stderr
     result = run_cli("simulate", "--events-url", "localhost:9877", timeout=30)
     assert result.returncode == 2 and "--events-url" in result.stderr
@@ -155,7 +183,10 @@ def test_simulate_refuses_bad_events_options() -> None:
 
 def test_serve_demo_shows_traffic(tmp_path: Path) -> None:
     with exporter(None, tmp_path, args=["--demo"]) as exp:
-        m = exp.wait_for(lambda m: m.total(contract.EVENTS_CALLS.name) > 0 and
-                         m.total(contract.EVENTS_SESSIONS.name) > 0, timeout=40, what="demo traffic")
+        m = exp.wait_for(
+            lambda m: m.total(contract.EVENTS_CALLS.name) > 0 and m.total(contract.EVENTS_SESSIONS.name) > 0,
+            timeout=40,
+            what="demo traffic",
+        )
         assert m.find(contract.EVENTS_DISTINCT_USERS.name, window="1d")
         assert m.total(contract.EVENTS_REJECTED.name) == 0

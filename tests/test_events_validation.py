@@ -40,8 +40,13 @@ def _config(**events: Any) -> EventsConfig:
     return cfg.events
 
 
-def _request(body: Any, *, token: str | None = TOKEN, content_type: str = "application/json",
-             headers: dict[str, str] | None = None) -> Request:
+def _request(
+    body: Any,
+    *,
+    token: str | None = TOKEN,
+    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
+) -> Request:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     hdrs = {"Content-Type": content_type, **(headers or {})}
     if token is not None:
@@ -87,37 +92,48 @@ def test_minimal_event_is_a_successful_call_with_unknown_channel_and_model() -> 
 
 
 def test_numeric_ids_are_accepted_as_strings() -> None:
-    ev = parse_event({"app": 7493066380997000000, "user_id": 42, "code": 4013, "status": "error",
-                      "session_id": 9, "event": "session_end"})
+    ev = parse_event(
+        {
+            "app": 7493066380997000000,
+            "user_id": 42,
+            "code": 4013,
+            "status": "error",
+            "session_id": 9,
+            "event": "session_end",
+        }
+    )
     assert (ev.app, ev.user_id, ev.code, ev.session_id) == ("7493066380997000000", "42", "4013", "9")
 
 
-@pytest.mark.parametrize(("event", "field", "fragment"), [
-    ({}, "app", "app is required"),
-    ({"app": ""}, "app", "must not be empty"),
-    ({"app": 1.5}, "app", "must be a string or an integer, got number"),
-    ({"app": "a", "model": 3}, "model", "must be a string, got integer"),
-    ({"app": "a", "event": "login"}, "event", "unknown event kind 'login'"),
-    ({"app": "a", "status": "ok"}, "status", "status must be 'success' or 'error'"),
-    ({"app": "a", "duration_ms": "12"}, "duration_ms", "must be a number, got string"),
-    ({"app": "a", "duration_ms": True}, "duration_ms", "got boolean"),
-    ({"app": "a", "duration_ms": -1}, "duration_ms", ">= 0"),
-    ({"app": "a", "duration_ms": 1e12}, "duration_ms", "must not exceed"),
-    ({"app": "a", "input_tokens": 1.5}, "input_tokens", "whole number"),
-    ({"app": "a", "output_tokens": [1]}, "output_tokens", "got list"),
-    ({"app": "a", "event": "session_start"}, "session_id", "session_id is required"),
-    ({"app": "a", "event": "session_end", "session_id": ""}, "session_id", "must not be empty"),
-    ({"app": "a", "timestamp": "2025-05-01T10:00:00"}, "timestamp", "time zone"),
-    ({"app": "a", "timestamp": "yesterday"}, "timestamp", "RFC 3339"),
-    ({"app": "a", "timestamp": "2025-02-30T10:00:00Z"}, "timestamp", "not a valid date"),
-    ({"app": "a", "timestamp": 1.7e12}, "timestamp", "milliseconds"),
-    ({"app": "a", "timestamp": -5}, "timestamp", ">= 0"),
-    ({"app": "a", "timestamp": {"s": 1}}, "timestamp", "got object"),
-    ({"app": "a", "colour": "red"}, "colour", "unknown field 'colour'"),
-    ({"app": "a" * 129}, "app", "longer than 128"),
-    ({"app": "a", "user_id": "x" * 257}, "user_id", "longer than 256"),
-    ({"app": "line\nbreak"}, "app", "control characters"),
-])
+@pytest.mark.parametrize(
+    ("event", "field", "fragment"),
+    [
+        ({}, "app", "app is required"),
+        ({"app": ""}, "app", "must not be empty"),
+        ({"app": 1.5}, "app", "must be a string or an integer, got number"),
+        ({"app": "a", "model": 3}, "model", "must be a string, got integer"),
+        ({"app": "a", "event": "login"}, "event", "unknown event kind 'login'"),
+        ({"app": "a", "status": "ok"}, "status", "status must be 'success' or 'error'"),
+        ({"app": "a", "duration_ms": "12"}, "duration_ms", "must be a number, got string"),
+        ({"app": "a", "duration_ms": True}, "duration_ms", "got boolean"),
+        ({"app": "a", "duration_ms": -1}, "duration_ms", ">= 0"),
+        ({"app": "a", "duration_ms": 1e12}, "duration_ms", "must not exceed"),
+        ({"app": "a", "input_tokens": 1.5}, "input_tokens", "whole number"),
+        ({"app": "a", "output_tokens": [1]}, "output_tokens", "got list"),
+        ({"app": "a", "event": "session_start"}, "session_id", "session_id is required"),
+        ({"app": "a", "event": "session_end", "session_id": ""}, "session_id", "must not be empty"),
+        ({"app": "a", "timestamp": "2025-05-01T10:00:00"}, "timestamp", "time zone"),
+        ({"app": "a", "timestamp": "yesterday"}, "timestamp", "RFC 3339"),
+        ({"app": "a", "timestamp": "2025-02-30T10:00:00Z"}, "timestamp", "not a valid date"),
+        ({"app": "a", "timestamp": 1.7e12}, "timestamp", "milliseconds"),
+        ({"app": "a", "timestamp": -5}, "timestamp", ">= 0"),
+        ({"app": "a", "timestamp": {"s": 1}}, "timestamp", "got object"),
+        ({"app": "a", "colour": "red"}, "colour", "unknown field 'colour'"),
+        ({"app": "a" * 129}, "app", "longer than 128"),
+        ({"app": "a", "user_id": "x" * 257}, "user_id", "longer than 256"),
+        ({"app": "line\nbreak"}, "app", "control characters"),
+    ],
+)
 def test_invalid_events_name_the_field_and_the_reason(event: dict[str, Any], field: str, fragment: str) -> None:
     with pytest.raises(Refused) as info:
         validate_batch([{"app": "fine"}, event])
@@ -132,12 +148,15 @@ def test_an_event_that_is_not_an_object_is_invalid() -> None:
     assert info.value.index == 2 and "JSON object, got list" in info.value.message
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("2025-05-01T08:30:00Z", datetime(2025, 5, 1, 8, 30, tzinfo=UTC)),
-    ("2025-05-01T16:30:00+08:00", datetime(2025, 5, 1, 8, 30, tzinfo=UTC)),
-    ("2025-05-01t08:30:00.250z", datetime(2025, 5, 1, 8, 30, 0, 250_000, tzinfo=UTC)),
-    ("2025-05-01 08:30:00.123456789-02:00", datetime(2025, 5, 1, 10, 30, 0, 123_456, tzinfo=UTC)),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2025-05-01T08:30:00Z", datetime(2025, 5, 1, 8, 30, tzinfo=UTC)),
+        ("2025-05-01T16:30:00+08:00", datetime(2025, 5, 1, 8, 30, tzinfo=UTC)),
+        ("2025-05-01t08:30:00.250z", datetime(2025, 5, 1, 8, 30, 0, 250_000, tzinfo=UTC)),
+        ("2025-05-01 08:30:00.123456789-02:00", datetime(2025, 5, 1, 10, 30, 0, 123_456, tzinfo=UTC)),
+    ],
+)
 def test_rfc3339_timestamps(text: str, expected: datetime) -> None:
     assert parse_timestamp(text) == pytest.approx(expected.timestamp())
 
@@ -160,20 +179,28 @@ def test_one_object_or_a_list_is_accepted() -> None:
     assert _decode(_request([])) == []
 
 
-@pytest.mark.parametrize(("req", "status", "reason", "fragment"), [
-    (_request({"app": "a"}, content_type="text/plain"), 400, "invalid_json", "Content-Type must be application/json"),
-    (_request({"app": "a"}, content_type=""), 400, "invalid_json", "got 'none'"),
-    (_request({"app": "a"}, headers={"Content-Encoding": "gzip"}), 400, "invalid_json", "not supported"),
-    (_request(b""), 400, "invalid_json", "empty body"),
-    (_request(b"{\"app\": "), 400, "invalid_json", "not valid JSON"),
-    (_request(b"{\"duration_ms\": NaN, \"app\": \"a\"}"), 400, "invalid_json", "NaN is not valid JSON"),
-    (_request(b"{\"app\": \"a\", \"app\": \"b\"}"), 400, "invalid_json", "duplicate key 'app'"),
-    (_request(b"\xff\xfe{}"), 400, "invalid_json", "not UTF-8"),
-    (_request(b"42"), 400, "invalid_json", "got integer"),
-    (_request(b"[" * 50_000 + b"]" * 50_000), 400, "invalid_json", "not valid JSON"),  # too deep
-    (_request([{"app": "a"}] * 4), 413, "too_many_events", "4 events in one post; the limit is 3"),
-    (_request({"app": "x" * 20_000}), 413, "too_large", "larger than 10000 bytes"),
-])
+@pytest.mark.parametrize(
+    ("req", "status", "reason", "fragment"),
+    [
+        (
+            _request({"app": "a"}, content_type="text/plain"),
+            400,
+            "invalid_json",
+            "Content-Type must be application/json",
+        ),
+        (_request({"app": "a"}, content_type=""), 400, "invalid_json", "got 'none'"),
+        (_request({"app": "a"}, headers={"Content-Encoding": "gzip"}), 400, "invalid_json", "not supported"),
+        (_request(b""), 400, "invalid_json", "empty body"),
+        (_request(b'{"app": '), 400, "invalid_json", "not valid JSON"),
+        (_request(b'{"duration_ms": NaN, "app": "a"}'), 400, "invalid_json", "NaN is not valid JSON"),
+        (_request(b'{"app": "a", "app": "b"}'), 400, "invalid_json", "duplicate key 'app'"),
+        (_request(b"\xff\xfe{}"), 400, "invalid_json", "not UTF-8"),
+        (_request(b"42"), 400, "invalid_json", "got integer"),
+        (_request(b"[" * 50_000 + b"]" * 50_000), 400, "invalid_json", "not valid JSON"),  # too deep
+        (_request([{"app": "a"}] * 4), 413, "too_many_events", "4 events in one post; the limit is 3"),
+        (_request({"app": "x" * 20_000}), 413, "too_large", "larger than 10000 bytes"),
+    ],
+)
 def test_bad_bodies_are_refused_with_status_and_reason(req: Request, status: int, reason: str, fragment: str) -> None:
     with pytest.raises(Refused) as info:
         _decode(req, max_body=10_000 if reason == "too_large" else 1_000_000)
@@ -206,9 +233,13 @@ def test_events_config_requires_a_token_and_checks_limits(monkeypatch: pytest.Mo
 # --- the handler in-process ------------------------------------------------------------------------------------------
 def test_wrong_or_missing_token_is_401_and_counted() -> None:
     ingest, live = _ingest()
-    for req in (_request({"app": "a"}, token=None), _request({"app": "a"}, token="wrong"),
-                _request({"app": "a"}, token=TOKEN + "x"), _request({"app": "a"}, token=TOKEN[:-1]),
-                _request({"app": "a"}, token=None, headers={"Authorization": f"Basic {TOKEN}"})):
+    for req in (
+        _request({"app": "a"}, token=None),
+        _request({"app": "a"}, token="wrong"),
+        _request({"app": "a"}, token=TOKEN + "x"),
+        _request({"app": "a"}, token=TOKEN[:-1]),
+        _request({"app": "a"}, token=None, headers={"Authorization": f"Basic {TOKEN}"}),
+    ):
         resp = ingest.handle(req)
         assert resp.status == 401 and resp.headers["WWW-Authenticate"].startswith("Bearer")
         assert TOKEN not in bytes(resp.body).decode()  # type: ignore[arg-type]
@@ -223,12 +254,17 @@ def test_a_bad_event_anywhere_in_the_batch_changes_nothing_but_the_rejected_coun
     resp = ingest.handle(_request([*good[:2], {"app": "a", "duration_ms": "slow"}, *good[2:]]))
     assert resp.status == 400
     body = json.loads(resp.body)  # type: ignore[arg-type]
-    assert body == {"error": "invalid_event", "index": 2, "field": "duration_ms",
-                    "message": "events[2]: duration_ms must be a number, got string"}
+    assert body == {
+        "error": "invalid_event",
+        "index": 2,
+        "field": "duration_ms",
+        "message": "events[2]: duration_ms must be a number, got string",
+    }
     _, after, after_h = live.snapshot()
     rejected = contract.EVENTS_REJECTED
-    assert {f: v for f, v in after.items() if f is not rejected} == \
-        {f: v for f, v in before.items() if f is not rejected}
+    assert {f: v for f, v in after.items() if f is not rejected} == {
+        f: v for f, v in before.items() if f is not rejected
+    }
     assert after_h == before_h
     assert _value(live, rejected, reason="invalid_event") == 1
     assert ingest.stats()["user_pairs"] == 0
@@ -236,8 +272,18 @@ def test_a_bad_event_anywhere_in_the_batch_changes_nothing_but_the_rejected_coun
 
 def test_labels_beyond_max_label_values_fold_into_other() -> None:
     ingest, live = _ingest(max_label_values=2)
-    events = [{"app": f"app{i}", "channel": f"ch{i}", "model": f"m{i}", "status": "error", "code": 500 + i,
-               "error_type": f"t{i}", "user_id": f"u{i}"} for i in range(4)]
+    events = [
+        {
+            "app": f"app{i}",
+            "channel": f"ch{i}",
+            "model": f"m{i}",
+            "status": "error",
+            "code": 500 + i,
+            "error_type": f"t{i}",
+            "user_id": f"u{i}",
+        }
+        for i in range(4)
+    ]
     assert ingest.handle(_request(events)).status == 200
     calls = _series(live, contract.EVENTS_CALLS)
     assert calls == {
@@ -263,8 +309,14 @@ def test_session_length_from_start_and_end_timestamps_or_from_duration_ms() -> N
         {"event": "session_start", "app": "a", "channel": "web", "session_id": "s2", "timestamp": t - 600},
         {"event": "session_end", "app": "a", "channel": "web", "session_id": "s1", "timestamp": t - 150},
         # duration_ms on session_end wins over the start time
-        {"event": "session_end", "app": "a", "channel": "web", "session_id": "s2", "duration_ms": 42_000,
-         "timestamp": t},
+        {
+            "event": "session_end",
+            "app": "a",
+            "channel": "web",
+            "session_id": "s2",
+            "duration_ms": 42_000,
+            "timestamp": t,
+        },
         # no start seen (e.g. before a restart) and no duration_ms: counted as received, no length
         {"event": "session_end", "app": "a", "channel": "web", "session_id": "never-started"},
         # a start in another app with the same session id is another session
@@ -273,7 +325,7 @@ def test_session_length_from_start_and_end_timestamps_or_from_duration_ms() -> N
     ]
     assert ingest.handle(_request(batch)).status == 200
     _, _, hists = live.snapshot()
-    (key, hist), = [(k, h) for k, h in hists[contract.EVENTS_SESSION_DURATION] if h.count]
+    ((key, hist),) = [(k, h) for k, h in hists[contract.EVENTS_SESSION_DURATION] if h.count]
     assert ("app", "a") in key and ("channel", "web") in key
     # b's session started (so its series exists at zero) but ended before it began: no length recorded
     (b_hist,) = [h for k, h in hists[contract.EVENTS_SESSION_DURATION] if ("app", "b") in k]
@@ -287,8 +339,14 @@ def test_session_length_from_start_and_end_timestamps_or_from_duration_ms() -> N
 
 def test_session_end_uses_the_labels_of_its_start() -> None:
     ingest, live = _ingest()
-    ingest.handle(_request([{"event": "session_start", "app": "a", "channel": "feishu", "session_id": "s"},
-                            {"event": "session_end", "app": "a", "session_id": "s", "duration_ms": 5000}]))
+    ingest.handle(
+        _request(
+            [
+                {"event": "session_start", "app": "a", "channel": "feishu", "session_id": "s"},
+                {"event": "session_end", "app": "a", "session_id": "s", "duration_ms": 5000},
+            ]
+        )
+    )
     assert _value(live, contract.EVENTS_SESSION_DURATION, app="a", channel="feishu") == 1
     assert _value(live, contract.EVENTS_SESSION_DURATION, app="a", channel="unknown") is None
 
@@ -387,9 +445,14 @@ def test_late_and_future_timestamps() -> None:
 
 def test_user_and_session_ids_never_become_labels() -> None:
     ingest, live = _ingest()
-    ingest.handle(_request([{"event": "session_start", "app": "a", "session_id": "secret-session",
-                             "user_id": "alice@example.com"},
-                            {"app": "a", "user_id": "alice@example.com", "session_id": "secret-session"}]))
+    ingest.handle(
+        _request(
+            [
+                {"event": "session_start", "app": "a", "session_id": "secret-session", "user_id": "alice@example.com"},
+                {"app": "a", "user_id": "alice@example.com", "session_id": "secret-session"},
+            ]
+        )
+    )
     _, values, hists = live.snapshot()
     rendered = repr(values) + repr(hists)
     assert "alice" not in rendered and "secret-session" not in rendered
@@ -405,7 +468,7 @@ def test_call_metrics_match_the_batch() -> None:
     ]
     ingest.handle(_request(batch))
     hists = live.snapshot()[2]
-    (key, hist), = hists[contract.API_CALL_DURATION]
+    ((key, hist),) = hists[contract.API_CALL_DURATION]
     assert dict(key) == {"provider": "events", "source": "unit", "model": "m1", "team": "bots"}
     assert hist.count == 2 and hist.total == pytest.approx(2.0)
     assert _value(live, contract.API_CALLS, model="m1", outcome="error", team="bots") == 3

@@ -14,14 +14,21 @@ from exporter.config import ConfigError, parse_config
 from exporter.providers.http_json import families_for
 
 EXAMPLES = ROOT / "examples"
-EXAMPLE_ENV = {"BOT_ANALYTICS_TOKEN": "llmpulse-demo-key", "LANGFUSE_PUBLIC_KEY": "pk-lf-demo",
-               "LANGFUSE_SECRET_KEY": "llmpulse-demo-key"}
+EXAMPLE_ENV = {
+    "BOT_ANALYTICS_TOKEN": "llmpulse-demo-key",
+    "LANGFUSE_PUBLIC_KEY": "pk-lf-demo",
+    "LANGFUSE_SECRET_KEY": "llmpulse-demo-key",
+}
 
 
 def source(**over: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {"type": "http_json", "name": "an", "base_url": "http://127.0.0.1:9",
-                            "api_key_env": "LLMPULSE_DEMO_KEY",
-                            "metrics": [{"name": "llmpulse_x", "path": "data.value"}]}
+    base: dict[str, Any] = {
+        "type": "http_json",
+        "name": "an",
+        "base_url": "http://127.0.0.1:9",
+        "api_key_env": "LLMPULSE_DEMO_KEY",
+        "metrics": [{"name": "llmpulse_x", "path": "data.value"}],
+    }
     base.update(over)
     return base
 
@@ -47,8 +54,10 @@ BAD: list[tuple[dict[str, Any], str]] = [
     (source(metrics=[metric(token_type="input")]), "token_type: token metrics must be counters with a model label"),
     (source(metrics=[metric(path="data.metrics[?date==${tomorrow}].n", select="sum")]), "unknown placeholder"),
     (source(metrics=[metric(), metric()]), "sources[0].metrics[1].name: llmpulse_x is defined twice"),
-    (source(labels={"bot": "b"}, metrics=[metric(labels={"bot": "b"})]),
-     "sources[0].metrics[0].labels: ['bot'] also set as static labels"),
+    (
+        source(labels={"bot": "b"}, metrics=[metric(labels={"bot": "b"})]),
+        "sources[0].metrics[0].labels: ['bot'] also set as static labels",
+    ),
     (source(metrics=[]), "sources[0].metrics: List should have at least 1 item"),
     (source(base_url=""), "sources[0].base_url: base_url is required"),
     (source(path="analytics"), "sources[0].path: path must be empty or start with /"),
@@ -77,20 +86,39 @@ def test_bad_http_json_definitions_are_refused_with_key_path_and_reason(src: dic
 def test_one_metric_name_across_sources_needs_one_definition() -> None:
     a = source(name="a", metrics=[metric(help="one thing")])
     b = source(name="b", metrics=[metric(help="another thing")])
-    with pytest.raises(ConfigError, match=r"sources\[1\].metrics\[0\].name: llmpulse_x is also defined by "
-                                          r"sources\[0\]"):
+    with pytest.raises(
+        ConfigError,
+        match=r"sources\[1\].metrics\[0\].name: llmpulse_x is also defined by "
+        r"sources\[0\]",
+    ):
         parse_config({"sources": [a, b]}, "cfg.yml")
     same = parse_config({"sources": [a, source(name="b", metrics=[metric(help="one thing")])]}, "cfg.yml")
     assert families_for(same.sources[0]) == families_for(same.sources[1])  # one family, two source labels
 
 
 def test_defaults_and_families_of_a_minimal_source() -> None:
-    cfg = parse_config({"sources": [source(auth={"type": "none"}, api_key_env=None, metrics=[
-        metric(labels={"zone": "z", "channel": "c"}), metric(name="llmpulse_y_total", type="counter",
-                                                              path="rows[*].n", select="sum")])]})
+    cfg = parse_config(
+        {
+            "sources": [
+                source(
+                    auth={"type": "none"},
+                    api_key_env=None,
+                    metrics=[
+                        metric(labels={"zone": "z", "channel": "c"}),
+                        metric(name="llmpulse_y_total", type="counter", path="rows[*].n", select="sum"),
+                    ],
+                )
+            ]
+        }
+    )
     src = cfg.sources[0]
-    assert (src.provider, src.method, src.timezone, src.max_series, src.interval) == ("http_json", "GET", "UTC",
-                                                                                     1000, 300.0)
+    assert (src.provider, src.method, src.timezone, src.max_series, src.interval) == (
+        "http_json",
+        "GET",
+        "UTC",
+        1000,
+        300.0,
+    )
     fams = families_for(src)
     assert [(f.name, f.type, f.labels) for f in fams] == [
         ("llmpulse_x", "gauge", ("provider", "source", "channel", "zone")),

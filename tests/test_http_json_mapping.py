@@ -15,12 +15,30 @@ DOC: dict[str, Any] = {
     "data": {
         "bot_id": "bot-7",
         "metrics": [
-            {"date": "2026-11-19", "total_messages": 10, "success_rate": "98.5%", "avg_response_time_ms": "850.5",
-             "channel": "web", "ok": True},
-            {"date": "2026-11-20", "total_messages": 12, "success_rate": 0.9, "avg_response_time_ms": 900,
-             "channel": "api", "ok": False},
-            {"date": "2026-11-21", "total_messages": 7, "success_rate": None, "avg_response_time_ms": 700,
-             "channel": "web", "ok": True},
+            {
+                "date": "2026-11-19",
+                "total_messages": 10,
+                "success_rate": "98.5%",
+                "avg_response_time_ms": "850.5",
+                "channel": "web",
+                "ok": True,
+            },
+            {
+                "date": "2026-11-20",
+                "total_messages": 12,
+                "success_rate": 0.9,
+                "avg_response_time_ms": 900,
+                "channel": "api",
+                "ok": False,
+            },
+            {
+                "date": "2026-11-21",
+                "total_messages": 7,
+                "success_rate": None,
+                "avg_response_time_ms": 700,
+                "channel": "web",
+                "ok": True,
+            },
         ],
         "models": {"gpt-4o": {"tokens": 100}, "deepseek-chat": {"tokens": 40}},
         "empty": [],
@@ -29,39 +47,42 @@ DOC: dict[str, Any] = {
 }
 
 
-def m(path: str, select: str = "all", labels: dict[str, str] | None = None, doc: Any = DOC,
-      **kw: Any) -> jm.Mapped:
+def m(path: str, select: str = "all", labels: dict[str, str] | None = None, doc: Any = DOC, **kw: Any) -> jm.Mapped:
     compiled = {k: jm.compile_path(v, label=True) for k, v in (labels or {}).items()}
     return jm.map_metric(doc, jm.compile_path(path), compiled, select=select, **kw)
 
 
 # --- path syntax -----------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("path, expected", [
-    ("code", [0]),
-    ("$.code", [0]),
-    ("data.metrics[0].total_messages", [10]),
-    ("data.metrics[-1].total_messages", [7]),
-    ("data.metrics[*].total_messages", [10, 12, 7]),
-    ("data.metrics.*.total_messages", [10, 12, 7]),
-    ("data.models.*.tokens", [100, 40]),
-    ("data['weird.key']", [5]),
-    ('data["weird.key"]', [5]),
-    ("data.metrics[?channel==web].total_messages", [10, 7]),
-    ("data.metrics[?channel!=web].total_messages", [12]),
-    ("data.metrics[?(@.channel=='api')].total_messages", [12]),
-    ("data.metrics[?ok==true].total_messages", [10, 7]),
-    ("data.metrics[?total_messages==12].date", ["2026-11-20"]),
-    ("data.metrics[?success_rate==null].date", ["2026-11-21"]),
-    ("data.metrics[?nosuchfield==1].date", []),
-])
+@pytest.mark.parametrize(
+    "path, expected",
+    [
+        ("code", [0]),
+        ("$.code", [0]),
+        ("data.metrics[0].total_messages", [10]),
+        ("data.metrics[-1].total_messages", [7]),
+        ("data.metrics[*].total_messages", [10, 12, 7]),
+        ("data.metrics.*.total_messages", [10, 12, 7]),
+        ("data.models.*.tokens", [100, 40]),
+        ("data['weird.key']", [5]),
+        ('data["weird.key"]', [5]),
+        ("data.metrics[?channel==web].total_messages", [10, 7]),
+        ("data.metrics[?channel!=web].total_messages", [12]),
+        ("data.metrics[?(@.channel=='api')].total_messages", [12]),
+        ("data.metrics[?ok==true].total_messages", [10, 7]),
+        ("data.metrics[?total_messages==12].date", ["2026-11-20"]),
+        ("data.metrics[?success_rate==null].date", ["2026-11-21"]),
+        ("data.metrics[?nosuchfield==1].date", []),
+    ],
+)
 def test_paths_select_the_values_they_name(path: str, expected: list[Any]) -> None:
     result = jm.evaluate(jm.compile_path(path), DOC)
     assert [x.value for x in result.matches] == expected
     assert result.missing == []
 
 
-@pytest.mark.parametrize("path", ["", "data..x", "data[", "data[x]", "data[?x]", "data[?x==]", "a b",
-                                  "data[?(@.a==1)", "data[*", "$"])
+@pytest.mark.parametrize(
+    "path", ["", "data..x", "data[", "data[x]", "data[?x]", "data[?x==]", "a b", "data[?(@.a==1)", "data[*", "$"]
+)
 def test_malformed_paths_are_rejected_with_the_position(path: str) -> None:
     with pytest.raises(jm.PathError) as err:
         jm.compile_path(path)
@@ -97,10 +118,22 @@ def test_out_of_range_index_and_wrong_types_are_missing() -> None:
 
 
 # --- value conversion ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("raw, expected", [
-    (3, 3.0), (2.5, 2.5), (True, 1.0), (False, 0.0), ("12.5", 12.5), (" 7 ", 7.0), ("98.5%", 0.985),
-    ("true", 1.0), ("FALSE", 0.0), ("1e3", 1000.0), ("-4", -4.0),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        (3, 3.0),
+        (2.5, 2.5),
+        (True, 1.0),
+        (False, 0.0),
+        ("12.5", 12.5),
+        (" 7 ", 7.0),
+        ("98.5%", 0.985),
+        ("true", 1.0),
+        ("FALSE", 0.0),
+        ("1e3", 1000.0),
+        ("-4", -4.0),
+    ],
+)
 def test_values_become_numbers(raw: Any, expected: float) -> None:
     assert jm.to_number(raw) == pytest.approx(expected)
 
@@ -120,9 +153,17 @@ def test_null_is_no_value_and_value_map_turns_words_into_numbers() -> None:
 
 
 # --- reductions and labels -------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("select, expected", [
-    ("first", 10.0), ("last", 7.0), ("sum", 29.0), ("max", 12.0), ("min", 7.0), ("count", 3.0),
-])
+@pytest.mark.parametrize(
+    "select, expected",
+    [
+        ("first", 10.0),
+        ("last", 7.0),
+        ("sum", 29.0),
+        ("max", 12.0),
+        ("min", 7.0),
+        ("count", 3.0),
+    ],
+)
 def test_select_reduces_several_matches(select: str, expected: float) -> None:
     assert m("data.metrics[*].total_messages", select).series == {(): expected}
 
@@ -154,8 +195,9 @@ def test_sum_and_count_of_nothing_are_zero_but_other_reductions_export_nothing()
 def test_labels_read_from_the_item_the_key_or_the_root() -> None:
     out = m("data.models.*.tokens", "all", {"model": "@key", "bot": "$.data.bot_id"})
     assert out.series == {("gpt-4o", "bot-7"): 100.0, ("deepseek-chat", "bot-7"): 40.0}
-    nested = {"data": [{"usage": [{"model": None, "n": 1}, {"model": "a", "n": 2}]},
-                       {"usage": [{"model": "a", "n": 5}]}]}
+    nested = {
+        "data": [{"usage": [{"model": None, "n": 1}, {"model": "a", "n": 2}]}, {"usage": [{"model": "a", "n": 5}]}]
+    }
     out = m("data[*].usage[*].n", "sum", {"model": "model"}, doc=nested)
     assert out.series == {("",): 1.0, ("a",): 7.0}  # null model -> empty label value, like Langfuse
     missing_label = m("data.metrics[*].total_messages", "sum", {"region": "region"})
@@ -166,20 +208,23 @@ def test_labels_read_from_the_item_the_key_or_the_root() -> None:
 NOW = datetime(2026, 11, 20, 18, 30, 15, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("text, tz, expected", [
-    ("${today}", "UTC", "2026-11-20"),
-    ("${today}", "Asia/Shanghai", "2026-11-21"),  # 02:30 the next day in UTC+8
-    ("${yesterday}", "UTC", "2026-11-19"),
-    ("${month_start}", "UTC", "2026-11-01"),
-    ("${month_start:iso}", "UTC", "2026-11-01T00:00:00Z"),
-    ("${month_start:iso}", "Asia/Shanghai", "2026-11-01T00:00:00+08:00"),
-    ("${today-7d}", "UTC", "2026-11-13"),
-    ("${now}", "UTC", "2026-11-20T18:30:15Z"),
-    ("${now-2h:unix}", "UTC", str(int(NOW.timestamp()) - 7200)),
-    ("${today:unix_ms}", "UTC", str(int(datetime(2026, 11, 20, tzinfo=UTC).timestamp()) * 1000)),
-    ("from=${today}&to=${now:date}", "UTC", "from=2026-11-20&to=2026-11-20"),
-    ("no placeholder", "UTC", "no placeholder"),
-])
+@pytest.mark.parametrize(
+    "text, tz, expected",
+    [
+        ("${today}", "UTC", "2026-11-20"),
+        ("${today}", "Asia/Shanghai", "2026-11-21"),  # 02:30 the next day in UTC+8
+        ("${yesterday}", "UTC", "2026-11-19"),
+        ("${month_start}", "UTC", "2026-11-01"),
+        ("${month_start:iso}", "UTC", "2026-11-01T00:00:00Z"),
+        ("${month_start:iso}", "Asia/Shanghai", "2026-11-01T00:00:00+08:00"),
+        ("${today-7d}", "UTC", "2026-11-13"),
+        ("${now}", "UTC", "2026-11-20T18:30:15Z"),
+        ("${now-2h:unix}", "UTC", str(int(NOW.timestamp()) - 7200)),
+        ("${today:unix_ms}", "UTC", str(int(datetime(2026, 11, 20, tzinfo=UTC).timestamp()) * 1000)),
+        ("from=${today}&to=${now:date}", "UTC", "from=2026-11-20&to=2026-11-20"),
+        ("no placeholder", "UTC", "no placeholder"),
+    ],
+)
 def test_placeholders_expand_in_the_source_time_zone(text: str, tz: str, expected: str) -> None:
     assert jm.expand(text, jm.now_in(tz, NOW)) == expected
 

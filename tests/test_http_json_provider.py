@@ -19,7 +19,10 @@ NOW = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
 
 def provider(env: dict[str, str] | None = None, **over: Any) -> HttpJsonProvider:
     src: dict[str, Any] = {
-        "type": "http_json", "name": "an", "base_url": "http://127.0.0.1:9", "api_key_env": "LLMPULSE_DEMO_KEY",
+        "type": "http_json",
+        "name": "an",
+        "base_url": "http://127.0.0.1:9",
+        "api_key_env": "LLMPULSE_DEMO_KEY",
         "metrics": [
             {"name": "llmpulse_t_messages", "path": "data.rows[*].n", "select": "last"},
             {"name": "llmpulse_t_latency_seconds", "path": "data.rows[*].ms", "select": "last", "scale": 0.001},
@@ -44,8 +47,13 @@ def test_auth_headers_per_type(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_request_parts_expand_placeholders_in_the_source_time_zone() -> None:
-    p = provider(path="/a/${today}", params={"from": "${month_start:iso}", "limit": 31},
-                 body={"range": ["${yesterday}", "${today}"]}, method="POST", timezone="Asia/Shanghai")
+    p = provider(
+        path="/a/${today}",
+        params={"from": "${month_start:iso}", "limit": 31},
+        body={"range": ["${yesterday}", "${today}"]},
+        method="POST",
+        timezone="Asia/Shanghai",
+    )
     path, params, body = p.request_parts(NOW)  # 18:00 UTC = 02:00 on the 21st in Shanghai
     assert path == "/a/2026-11-21"
     assert params == {"from": "2026-11-01T00:00:00+08:00", "limit": "31"}
@@ -94,8 +102,7 @@ def test_expect_fails_the_poll_with_the_answers_own_message() -> None:
 
 
 def test_too_many_series_fail_the_poll_instead_of_exploding_cardinality() -> None:
-    p = provider(max_series=3, metrics=[{"name": "llmpulse_t_users", "path": "users[*].n",
-                                         "labels": {"user": "id"}}])
+    p = provider(max_series=3, metrics=[{"name": "llmpulse_t_users", "path": "users[*].n", "labels": {"user": "id"}}])
     ok = {"users": [{"id": str(i), "n": i} for i in range(3)]}
     assert len(p.map_answer(ok, NOW)) == 3 + 1  # 3 users + the missing-values counter
     with pytest.raises(ApiError, match="more than max_series"):

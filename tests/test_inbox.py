@@ -27,8 +27,21 @@ class RunningInbox:
         self.log_path = tmp / "inbox.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "exporter", "stack", "inbox", "--listen", f"127.0.0.1:{self.port}",
-             "--smtp", f"127.0.0.1:{self.smtp_port}"], cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "exporter",
+                "stack",
+                "inbox",
+                "--listen",
+                f"127.0.0.1:{self.port}",
+                "--smtp",
+                f"127.0.0.1:{self.smtp_port}",
+            ],
+            cwd=ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
         wait_http_ok(f"{self.url}/readyz", self.proc, 20, "inbox", self.log_path.read_text)
 
     def messages(self) -> list[dict]:
@@ -54,21 +67,35 @@ def inbox(tmp_path: Path) -> Iterator[RunningInbox]:
 def _payload(status: str = "firing") -> dict:
     """An Alertmanager webhook payload (version 4) as Alertmanager 0.25 sends it."""
     return {
-        "version": "4", "groupKey": '{}/{severity="critical"}:{alertname="LLMAPIHighErrorRate", provider="openai"}',
-        "truncatedAlerts": 0, "status": status, "receiver": "webhook",
+        "version": "4",
+        "groupKey": '{}/{severity="critical"}:{alertname="LLMAPIHighErrorRate", provider="openai"}',
+        "truncatedAlerts": 0,
+        "status": status,
+        "receiver": "webhook",
         "groupLabels": {"alertname": "LLMAPIHighErrorRate", "provider": "openai"},
         "commonLabels": {"alertname": "LLMAPIHighErrorRate", "provider": "openai", "severity": "critical"},
         "commonAnnotations": {"summary": "openai: 8.1 % of calls fail"},
         "externalURL": "http://127.0.0.1:9093",
-        "alerts": [{
-            "status": status,
-            "labels": {"alertname": "LLMAPIHighErrorRate", "provider": "openai", "severity": "critical",
-                       "source": "openai-probe"},
-            "annotations": {"summary": "openai: 8.1 % of calls fail", "description": "<script>alert(1)</script>",
-                            "runbook_url": "https://example.org/runbooks#llmapihigherrorrate"},
-            "startsAt": "2026-01-01T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
-            "generatorURL": "http://127.0.0.1:9090/graph?g0.expr=x", "fingerprint": "abc123",
-        }],
+        "alerts": [
+            {
+                "status": status,
+                "labels": {
+                    "alertname": "LLMAPIHighErrorRate",
+                    "provider": "openai",
+                    "severity": "critical",
+                    "source": "openai-probe",
+                },
+                "annotations": {
+                    "summary": "openai: 8.1 % of calls fail",
+                    "description": "<script>alert(1)</script>",
+                    "runbook_url": "https://example.org/runbooks#llmapihigherrorrate",
+                },
+                "startsAt": "2026-01-01T00:00:00Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://127.0.0.1:9090/graph?g0.expr=x",
+                "fingerprint": "abc123",
+            }
+        ],
     }
 
 
@@ -96,8 +123,14 @@ def test_mail_sent_over_smtp_is_listed_with_subject_recipients_and_body(inbox: R
 def test_oversized_mail_is_refused_and_not_kept(inbox: RunningInbox) -> None:
     with smtplib.SMTP("127.0.0.1", inbox.smtp_port, timeout=30) as smtp:
         with pytest.raises(smtplib.SMTPDataError) as err:
-            smtp.sendmail("a@x", ["b@x"], b"Subject: big\r\n\r\n" + b"x" * 998 + b"\r\n" * 1
-                          + (b"y" * 998 + b"\r\n") * (MAX_MAIL_BYTES // 1000 + 10))
+            smtp.sendmail(
+                "a@x",
+                ["b@x"],
+                b"Subject: big\r\n\r\n"
+                + b"x" * 998
+                + b"\r\n" * 1
+                + (b"y" * 998 + b"\r\n") * (MAX_MAIL_BYTES // 1000 + 10),
+            )
         assert err.value.smtp_code == 552
         # The session stays usable after the refusal.
         assert smtp.sendmail("a@x", ["b@x"], b"Subject: small\r\n\r\nok\r\n") == {}
@@ -117,8 +150,10 @@ def test_webhook_notification_keeps_labels_and_annotations_and_escapes_them(inbo
     assert 'href="https://example.org/runbooks#llmapihigherrorrate"' in page
 
 
-@pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'{"status": "firing"}', b'{"alerts": [1]}',
-                                  b'{"alerts": [], "truncatedAlerts": "x"}'])
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b"[1, 2]", b'{"status": "firing"}', b'{"alerts": [1]}', b'{"alerts": [], "truncatedAlerts": "x"}'],
+)
 def test_malformed_webhook_is_refused_with_a_reason_and_changes_nothing(inbox: RunningInbox, body: bytes) -> None:
     resp = requests.post(f"{inbox.url}/hook", data=body, timeout=5)
     assert resp.status_code == 400

@@ -32,11 +32,13 @@ def sim_url() -> Iterator[str]:
 
 def _config(sim_url: str, key_file: Path) -> dict[str, Any]:
     common = {"base_url": sim_url, "interval": "2s", "timeout": "2s"}
-    return {"sources": [
-        {"type": "openai", "name": "openai-prod", "api_key_env": "OA_ADMIN_KEY", **common},
-        {"type": "anthropic", "name": "anthropic-prod", "api_key_file": str(key_file), **common},
-        {"type": "openai", "name": "openai-rejected", "api_key_env": "OA_REJECTED_KEY", **common},
-    ]}
+    return {
+        "sources": [
+            {"type": "openai", "name": "openai-prod", "api_key_env": "OA_ADMIN_KEY", **common},
+            {"type": "anthropic", "name": "anthropic-prod", "api_key_file": str(key_file), **common},
+            {"type": "openai", "name": "openai-rejected", "api_key_env": "OA_REJECTED_KEY", **common},
+        ]
+    }
 
 
 def assert_no_secret(text: str, where: str) -> None:
@@ -49,9 +51,14 @@ def test_landing_page_and_no_secret_anywhere(sim_url: str, tmp_path: Path) -> No
     key_file.write_text(ANTHROPIC_SECRET + "\n")
     env = {"OA_ADMIN_KEY": OPENAI_SECRET, "OA_REJECTED_KEY": REJECTED_SECRET}
     with exporter(_config(sim_url, key_file), tmp_path, env=env, args=["--log-level", "debug"]) as proc:
-        m = proc.wait_for(lambda m: m.value("llmpulse_source_up", source="openai-prod") == 1
-                          and m.value("llmpulse_source_up", source="anthropic-prod") == 1
-                          and m.value("llmpulse_source_up", source="openai-rejected") == 0, what="states")
+        m = proc.wait_for(
+            lambda m: (
+                m.value("llmpulse_source_up", source="openai-prod") == 1
+                and m.value("llmpulse_source_up", source="anthropic-prod") == 1
+                and m.value("llmpulse_source_up", source="openai-rejected") == 0
+            ),
+            what="states",
+        )
         assert m.value("llmpulse_source_api_requests_total", source="openai-rejected", code="401") >= 1
         page = requests.get(f"{proc.url}/", timeout=5)
         assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")

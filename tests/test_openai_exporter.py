@@ -22,8 +22,9 @@ def _source(sim_url: str, **extra: Any) -> dict[str, Any]:
     return {"type": "openai", "name": "oa", "base_url": sim_url, "interval": "2s", "timeout": "2s", **KEY_ENV, **extra}
 
 
-def test_month_to_date_sums_match_the_simulated_pages_across_pagination(simulator: FrozenSimulator,
-                                                                        tmp_path: Path) -> None:
+def test_month_to_date_sums_match_the_simulated_pages_across_pagination(
+    simulator: FrozenSimulator, tmp_path: Path
+) -> None:
     # page_size 3 forces several pages per endpoint (the month so far has up to 31 daily buckets).
     cfg = {"sources": [_source(simulator.url, page_size=3)]}
     with exporter(cfg, tmp_path) as proc:
@@ -31,13 +32,20 @@ def test_month_to_date_sums_match_the_simulated_pages_across_pagination(simulato
         m = proc.metrics()
         series = exported(m, "oa")
         families = {name for name, _ in series}
-        assert families == {"llmpulse_usage_requests_total", "llmpulse_usage_tokens_total",
-                            "llmpulse_usage_units_total", "llmpulse_cost_usd_total"}
+        assert families == {
+            "llmpulse_usage_requests_total",
+            "llmpulse_usage_tokens_total",
+            "llmpulse_usage_units_total",
+            "llmpulse_cost_usd_total",
+        }
         assert m.total("llmpulse_cost_usd_total", source="oa") > 0
         # default breakdown: project and model only, never api_key/user labels
         assert all(not ({"api_key", "user"} & {k for k, _ in labels}) for _, labels in series)
         assert {lab["unit"] for lab, _ in m.find("llmpulse_usage_units_total", source="oa")} == {
-            "images", "characters", "seconds"}
+            "images",
+            "characters",
+            "seconds",
+        }
         # the exporter really paginated: the simulator served page numbers beyond 1
         log = requests.get(f"{simulator.url}/_sim/usage", timeout=5).json()["requests"]
         assert max(e["page"] for e in log if e["path"].endswith("/costs")) > 1
@@ -52,8 +60,9 @@ def test_group_by_api_key_and_user_adds_those_labels(simulator: FrozenSimulator,
         wait_equal(proc, "oa", lambda: openai_expected(simulator.url, group_by=group_by, limit=31))
         m = proc.metrics()
         tokens = m.find("llmpulse_usage_tokens_total", source="oa")
-        assert tokens and all(lab["api_key"].startswith("key_") and lab["user"].startswith("user-")
-                              for lab, _ in tokens)
+        assert tokens and all(
+            lab["api_key"].startswith("key_") and lab["user"].startswith("user-") for lab, _ in tokens
+        )
         costs = m.find("llmpulse_cost_usd_total", source="oa")
         assert costs and all("api_key" in lab and "user" not in lab for lab, _ in costs)
         # storage is billed to the project, not to a key: the null key_id is labelled "unknown"
@@ -71,8 +80,12 @@ def test_without_project_and_model_the_series_say_all(simulator: FrozenSimulator
 
 
 def test_project_names_are_an_opt_in_info_metric(simulator: FrozenSimulator, tmp_path: Path) -> None:
-    listed = requests.get(f"{simulator.url}/v1/organization/projects",
-                          params={"include_archived": "true", "limit": 100}, headers=OPENAI_AUTH, timeout=5).json()
+    listed = requests.get(
+        f"{simulator.url}/v1/organization/projects",
+        params={"include_archived": "true", "limit": 100},
+        headers=OPENAI_AUTH,
+        timeout=5,
+    ).json()
     want = {p["id"]: p["name"] for p in listed["data"]}
     assert any(p["status"] == "archived" for p in listed["data"])
     cfg = {"sources": [_source(simulator.url, project_names=True), {**_source(simulator.url), "name": "plain"}]}

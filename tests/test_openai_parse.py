@@ -22,25 +22,51 @@ DEFAULT = ["project", "model"]
 # The 2026 completions result (provider-apis.md §1.3), every field present.
 FULL = {
     "object": "organization.usage.completions.result",
-    "input_tokens": 5000, "input_cached_tokens": 1800, "input_cache_write_tokens": 200,
-    "input_uncached_tokens": 3000, "output_tokens": 1000,
-    "input_text_tokens": 2500, "output_text_tokens": 800, "input_cached_text_tokens": 1500,
-    "input_audio_tokens": 300, "input_cached_audio_tokens": 100, "output_audio_tokens": 100,
-    "input_image_tokens": 200, "input_cached_image_tokens": 200, "output_image_tokens": 100,
+    "input_tokens": 5000,
+    "input_cached_tokens": 1800,
+    "input_cache_write_tokens": 200,
+    "input_uncached_tokens": 3000,
+    "output_tokens": 1000,
+    "input_text_tokens": 2500,
+    "output_text_tokens": 800,
+    "input_cached_text_tokens": 1500,
+    "input_audio_tokens": 300,
+    "input_cached_audio_tokens": 100,
+    "output_audio_tokens": 100,
+    "input_image_tokens": 200,
+    "input_cached_image_tokens": 200,
+    "output_image_tokens": 100,
     "num_model_requests": 5,
-    "project_id": "proj_abc", "user_id": "user-abc", "api_key_id": "key_abc",
-    "model": "gpt-4o-mini-2024-07-18", "batch": False, "service_tier": "default",
+    "project_id": "proj_abc",
+    "user_id": "user-abc",
+    "api_key_id": "key_abc",
+    "model": "gpt-4o-mini-2024-07-18",
+    "batch": False,
+    "service_tier": "default",
 }
 # The Dec-2024 minimal shape the exporter must still handle.
-OLD = {"object": "organization.usage.completions.result", "input_tokens": 5000, "output_tokens": 1000,
-       "input_cached_tokens": 4000, "num_model_requests": 5, "project_id": "proj_abc", "user_id": "user-abc",
-       "api_key_id": "key_abc", "model": "gpt-4o-mini-2024-07-18", "batch": False}
+OLD = {
+    "object": "organization.usage.completions.result",
+    "input_tokens": 5000,
+    "output_tokens": 1000,
+    "input_cached_tokens": 4000,
+    "num_model_requests": 5,
+    "project_id": "proj_abc",
+    "user_id": "user-abc",
+    "api_key_id": "key_abc",
+    "model": "gpt-4o-mini-2024-07-18",
+    "batch": False,
+}
 LABELS = {"project": "proj_abc", "model": "gpt-4o-mini-2024-07-18"}
 
 
 def page(*results: dict[str, Any], start: int = 1730419200) -> dict[str, Any]:
-    return {"object": "page", "has_more": False, "next_page": None,
-            "data": [{"object": "bucket", "start_time": start, "end_time": start + 86400, "results": list(results)}]}
+    return {
+        "object": "page",
+        "has_more": False,
+        "next_page": None,
+        "data": [{"object": "bucket", "start_time": start, "end_time": start + 86400, "results": list(results)}],
+    }
 
 
 def usage(endpoint: str, pg: dict[str, Any], group_by: list[str] = DEFAULT, not_before: float = 0) -> Totals:
@@ -90,21 +116,68 @@ def test_a_missing_required_field_is_an_invalid_response() -> None:
         usage("completions", page({**OLD, "input_tokens": "lots"}))
 
 
-@pytest.mark.parametrize(("endpoint", "result", "expect"), [
-    ("embeddings", {"object": "organization.usage.embeddings.result", "input_tokens": 20, "num_model_requests": 2,
-                    "project_id": "proj_abc", "model": "text-embedding-ada-002-v2"}, ("tokens", "input", 20)),
-    ("moderations", {"object": "organization.usage.moderations.result", "input_tokens": 20, "num_model_requests": 2,
-                     "project_id": "proj_abc", "model": "text-moderation"}, ("tokens", "input", 20)),
-    ("images", {"object": "organization.usage.images.result", "images": 2, "num_model_requests": 2,
-                "size": "1024x1024", "source": "image.generation", "project_id": "proj_abc", "model": "dall-e-3"},
-     ("units", "images", 2)),
-    ("audio_speeches", {"object": "organization.usage.audio_speeches.result", "characters": 45,
-                        "num_model_requests": 1, "project_id": "proj_abc", "model": "tts-1"},
-     ("units", "characters", 45)),
-    ("audio_transcriptions", {"object": "organization.usage.audio_transcriptions.result", "seconds": 10,
-                              "num_model_requests": 1, "project_id": "proj_abc", "model": "whisper-1"},
-     ("units", "seconds", 10)),
-])
+@pytest.mark.parametrize(
+    ("endpoint", "result", "expect"),
+    [
+        (
+            "embeddings",
+            {
+                "object": "organization.usage.embeddings.result",
+                "input_tokens": 20,
+                "num_model_requests": 2,
+                "project_id": "proj_abc",
+                "model": "text-embedding-ada-002-v2",
+            },
+            ("tokens", "input", 20),
+        ),
+        (
+            "moderations",
+            {
+                "object": "organization.usage.moderations.result",
+                "input_tokens": 20,
+                "num_model_requests": 2,
+                "project_id": "proj_abc",
+                "model": "text-moderation",
+            },
+            ("tokens", "input", 20),
+        ),
+        (
+            "images",
+            {
+                "object": "organization.usage.images.result",
+                "images": 2,
+                "num_model_requests": 2,
+                "size": "1024x1024",
+                "source": "image.generation",
+                "project_id": "proj_abc",
+                "model": "dall-e-3",
+            },
+            ("units", "images", 2),
+        ),
+        (
+            "audio_speeches",
+            {
+                "object": "organization.usage.audio_speeches.result",
+                "characters": 45,
+                "num_model_requests": 1,
+                "project_id": "proj_abc",
+                "model": "tts-1",
+            },
+            ("units", "characters", 45),
+        ),
+        (
+            "audio_transcriptions",
+            {
+                "object": "organization.usage.audio_transcriptions.result",
+                "seconds": 10,
+                "num_model_requests": 1,
+                "project_id": "proj_abc",
+                "model": "whisper-1",
+            },
+            ("units", "seconds", 10),
+        ),
+    ],
+)
 def test_other_usage_endpoints(endpoint: str, result: dict[str, Any], expect: tuple[str, str, int]) -> None:
     t = usage(endpoint, page(result))
     labels = {"project": "proj_abc", "model": result["model"]}
@@ -139,22 +212,31 @@ def test_buckets_and_pages_sum_and_last_month_is_skipped() -> None:
     assert tokens(usage("completions", before, not_before=1730419200), "input") == 2 * 5000
 
 
-@pytest.mark.parametrize("bad", [
-    {"object": "page"},
-    {"data": {"oops": 1}},
-    {"data": [{"start_time": 1730419200}]},
-    {"data": [{"start_time": "yesterday", "results": []}]},
-    {"data": [{"start_time": 1730419200, "results": ["x"]}]},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"object": "page"},
+        {"data": {"oops": 1}},
+        {"data": [{"start_time": 1730419200}]},
+        {"data": [{"start_time": "yesterday", "results": []}]},
+        {"data": [{"start_time": 1730419200, "results": ["x"]}]},
+    ],
+)
 def test_malformed_pages_are_invalid_responses(bad: dict[str, Any]) -> None:
     with pytest.raises(ApiError) as err:
         usage("completions", bad)
     assert err.value.reason == "invalid_response"
 
 
-COST = {"object": "organization.costs.result", "amount": {"value": 0.06, "currency": "usd"},
-        "line_item": "gpt-4o-mini, input", "project_id": "proj_abc", "api_key_id": None, "quantity": None,
-        "quantity_unit": None}
+COST = {
+    "object": "organization.costs.result",
+    "amount": {"value": 0.06, "currency": "usd"},
+    "line_item": "gpt-4o-mini, input",
+    "project_id": "proj_abc",
+    "api_key_id": None,
+    "quantity": None,
+    "quantity_unit": None,
+}
 
 
 def test_costs_are_dollars_summed_exactly_by_project_and_line_item() -> None:
@@ -179,10 +261,23 @@ def test_costs_reject_other_currencies_and_tolerate_missing_amounts() -> None:
 
 
 def test_projects_page() -> None:
-    pg = {"object": "list", "data": [{"id": "proj_abc", "object": "organization.project", "name": "Project example",
-                                      "created_at": 1711471533, "archived_at": None, "status": "active"},
-                                     {"id": "proj_x", "object": "organization.project", "name": None}],
-          "first_id": "proj-abc", "last_id": "proj-xyz", "has_more": False}
+    pg = {
+        "object": "list",
+        "data": [
+            {
+                "id": "proj_abc",
+                "object": "organization.project",
+                "name": "Project example",
+                "created_at": 1711471533,
+                "archived_at": None,
+                "status": "active",
+            },
+            {"id": "proj_x", "object": "organization.project", "name": None},
+        ],
+        "first_id": "proj-abc",
+        "last_id": "proj-xyz",
+        "has_more": False,
+    }
     assert parse_projects_page(pg) == [("proj_abc", "Project example"), ("proj_x", "proj_x")]
     with pytest.raises(ApiError):
         parse_projects_page({"data": [{"name": "no id"}]})

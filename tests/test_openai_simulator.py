@@ -16,8 +16,12 @@ simulator = pytest.fixture(frozen_simulator, name="simulator")
 
 
 def get(sim: Any, path: str, params: Any = None, headers: dict[str, str] | None = None) -> requests.Response:
-    return requests.get(f"{sim.url}/v1/organization{path}", params=params,
-                        headers=OPENAI_AUTH if headers is None else headers, timeout=10)
+    return requests.get(
+        f"{sim.url}/v1/organization{path}",
+        params=params,
+        headers=OPENAI_AUTH if headers is None else headers,
+        timeout=10,
+    )
 
 
 def start() -> int:
@@ -36,22 +40,26 @@ def test_auth_errors_use_the_openai_envelope(simulator: Any) -> None:
     assert project_key.status_code == 403
 
 
-@pytest.mark.parametrize(("path", "params", "param"), [
-    ("/usage/completions", {}, "start_time"),
-    ("/usage/completions", {"start_time": "yesterday"}, "start_time"),
-    ("/usage/completions", {"start_time": 1, "bucket_width": "1w"}, "bucket_width"),
-    ("/usage/completions", {"start_time": 1, "limit": 32}, "limit"),
-    ("/usage/completions", {"start_time": 1, "bucket_width": "1h", "limit": 169}, "limit"),
-    ("/usage/completions", {"start_time": 1, "bucket_width": "1m", "limit": 1441}, "limit"),
-    ("/usage/completions", {"start_time": 1, "limit": 0}, "limit"),
-    ("/usage/embeddings", {"start_time": 1, "group_by": "batch"}, "group_by"),
-    ("/usage/completions", {"start_time": 1, "page": "page_garbage"}, "page"),
-    ("/costs", {"start_time": 1, "bucket_width": "1h"}, "bucket_width"),
-    ("/costs", {"start_time": 1, "limit": 181}, "limit"),
-    ("/costs", {"start_time": 1, "group_by": "model"}, "group_by"),
-])
-def test_parameters_are_validated_with_the_real_limits(simulator: Any, path: str, params: dict[str, Any],
-                                                       param: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "params", "param"),
+    [
+        ("/usage/completions", {}, "start_time"),
+        ("/usage/completions", {"start_time": "yesterday"}, "start_time"),
+        ("/usage/completions", {"start_time": 1, "bucket_width": "1w"}, "bucket_width"),
+        ("/usage/completions", {"start_time": 1, "limit": 32}, "limit"),
+        ("/usage/completions", {"start_time": 1, "bucket_width": "1h", "limit": 169}, "limit"),
+        ("/usage/completions", {"start_time": 1, "bucket_width": "1m", "limit": 1441}, "limit"),
+        ("/usage/completions", {"start_time": 1, "limit": 0}, "limit"),
+        ("/usage/embeddings", {"start_time": 1, "group_by": "batch"}, "group_by"),
+        ("/usage/completions", {"start_time": 1, "page": "page_garbage"}, "page"),
+        ("/costs", {"start_time": 1, "bucket_width": "1h"}, "bucket_width"),
+        ("/costs", {"start_time": 1, "limit": 181}, "limit"),
+        ("/costs", {"start_time": 1, "group_by": "model"}, "group_by"),
+    ],
+)
+def test_parameters_are_validated_with_the_real_limits(
+    simulator: Any, path: str, params: dict[str, Any], param: str
+) -> None:
     resp = get(simulator, path, params)
     assert resp.status_code == 400, resp.text
     err = resp.json()["error"]
@@ -68,9 +76,15 @@ def test_the_limits_themselves_are_accepted(simulator: Any) -> None:
 def test_buckets_cover_start_to_end_ascending_including_empty_future_days(simulator: Any) -> None:
     s = start()
     end = s + 40 * DAY  # reaches into next month: days with no usage yet
-    buckets = [b for p in pages(f"{simulator.url}/v1/organization/usage/completions",
-                                [("start_time", s), ("end_time", end), ("limit", 7)], OPENAI_AUTH)
-               for b in p["data"]]
+    buckets = [
+        b
+        for p in pages(
+            f"{simulator.url}/v1/organization/usage/completions",
+            [("start_time", s), ("end_time", end), ("limit", 7)],
+            OPENAI_AUTH,
+        )
+        for b in p["data"]
+    ]
     assert [b["start_time"] for b in buckets] == list(range(s, end, DAY))
     assert all(b["end_time"] - b["start_time"] == DAY and b["object"] == "bucket" for b in buckets)
     assert buckets[0]["results"] and buckets[-1]["results"] == []
@@ -82,10 +96,12 @@ def test_buckets_cover_start_to_end_ascending_including_empty_future_days(simula
 
 def test_group_by_plain_and_bracket_forms_are_the_same(simulator: Any) -> None:
     s = start()
-    plain = get(simulator, "/usage/completions", [("start_time", s), ("group_by", "model"),
-                                                   ("group_by", "project_id")]).json()
-    brackets = get(simulator, "/usage/completions", [("start_time", s), ("group_by[]", "model"),
-                                                      ("group_by[]", "project_id")]).json()
+    plain = get(
+        simulator, "/usage/completions", [("start_time", s), ("group_by", "model"), ("group_by", "project_id")]
+    ).json()
+    brackets = get(
+        simulator, "/usage/completions", [("start_time", s), ("group_by[]", "model"), ("group_by[]", "project_id")]
+    ).json()
     assert plain == brackets
     result = plain["data"][0]["results"][0]
     assert result["model"] and result["project_id"].startswith("proj_") and result["api_key_id"] is None
@@ -117,8 +133,9 @@ def test_filters_and_projects_list(simulator: Any) -> None:
     rest = get(simulator, "/projects", {"after": projects["last_id"], "include_archived": "true"}).json()
     assert any(p["status"] == "archived" for p in rest["data"])
     only = projects["data"][0]["id"]
-    filtered = get(simulator, "/usage/completions", [("start_time", start()), ("group_by", "project_id"),
-                                                      ("project_ids", only)]).json()
+    filtered = get(
+        simulator, "/usage/completions", [("start_time", start()), ("group_by", "project_id"), ("project_ids", only)]
+    ).json()
     assert {r["project_id"] for b in filtered["data"] for r in b["results"]} == {only}
 
 
@@ -128,8 +145,10 @@ def test_usage_knobs_multiply_and_revise_everything_served(simulator: Any) -> No
     def totals() -> tuple[int, float]:
         usage = get(simulator, "/usage/completions", params).json()
         costs = get(simulator, "/costs", params).json()
-        return (sum(r["input_tokens"] for b in usage["data"] for r in b["results"]),
-                sum(r["amount"]["value"] for b in costs["data"] for r in b["results"]))
+        return (
+            sum(r["input_tokens"] for b in usage["data"] for r in b["results"]),
+            sum(r["amount"]["value"] for b in costs["data"] for r in b["results"]),
+        )
 
     tokens, dollars = totals()
     requests.post(f"{simulator.url}/_sim/usage", json={"multiplier": 25}, timeout=5).raise_for_status()

@@ -16,8 +16,17 @@ sim = pytest.fixture(frozen_simulator, name="sim")
 
 
 def source(sim_url: str, provider: str = "openai", **extra: Any) -> dict[str, Any]:
-    return {"type": provider, "name": "src", "base_url": sim_url, "api_key_env": "LLMPULSE_DEMO_KEY",
-            "interval": "1s", "timeout": "1s", "retries": 1, "page_size": 3, **extra}
+    return {
+        "type": provider,
+        "name": "src",
+        "base_url": sim_url,
+        "api_key_env": "LLMPULSE_DEMO_KEY",
+        "interval": "1s",
+        "timeout": "1s",
+        "retries": 1,
+        "page_size": 3,
+        **extra,
+    }
 
 
 def up(m: Metrics) -> float | None:
@@ -33,10 +42,15 @@ def errors(m: Metrics, reason: str) -> float:
 
 
 FAULTS = [
-    pytest.param({"fail_page": 2, "fail_page_status": 0, "fail_page_count": 10_000}, "invalid_response", "200",
-                 id="malformed-page-2-of-pagination"),
-    pytest.param({"fail_page": 2, "fail_page_status": 500, "fail_page_count": 10_000}, "http_5xx", "500",
-                 id="page-2-answers-500"),
+    pytest.param(
+        {"fail_page": 2, "fail_page_status": 0, "fail_page_count": 10_000},
+        "invalid_response",
+        "200",
+        id="malformed-page-2-of-pagination",
+    ),
+    pytest.param(
+        {"fail_page": 2, "fail_page_status": 500, "fail_page_count": 10_000}, "http_5xx", "500", id="page-2-answers-500"
+    ),
     pytest.param({"error_rate": 1.0, "error_status": 503}, "http_5xx", "503", id="all-503"),
     pytest.param({"malformed": 10_000}, "invalid_response", "200", id="malformed-bodies"),
     pytest.param({"latency": 1.3}, "timeout", "timeout", id="latency-over-timeout"),
@@ -45,7 +59,8 @@ FAULTS = [
 
 @pytest.mark.parametrize(("fault", "reason", "code"), FAULTS)
 def test_a_fault_mid_poll_keeps_the_last_good_values_and_marks_the_source_down(
-        sim: FrozenSimulator, tmp_path: Path, fault: dict[str, Any], reason: str, code: str) -> None:
+    sim: FrozenSimulator, tmp_path: Path, fault: dict[str, Any], reason: str, code: str
+) -> None:
     with exporter({"sources": [source(sim.url)]}, tmp_path) as proc:
         good = proc.wait_for(lambda m: up(m) == 1, what="first good poll")
         before = exported(good, "src")
@@ -56,7 +71,8 @@ def test_a_fault_mid_poll_keeps_the_last_good_values_and_marks_the_source_down(
         assert exported(bad, "src") == before  # nothing partial, nothing lost
         assert calls(bad, code) > calls_before
         assert bad.value("llmpulse_source_last_success_timestamp_seconds", source="src") == good.value(
-            "llmpulse_source_last_success_timestamp_seconds", source="src")
+            "llmpulse_source_last_success_timestamp_seconds", source="src"
+        )
         sim.clear_faults()
         recovered = proc.wait_for(lambda m: up(m) == 1, what="recovery")
         assert exported(recovered, "src") == before  # the frozen simulator's data did not change
@@ -112,9 +128,12 @@ def test_a_downward_revision_keeps_the_counters_and_is_counted(sim: FrozenSimula
         before = exported(good, "src")
         requests.post(f"{sim.url}/_sim/usage", json={"revise": 0.9}, timeout=5).raise_for_status()
         revised = proc.wait_for(
-            lambda m: m.total("llmpulse_source_revisions_total", source="src", metric="llmpulse_cost_usd_total") >= 1
-            and m.total("llmpulse_source_revisions_total", source="src", metric="llmpulse_usage_tokens_total") >= 1,
-            what="revisions counted")
+            lambda m: (
+                m.total("llmpulse_source_revisions_total", source="src", metric="llmpulse_cost_usd_total") >= 1
+                and m.total("llmpulse_source_revisions_total", source="src", metric="llmpulse_usage_tokens_total") >= 1
+            ),
+            what="revisions counted",
+        )
         assert up(revised) == 1
         assert exported(revised, "src") == before  # counters never go down within the month
         served = openai_expected(sim.url)
@@ -126,7 +145,11 @@ def test_a_downward_revision_keeps_the_counters_and_is_counted(sim: FrozenSimula
         assert cost(served) < cost(before) == cost(exported(revised, "src"))
         # and growth after the revision is followed again
         requests.post(f"{sim.url}/_sim/usage", json={"revise": 1, "multiplier": 2}, timeout=5).raise_for_status()
-        grown = proc.wait_for(lambda m: m.total("llmpulse_cost_usd_total", source="src")
-                              > 1.5 * sum(v for (n, _), v in before.items() if n == "llmpulse_cost_usd_total"),
-                              what="growth followed")
+        grown = proc.wait_for(
+            lambda m: (
+                m.total("llmpulse_cost_usd_total", source="src")
+                > 1.5 * sum(v for (n, _), v in before.items() if n == "llmpulse_cost_usd_total")
+            ),
+            what="growth followed",
+        )
         assert up(grown) == 1

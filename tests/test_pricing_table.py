@@ -27,9 +27,21 @@ def builtin_yaml() -> dict[str, Any]:
 def test_the_builtin_table_covers_the_providers_and_every_entry_is_complete() -> None:
     raw = builtin_yaml()
     names = {n.lower() for n in raw}
-    for expected in ("gpt-4o-mini", "gpt-4.1", "o3", "claude-sonnet-4", "claude-3-5-haiku", "deepseek-chat",
-                     "deepseek-reasoner", "kimi-k2-0905-preview", "moonshot-v1-8k", "qwen-plus", "qwen-max",
-                     "deepseek-ai/deepseek-v3", "qwen/qwen2.5-72b-instruct"):
+    for expected in (
+        "gpt-4o-mini",
+        "gpt-4.1",
+        "o3",
+        "claude-sonnet-4",
+        "claude-3-5-haiku",
+        "deepseek-chat",
+        "deepseek-reasoner",
+        "kimi-k2-0905-preview",
+        "moonshot-v1-8k",
+        "qwen-plus",
+        "qwen-max",
+        "deepseek-ai/deepseek-v3",
+        "qwen/qwen2.5-72b-instruct",
+    ):
         assert expected in names, expected
     for name, entry in raw.items():
         assert entry["input"] >= 0 and entry["output"] >= 0, name
@@ -40,38 +52,44 @@ def test_the_builtin_table_covers_the_providers_and_every_entry_is_complete() ->
 
 
 # --- matching --------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("reported, entry", [
-    ("gpt-4o-mini", "gpt-4o-mini"),
-    ("GPT-4o-Mini", "gpt-4o-mini"),
-    ("gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
-    ("gpt-4o-2024-05-13", "gpt-4o-2024-05-13"),        # a snapshot with its own price keeps it
-    ("openai/gpt-4o-2024-05-13", "gpt-4o-2024-05-13"),
-    ("gpt-4o-2024-08-06", "gpt-4o"),
-    ("claude-sonnet-4-20250514", "claude-sonnet-4"),
-    ("claude-3-5-haiku-latest", "claude-3-5-haiku"),
-    ("claude-3-5-sonnet@20241022", "claude-3-5-sonnet"),
-    ("openai/gpt-4o", "gpt-4o"),
-    ("anthropic/claude-3.7-sonnet:beta", "claude-3-7-sonnet"),
-    ("anthropic/claude-sonnet-4.5", "claude-sonnet-4-5"),
-    ("deepseek/deepseek-chat", "deepseek-chat"),
-    ("deepseek-ai/DeepSeek-V3", "deepseek-ai/DeepSeek-V3"),
-    ("Pro/deepseek-ai/DeepSeek-R1", "deepseek-ai/DeepSeek-R1"),
-    ("gpt-4-0613", "gpt-4"),
-    ("qwen-plus-2025-07-28", "qwen-plus"),
-    ("omni-moderation-latest", "omni-moderation"),
-])
+@pytest.mark.parametrize(
+    "reported, entry",
+    [
+        ("gpt-4o-mini", "gpt-4o-mini"),
+        ("GPT-4o-Mini", "gpt-4o-mini"),
+        ("gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
+        ("gpt-4o-2024-05-13", "gpt-4o-2024-05-13"),  # a snapshot with its own price keeps it
+        ("openai/gpt-4o-2024-05-13", "gpt-4o-2024-05-13"),
+        ("gpt-4o-2024-08-06", "gpt-4o"),
+        ("claude-sonnet-4-20250514", "claude-sonnet-4"),
+        ("claude-3-5-haiku-latest", "claude-3-5-haiku"),
+        ("claude-3-5-sonnet@20241022", "claude-3-5-sonnet"),
+        ("openai/gpt-4o", "gpt-4o"),
+        ("anthropic/claude-3.7-sonnet:beta", "claude-3-7-sonnet"),
+        ("anthropic/claude-sonnet-4.5", "claude-sonnet-4-5"),
+        ("deepseek/deepseek-chat", "deepseek-chat"),
+        ("deepseek-ai/DeepSeek-V3", "deepseek-ai/DeepSeek-V3"),
+        ("Pro/deepseek-ai/DeepSeek-R1", "deepseek-ai/DeepSeek-R1"),
+        ("gpt-4-0613", "gpt-4"),
+        ("qwen-plus-2025-07-28", "qwen-plus"),
+        ("omni-moderation-latest", "omni-moderation"),
+    ],
+)
 def test_reported_names_match_their_entry(reported: str, entry: str) -> None:
     price = load_table().lookup(reported)
     assert price is not None and price.name == entry
 
 
-@pytest.mark.parametrize("reported", [
-    "gpt-4o-mini-search-preview",   # no longest-prefix guessing
-    "ft:gpt-4o-mini-2024-07-18:acme::abc123",  # fine-tunes are priced differently
-    "my-finetuned-llama",
-    "",
-    "gpt-4o-mini-tts",  # another model of the family, not a snapshot
-])
+@pytest.mark.parametrize(
+    "reported",
+    [
+        "gpt-4o-mini-search-preview",  # no longest-prefix guessing
+        "ft:gpt-4o-mini-2024-07-18:acme::abc123",  # fine-tunes are priced differently
+        "my-finetuned-llama",
+        "",
+        "gpt-4o-mini-tts",  # another model of the family, not a snapshot
+    ],
+)
 def test_names_without_a_sure_match_are_unpriced(reported: str) -> None:
     assert load_table().lookup(reported) is None
 
@@ -83,8 +101,9 @@ def test_openrouter_free_variants_cost_nothing() -> None:
 
 # --- merging and bad files -------------------------------------------------------------------------------------------
 def test_file_then_inline_entries_replace_whole_builtin_entries(tmp_path: Path) -> None:
-    (tmp_path / "p.yaml").write_text("models:\n  GPT-4o-mini: {input: 1, output: 2}\n  my-llm: {input: 3, output: 4,"
-                                     " currency: CNY}\n")
+    (tmp_path / "p.yaml").write_text(
+        "models:\n  GPT-4o-mini: {input: 1, output: 2}\n  my-llm: {input: 3, output: 4, currency: CNY}\n"
+    )
     table = load_table(file=tmp_path / "p.yaml", inline={"my-llm": {"input": 5, "output": 6}})
     mini = table.lookup("gpt-4o-mini-2024-07-18")
     assert mini is not None and (mini.input, mini.cached_input, mini.output) == (1, 1, 2)  # cache defaults to input
@@ -93,18 +112,21 @@ def test_file_then_inline_entries_replace_whole_builtin_entries(tmp_path: Path) 
     assert load_table(builtin=False, inline={"x": {"input": 1, "output": 1}}).lookup("gpt-4o") is None
 
 
-@pytest.mark.parametrize("content, fragment", [
-    ("models:\n  m: {input: -1, output: 2}\n", "models.m.input: Input should be greater than or equal to 0"),
-    ("models:\n  m: {input: 1}\n", "models.m.output: Field required"),
-    ("models:\n  m: {input: 1, output: 1, currency: yuan}\n", "models.m.currency"),
-    ("models:\n  m: {input: 1, output: 1, price: 3}\n", "models.m.price: unknown key"),
-    ("models:\n  m: 3\n", "models.m: expected a mapping"),
-    ("models:\n  m: {input: 1, output: 1}\n  M: {input: 1, output: 1}\n", "models.M: duplicate"),
-    ("models:\n  m: {input: 1, output: 1}\n  m: {input: 2, output: 1}\n", "duplicate key 'm'"),
-    ("prices:\n  m: {input: 1, output: 1}\n", "prices: unknown key"),
-    ("models: [1, 2]\n", "models: expected a mapping"),
-    ("models: {m: {input: 1, output: 1}\n", "invalid YAML"),
-])
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        ("models:\n  m: {input: -1, output: 2}\n", "models.m.input: Input should be greater than or equal to 0"),
+        ("models:\n  m: {input: 1}\n", "models.m.output: Field required"),
+        ("models:\n  m: {input: 1, output: 1, currency: yuan}\n", "models.m.currency"),
+        ("models:\n  m: {input: 1, output: 1, price: 3}\n", "models.m.price: unknown key"),
+        ("models:\n  m: 3\n", "models.m: expected a mapping"),
+        ("models:\n  m: {input: 1, output: 1}\n  M: {input: 1, output: 1}\n", "models.M: duplicate"),
+        ("models:\n  m: {input: 1, output: 1}\n  m: {input: 2, output: 1}\n", "duplicate key 'm'"),
+        ("prices:\n  m: {input: 1, output: 1}\n", "prices: unknown key"),
+        ("models: [1, 2]\n", "models: expected a mapping"),
+        ("models: {m: {input: 1, output: 1}\n", "invalid YAML"),
+    ],
+)
 def test_bad_price_files_name_file_key_and_reason(tmp_path: Path, content: str, fragment: str) -> None:
     path = tmp_path / "prices.yaml"
     path.write_text(content)
@@ -170,8 +192,7 @@ def test_enricher_adds_estimated_cost_per_project_model_and_unpriced_tokens() ->
     ms = MetricSet()
     for project in ("p1", "p2"):
         ms.set(contract.USAGE_TOKENS, 1000, project=project, model="gpt-4o-mini-2024-07-18", token_type="input")
-        ms.set(contract.USAGE_TOKENS, 400, project=project, model="gpt-4o-mini-2024-07-18",
-               token_type="cached_input")
+        ms.set(contract.USAGE_TOKENS, 400, project=project, model="gpt-4o-mini-2024-07-18", token_type="cached_input")
         ms.set(contract.USAGE_TOKENS, 200, project=project, model="gpt-4o-mini-2024-07-18", token_type="output")
         ms.set(contract.USAGE_TOKENS, 30, project=project, model="gpt-4o-mini-2024-07-18", token_type="input_audio")
     # optional breakdown labels are summed away
@@ -180,9 +201,11 @@ def test_enricher_adds_estimated_cost_per_project_model_and_unpriced_tokens() ->
     p(ms, _Source())
     per_project = (600 * 0.15 + 400 * 0.075 + 200 * 0.6) / 1e6
     assert ms.get(contract.COST_ESTIMATED_USD, project="p1", model="gpt-4o-mini-2024-07-18") == pytest.approx(
-        per_project)
+        per_project
+    )
     assert ms.get(contract.COST_ESTIMATED_USD, project="p2", model="gpt-4o-mini-2024-07-18") == pytest.approx(
-        per_project)
+        per_project
+    )
     assert ms.get(contract.COST_ESTIMATED_USD, project="p1", model="mystery") is None  # never a silent $0
     assert ms.get(contract.UNPRICED_TOKENS, model="mystery", token_type="input") == 120
     assert ms.get(contract.UNPRICED_TOKENS, model="gpt-4o-mini-2024-07-18", token_type="input_audio") == 60
@@ -200,12 +223,36 @@ def test_zero_audio_tokens_of_a_priced_model_add_no_series() -> None:
 
 
 def test_enricher_reads_token_type_metrics_of_http_json_sources() -> None:
-    cfg = parse_config({"sources": [{
-        "type": "http_json", "name": "lf", "base_url": "http://127.0.0.1:1", "auth": {"type": "none"},
-        "metrics": [{"name": "llmpulse_lf_in_total", "type": "counter", "path": "d[*].i", "select": "sum",
-                     "labels": {"model": "m"}, "token_type": "input"},
-                    {"name": "llmpulse_lf_out_total", "type": "counter", "path": "d[*].o", "select": "sum",
-                     "labels": {"model": "m"}, "token_type": "output"}]}]})
+    cfg = parse_config(
+        {
+            "sources": [
+                {
+                    "type": "http_json",
+                    "name": "lf",
+                    "base_url": "http://127.0.0.1:1",
+                    "auth": {"type": "none"},
+                    "metrics": [
+                        {
+                            "name": "llmpulse_lf_in_total",
+                            "type": "counter",
+                            "path": "d[*].i",
+                            "select": "sum",
+                            "labels": {"model": "m"},
+                            "token_type": "input",
+                        },
+                        {
+                            "name": "llmpulse_lf_out_total",
+                            "type": "counter",
+                            "path": "d[*].o",
+                            "select": "sum",
+                            "labels": {"model": "m"},
+                            "token_type": "output",
+                        },
+                    ],
+                }
+            ]
+        }
+    )
     source = cfg.sources[0]
     from exporter.providers.http_json import families_for
 
@@ -217,12 +264,17 @@ def test_enricher_reads_token_type_metrics_of_http_json_sources() -> None:
     p = pricing({"deepseek-chat": {"input": 0.28, "output": 0.42}})
     p(ms, source)
     assert ms.get(contract.COST_ESTIMATED_USD, project="", model="deepseek-chat") == pytest.approx(
-        (2000 * 0.28 + 1000 * 0.42) / 1e6)
+        (2000 * 0.28 + 1000 * 0.42) / 1e6
+    )
 
 
 def test_build_enricher_uses_the_validated_table_and_is_off_without_any_price() -> None:
-    cfg = parse_config({"exchange_rates": {"CNY": 0.14}, "pricing": {"surge_multiplier": 2,
-                                                                      "models": {"x": {"input": 1, "output": 1}}}})
+    cfg = parse_config(
+        {
+            "exchange_rates": {"CNY": 0.14},
+            "pricing": {"surge_multiplier": 2, "models": {"x": {"input": 1, "output": 1}}},
+        }
+    )
     enricher = build_enricher(cfg)
     assert enricher is not None and enricher.surge_multiplier == 2 and enricher.rates == {"CNY": 0.14}
     assert enricher.estimate("x", {"input": 1e6}) == pytest.approx(2.0)

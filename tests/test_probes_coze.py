@@ -14,15 +14,22 @@ BOT = "7493066380997000000"
 
 def test_coze_code_in_200_errors_are_counted_with_their_code(simulator, tmp_path) -> None:
     simulator.faults({"coze_chat": {"error_rate": 0.4, "error_status": 4013, "latency": 0.05}})
-    common = {"type": "coze", "bot_id": BOT, "base_url": simulator.url, "api_key_env": "LLMPULSE_DEMO_KEY",
-              "interval": "20s", "timeout": "5s"}
+    common = {
+        "type": "coze",
+        "bot_id": BOT,
+        "base_url": simulator.url,
+        "api_key_env": "LLMPULSE_DEMO_KEY",
+        "interval": "20s",
+        "timeout": "5s",
+    }
     probes: list[dict[str, Any]] = [{"name": f"coze-{i}", "stream": i % 2 == 0, **common} for i in range(16)]
     probes.append({**common, "name": "coze-bad-key", "api_key_env": "BAD_COZE_TOKEN"})
     token = "pat_" + "x" * 40
     started = time.monotonic()
     with exporter({"probes": probes}, tmp_path, env={"BAD_COZE_TOKEN": token}) as exp:
-        m = exp.wait_for(lambda m: m.total("llmpulse_api_calls_total") == len(probes), timeout=25,
-                         what="one call per probe")
+        m = exp.wait_for(
+            lambda m: m.total("llmpulse_api_calls_total") == len(probes), timeout=25, what="one call per probe"
+        )
         print(f"{len(probes)} Coze probe calls recorded {time.monotonic() - started:.1f}s after start")
         page = requests.get(exp.url, timeout=5).text
         log = exp.log()

@@ -28,16 +28,16 @@ def test_http_probes(simulator, tmp_path) -> None:
         {"name": "no-dns", **common, "base_url": "http://llmpulse-test.invalid"},
     ]
     with exporter({"probes": probes}, tmp_path) as exp:
-        m = exp.wait_for(lambda m: m.total("llmpulse_api_calls_total") == len(probes), timeout=25,
-                         what="one call per probe")
+        m = exp.wait_for(
+            lambda m: m.total("llmpulse_api_calls_total") == len(probes), timeout=25, what="one call per probe"
+        )
     served: Any = simulator.state()["served"]["models"]
     print("served /v1/models:", served)
     # the error mix on /v1/models (a 502 gateway page has no error type)
     assert served.get("502", 0) > 0
     assert m.total("llmpulse_error_code_counter_total", code="502", error_type="") == served["502"]
     assert m.total("llmpulse_api_calls_total", outcome="success") == served.get("200", 0) + 1  # + expects-404
-    assert m.value("llmpulse_error_code_counter_total", source="no-key", code="401",
-                   error_type="invalid_api_key") == 1
+    assert m.value("llmpulse_error_code_counter_total", source="no-key", code="401", error_type="invalid_api_key") == 1
     assert m.value("llmpulse_probe_success", source="expects-404") == 1
     assert m.value("llmpulse_error_code_counter_total", source="wrong-path", code="404", error_type="") == 1
     assert m.value("llmpulse_error_code_counter_total", source="refused", code="connection", error_type="") == 1

@@ -31,12 +31,36 @@ pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs t
 def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, float]:
     """A self-signed certificate for 127.0.0.1, its key, and its notAfter as openssl reports it."""
     d = tmp_path_factory.mktemp("tls")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem"), "-days", "42",
-                    "-subj", "/CN=llmpulse-test", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-                   check=True, capture_output=True)
-    out = subprocess.run(["openssl", "x509", "-enddate", "-noout", "-in", str(d / "cert.pem")], check=True,
-                         capture_output=True, text=True).stdout.strip()
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(d / "key.pem"),
+            "-out",
+            str(d / "cert.pem"),
+            "-days",
+            "42",
+            "-subj",
+            "/CN=llmpulse-test",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    out = subprocess.run(
+        ["openssl", "x509", "-enddate", "-noout", "-in", str(d / "cert.pem")],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     not_after = datetime.strptime(out.split("=", 1)[1], "%b %d %H:%M:%S %Y %Z").replace(tzinfo=UTC).timestamp()
     return d / "cert.pem", d / "key.pem", not_after
 
@@ -116,12 +140,20 @@ def test_der_parser_reads_the_expiry_openssl_reports(cert: tuple[Path, Path, flo
     assert der_not_after(der) == cert[2]
 
 
-def test_https_probes_report_certificate_expiry_and_tls_phase(tls_simulator: str, cert: tuple[Path, Path, float],
-                                                              tmp_path: Path) -> None:
+def test_https_probes_report_certificate_expiry_and_tls_phase(
+    tls_simulator: str, cert: tuple[Path, Path, float], tmp_path: Path
+) -> None:
     common = {"base_url": tls_simulator, "api_key_env": "LLMPULSE_DEMO_KEY", "interval": "20s", "timeout": "3s"}
     probes: list[dict[str, Any]] = [
-        {"name": "trusted", "type": "openai_compatible", "provider": "openai", "model": "gpt-4o-mini",
-         "stream": True, "tls_ca_file": str(cert[0]), **common},
+        {
+            "name": "trusted",
+            "type": "openai_compatible",
+            "provider": "openai",
+            "model": "gpt-4o-mini",
+            "stream": True,
+            "tls_ca_file": str(cert[0]),
+            **common,
+        },
         {"name": "insecure", "type": "http", "tls_insecure_skip_verify": True, **common},
         {"name": "untrusted", "type": "http", **common},
     ]
@@ -129,8 +161,8 @@ def test_https_probes_report_certificate_expiry_and_tls_phase(tls_simulator: str
         m = exp.wait_for(lambda m: m.total("llmpulse_api_calls_total") == 3, timeout=20, what="one call each")
     expiry = "llmpulse_tls_cert_expiry_timestamp_seconds"
     assert m.value("llmpulse_probe_success", source="trusted") == 1
-    assert m.value(expiry, source="trusted") == cert[2]       # from the verified certificate
-    assert m.value(expiry, source="insecure") == cert[2]      # from the DER bytes (verification off)
+    assert m.value(expiry, source="trusted") == cert[2]  # from the verified certificate
+    assert m.value(expiry, source="insecure") == cert[2]  # from the DER bytes (verification off)
     assert m.value("llmpulse_probe_success", source="insecure") == 1
     tls_phase = m.value("llmpulse_probe_phase_duration_seconds", source="trusted", phase="tls")
     print(f"tls phase {tls_phase * 1000:.2f} ms, certificate expires {datetime.fromtimestamp(cert[2], UTC)}")
@@ -141,13 +173,21 @@ def test_https_probes_report_certificate_expiry_and_tls_phase(tls_simulator: str
     assert m.value("llmpulse_probe_phase_duration_seconds", source="untrusted", phase="first_byte") == 0
 
 
-def test_probes_use_the_proxy_from_the_environment(tls_simulator: str, simulator: Any,
-                                                   cert: tuple[Path, Path, float], tmp_path: Path) -> None:
+def test_probes_use_the_proxy_from_the_environment(
+    tls_simulator: str, simulator: Any, cert: tuple[Path, Path, float], tmp_path: Path
+) -> None:
     proxy = ConnectProxy()
     common = {"api_key_env": "LLMPULSE_DEMO_KEY", "interval": "20s", "timeout": "3s"}
     probes: list[dict[str, Any]] = [
-        {"name": "via-tunnel", "type": "anthropic", "model": "claude-3-5-haiku-latest", "stream": True,
-         "base_url": tls_simulator, "tls_ca_file": str(cert[0]), **common},
+        {
+            "name": "via-tunnel",
+            "type": "anthropic",
+            "model": "claude-3-5-haiku-latest",
+            "stream": True,
+            "base_url": tls_simulator,
+            "tls_ca_file": str(cert[0]),
+            **common,
+        },
         {"name": "via-proxy", "type": "http", "base_url": simulator.url, **common},
     ]
     proxy_url = f"http://probe:s3cret-pw@127.0.0.1:{proxy.port}"

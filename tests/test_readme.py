@@ -9,9 +9,11 @@ from helpers import ROOT, run_cli
 from exporter import contract
 
 README = (ROOT / "README.md").read_text()
-FIX = ("regenerate it: python -c \"import re,exporter.contract as c;p='README.md';s=open(p).read();"
-       "open(p,'w').write(re.sub(r'(<!-- metrics:start[^>]*-->\\n).*?(<!-- metrics:end -->)',"
-       "lambda m:m.group(1)+c.markdown_reference()+m.group(2),s,flags=re.S))\"")
+FIX = (
+    "regenerate it: python -c \"import re,exporter.contract as c;p='README.md';s=open(p).read();"
+    "open(p,'w').write(re.sub(r'(<!-- metrics:start[^>]*-->\\n).*?(<!-- metrics:end -->)',"
+    'lambda m:m.group(1)+c.markdown_reference()+m.group(2),s,flags=re.S))"'
+)
 
 
 def test_metric_list_is_generated_from_the_contract() -> None:

@@ -34,10 +34,12 @@ def test_alertmanager_to_relay_to_feishu_firing_then_resolved(tmp_path: Path) ->
     try:
         with exporter(relay_config(), tmp_path, env=relay_env(bots.url)) as proc:
             fast = {"group_wait": "1s", "group_interval": "1s", "repeat_interval": "1h"}
-            settings = BundleConfig.model_validate({
-                "routing": {"critical": fast, "warning": fast},
-                "receivers": {"relay": {"url": proc.url, "bots": [{"target": "feishu", "name": "oncall"}]}},
-            })
+            settings = BundleConfig.model_validate(
+                {
+                    "routing": {"critical": fast, "warning": fast},
+                    "receivers": {"relay": {"url": proc.url, "bots": [{"target": "feishu", "name": "oncall"}]}},
+                }
+            )
             for rel, text in bundle_files(settings).items():
                 if rel.startswith("alertmanager/"):
                     (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -45,13 +47,25 @@ def test_alertmanager_to_relay_to_feishu_firing_then_resolved(tmp_path: Path) ->
             am = AlertmanagerProcess(tmp_path / CONFIG_FILE, tmp_path).wait_ready()
             try:
                 rule = next(a for a in alert_rules(settings) if a.name == "LLMAPIHighErrorRate")
-                labels = {"alertname": rule.name, "severity": rule.severity, "provider": "openai",
-                          "source": "openai-probe", "model": "gpt-4o-mini"}
-                notes = {"summary": rule.summary, "description": "8% of calls to openai model gpt-4o-mini failed.",
-                         "runbook_url": rule.runbook_url(settings)}
+                labels = {
+                    "alertname": rule.name,
+                    "severity": rule.severity,
+                    "provider": "openai",
+                    "source": "openai-probe",
+                    "model": "gpt-4o-mini",
+                }
+                notes = {
+                    "summary": rule.summary,
+                    "description": "8% of calls to openai model gpt-4o-mini failed.",
+                    "runbook_url": rule.runbook_url(settings),
+                }
                 start = datetime.now(UTC)
-                alert = {"labels": labels, "annotations": notes, "startsAt": start.isoformat(),
-                         "endsAt": (start + timedelta(minutes=5)).isoformat()}
+                alert = {
+                    "labels": labels,
+                    "annotations": notes,
+                    "startsAt": start.isoformat(),
+                    "endsAt": (start + timedelta(minutes=5)).isoformat(),
+                }
                 sent = time.monotonic()
                 requests.post(f"{am.url}/api/v2/alerts", json=[alert], timeout=5).raise_for_status()
                 _wait(lambda: len(bots.received) >= 1, 30, "the firing notification at the fake Feishu bot")
@@ -67,8 +81,9 @@ def test_alertmanager_to_relay_to_feishu_firing_then_resolved(tmp_path: Path) ->
                 resolved = bots.received[-1][1]["card"]
                 assert resolved["header"]["title"]["content"].startswith("[RESOLVED] LLMAPIHighErrorRate")
                 assert resolved["header"]["template"] == "green"
-                assert proc.metrics().value("llmpulse_relay_notifications_total", target="feishu",
-                                            outcome="success") >= 2
+                assert (
+                    proc.metrics().value("llmpulse_relay_notifications_total", target="feishu", outcome="success") >= 2
+                )
             finally:
                 am.stop()
     finally:

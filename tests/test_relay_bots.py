@@ -62,8 +62,7 @@ class FakeBots:
         if req.params["token"] != FEISHU_TOKEN:
             return Response.json({"code": 19001, "msg": "param invalid: incoming webhook access token invalid"})
         ts = str(body.get("timestamp", ""))
-        expected = base64.b64encode(hmac.new(f"{ts}\n{FEISHU_SECRET}".encode(), b"",
-                                             hashlib.sha256).digest()).decode()
+        expected = base64.b64encode(hmac.new(f"{ts}\n{FEISHU_SECRET}".encode(), b"", hashlib.sha256).digest()).decode()
         if not ts.isdigit() or abs(time.time() - int(ts)) > 3600 or body.get("sign") != expected:
             return Response.json({"code": 19021, "msg": "sign match fail or timestamp is not within one hour"})
         special = self._special({"code": 9499, "msg": "too many request"})
@@ -78,8 +77,9 @@ class FakeBots:
         if req.arg("access_token") != DINGTALK_TOKEN:
             return Response.json({"errcode": 300001, "errmsg": "token is not exist"})
         ts = req.arg("timestamp") or ""
-        expected = base64.b64encode(hmac.new(DINGTALK_SECRET.encode(), f"{ts}\n{DINGTALK_SECRET}".encode(),
-                                             hashlib.sha256).digest()).decode()
+        expected = base64.b64encode(
+            hmac.new(DINGTALK_SECRET.encode(), f"{ts}\n{DINGTALK_SECRET}".encode(), hashlib.sha256).digest()
+        ).decode()
         if not ts.isdigit() or abs(time.time() * 1000 - int(ts)) > 3_600_000 or req.arg("sign") != expected:
             return Response.json({"errcode": 310000, "errmsg": "sign not match"})
         special = self._special({"errcode": 130101, "errmsg": "send too fast"})
@@ -126,13 +126,27 @@ def relay_env(url: str, *, feishu_secret: str = FEISHU_SECRET) -> dict[str, str]
 
 
 def relay_config(*, token: bool = False, timeout: str = "2s") -> dict[str, Any]:
-    relay: dict[str, Any] = {"timeout": timeout, "max_alerts": 5, "bots": [
-        {"name": "oncall", "type": "feishu", "webhook_url_env": "T_FEISHU_URL", "secret_env": "T_FEISHU_SECRET",
-         "mention_all": True},
-        {"name": "ops", "type": "dingtalk", "webhook_url_env": "T_DINGTALK_URL", "secret_env": "T_DINGTALK_SECRET",
-         "mention_all": True},
-        {"name": "team", "type": "wecom", "webhook_url_env": "T_WECOM_URL"},
-    ]}
+    relay: dict[str, Any] = {
+        "timeout": timeout,
+        "max_alerts": 5,
+        "bots": [
+            {
+                "name": "oncall",
+                "type": "feishu",
+                "webhook_url_env": "T_FEISHU_URL",
+                "secret_env": "T_FEISHU_SECRET",
+                "mention_all": True,
+            },
+            {
+                "name": "ops",
+                "type": "dingtalk",
+                "webhook_url_env": "T_DINGTALK_URL",
+                "secret_env": "T_DINGTALK_SECRET",
+                "mention_all": True,
+            },
+            {"name": "team", "type": "wecom", "webhook_url_env": "T_WECOM_URL"},
+        ],
+    }
     if token:
         relay["token_env"] = "T_RELAY_TOKEN"
     return {"relay": relay}
@@ -144,7 +158,8 @@ def payload(severity: str = "warning", n_alerts: int = 2) -> dict[str, Any]:
     data.pop("_comment")
     base = data["alerts"][0]
     data["alerts"] = [data["alerts"][0], data["alerts"][1]] + [
-        {**base, "labels": {**base["labels"], "model": f"model-{i}"}} for i in range(max(0, n_alerts - 2))]
+        {**base, "labels": {**base["labels"], "model": f"model-{i}"}} for i in range(max(0, n_alerts - 2))
+    ]
     for alert in data["alerts"]:
         alert["labels"]["severity"] = severity
     data["commonLabels"]["severity"] = severity
@@ -219,10 +234,12 @@ def test_a_rejected_signature_is_reported_counted_and_keeps_secrets_out(tmp_path
         assert "not-the-right-secret" not in proc.log()
 
 
-@pytest.mark.parametrize(("mode", "status", "outcome"), [("fail", 502, "error"), ("throttle", 503, "error"),
-                                                         ("slow", 502, "error")])
-def test_bot_failures_make_alertmanager_retry(tmp_path: Path, bots: FakeBots, mode: str, status: int,
-                                              outcome: str) -> None:
+@pytest.mark.parametrize(
+    ("mode", "status", "outcome"), [("fail", 502, "error"), ("throttle", 503, "error"), ("slow", 502, "error")]
+)
+def test_bot_failures_make_alertmanager_retry(
+    tmp_path: Path, bots: FakeBots, mode: str, status: int, outcome: str
+) -> None:
     bots.mode = mode
     with exporter(relay_config(timeout="1s"), tmp_path, env=relay_env(bots.url)) as proc:
         for target, name in (("feishu", "oncall"), ("dingtalk", "ops"), ("wecom", "team")):
@@ -253,11 +270,16 @@ def test_bad_requests_are_refused_and_counted(tmp_path: Path, bots: FakeBots) ->
         assert relayed(proc, "feishu", "unknown_bot") == 1
         assert post(proc, "/relay/slack/oncall", payload(), token=token).status_code == 404
         assert post(proc, "/relay/feishu/oncall", {"hello": "world"}, token=token).status_code == 400
-        bad = requests.post(f"{proc.url}/relay/feishu/oncall", data=b"\xff{", timeout=5,
-                            headers={"Authorization": f"Bearer {token}"})
+        bad = requests.post(
+            f"{proc.url}/relay/feishu/oncall", data=b"\xff{", timeout=5, headers={"Authorization": f"Bearer {token}"}
+        )
         assert bad.status_code == 400 and "not JSON" in bad.text
-        huge = requests.post(f"{proc.url}/relay/feishu/oncall", data=b'{"alerts": [' + b" " * (5 << 20) + b"]}",
-                             headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        huge = requests.post(
+            f"{proc.url}/relay/feishu/oncall",
+            data=b'{"alerts": [' + b" " * (5 << 20) + b"]}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
         assert huge.status_code == 413
         assert relayed(proc, "feishu", "invalid_payload") == 3
         assert bots.received == []
@@ -274,12 +296,28 @@ def test_without_a_relay_section_nothing_is_served(tmp_path: Path) -> None:
 
 def test_relay_config_errors_name_the_key_and_never_the_url(tmp_path: Path) -> None:
     from helpers import run_cli
+
     config = tmp_path / "c.yml"
-    config.write_text(json.dumps({"relay": {"bots": [
-        {"name": "x", "type": "wecom", "webhook_url_env": "T_WECOM_URL", "secret_env": "T_FEISHU_SECRET"},
-        {"name": "y", "type": "feishu", "webhook_url_env": "T_BAD_URL"}]}}))
-    result = run_cli("check-config", str(config),
-                     env={**relay_env("http://127.0.0.1:1"), "T_BAD_URL": f"not a url {FEISHU_TOKEN}"})
+    config.write_text(
+        json.dumps(
+            {
+                "relay": {
+                    "bots": [
+                        {
+                            "name": "x",
+                            "type": "wecom",
+                            "webhook_url_env": "T_WECOM_URL",
+                            "secret_env": "T_FEISHU_SECRET",
+                        },
+                        {"name": "y", "type": "feishu", "webhook_url_env": "T_BAD_URL"},
+                    ]
+                }
+            }
+        )
+    )
+    result = run_cli(
+        "check-config", str(config), env={**relay_env("http://127.0.0.1:1"), "T_BAD_URL": f"not a url {FEISHU_TOKEN}"}
+    )
     assert result.returncode == 2
     assert "relay.bots[0]: WeCom group bots have no signing secret" in result.stderr
     assert "relay.bots[1]: webhook_url_env/webhook_url_file must hold" in result.stderr

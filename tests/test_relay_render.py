@@ -13,21 +13,42 @@ from exporter.relay import InvalidPayload, bot_error, dingtalk_message, parse_pa
 
 
 def _payload(alerts: list[dict], **extra: object) -> bytes:
-    return json.dumps({"version": "4", "status": "firing", "alerts": alerts,
-                       "commonLabels": {"alertname": "LLMBalanceLow", "provider": "deepseek"}, **extra}).encode()
+    return json.dumps(
+        {
+            "version": "4",
+            "status": "firing",
+            "alerts": alerts,
+            "commonLabels": {"alertname": "LLMBalanceLow", "provider": "deepseek"},
+            **extra,
+        }
+    ).encode()
 
 
 def _alert(status: str, model: str) -> dict:
-    return {"status": status, "labels": {"alertname": "LLMBalanceLow", "severity": "warning", "provider": "deepseek",
-                                         "model": model, "job": "llmpulse"},
-            "annotations": {"summary": "A prepaid LLM balance is low.", "description": f"d-{model}"},
-            "startsAt": "2026-03-01T08:30:00.123+08:00"}
+    return {
+        "status": status,
+        "labels": {
+            "alertname": "LLMBalanceLow",
+            "severity": "warning",
+            "provider": "deepseek",
+            "model": model,
+            "job": "llmpulse",
+        },
+        "annotations": {"summary": "A prepaid LLM balance is low.", "description": f"d-{model}"},
+        "startsAt": "2026-03-01T08:30:00.123+08:00",
+    }
 
 
-@pytest.mark.parametrize(("body", "reason"), [
-    (b"\xff", "not JSON"), (b"[]", "JSON object"), (b'{"status": "firing"}', "missing 'alerts'"),
-    (b'{"alerts": [1]}', "alerts[0] must be an object"), (b'{"alerts": [{"labels": []}]}', "labels must be"),
-])
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"\xff", "not JSON"),
+        (b"[]", "JSON object"),
+        (b'{"status": "firing"}', "missing 'alerts'"),
+        (b'{"alerts": [1]}', "alerts[0] must be an object"),
+        (b'{"alerts": [{"labels": []}]}', "labels must be"),
+    ],
+)
 def test_payloads_that_are_not_from_alertmanager_are_refused(body: bytes, reason: str) -> None:
     with pytest.raises(InvalidPayload, match=re.escape(reason)):
         parse_payload(body, 10)
@@ -51,8 +72,13 @@ def _bot(kind: str, secret: str = "") -> RelayBotConfig:
 
 
 def test_only_a_firing_critical_group_mentions_everyone() -> None:
-    critical = parse_payload(_payload([{**_alert("firing", "m"), "labels": {"severity": "critical"}}],
-                                      commonLabels={"alertname": "X", "severity": "critical"}), 10)
+    critical = parse_payload(
+        _payload(
+            [{**_alert("firing", "m"), "labels": {"severity": "critical"}}],
+            commonLabels={"alertname": "X", "severity": "critical"},
+        ),
+        10,
+    )
     warning = parse_payload(_payload([_alert("firing", "m")], commonLabels={"severity": "warning"}), 10)
     assert dingtalk_message(critical, _bot("dingtalk"))["at"] == {"isAtAll": True}
     assert dingtalk_message(warning, _bot("dingtalk"))["at"] == {"isAtAll": False}
@@ -69,10 +95,16 @@ def test_signing_adds_the_platforms_fields_and_nothing_without_a_secret() -> Non
     assert signed_request("feishu", _bot("feishu"), msg) == ("https://bot.example/hook?access_token=t", msg)
 
 
-@pytest.mark.parametrize(("target", "answer", "code"), [
-    ("feishu", {"code": 0, "msg": "success"}, 0), ("feishu", {"StatusCode": 0}, 0),
-    ("feishu", {"code": 19021, "msg": "sign"}, 19021), ("dingtalk", {"errcode": 310000}, 310000),
-    ("wecom", {"errcode": 0, "errmsg": "ok"}, 0), ("wecom", "oops", -1),
-])
+@pytest.mark.parametrize(
+    ("target", "answer", "code"),
+    [
+        ("feishu", {"code": 0, "msg": "success"}, 0),
+        ("feishu", {"StatusCode": 0}, 0),
+        ("feishu", {"code": 19021, "msg": "sign"}, 19021),
+        ("dingtalk", {"errcode": 310000}, 310000),
+        ("wecom", {"errcode": 0, "errmsg": "ok"}, 0),
+        ("wecom", "oops", -1),
+    ],
+)
 def test_bot_answers_are_read_per_platform(target: str, answer: object, code: int) -> None:
     assert bot_error(target, answer)[0] == code

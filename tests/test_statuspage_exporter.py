@@ -16,8 +16,20 @@ OUTAGES = ("degraded_performance", "partial_outage", "major_outage", "under_main
 
 
 def config(url: str, **extra: Any) -> dict[str, Any]:
-    return {"sources": [{"type": "statuspage", "name": f"{p}-status", "base_url": f"{url}/status/{p}",
-                         "interval": "1s", "timeout": "1s", "retries": 0, **extra} for p in PAGES]}
+    return {
+        "sources": [
+            {
+                "type": "statuspage",
+                "name": f"{p}-status",
+                "base_url": f"{url}/status/{p}",
+                "interval": "1s",
+                "timeout": "1s",
+                "retries": 0,
+                **extra,
+            }
+            for p in PAGES
+        ]
+    }
 
 
 def served(url: str, name: str) -> dict[str, Any]:
@@ -36,8 +48,9 @@ def expected_components(data: dict[str, Any]) -> dict[str, str]:
     groups = {c["id"]: c["name"] for c in data["components"] if c["group"]}
     leaves = [c for c in data["components"] if not c["group"]]
     counts = Counter(c["name"] for c in leaves)
-    return {(f"{groups[c['group_id']]} / {c['name']}" if counts[c["name"]] > 1 else c["name"]): c["status"]
-            for c in leaves}
+    return {
+        (f"{groups[c['group_id']]} / {c['name']}" if counts[c["name"]] > 1 else c["name"]): c["status"] for c in leaves
+    }
 
 
 def exported_components(m: Metrics, source: str) -> dict[str, str]:
@@ -68,8 +81,13 @@ def up(m: Metrics, *sources: str) -> bool:
 
 
 def test_exported_states_equal_the_served_pages(simulator: Any, tmp_path: Path) -> None:
-    admin(simulator.url, {"anthropic": {"components": {"Claude Code": "degraded_performance"}},
-                          "openai": {"components": {"Sora / Login": "partial_outage"}}})
+    admin(
+        simulator.url,
+        {
+            "anthropic": {"components": {"Claude Code": "degraded_performance"}},
+            "openai": {"components": {"Sora / Login": "partial_outage"}},
+        },
+    )
     with exporter(config(simulator.url), tmp_path) as proc:
         m = proc.wait_for(lambda m: up(m, *(f"{p}-status" for p in PAGES)), what="pages read")
         for name in PAGES:
@@ -78,26 +96,39 @@ def test_exported_states_equal_the_served_pages(simulator: Any, tmp_path: Path) 
             assert exported_components(m, source) == expected_components(data)
             assert indicator(m, source) == data["status"]["indicator"]
             assert incidents(m, source) == {"none": 0, "minor": 0, "major": 0, "critical": 0}  # a baseline
-        assert m.value("llmpulse_status_component", source="openai-status", component="Sora / Login",
-                       status="partial_outage") == 1
+        assert (
+            m.value(
+                "llmpulse_status_component", source="openai-status", component="Sora / Login", status="partial_outage"
+            )
+            == 1
+        )
         assert m.find("llmpulse_status_component", component="APIs") == []  # groups are containers
-        assert m.value("llmpulse_status_component", provider="deepseek", component="API 服务",
-                       status="operational") == 1
+        assert (
+            m.value("llmpulse_status_component", provider="deepseek", component="API 服务", status="operational") == 1
+        )
 
 
 def test_incident_moves_indicator_and_open_count(simulator: Any, tmp_path: Path) -> None:
     with exporter(config(simulator.url), tmp_path) as proc:
         proc.wait_for(lambda m: up(m, "openai-status"), what="up")
-        admin(simulator.url, {"openai": {"incident": {"impact": "major", "name": "Elevated errors",
-                                                      "components": ["Chat Completions"]}}})
+        admin(
+            simulator.url,
+            {
+                "openai": {
+                    "incident": {"impact": "major", "name": "Elevated errors", "components": ["Chat Completions"]}
+                }
+            },
+        )
         data = served(simulator.url, "openai")
         m = proc.wait_for(lambda m: incidents(m, "openai-status")["major"] == 1, what="incident seen")
         assert indicator(m, "openai-status") == data["status"]["indicator"] == "major"
         assert incidents(m, "openai-status") == {"none": 0, "minor": 0, "major": 1, "critical": 0}
         assert exported_components(m, "openai-status")["Chat Completions"] == "partial_outage"
 
-        admin(simulator.url, {"openai": {"incident": {"impact": "critical", "name": "Full outage"},
-                                         "indicator": "critical"}})
+        admin(
+            simulator.url,
+            {"openai": {"incident": {"impact": "critical", "name": "Full outage"}, "indicator": "critical"}},
+        )
         m = proc.wait_for(lambda m: incidents(m, "openai-status")["critical"] == 1, what="second incident")
         assert indicator(m, "openai-status") == "critical"
         assert sum(incidents(m, "openai-status").values()) == len(served(simulator.url, "openai")["incidents"]) == 2
@@ -116,8 +147,10 @@ def test_unreadable_page_is_unknown_never_an_outage(simulator: Any, tmp_path: Pa
         proc.wait_for(lambda m: incidents(m, "anthropic-status")["major"] == 1, what="incident seen")
 
         # HTML instead of JSON, JSON of another shape, an empty body
-        admin(simulator.url, {"openai": {"broken": True}, "anthropic": {"broken": "shape"},
-                              "deepseek": {"broken": "empty"}})
+        admin(
+            simulator.url,
+            {"openai": {"broken": True}, "anthropic": {"broken": "shape"}, "deepseek": {"broken": "empty"}},
+        )
         sources = ("openai-status", "anthropic-status", "deepseek-status")
 
         def all_unknown(m: Metrics) -> bool:
@@ -138,19 +171,35 @@ def test_unreadable_page_is_unknown_never_an_outage(simulator: Any, tmp_path: Pa
         assert set(exported_components(m, "openai-status")) == known  # the components last seen
 
         # a 5xx (HTML error page from the CDN) is the same state; then the page comes back
-        admin(simulator.url, {"openai": {"broken": False}, "anthropic": {"broken": False},
-                              "deepseek": {"broken": False}})
+        admin(
+            simulator.url, {"openai": {"broken": False}, "anthropic": {"broken": False}, "deepseek": {"broken": False}}
+        )
         simulator.faults({"statuspage": {"down": True}})
-        m = proc.wait_for(lambda m: m.value("llmpulse_source_poll_errors_total", source="deepseek-status",
-                                            reason="http_5xx") >= 1 and all_unknown(m), what="5xx is unknown")
+        m = proc.wait_for(
+            lambda m: (
+                m.value("llmpulse_source_poll_errors_total", source="deepseek-status", reason="http_5xx") >= 1
+                and all_unknown(m)
+            ),
+            what="5xx is unknown",
+        )
         simulator.clear_faults()
         m = proc.wait_for(lambda m: up(m, *sources) and indicator(m, "openai-status") == "none", what="recovered")
         assert set(exported_components(m, "openai-status").values()) == {"operational"}
 
 
 def test_components_filter(simulator: Any, tmp_path: Path) -> None:
-    cfg = {"sources": [{"type": "statuspage", "name": "oai", "base_url": f"{simulator.url}/status/openai",
-                        "interval": "1s", "timeout": "1s", "components": ["Chat Completions", "Sora", "Typo"]}]}
+    cfg = {
+        "sources": [
+            {
+                "type": "statuspage",
+                "name": "oai",
+                "base_url": f"{simulator.url}/status/openai",
+                "interval": "1s",
+                "timeout": "1s",
+                "components": ["Chat Completions", "Sora", "Typo"],
+            }
+        ]
+    }
     with exporter(cfg, tmp_path) as proc:
         m = proc.wait_for(lambda m: up(m, "oai"), what="up")
         assert set(exported_components(m, "oai")) == {"Chat Completions", "Sora / Login", "Video generation"}

@@ -16,32 +16,76 @@ from exporter.samples import MetricSet
 
 # The official Statuspage doc sample (GitHub status), as reproduced in provider-apis.md 5.1: offsets in timestamps.
 ATLASSIAN: dict[str, Any] = {
-    "page": {"id": "kctbh9vrtdwd", "name": "GitHub", "url": "https://www.githubstatus.com", "time_zone": "Etc/UTC",
-             "updated_at": "2024-02-05T08:31:08.006Z"},
+    "page": {
+        "id": "kctbh9vrtdwd",
+        "name": "GitHub",
+        "url": "https://www.githubstatus.com",
+        "time_zone": "Etc/UTC",
+        "updated_at": "2024-02-05T08:31:08.006Z",
+    },
     "status": {"indicator": "major", "description": "Partial System Outage"},
     "components": [
-        {"id": "b13yz5g2cw10", "name": "API", "status": "partial_outage", "created_at": "2014-05-03T01:22:07.274Z",
-         "updated_at": "2014-05-14T20:34:43.340Z", "position": 1, "description": None, "showcase": True,
-         "start_date": None, "group_id": None, "page_id": "kctbh9vrtdwd", "group": False,
-         "only_show_if_degraded": False},
+        {
+            "id": "b13yz5g2cw10",
+            "name": "API",
+            "status": "partial_outage",
+            "created_at": "2014-05-03T01:22:07.274Z",
+            "updated_at": "2014-05-14T20:34:43.340Z",
+            "position": 1,
+            "description": None,
+            "showcase": True,
+            "start_date": None,
+            "group_id": None,
+            "page_id": "kctbh9vrtdwd",
+            "group": False,
+            "only_show_if_degraded": False,
+        },
         {"id": "a13yz5g2cw11", "name": "Git Operations", "status": "operational", "group": False, "group_id": None},
     ],
     "incidents": [
-        {"id": "cp306tmzcl0y", "name": "Unplanned Database Outage", "status": "identified", "impact": "critical",
-         "created_at": "2014-05-14T14:22:39.441-06:00", "updated_at": "2014-05-14T14:35:21.711-06:00",
-         "monitoring_at": None, "resolved_at": None, "shortlink": "http://stspg.co:5000/Q0E",
-         "page_id": "kctbh9vrtdwd", "started_at": "2014-05-14T14:22:39.441-06:00",
-         "incident_updates": [{"id": "jdy3tw5mt5r5", "incident_id": "cp306tmzcl0y", "status": "identified",
-                               "body": "Our master database...", "created_at": "2014-05-14T14:22:40.301-06:00",
-                               "affected_components": [{"code": "b13yz5g2cw10", "name": "API",
-                                                        "old_status": "operational",
-                                                        "new_status": "partial_outage"}]}],
-         "components": [{"id": "b13yz5g2cw10", "name": "API", "status": "partial_outage"}]},
+        {
+            "id": "cp306tmzcl0y",
+            "name": "Unplanned Database Outage",
+            "status": "identified",
+            "impact": "critical",
+            "created_at": "2014-05-14T14:22:39.441-06:00",
+            "updated_at": "2014-05-14T14:35:21.711-06:00",
+            "monitoring_at": None,
+            "resolved_at": None,
+            "shortlink": "http://stspg.co:5000/Q0E",
+            "page_id": "kctbh9vrtdwd",
+            "started_at": "2014-05-14T14:22:39.441-06:00",
+            "incident_updates": [
+                {
+                    "id": "jdy3tw5mt5r5",
+                    "incident_id": "cp306tmzcl0y",
+                    "status": "identified",
+                    "body": "Our master database...",
+                    "created_at": "2014-05-14T14:22:40.301-06:00",
+                    "affected_components": [
+                        {
+                            "code": "b13yz5g2cw10",
+                            "name": "API",
+                            "old_status": "operational",
+                            "new_status": "partial_outage",
+                        }
+                    ],
+                }
+            ],
+            "components": [{"id": "b13yz5g2cw10", "name": "API", "status": "partial_outage"}],
+        },
     ],
     "scheduled_maintenances": [
-        {"id": "w1zdr745wmfy", "name": "Network Maintenance (No Interruption Expected)", "status": "scheduled",
-         "impact": "none", "scheduled_for": "2014-05-17T22:00:00.000-06:00",
-         "scheduled_until": "2014-05-17T23:30:00.000-06:00", "incident_updates": []}],
+        {
+            "id": "w1zdr745wmfy",
+            "name": "Network Maintenance (No Interruption Expected)",
+            "status": "scheduled",
+            "impact": "none",
+            "scheduled_for": "2014-05-17T22:00:00.000-06:00",
+            "scheduled_until": "2014-05-17T23:30:00.000-06:00",
+            "incident_updates": [],
+        }
+    ],
 }
 
 # incident.io compat shape (status.openai.com): ULIDs, groups, a child name used in two groups, null update bodies.
@@ -49,28 +93,72 @@ INCIDENT_IO: dict[str, Any] = {
     "page": {"id": "01JMXB0000", "name": "OpenAI", "url": "https://status.openai.com"},
     "status": {"indicator": "minor", "description": "Minor Service Outage"},
     "components": [
-        {"id": "01K5H8S53SY1KMS4GQMNMQM1K5", "name": "APIs", "status": "degraded_performance", "group": True,
-         "group_id": None, "components": ["01JMXBAAAA", "01JMXBBBBB"]},
-        {"id": "01JMXBAAAA", "name": "Chat Completions", "status": "degraded_performance", "group": False,
-         "group_id": "01K5H8S53SY1KMS4GQMNMQM1K5"},
-        {"id": "01JMXBBBBB", "name": "Responses", "status": "operational", "group": False,
-         "group_id": "01K5H8S53SY1KMS4GQMNMQM1K5"},
-        {"id": "01JMXBGRP2", "name": "ChatGPT", "status": "operational", "group": True,
-         "components": ["01JMXBNJXGV1T5GT2M9XA83XNG", "01JMXBLOG1"]},
-        {"id": "01JMXBNJXGV1T5GT2M9XA83XNG", "name": "Conversations", "status": "operational", "group": False,
-         "group_id": "01JMXBGRP2"},
+        {
+            "id": "01K5H8S53SY1KMS4GQMNMQM1K5",
+            "name": "APIs",
+            "status": "degraded_performance",
+            "group": True,
+            "group_id": None,
+            "components": ["01JMXBAAAA", "01JMXBBBBB"],
+        },
+        {
+            "id": "01JMXBAAAA",
+            "name": "Chat Completions",
+            "status": "degraded_performance",
+            "group": False,
+            "group_id": "01K5H8S53SY1KMS4GQMNMQM1K5",
+        },
+        {
+            "id": "01JMXBBBBB",
+            "name": "Responses",
+            "status": "operational",
+            "group": False,
+            "group_id": "01K5H8S53SY1KMS4GQMNMQM1K5",
+        },
+        {
+            "id": "01JMXBGRP2",
+            "name": "ChatGPT",
+            "status": "operational",
+            "group": True,
+            "components": ["01JMXBNJXGV1T5GT2M9XA83XNG", "01JMXBLOG1"],
+        },
+        {
+            "id": "01JMXBNJXGV1T5GT2M9XA83XNG",
+            "name": "Conversations",
+            "status": "operational",
+            "group": False,
+            "group_id": "01JMXBGRP2",
+        },
         {"id": "01JMXBLOG1", "name": "Login", "status": "operational", "group": False, "group_id": "01JMXBGRP2"},
         {"id": "01JMXBGRP3", "name": "Sora", "status": "major_outage", "group": True, "components": ["01JMXBLOG2"]},
         {"id": "01JMXBLOG2", "name": "Login", "status": "major_outage", "group": False, "group_id": "01JMXBGRP3"},
     ],
     "incidents": [
-        {"id": "01JZZZ", "name": "Elevated errors", "status": "investigating", "impact": "minor",
-         "created_at": "2025-06-10T08:00:00.000Z", "resolved_at": None,
-         "incident_updates": [{"id": "u1", "status": "investigating", "body": None}]},
-        {"id": "01JZZY", "name": "Earlier one", "status": "resolved", "impact": "major",
-         "resolved_at": "2025-06-09T08:00:00Z", "incident_updates": []},
-        {"id": "01JZZX", "name": "Resolved, status lagging", "status": "monitoring", "impact": "critical",
-         "resolved_at": "2025-06-09T09:00:00+00:00", "incident_updates": []},
+        {
+            "id": "01JZZZ",
+            "name": "Elevated errors",
+            "status": "investigating",
+            "impact": "minor",
+            "created_at": "2025-06-10T08:00:00.000Z",
+            "resolved_at": None,
+            "incident_updates": [{"id": "u1", "status": "investigating", "body": None}],
+        },
+        {
+            "id": "01JZZY",
+            "name": "Earlier one",
+            "status": "resolved",
+            "impact": "major",
+            "resolved_at": "2025-06-09T08:00:00Z",
+            "incident_updates": [],
+        },
+        {
+            "id": "01JZZX",
+            "name": "Resolved, status lagging",
+            "status": "monitoring",
+            "impact": "critical",
+            "resolved_at": "2025-06-09T09:00:00+00:00",
+            "incident_updates": [],
+        },
     ],
 }
 
@@ -103,7 +191,13 @@ def test_atlassian_summary() -> None:
     assert summary.incidents == {"none": 0, "minor": 0, "major": 0, "critical": 1}
     ms = statuspage.summary_metrics(summary)
     assert one_hot(ms, contract.STATUS_INDICATOR, "indicator") == {
-        "none": 0, "minor": 0, "major": 1, "critical": 0, "maintenance": 0, "unknown": 0}
+        "none": 0,
+        "minor": 0,
+        "major": 1,
+        "critical": 0,
+        "maintenance": 0,
+        "unknown": 0,
+    }
     assert components(ms) == summary.components
     assert len(one_hot(ms, contract.STATUS_COMPONENT, "status", component="API")) == 6  # full one-hot
     incidents = {dict(k)["impact"]: v for k, v in ms.series(contract.STATUS_INCIDENTS_OPEN).items()}
@@ -113,21 +207,28 @@ def test_atlassian_summary() -> None:
 def test_incident_io_groups_duplicates_and_null_bodies() -> None:
     summary = statuspage.parse_summary(INCIDENT_IO)
     # groups are containers, not components; a name used in two groups is qualified by its group
-    assert summary.components == {"Chat Completions": "degraded_performance", "Responses": "operational",
-                                  "Conversations": "operational", "ChatGPT / Login": "operational",
-                                  "Sora / Login": "major_outage"}
+    assert summary.components == {
+        "Chat Completions": "degraded_performance",
+        "Responses": "operational",
+        "Conversations": "operational",
+        "ChatGPT / Login": "operational",
+        "Sora / Login": "major_outage",
+    }
     # resolved incidents (by status or by resolved_at) are not open
     assert summary.incidents == {"none": 0, "minor": 1, "major": 0, "critical": 0}
 
 
-@pytest.mark.parametrize("wanted, expected", [
-    (["Chat Completions"], {"Chat Completions"}),
-    (["chat completions"], {"Chat Completions"}),  # case does not matter
-    (["APIs"], {"Chat Completions", "Responses"}),  # a group selects its children
-    (["Sora / Login"], {"Sora / Login"}),
-    (["Login"], {"ChatGPT / Login", "Sora / Login"}),
-    (["01JMXBNJXGV1T5GT2M9XA83XNG"], {"Conversations"}),  # by id
-])
+@pytest.mark.parametrize(
+    "wanted, expected",
+    [
+        (["Chat Completions"], {"Chat Completions"}),
+        (["chat completions"], {"Chat Completions"}),  # case does not matter
+        (["APIs"], {"Chat Completions", "Responses"}),  # a group selects its children
+        (["Sora / Login"], {"Sora / Login"}),
+        (["Login"], {"ChatGPT / Login", "Sora / Login"}),
+        (["01JMXBNJXGV1T5GT2M9XA83XNG"], {"Conversations"}),  # by id
+    ],
+)
 def test_components_filter(wanted: list[str], expected: set[str]) -> None:
     summary = statuspage.parse_summary(INCIDENT_IO, wanted)
     assert set(summary.components) == expected
@@ -162,18 +263,21 @@ def test_indicator_and_incident_baseline_when_all_is_well() -> None:
     assert incidents == {"none": 0, "minor": 0, "major": 0, "critical": 0}  # a baseline, not absent series
 
 
-@pytest.mark.parametrize("answer, match", [
-    ("<!DOCTYPE html><html>", "answer is a str"),
-    ([], "answer is a list"),
-    ({"success": True, "result": {}}, "missing field 'status'"),
-    ({"status": {"indicator": "none"}, "incidents": []}, "missing field 'components'"),
-    ({"status": {"indicator": "none"}, "components": None, "incidents": []}, "'components' has type NoneType"),
-    ({"status": {"indicator": "none"}, "components": []}, "missing field 'incidents'"),
-    ({"status": {"indicator": 1}, "components": [], "incidents": []}, "'indicator' has type int"),
-    ({"status": {"indicator": "none"}, "components": [{"id": "x"}], "incidents": []}, "missing field 'name'"),
-    ({"status": {"indicator": "none"}, "components": [{"name": "x"}], "incidents": []}, "missing field 'status'"),
-    ({"status": {"indicator": "none"}, "components": [], "incidents": ["x"]}, r"incidents\[0\] is a str"),
-])
+@pytest.mark.parametrize(
+    "answer, match",
+    [
+        ("<!DOCTYPE html><html>", "answer is a str"),
+        ([], "answer is a list"),
+        ({"success": True, "result": {}}, "missing field 'status'"),
+        ({"status": {"indicator": "none"}, "incidents": []}, "missing field 'components'"),
+        ({"status": {"indicator": "none"}, "components": None, "incidents": []}, "'components' has type NoneType"),
+        ({"status": {"indicator": "none"}, "components": []}, "missing field 'incidents'"),
+        ({"status": {"indicator": 1}, "components": [], "incidents": []}, "'indicator' has type int"),
+        ({"status": {"indicator": "none"}, "components": [{"id": "x"}], "incidents": []}, "missing field 'name'"),
+        ({"status": {"indicator": "none"}, "components": [{"name": "x"}], "incidents": []}, "missing field 'status'"),
+        ({"status": {"indicator": "none"}, "components": [], "incidents": ["x"]}, r"incidents\[0\] is a str"),
+    ],
+)
 def test_pages_of_another_shape_are_invalid(answer: Any, match: str) -> None:
     with pytest.raises(ApiError, match=match) as info:
         statuspage.parse_summary(answer)
@@ -183,7 +287,13 @@ def test_pages_of_another_shape_are_invalid(answer: Any, match: str) -> None:
 def test_unknown_state_has_no_outage() -> None:
     ms = statuspage.unknown_metrics(["API", "Git Operations"])
     assert one_hot(ms, contract.STATUS_INDICATOR, "indicator") == {
-        "none": 0, "minor": 0, "major": 0, "critical": 0, "maintenance": 0, "unknown": 1}
+        "none": 0,
+        "minor": 0,
+        "major": 0,
+        "critical": 0,
+        "maintenance": 0,
+        "unknown": 1,
+    }
     assert components(ms) == {"API": "unknown", "Git Operations": "unknown"}
     assert not ms.series(contract.STATUS_INCIDENTS_OPEN)  # no claim either way about incidents
 
@@ -201,8 +311,9 @@ class _Client:
 
 
 def _source(**kw: Any) -> StatuspageSource:
-    return StatuspageSource(type="statuspage", name="st", base_url=kw.pop("base_url", "https://status.openai.com"),
-                            **kw)
+    return StatuspageSource(
+        type="statuspage", name="st", base_url=kw.pop("base_url", "https://status.openai.com"), **kw
+    )
 
 
 def test_provider_reports_last_seen_components_as_unknown_on_failure() -> None:
@@ -228,24 +339,30 @@ def test_provider_notes_filter_typos_once() -> None:
     assert provider.note == ""
 
 
-@pytest.mark.parametrize("base_url, path", [
-    ("https://status.openai.com", "/api/v2/summary.json"),
-    ("https://status.openai.com/api/v2/summary.json", ""),  # a pasted full URL works too
-])
+@pytest.mark.parametrize(
+    "base_url, path",
+    [
+        ("https://status.openai.com", "/api/v2/summary.json"),
+        ("https://status.openai.com/api/v2/summary.json", ""),  # a pasted full URL works too
+    ],
+)
 def test_provider_path(base_url: str, path: str) -> None:
     client = _Client(ATLASSIAN)
     statuspage.StatuspageProvider(_source(base_url=base_url)).poll(client, None)  # type: ignore[arg-type]
     assert client.paths == [path]
 
 
-@pytest.mark.parametrize("base_url, provider", [
-    ("https://status.openai.com", "openai"),
-    ("https://status.claude.com", "anthropic"),
-    ("https://status.deepseek.com", "deepseek"),
-    ("https://groqstatus.com", "groq"),
-    ("http://127.0.0.1:9878/status/anthropic", "anthropic"),
-    ("http://127.0.0.1:9878/", "statuspage"),
-    ("https://status.example.co.uk", "example"),
-])
+@pytest.mark.parametrize(
+    "base_url, provider",
+    [
+        ("https://status.openai.com", "openai"),
+        ("https://status.claude.com", "anthropic"),
+        ("https://status.deepseek.com", "deepseek"),
+        ("https://groqstatus.com", "groq"),
+        ("http://127.0.0.1:9878/status/anthropic", "anthropic"),
+        ("http://127.0.0.1:9878/", "statuspage"),
+        ("https://status.example.co.uk", "example"),
+    ],
+)
 def test_provider_label_from_url(base_url: str, provider: str) -> None:
     assert _source(base_url=base_url).provider == provider

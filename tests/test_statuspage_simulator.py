@@ -39,8 +39,11 @@ def admin(url: str, body: Any) -> requests.Response:
 
 
 def leaves(data: dict[str, Any]) -> dict[str, str]:
-    return {c["name"] + ("@" + c["group_id"] if c["group_id"] else ""): c["status"]
-            for c in data["components"] if not c["group"]}
+    return {
+        c["name"] + ("@" + c["group_id"] if c["group_id"] else ""): c["status"]
+        for c in data["components"]
+        if not c["group"]
+    }
 
 
 def test_openai_page_is_incident_io_style() -> None:
@@ -64,7 +67,10 @@ def test_openai_page_is_incident_io_style() -> None:
 def test_anthropic_and_deepseek_pages_are_atlassian_style(url: str) -> None:
     anthropic = page(url, "anthropic")
     assert {c["name"]: c["id"] for c in anthropic["components"]} == {
-        "Claude API": "k8w3r06qmzrp", "claude.ai": "rwppv331jlwc", "Claude Code": "yyzkbfz2thpt"}
+        "Claude API": "k8w3r06qmzrp",
+        "claude.ai": "rwppv331jlwc",
+        "Claude Code": "yyzkbfz2thpt",
+    }
     assert anthropic["components"][0]["updated_at"].endswith("-07:00")  # offsets, not Z
     deepseek = page(url, "deepseek")
     assert "API 服务" in {c["name"] for c in deepseek["components"]}
@@ -76,8 +82,18 @@ def test_anthropic_and_deepseek_pages_are_atlassian_style(url: str) -> None:
 
 
 def test_incident_opens_and_resolves(url: str) -> None:
-    resp = admin(url, {"openai": {"incident": {"impact": "major", "name": "Elevated errors on Chat Completions",
-                                               "components": ["Chat Completions"]}}})
+    resp = admin(
+        url,
+        {
+            "openai": {
+                "incident": {
+                    "impact": "major",
+                    "name": "Elevated errors on Chat Completions",
+                    "components": ["Chat Completions"],
+                }
+            }
+        },
+    )
     assert resp.status_code == 200, resp.text
     data = page(url, "openai")
     assert len(data["incidents"]) == 1
@@ -93,12 +109,22 @@ def test_incident_opens_and_resolves(url: str) -> None:
 
 
 def test_explicit_indicator_and_components(url: str) -> None:
-    admin(url, {"anthropic": {"indicator": "critical", "components": {"Claude API": "major_outage",
-                                                                      "yyzkbfz2thpt": "degraded_performance"}}})
+    admin(
+        url,
+        {
+            "anthropic": {
+                "indicator": "critical",
+                "components": {"Claude API": "major_outage", "yyzkbfz2thpt": "degraded_performance"},
+            }
+        },
+    )
     data = page(url, "anthropic")
     assert data["status"] == {"indicator": "critical", "description": "Major Service Outage"}
     assert {c["name"]: c["status"] for c in data["components"]} == {
-        "Claude API": "major_outage", "claude.ai": "operational", "Claude Code": "degraded_performance"}
+        "Claude API": "major_outage",
+        "claude.ai": "operational",
+        "Claude Code": "degraded_performance",
+    }
     admin(url, {"anthropic": {"operational": True}})
     assert page(url, "anthropic")["status"]["indicator"] == "none"
 
@@ -110,11 +136,14 @@ def test_group_status_follows_children(url: str) -> None:
     assert by_name["Sora"]["status"] == "major_outage" and by_name["ChatGPT"]["status"] == "operational"
 
 
-@pytest.mark.parametrize("mode, check", [
-    (True, lambda r: r.headers["Content-Type"].startswith("text/html") and r.text.startswith("<!DOCTYPE html>")),
-    ("shape", lambda r: "status" not in r.json()),
-    ("empty", lambda r: r.content == b""),
-])
+@pytest.mark.parametrize(
+    "mode, check",
+    [
+        (True, lambda r: r.headers["Content-Type"].startswith("text/html") and r.text.startswith("<!DOCTYPE html>")),
+        ("shape", lambda r: "status" not in r.json()),
+        ("empty", lambda r: r.content == b""),
+    ],
+)
 def test_broken_modes(url: str, mode: Any, check: Any) -> None:
     admin(url, {"openai": {"broken": mode}})
     resp = requests.get(f"{url}/status/openai/api/v2/summary.json", timeout=5)
@@ -130,17 +159,20 @@ def test_faults_answer_html_error_pages(url: str) -> None:
     assert resp.status_code == 503 and resp.headers["Content-Type"].startswith("text/html")
 
 
-@pytest.mark.parametrize("body", [
-    {"nope": {}},
-    {"openai": {"indicator": "purple"}},
-    {"openai": {"components": {"No Such Thing": "major_outage"}}},
-    {"openai": {"components": {"Responses": "on_fire"}}},
-    {"openai": {"incident": {"impact": "apocalyptic"}}},
-    {"openai": {"incident": {"status": "resolved"}}},
-    {"openai": {"broken": "sometimes"}},
-    {"openai": {"indicator": "major"}, "anthropic": {"colour": "red"}},
-    [],
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"nope": {}},
+        {"openai": {"indicator": "purple"}},
+        {"openai": {"components": {"No Such Thing": "major_outage"}}},
+        {"openai": {"components": {"Responses": "on_fire"}}},
+        {"openai": {"incident": {"impact": "apocalyptic"}}},
+        {"openai": {"incident": {"status": "resolved"}}},
+        {"openai": {"broken": "sometimes"}},
+        {"openai": {"indicator": "major"}, "anthropic": {"colour": "red"}},
+        [],
+    ],
+)
 def test_bad_admin_requests_change_nothing(url: str, body: Any) -> None:
     before = {name: page(url, name) for name in ("openai", "anthropic")}
     resp = admin(url, body)

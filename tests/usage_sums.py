@@ -26,8 +26,12 @@ ANTHROPIC_AUTH = {"x-api-key": DEMO_KEY, "anthropic-version": "2023-06-01"}
 OPENAI_USAGE = ("completions", "embeddings", "moderations", "images", "audio_speeches", "audio_transcriptions")
 OPENAI_FIELDS = {"project": "project_id", "model": "model", "api_key": "api_key_id", "user": "user_id"}
 ANTHROPIC_FIELDS = {"project": "workspace_id", "model": "model", "api_key": "api_key_id"}
-USAGE_FAMILIES = ("llmpulse_usage_requests_total", "llmpulse_usage_tokens_total", "llmpulse_usage_units_total",
-                  "llmpulse_cost_usd_total")
+USAGE_FAMILIES = (
+    "llmpulse_usage_requests_total",
+    "llmpulse_usage_tokens_total",
+    "llmpulse_usage_units_total",
+    "llmpulse_cost_usd_total",
+)
 
 Series = tuple[str, frozenset[tuple[str, str]]]
 
@@ -73,14 +77,14 @@ def frozen_simulator() -> Iterator[FrozenSimulator]:
         running.stop()
 
 
-def pages(url: str, params: list[tuple[str, Any]], headers: dict[str, str], cursor: str = "page") -> Iterator[
-        dict[str, Any]]:
+def pages(
+    url: str, params: list[tuple[str, Any]], headers: dict[str, str], cursor: str = "page"
+) -> Iterator[dict[str, Any]]:
     """Every page of a paginated endpoint; fails on a repeated cursor."""
     seen: set[str] = set()
     token: str | None = None
     while True:
-        resp = requests.get(url, params=[*params, *([(cursor, token)] if token else [])], headers=headers,
-                            timeout=10)
+        resp = requests.get(url, params=[*params, *([(cursor, token)] if token else [])], headers=headers, timeout=10)
         assert resp.status_code == 200, resp.text
         page = resp.json()
         yield page
@@ -95,23 +99,25 @@ def _label(value: Any, null_as: str) -> str:
     return null_as if value is None else str(value)
 
 
-def openai_expected(sim_url: str, group_by: Sequence[str] = ("project", "model"), limit: int = 7) -> dict[
-        Series, Decimal]:
+def openai_expected(
+    sim_url: str, group_by: Sequence[str] = ("project", "model"), limit: int = 7
+) -> dict[Series, Decimal]:
     """Month-to-date sums from the simulator's OpenAI pages (plain repeated ``group_by`` keys)."""
     start = int(month_start().timestamp())
     sums: dict[Series, Decimal] = defaultdict(Decimal)
 
     def labels_of(result: dict[str, Any]) -> dict[str, str]:
-        out = {"project": _label(result["project_id"], "unknown") if "project" in group_by else "all",
-               "model": _label(result["model"], "unknown") if "model" in group_by else "all"}
+        out = {
+            "project": _label(result["project_id"], "unknown") if "project" in group_by else "all",
+            "model": _label(result["model"], "unknown") if "model" in group_by else "all",
+        }
         for word in ("api_key", "user"):
             if word in group_by:
                 out[word] = _label(result[OPENAI_FIELDS[word]], "unknown")
         return out
 
     def add(name: str, value: Any, **labels: str) -> None:
-        sums[(name, frozenset(labels.items()))] += Decimal(repr(value)) if isinstance(value, float) else Decimal(
-            value)
+        sums[(name, frozenset(labels.items()))] += Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
 
     fields = [OPENAI_FIELDS[w] for w in group_by]
     for endpoint in OPENAI_USAGE:
@@ -123,21 +129,37 @@ def openai_expected(sim_url: str, group_by: Sequence[str] = ("project", "model")
                     add("llmpulse_usage_requests_total", r["num_model_requests"], **lab)
                     if endpoint == "completions":
                         add("llmpulse_usage_tokens_total", r["input_tokens"], token_type="input", **lab)
-                        add("llmpulse_usage_tokens_total", r.get("input_cached_tokens", 0), token_type="cached_input",
-                            **lab)
-                        add("llmpulse_usage_tokens_total", r.get("input_cache_write_tokens", 0),
-                            token_type="cache_write_input", **lab)
+                        add(
+                            "llmpulse_usage_tokens_total",
+                            r.get("input_cached_tokens", 0),
+                            token_type="cached_input",
+                            **lab,
+                        )
+                        add(
+                            "llmpulse_usage_tokens_total",
+                            r.get("input_cache_write_tokens", 0),
+                            token_type="cache_write_input",
+                            **lab,
+                        )
                         add("llmpulse_usage_tokens_total", r["output_tokens"], token_type="output", **lab)
-                        add("llmpulse_usage_tokens_total",
+                        add(
+                            "llmpulse_usage_tokens_total",
                             r.get("input_audio_tokens", 0) + r.get("input_cached_audio_tokens", 0),
-                            token_type="input_audio", **lab)
-                        add("llmpulse_usage_tokens_total", r.get("output_audio_tokens", 0), token_type="output_audio",
-                            **lab)
+                            token_type="input_audio",
+                            **lab,
+                        )
+                        add(
+                            "llmpulse_usage_tokens_total",
+                            r.get("output_audio_tokens", 0),
+                            token_type="output_audio",
+                            **lab,
+                        )
                     elif endpoint in ("embeddings", "moderations"):
                         add("llmpulse_usage_tokens_total", r["input_tokens"], token_type="input", **lab)
                     else:
-                        unit = {"images": "images", "audio_speeches": "characters",
-                                "audio_transcriptions": "seconds"}[endpoint]
+                        unit = {"images": "images", "audio_speeches": "characters", "audio_transcriptions": "seconds"}[
+                            endpoint
+                        ]
                         add("llmpulse_usage_units_total", r[unit], unit=unit, **lab)
     cost_fields = ["project_id", "line_item", *(["api_key_id"] if "api_key" in group_by else [])]
     params = [("start_time", start), ("limit", limit), *[("group_by", f) for f in cost_fields]]
@@ -152,8 +174,9 @@ def openai_expected(sim_url: str, group_by: Sequence[str] = ("project", "model")
     return dict(sums)
 
 
-def anthropic_expected(sim_url: str, group_by: Sequence[str] = ("project", "model"), limit: int = 7) -> dict[
-        Series, Decimal]:
+def anthropic_expected(
+    sim_url: str, group_by: Sequence[str] = ("project", "model"), limit: int = 7
+) -> dict[Series, Decimal]:
     """Month-to-date sums from the simulator's Anthropic pages; cost cents converted to dollars."""
     start = month_start().strftime("%Y-%m-%dT%H:%M:%SZ")
     sums: dict[Series, Decimal] = defaultdict(Decimal)
@@ -162,20 +185,30 @@ def anthropic_expected(sim_url: str, group_by: Sequence[str] = ("project", "mode
     for page in pages(f"{sim_url}/v1/organizations/usage_report/messages", params, ANTHROPIC_AUTH):
         for bucket in page["data"]:
             for r in bucket["results"]:
-                lab = {"project": _label(r["workspace_id"], "default") if "project" in group_by else "all",
-                       "model": _label(r["model"], "unknown") if "model" in group_by else "all"}
+                lab = {
+                    "project": _label(r["workspace_id"], "default") if "project" in group_by else "all",
+                    "model": _label(r["model"], "unknown") if "model" in group_by else "all",
+                }
                 if "api_key" in group_by:
                     lab["api_key"] = _label(r["api_key_id"], "console")
                 writes = sum(Decimal(v) for v in r["cache_creation"].values())
                 read = Decimal(r["cache_read_input_tokens"])
-                tokens = {"input": Decimal(r["uncached_input_tokens"]) + writes + read, "cached_input": read,
-                          "cache_write_input": writes, "output": Decimal(r["output_tokens"])}
+                tokens = {
+                    "input": Decimal(r["uncached_input_tokens"]) + writes + read,
+                    "cached_input": read,
+                    "cache_write_input": writes,
+                    "output": Decimal(r["output_tokens"]),
+                }
                 for token_type, value in tokens.items():
                     sums[("llmpulse_usage_tokens_total", frozenset({**lab, "token_type": token_type}.items()))] += value
                 for unit, value in r["server_tool_use"].items():
                     sums[("llmpulse_usage_units_total", frozenset({**lab, "unit": unit}.items()))] += Decimal(value)
-    params = [("starting_at", start), ("limit", min(limit, 31)), ("group_by[]", "workspace_id"),
-              ("group_by[]", "description")]
+    params = [
+        ("starting_at", start),
+        ("limit", min(limit, 31)),
+        ("group_by[]", "workspace_id"),
+        ("group_by[]", "description"),
+    ]
     for page in pages(f"{sim_url}/v1/organizations/cost_report", params, ANTHROPIC_AUTH):
         for bucket in page["data"]:
             for r in bucket["results"]:

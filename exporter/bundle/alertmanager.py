@@ -32,11 +32,22 @@ TEMPLATE_DATA_FILE = "alertmanager/tests/template-data.json"
 RECEIVERS = ("critical", "warning", "info", "watchdog")
 
 # Alerts computed from a polled source's data: muted while that source is down or stale.
-SOURCE_DATA_ALERTS = ("LLMSpendSpike", "LLMUnpricedUsage", "LLMBalanceLow", "LLMBalanceRunwayShort",
-                      "LLMProviderIncident", "LLMStatusPageUnreadable")
+SOURCE_DATA_ALERTS = (
+    "LLMSpendSpike",
+    "LLMUnpricedUsage",
+    "LLMBalanceLow",
+    "LLMBalanceRunwayShort",
+    "LLMProviderIncident",
+    "LLMStatusPageUnreadable",
+)
 # A provider's error and latency alerts: muted while its status page reports an incident.
-INCIDENT_MUTED_ALERTS = ("LLMAPIHighErrorRate", "LLMAPIHighLatencyP99", "LLMAPIErrorBudgetBurn", "LLMAPISlowCalls",
-                         "LLMAPIProbeFailing")
+INCIDENT_MUTED_ALERTS = (
+    "LLMAPIHighErrorRate",
+    "LLMAPIHighLatencyP99",
+    "LLMAPIErrorBudgetBurn",
+    "LLMAPISlowCalls",
+    "LLMAPIProbeFailing",
+)
 
 
 def _m(label: str, value: str, op: str = "=") -> str:
@@ -48,8 +59,11 @@ def _names(names: tuple[str, ...] | list[str]) -> str:
 
 
 def _timing(t: RouteTiming) -> dict[str, str]:
-    return {"group_wait": dur(t.group_wait), "group_interval": dur(t.group_interval),
-            "repeat_interval": dur(t.repeat_interval)}
+    return {
+        "group_wait": dur(t.group_wait),
+        "group_interval": dur(t.group_interval),
+        "repeat_interval": dur(t.repeat_interval),
+    }
 
 
 def route_tree(s: BundleConfig) -> dict[str, Any]:
@@ -70,36 +84,49 @@ def route_tree(s: BundleConfig) -> dict[str, Any]:
 def inhibit_rules(s: BundleConfig) -> list[dict[str, Any]]:
     """Each rule with the reason it exists (the ``#`` key becomes a comment in docs, not in the YAML)."""
     rules: list[dict[str, Any]] = [
-        {"#": "A critical alert mutes the warning of the same alert for the same provider, source and model.",
-         "source_matchers": [_m("severity", "critical")],
-         "target_matchers": [_m("severity", "warning")],
-         "equal": ["alertname", "provider", "source", "model"]},
-        {"#": "An exceeded budget mutes the 'burning high' and 'forecast over budget' alerts of the same scope.",
-         "source_matchers": [_m("alertname", "LLMBudgetExceeded")],
-         "target_matchers": [_names(["LLMBudgetBurnHigh", "LLMBudgetForecastExceeded"])],
-         "equal": ["scope", "provider"]},
-        {"#": "An exhausted balance mutes the low-balance and short-runway alerts of the same source.",
-         "source_matchers": [_m("alertname", "LLMBalanceExhausted")],
-         "target_matchers": [_names(["LLMBalanceLow", "LLMBalanceRunwayShort"])],
-         "equal": ["provider", "source"]},
+        {
+            "#": "A critical alert mutes the warning of the same alert for the same provider, source and model.",
+            "source_matchers": [_m("severity", "critical")],
+            "target_matchers": [_m("severity", "warning")],
+            "equal": ["alertname", "provider", "source", "model"],
+        },
+        {
+            "#": "An exceeded budget mutes the 'burning high' and 'forecast over budget' alerts of the same scope.",
+            "source_matchers": [_m("alertname", "LLMBudgetExceeded")],
+            "target_matchers": [_names(["LLMBudgetBurnHigh", "LLMBudgetForecastExceeded"])],
+            "equal": ["scope", "provider"],
+        },
+        {
+            "#": "An exhausted balance mutes the low-balance and short-runway alerts of the same source.",
+            "source_matchers": [_m("alertname", "LLMBalanceExhausted")],
+            "target_matchers": [_names(["LLMBalanceLow", "LLMBalanceRunwayShort"])],
+            "equal": ["provider", "source"],
+        },
     ]
     if s.routing.source_problems_mute_data_alerts:
         rules += [
-            {"#": "A source that is down explains why its data is stale.",
-             "source_matchers": [_m("alertname", "LLMPulseSourceDown")],
-             "target_matchers": [_m("alertname", "LLMPulseSourceStale")],
-             "equal": ["provider", "source"]},
-            {"#": "A down or stale source mutes the cost, usage, balance and status alerts computed from its data.",
-             "source_matchers": [_names(["LLMPulseSourceDown", "LLMPulseSourceStale"])],
-             "target_matchers": [_names(list(SOURCE_DATA_ALERTS))],
-             "equal": ["provider", "source"]},
+            {
+                "#": "A source that is down explains why its data is stale.",
+                "source_matchers": [_m("alertname", "LLMPulseSourceDown")],
+                "target_matchers": [_m("alertname", "LLMPulseSourceStale")],
+                "equal": ["provider", "source"],
+            },
+            {
+                "#": "A down or stale source mutes the cost, usage, balance and status alerts computed from its data.",
+                "source_matchers": [_names(["LLMPulseSourceDown", "LLMPulseSourceStale"])],
+                "target_matchers": [_names(list(SOURCE_DATA_ALERTS))],
+                "equal": ["provider", "source"],
+            },
         ]
     if s.routing.incident_mutes_api_alerts:
         rules.append(
-            {"#": "An incident on a provider's status page mutes that provider's error and latency alerts.",
-             "source_matchers": [_m("alertname", "LLMProviderIncident")],
-             "target_matchers": [_names(list(INCIDENT_MUTED_ALERTS))],
-             "equal": ["provider"]})
+            {
+                "#": "An incident on a provider's status page mutes that provider's error and latency alerts.",
+                "source_matchers": [_m("alertname", "LLMProviderIncident")],
+                "target_matchers": [_names(list(INCIDENT_MUTED_ALERTS))],
+                "equal": ["provider"],
+            }
+        )
     return rules
 
 
@@ -129,7 +156,9 @@ def _present(**fields: Any) -> dict[str, Any]:
 
 def _email(e: EmailReceiver) -> dict[str, Any]:
     return {
-        "to": ", ".join(e.to), "from": e.from_, "smarthost": e.smarthost,
+        "to": ", ".join(e.to),
+        "from": e.from_,
+        "smarthost": e.smarthost,
         **_present(hello=e.hello, auth_username=e.auth_username, auth_password_file=e.auth_password_file),
         "require_tls": e.require_tls,
         "send_resolved": e.send_resolved,
@@ -141,7 +170,9 @@ def _email(e: EmailReceiver) -> dict[str, Any]:
 
 def _slack(sl: SlackReceiver) -> dict[str, Any]:
     return {
-        "api_url_file": sl.api_url_file, "send_resolved": sl.send_resolved, **_present(channel=sl.channel),
+        "api_url_file": sl.api_url_file,
+        "send_resolved": sl.send_resolved,
+        **_present(channel=sl.channel),
         "color": '{{ template "llmpulse.slack.color" . }}',
         "title": '{{ template "llmpulse.title" . }}',
         "title_link": '{{ template "llmpulse.slack.link" . }}',
@@ -150,12 +181,19 @@ def _slack(sl: SlackReceiver) -> dict[str, Any]:
 
 
 def _wecom(wc: WecomReceiver, alertmanager_version: str) -> dict[str, Any]:
-    secret = ({"api_secret_file": wc.api_secret_file} if alertmanager_version >= "0.31"
-              else {"api_secret": _read_secret(wc.api_secret_file)})
+    secret = (
+        {"api_secret_file": wc.api_secret_file}
+        if alertmanager_version >= "0.31"
+        else {"api_secret": _read_secret(wc.api_secret_file)}
+    )
     return {
-        "send_resolved": wc.send_resolved, "corp_id": wc.corp_id, "agent_id": wc.agent_id, **secret,
+        "send_resolved": wc.send_resolved,
+        "corp_id": wc.corp_id,
+        "agent_id": wc.agent_id,
+        **secret,
         **_present(to_user=wc.to_user, to_party=wc.to_party, to_tag=wc.to_tag, api_url=wc.api_url),
-        "message_type": "markdown", "message": '{{ template "llmpulse.wecom.message" . }}',
+        "message_type": "markdown",
+        "message": '{{ template "llmpulse.wecom.message" . }}',
     }
 
 
@@ -167,8 +205,10 @@ def _integrations(s: BundleConfig, severity: str) -> dict[str, list[dict[str, An
         return [ch for ch in channels if severity in ch.severities]
 
     hooks = [_webhook(w.url, w.send_resolved, w.max_alerts, w.bearer_token_file) for w in taking(rc.webhooks)]
-    hooks += [_webhook(f"{rc.relay.url}/relay/{b.target}/{b.name}", b.send_resolved, 0, rc.relay.bearer_token_file)
-              for b in taking(rc.relay.bots)]
+    hooks += [
+        _webhook(f"{rc.relay.url}/relay/{b.target}/{b.name}", b.send_resolved, 0, rc.relay.bearer_token_file)
+        for b in taking(rc.relay.bots)
+    ]
     configs = {
         "webhook_configs": hooks,
         "email_configs": [_email(e) for e in taking(rc.email)],
@@ -222,24 +262,44 @@ def receiver_for(severity: str, alertname: str) -> str:
 def route_cases(s: BundleConfig) -> list[dict[str, Any]]:
     """``amtool config routes test`` cases: every receiver, every alert (as generated), and the fallback."""
     cases: list[dict[str, Any]] = [
-        {"name": "Watchdog goes to the heartbeat receiver", "labels": {"alertname": "Watchdog", "severity": "none"},
-         "receivers": ["watchdog"]},
-        {"name": "critical pages", "labels": {"alertname": "AnyCritical", "severity": "critical",
-                                               "provider": "openai"}, "receivers": ["critical"]},
-        {"name": "warning is a ticket", "labels": {"alertname": "AnyWarning", "severity": "warning",
-                                                    "provider": "openai"}, "receivers": ["warning"]},
-        {"name": "info has its own receiver", "labels": {"alertname": "AnyInfo", "severity": "info"},
-         "receivers": ["info"]},
-        {"name": "an alert without a known severity falls back to warning",
-         "labels": {"alertname": "Unlabelled"}, "receivers": ["warning"]},
+        {
+            "name": "Watchdog goes to the heartbeat receiver",
+            "labels": {"alertname": "Watchdog", "severity": "none"},
+            "receivers": ["watchdog"],
+        },
+        {
+            "name": "critical pages",
+            "labels": {"alertname": "AnyCritical", "severity": "critical", "provider": "openai"},
+            "receivers": ["critical"],
+        },
+        {
+            "name": "warning is a ticket",
+            "labels": {"alertname": "AnyWarning", "severity": "warning", "provider": "openai"},
+            "receivers": ["warning"],
+        },
+        {
+            "name": "info has its own receiver",
+            "labels": {"alertname": "AnyInfo", "severity": "info"},
+            "receivers": ["info"],
+        },
+        {
+            "name": "an alert without a known severity falls back to warning",
+            "labels": {"alertname": "Unlabelled"},
+            "receivers": ["warning"],
+        },
     ]
     seen: set[tuple[str, str]] = set()
     for alert in alert_rules(s):
         if (alert.name, alert.severity) in seen:
             continue
         seen.add((alert.name, alert.severity))
-        cases.append({"name": f"{alert.name} ({alert.severity})", "labels": _labels_of(alert),
-                      "receivers": [receiver_for(alert.severity, alert.name)]})
+        cases.append(
+            {
+                "name": f"{alert.name} ({alert.severity})",
+                "labels": _labels_of(alert),
+                "receivers": [receiver_for(alert.severity, alert.name)],
+            }
+        )
     return cases
 
 
@@ -261,44 +321,97 @@ def inhibition_cases(s: BundleConfig) -> list[dict[str, Any]]:
     balance_low = {"alertname": "LLMBalanceLow", "severity": "warning", **deepseek, "currency": "CNY"}
     down = {"alertname": "LLMPulseSourceDown", "severity": "warning", **src}
     spike = {"alertname": "LLMSpendSpike", "severity": "warning"}
-    incident = {"alertname": "LLMProviderIncident", "severity": "warning", "provider": p, "source": "openai-status",
-                "indicator": "major"}
+    incident = {
+        "alertname": "LLMProviderIncident",
+        "severity": "warning",
+        "provider": p,
+        "source": "openai-status",
+        "indicator": "major",
+    }
     error_rate = {"alertname": "LLMAPIHighErrorRate", "severity": "warning", **_SAMPLE}
     cases = [
         _case("critical burn mutes the warning burn of the same model", critical_burn, warning_burn, True),
-        _case("critical burn of one model does not mute another model", critical_burn,
-              {**warning_burn, "model": "gpt-4o"}, False),
-        _case("exceeded total budget mutes the total burn-high alert", total_exceeded,
-              {"alertname": "LLMBudgetBurnHigh", "severity": "warning", "scope": "total"}, True),
-        _case("exceeded total budget does not mute a provider's forecast alert", total_exceeded,
-              {"alertname": "LLMBudgetForecastExceeded", "severity": "warning", "scope": "provider", "provider": p},
-              False),
+        _case(
+            "critical burn of one model does not mute another model",
+            critical_burn,
+            {**warning_burn, "model": "gpt-4o"},
+            False,
+        ),
+        _case(
+            "exceeded total budget mutes the total burn-high alert",
+            total_exceeded,
+            {"alertname": "LLMBudgetBurnHigh", "severity": "warning", "scope": "total"},
+            True,
+        ),
+        _case(
+            "exceeded total budget does not mute a provider's forecast alert",
+            total_exceeded,
+            {"alertname": "LLMBudgetForecastExceeded", "severity": "warning", "scope": "provider", "provider": p},
+            False,
+        ),
         _case("exhausted balance mutes the low-balance alert of the same source", exhausted, balance_low, True),
-        _case("exhausted balance of one source does not mute another source", exhausted,
-              {"alertname": "LLMBalanceRunwayShort", "severity": "warning", "provider": "moonshot",
-               "source": "moonshot-balance", "currency": "CNY"}, False),
+        _case(
+            "exhausted balance of one source does not mute another source",
+            exhausted,
+            {
+                "alertname": "LLMBalanceRunwayShort",
+                "severity": "warning",
+                "provider": "moonshot",
+                "source": "moonshot-balance",
+                "currency": "CNY",
+            },
+            False,
+        ),
     ]
     if s.routing.source_problems_mute_data_alerts:
         cases += [
-            _case("a down source mutes its stale alert", down,
-                  {"alertname": "LLMPulseSourceStale", "severity": "warning", **src}, True),
+            _case(
+                "a down source mutes its stale alert",
+                down,
+                {"alertname": "LLMPulseSourceStale", "severity": "warning", **src},
+                True,
+            ),
             _case("a down source mutes the spend alerts computed from its data", down, {**spike, **src}, True),
-            _case("a stale source mutes the balance alerts computed from its data",
-                  {"alertname": "LLMPulseSourceStale", "severity": "warning", **deepseek}, balance_low, True),
-            _case("a down source does not mute another source's alerts", down,
-                  {**spike, "provider": p, "source": "openai-usage-2"}, False),
-            _case("a down source does not mute an aggregate without source label (equal labels missing on one side "
-                  "only)", down, spike, False),
+            _case(
+                "a stale source mutes the balance alerts computed from its data",
+                {"alertname": "LLMPulseSourceStale", "severity": "warning", **deepseek},
+                balance_low,
+                True,
+            ),
+            _case(
+                "a down source does not mute another source's alerts",
+                down,
+                {**spike, "provider": p, "source": "openai-usage-2"},
+                False,
+            ),
+            _case(
+                "a down source does not mute an aggregate without source label (equal labels missing on one side only)",
+                down,
+                spike,
+                False,
+            ),
         ]
     if s.routing.incident_mutes_api_alerts:
         cases += [
             _case("a provider incident mutes that provider's error-rate alert", incident, error_rate, True),
-            _case("a provider incident mutes that provider's latency alert", incident,
-                  {"alertname": "LLMAPIHighLatencyP99", "severity": "warning", "quantile": "0.99", **_SAMPLE}, True),
-            _case("a provider incident does not mute another provider",
-                  {**incident, "provider": other, "source": "anthropic-status"}, error_rate, False),
-            _case("a provider incident does not mute a dead key", incident,
-                  {"alertname": "LLMAPIAuthFailure", "severity": "critical", "code": "401", **_SAMPLE}, False),
+            _case(
+                "a provider incident mutes that provider's latency alert",
+                incident,
+                {"alertname": "LLMAPIHighLatencyP99", "severity": "warning", "quantile": "0.99", **_SAMPLE},
+                True,
+            ),
+            _case(
+                "a provider incident does not mute another provider",
+                {**incident, "provider": other, "source": "anthropic-status"},
+                error_rate,
+                False,
+            ),
+            _case(
+                "a provider incident does not mute a dead key",
+                incident,
+                {"alertname": "LLMAPIAuthFailure", "severity": "critical", "code": "401", **_SAMPLE},
+                False,
+            ),
         ]
     return cases
 
@@ -307,24 +420,45 @@ def template_data(s: BundleConfig) -> dict[str, Any]:
     """An Alertmanager notification (webhook payload shape) to render the templates with in tests."""
     firing = next(a for a in alert_rules(s, include_disabled=True) if a.name == "LLMAPIHighErrorRate")
     annotations = firing.annotations(s)
-    annotations = {k: v.replace("{{ $value | humanizePercentage }}", "7.5%")
-                   .replace("{{ $labels.provider }}", "openai").replace("{{ $labels.model }}", "gpt-4o-mini")
-                   .replace("{{ $labels.source }}", "openai-probe") for k, v in annotations.items()}
+    annotations = {
+        k: v.replace("{{ $value | humanizePercentage }}", "7.5%")
+        .replace("{{ $labels.provider }}", "openai")
+        .replace("{{ $labels.model }}", "gpt-4o-mini")
+        .replace("{{ $labels.source }}", "openai-probe")
+        for k, v in annotations.items()
+    }
     labels = {"alertname": firing.name, "severity": firing.severity, **_SAMPLE, "job": s.prometheus.job}
     return {
         "receiver": "warning",
         "status": "firing",
         "alerts": [
-            {"status": "firing", "labels": labels, "annotations": annotations,
-             "startsAt": "2026-01-15T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
-             "generatorURL": "http://prometheus:9090/graph", "fingerprint": "a1b2c3d4e5f60718"},
-            {"status": "resolved", "labels": {**labels, "model": "gpt-4o"}, "annotations": annotations,
-             "startsAt": "2026-01-15T09:00:00Z", "endsAt": "2026-01-15T09:30:00Z",
-             "generatorURL": "http://prometheus:9090/graph", "fingerprint": "0718a1b2c3d4e5f6"},
+            {
+                "status": "firing",
+                "labels": labels,
+                "annotations": annotations,
+                "startsAt": "2026-01-15T10:00:00Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prometheus:9090/graph",
+                "fingerprint": "a1b2c3d4e5f60718",
+            },
+            {
+                "status": "resolved",
+                "labels": {**labels, "model": "gpt-4o"},
+                "annotations": annotations,
+                "startsAt": "2026-01-15T09:00:00Z",
+                "endsAt": "2026-01-15T09:30:00Z",
+                "generatorURL": "http://prometheus:9090/graph",
+                "fingerprint": "0718a1b2c3d4e5f6",
+            },
         ],
         "groupLabels": {"alertname": firing.name, "provider": "openai"},
-        "commonLabels": {"alertname": firing.name, "severity": firing.severity, "provider": "openai",
-                         "source": "openai-probe", "job": s.prometheus.job},
+        "commonLabels": {
+            "alertname": firing.name,
+            "severity": firing.severity,
+            "provider": "openai",
+            "source": "openai-probe",
+            "job": s.prometheus.job,
+        },
         "commonAnnotations": {"summary": firing.summary},
         "externalURL": "http://alertmanager:9093",
         "version": "4",

@@ -103,7 +103,7 @@ def expand(template: str, labels: Mapping[str, str], value: float) -> str:
     def action(match: re.Match[str]) -> str:
         body = match.group(1)
         if body.startswith("$labels."):
-            name = body[len("$labels."):]
+            name = body[len("$labels.") :]
             if not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", name):
                 raise ValueError(f"unsupported template action {{{{ {body} }}}}")
             return str(labels.get(name, ""))

@@ -58,7 +58,7 @@ def le(bound: float) -> str:
 def _matcher(label: str, value: str) -> str:
     for op in ("=~", "!~", "!="):
         if value.startswith(op):
-            return f'{label}{op}"{value[len(op):]}"'
+            return f'{label}{op}"{value[len(op) :]}"'
     return f'{label}="{value}"'
 
 
@@ -89,8 +89,9 @@ class Q:
     def increase(self, family: Family, window: str, suffix: str = "", **matchers: str) -> str:
         return f"increase({self.sel(family, suffix, **matchers)}[{window}])"
 
-    def quantile(self, q: float, family: Family, by: Sequence[str] = (), window: str = RATE,
-                 func: str = "rate", **matchers: str) -> str:
+    def quantile(
+        self, q: float, family: Family, by: Sequence[str] = (), window: str = RATE, func: str = "rate", **matchers: str
+    ) -> str:
         """``histogram_quantile`` over the family's buckets, aggregated by ``le`` and ``by``."""
         inner = f"{func}({self.sel(family, '_bucket', **matchers)}[{window}])"
         return f"histogram_quantile({q}, {sum_by(('le', *by), inner)})"
@@ -119,16 +120,31 @@ def or_zero(expr: str, **labels: str) -> str:
 # --------------------------------------------------------------------------------------------------------------
 
 #: Words that are never metric names (keywords, and number literals spelled as words).
-KEYWORDS = frozenset({
-    "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless", "offset",
-    "atan2", "inf", "nan",
-})
+KEYWORDS = frozenset(
+    {
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "bool",
+        "and",
+        "or",
+        "unless",
+        "offset",
+        "atan2",
+        "inf",
+        "nan",
+    }
+)
 #: Keywords followed by a parenthesised list of label names.
 LABEL_LIST_KEYWORDS = frozenset({"by", "without", "on", "ignoring", "group_left", "group_right"})
 #: Functions whose range argument is a counter's window.
 RATE_FUNCTIONS = frozenset({"rate", "irate", "increase"})
 
-_TOKEN_RE = re.compile(r"""
+_TOKEN_RE = re.compile(
+    r"""
     (?P<ws>\s+)
   | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)
   | (?P<range>\[[^\]]*\])
@@ -136,7 +152,9 @@ _TOKEN_RE = re.compile(r"""
   | (?P<number>0x[0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<ident>[a-zA-Z_:][a-zA-Z0-9_:]*)
   | (?P<op>==|!=|=~|!~|<=|>=|[-+*/%^<>=(){},])
-""", re.VERBOSE)
+""",
+    re.VERBOSE,
+)
 
 
 @dataclass(frozen=True)
@@ -173,7 +191,7 @@ def tokens(expr: str) -> list[tuple[str, str]]:
     while pos < len(expr):
         m = _TOKEN_RE.match(expr, pos)
         if not m:
-            raise PromQLSyntaxError(f"unexpected {expr[pos:pos + 20]!r} at {pos} in {expr!r}")
+            raise PromQLSyntaxError(f"unexpected {expr[pos : pos + 20]!r} at {pos} in {expr!r}")
         pos = m.end()
         kind = m.lastgroup or ""
         if kind != "ws":

@@ -108,16 +108,21 @@ class Case:
             "name": self.name,
             "interval": dur(self.step),
             "input_series": [{"series": s, "values": v} for s, v in self.input_series],
-            "alert_rule_test": [{
-                "eval_time": dur(self.eval_steps * self.step),
-                "alertname": self.alertname,
-                "exp_alerts": self.exp_alerts,
-            }],
+            "alert_rule_test": [
+                {
+                    "eval_time": dur(self.eval_steps * self.step),
+                    "alertname": self.alertname,
+                    "exp_alerts": self.exp_alerts,
+                }
+            ],
         }
         if self.exprs:
             test["promql_expr_test"] = [
-                {"expr": expr, "eval_time": dur(self.eval_steps * self.step),
-                 "exp_samples": [{"labels": labels, "value": value} for labels, value in samples]}
+                {
+                    "expr": expr,
+                    "eval_time": dur(self.eval_steps * self.step),
+                    "exp_samples": [{"labels": labels, "value": value} for labels, value in samples],
+                }
                 for expr, samples in self.exprs
             ]
         return test
@@ -179,20 +184,39 @@ def t_high_error_rate(ctx: Ctx) -> list[Case]:
     rec = Names.errors_ratio(a.error_ratio_window)
     labels = {**ctx.job, **PSM}
     return [
-        Case(f"fires at {over / total:.2%} errors (threshold {a.error_ratio:.2%})", step, n,
-             _calls_series(ctx, over, total, n), alert.name, [ctx.expect(alert, labels, over / total)],
-             [(f"round({rec} * {total})", [(series("", labels), over)])]),
-        Case(f"quiet at {under / total:.2%} errors, just under the threshold", step, n,
-             _calls_series(ctx, under, total, n), alert.name, [],
-             [(f"round({rec} * {total})", [(series("", labels), under)])]),
-        Case("quiet and the ratio reads 0 when no call failed (no error series at all)", step, n,
-             [(series(c.API_CALLS.name, {**ctx.inst, **PSM, "outcome": "success"}), ramp([(n, total)]))],
-             alert.name, [], [(f"round({rec} * {total})", [(series("", labels), 0)])]),
+        Case(
+            f"fires at {over / total:.2%} errors (threshold {a.error_ratio:.2%})",
+            step,
+            n,
+            _calls_series(ctx, over, total, n),
+            alert.name,
+            [ctx.expect(alert, labels, over / total)],
+            [(f"round({rec} * {total})", [(series("", labels), over)])],
+        ),
+        Case(
+            f"quiet at {under / total:.2%} errors, just under the threshold",
+            step,
+            n,
+            _calls_series(ctx, under, total, n),
+            alert.name,
+            [],
+            [(f"round({rec} * {total})", [(series("", labels), under)])],
+        ),
+        Case(
+            "quiet and the ratio reads 0 when no call failed (no error series at all)",
+            step,
+            n,
+            [(series(c.API_CALLS.name, {**ctx.inst, **PSM, "outcome": "success"}), ramp([(n, total)]))],
+            alert.name,
+            [],
+            [(f"round({rec} * {total})", [(series("", labels), 0)])],
+        ),
     ]
 
 
-def _histogram(ctx: Ctx, family: c.Family, per_step: dict[float, int], n: int,
-               labels: dict[str, str] = PSM) -> list[tuple[str, str]]:
+def _histogram(
+    ctx: Ctx, family: c.Family, per_step: dict[float, int], n: int, labels: dict[str, str] = PSM
+) -> list[tuple[str, str]]:
     """Histogram series where each step adds ``per_step[value]`` observations of each value."""
     out = []
     for bound in (*family.buckets, math.inf):
@@ -201,8 +225,9 @@ def _histogram(ctx: Ctx, family: c.Family, per_step: dict[float, int], n: int,
         out.append((series(f"{family.name}_bucket", {**ctx.inst, **labels, "le": le}), ramp([(n, count)])))
     total = sum(per_step.values())
     out.append((series(f"{family.name}_count", {**ctx.inst, **labels}), ramp([(n, total)])))
-    out.append((series(f"{family.name}_sum", {**ctx.inst, **labels}),
-                ramp([(n, sum(v * k for v, k in per_step.items()))])))
+    out.append(
+        (series(f"{family.name}_sum", {**ctx.inst, **labels}), ramp([(n, sum(v * k for v, k in per_step.items()))]))
+    )
     return out
 
 
@@ -229,20 +254,34 @@ def t_latency(ctx: Ctx) -> list[Case]:
     fam = c.API_CALL_DURATION
     rec = Names.latency_quantile(a.latency_window)
     return [
-        Case(f"fires when every call takes {flo:g}-{fhi:g}s (P{q * 100:g} {fire_value:.3g}s > "
-             f"{a.latency_threshold_seconds:g}s)", step, n,
-             _histogram(ctx, fam, {(flo + fhi) / 2: per}, n), alert.name,
-             [ctx.expect(alert, labels, fire_value)],
-             [(f'round({rec}{{quantile="{q:.10g}"}} * 1000)', [(series("", labels), round(fire_value * 1000))])]),
-        Case(f"quiet when every call takes {qlo:g}-{qhi:g}s (P{q * 100:g} {quiet_value:.4g}s, just under)", step, n,
-             _histogram(ctx, fam, {(qlo + qhi) / 2: per}, n), alert.name, []),
+        Case(
+            f"fires when every call takes {flo:g}-{fhi:g}s (P{q * 100:g} {fire_value:.3g}s > "
+            f"{a.latency_threshold_seconds:g}s)",
+            step,
+            n,
+            _histogram(ctx, fam, {(flo + fhi) / 2: per}, n),
+            alert.name,
+            [ctx.expect(alert, labels, fire_value)],
+            [(f'round({rec}{{quantile="{q:.10g}"}} * 1000)', [(series("", labels), round(fire_value * 1000))])],
+        ),
+        Case(
+            f"quiet when every call takes {qlo:g}-{qhi:g}s (P{q * 100:g} {quiet_value:.4g}s, just under)",
+            step,
+            n,
+            _histogram(ctx, fam, {(qlo + qhi) / 2: per}, n),
+            alert.name,
+            [],
+        ),
     ]
 
 
 def _burn_expected(ctx: Ctx, ratio: float) -> list[AlertRule]:
     budget = 1 - ctx.s.slo.objective
-    return [ctx.alert("LLMAPIErrorBudgetBurn", f"{w.severity}-{dur(w.long)}-{dur(w.short)}")
-            for w in ctx.s.slo.windows if ratio > w.factor * budget]
+    return [
+        ctx.alert("LLMAPIErrorBudgetBurn", f"{w.severity}-{dur(w.long)}-{dur(w.short)}")
+        for w in ctx.s.slo.windows
+        if ratio > w.factor * budget
+    ]
 
 
 def _simulate_burn(ctx: Ctx, errors: list[int], totals: list[int], step: float, lag: int) -> set[str]:
@@ -294,10 +333,20 @@ def t_burn(ctx: Ctx) -> list[Case]:
         for kind, ratio in (("fires", min(0.99, low * 1.1)), ("quiet", low * 0.97)):
             errors = round(ratio * total)
             expected = _burn_expected(ctx, errors / total)
-            what = (f"{kind} for {severity} at {errors / total:.2%} errors "
-                    f"({'over' if kind == 'fires' else 'just under'} {low:.2%} = the lowest {severity} burn)")
-            cases.append(Case(what, step, n, _calls_series(ctx, errors, total, n), "LLMAPIErrorBudgetBurn",
-                              [ctx.expect(a, labels, errors / total) for a in expected]))
+            what = (
+                f"{kind} for {severity} at {errors / total:.2%} errors "
+                f"({'over' if kind == 'fires' else 'just under'} {low:.2%} = the lowest {severity} burn)"
+            )
+            cases.append(
+                Case(
+                    what,
+                    step,
+                    n,
+                    _calls_series(ctx, errors, total, n),
+                    "LLMAPIErrorBudgetBurn",
+                    [ctx.expect(a, labels, errors / total) for a in expected],
+                )
+            )
     burst = _burst_case(ctx, step, total, labels)
     if burst:
         cases.append(burst)
@@ -340,9 +389,16 @@ def _burst_case(ctx: Ctx, step: float, total: int, labels: dict[str, str]) -> Ca
         j = max(0, n - steps(w.long, step))
         errs = sum(errors[j:n])
         exp.append(ctx.expect(ctx.alert("LLMAPIErrorBudgetBurn", key), labels, errs / (total * (n - j))))
-    return Case(f"no page for a burst of 100% errors lasting {dur(burst * step)} after {dur(clean * step)} of clean "
-                f"traffic: the {dur(fast.short)} window burns longer than for: {dur(fast.for_)}, but the "
-                f"{dur(fast.long)} window stays under {thr:.2%}", step, n, inputs, "LLMAPIErrorBudgetBurn", exp)
+    return Case(
+        f"no page for a burst of 100% errors lasting {dur(burst * step)} after {dur(clean * step)} of clean "
+        f"traffic: the {dur(fast.short)} window burns longer than for: {dur(fast.for_)}, but the "
+        f"{dur(fast.long)} window stays under {thr:.2%}",
+        step,
+        n,
+        inputs,
+        "LLMAPIErrorBudgetBurn",
+        exp,
+    )
 
 
 def t_rate_limited(ctx: Ctx) -> list[Case]:
@@ -359,9 +415,15 @@ def t_rate_limited(ctx: Ctx) -> list[Case]:
 
     rec = Names.rate_limited_ratio(a.rate_limited_window)
     return [
-        Case(f"fires when {over / total:.2%} of calls get 429 (threshold {a.rate_limited_ratio:.2%})", step, n,
-             inputs(over), alert.name, [ctx.expect(alert, labels, over / total)],
-             [(f"round({rec} * {total})", [(series("", labels), over)])]),
+        Case(
+            f"fires when {over / total:.2%} of calls get 429 (threshold {a.rate_limited_ratio:.2%})",
+            step,
+            n,
+            inputs(over),
+            alert.name,
+            [ctx.expect(alert, labels, over / total)],
+            [(f"round({rec} * {total})", [(series("", labels), over)])],
+        ),
         Case(f"quiet at {under / total:.2%} 429s, just under", step, n, inputs(under), alert.name, []),
     ]
 
@@ -375,18 +437,35 @@ def t_auth(ctx: Ctx) -> list[Case]:
     code = {**ctx.inst, **PSM, "code": "401", "error_type": "invalid_api_key"}
     per_window = a.auth_failure_window / step
     cases = [
-        Case("fires when every probe is refused with 401 (a dead key)", step, n,
-             [*_calls_series(ctx, 1, 1, n), (series(c.ERROR_CODES.name, code), ramp([(n, 1)]))],
-             alert.name, [ctx.expect(alert, {**ctx.job, **PSM, "code": "401"}, per_window)]),
-        Case("quiet when no call is refused", step, n,
-             [*_calls_series(ctx, 0, 1, n), (series(c.ERROR_CODES.name, code), ramp([(n, 0)]))], alert.name, []),
+        Case(
+            "fires when every probe is refused with 401 (a dead key)",
+            step,
+            n,
+            [*_calls_series(ctx, 1, 1, n), (series(c.ERROR_CODES.name, code), ramp([(n, 1)]))],
+            alert.name,
+            [ctx.expect(alert, {**ctx.job, **PSM, "code": "401"}, per_window)],
+        ),
+        Case(
+            "quiet when no call is refused",
+            step,
+            n,
+            [*_calls_series(ctx, 0, 1, n), (series(c.ERROR_CODES.name, code), ramp([(n, 0)]))],
+            alert.name,
+            [],
+        ),
     ]
     if a.auth_failure_window < f:
         blip = n - steps(f, step) - 2
-        cases.append(Case(f"quiet after a single 401 (it leaves the {dur(a.auth_failure_window)} window before "
-                          f"for: {dur(f)})", step, n,
-                          [(series(c.ERROR_CODES.name, code), ramp([(blip, 0), (1, 1), (n - blip - 1, 0)]))],
-                          alert.name, []))
+        cases.append(
+            Case(
+                f"quiet after a single 401 (it leaves the {dur(a.auth_failure_window)} window before for: {dur(f)})",
+                step,
+                n,
+                [(series(c.ERROR_CODES.name, code), ramp([(blip, 0), (1, 1), (n - blip - 1, 0)]))],
+                alert.name,
+                [],
+            )
+        )
     return cases
 
 
@@ -398,10 +477,22 @@ def _down_cases(ctx: Ctx, alert: AlertRule, family: c.Family, labels: dict[str, 
     short = steps(f, step) - 2
     name = series(family.name, {**ctx.inst, **labels})
     return [
-        Case(f"fires when {what} for longer than {dur(f)}", step, n, [(name, levels([(1, 3), (0, n - 2)]))],
-             alert.name, [ctx.expect(alert, {**ctx.inst, **labels}, 0)]),
-        Case(f"quiet when {what} for {dur(short * step)} only, less than for: {dur(f)}", step, n,
-             [(name, levels([(1, n + 1 - short), (0, short)]))], alert.name, []),
+        Case(
+            f"fires when {what} for longer than {dur(f)}",
+            step,
+            n,
+            [(name, levels([(1, 3), (0, n - 2)]))],
+            alert.name,
+            [ctx.expect(alert, {**ctx.inst, **labels}, 0)],
+        ),
+        Case(
+            f"quiet when {what} for {dur(short * step)} only, less than for: {dur(f)}",
+            step,
+            n,
+            [(name, levels([(1, n + 1 - short), (0, short)]))],
+            alert.name,
+            [],
+        ),
     ]
 
 
@@ -426,10 +517,16 @@ def t_slow(ctx: Ctx) -> list[Case]:
         return _histogram(ctx, c.API_CALL_DURATION, {fast_value: total - k, slow_value: k}, n)
 
     return [
-        Case(f"fires when {over / total:.2%} of calls take over {a.slow_call_seconds:g}s (threshold "
-             f"{a.slow_call_ratio:.2%})", step, n, inputs(over), alert.name,
-             [ctx.expect(alert, labels, over / total)],
-             [(f"round({rec} * {total})", [(series("", labels), over)])]),
+        Case(
+            f"fires when {over / total:.2%} of calls take over {a.slow_call_seconds:g}s (threshold "
+            f"{a.slow_call_ratio:.2%})",
+            step,
+            n,
+            inputs(over),
+            alert.name,
+            [ctx.expect(alert, labels, over / total)],
+            [(f"round({rec} * {total})", [(series("", labels), over)])],
+        ),
         Case(f"quiet when {under / total:.2%} of calls are slow, just under", step, n, inputs(under), alert.name, []),
     ]
 
@@ -446,12 +543,20 @@ def t_headroom(ctx: Ctx) -> list[Case]:
     labels = {**PSM, "resource": "requests"}
 
     def inputs(remaining: int) -> list[tuple[str, str]]:
-        return [(series(c.RATELIMIT_LIMIT.name, {**ctx.inst, **labels}), const(limit, n)),
-                (series(c.RATELIMIT_REMAINING.name, {**ctx.inst, **labels}), const(remaining, n))]
+        return [
+            (series(c.RATELIMIT_LIMIT.name, {**ctx.inst, **labels}), const(limit, n)),
+            (series(c.RATELIMIT_REMAINING.name, {**ctx.inst, **labels}), const(remaining, n)),
+        ]
 
     return [
-        Case(f"fires with {low / limit:.2%} of the limit left (threshold {a.ratelimit_headroom_ratio:.2%})", step, n,
-             inputs(low), alert.name, [ctx.expect(alert, {**ctx.inst, **labels}, low / limit)]),
+        Case(
+            f"fires with {low / limit:.2%} of the limit left (threshold {a.ratelimit_headroom_ratio:.2%})",
+            step,
+            n,
+            inputs(low),
+            alert.name,
+            [ctx.expect(alert, {**ctx.inst, **labels}, low / limit)],
+        ),
         Case(f"quiet with {ok / limit:.2%} left, just above", step, n, inputs(ok), alert.name, []),
     ]
 
@@ -468,16 +573,22 @@ def t_tls(ctx: Ctx) -> list[Case]:
 
     def case(what: str, left: float) -> Case:
         left = float(round(left))
-        expected = [ctx.expect(x, {**ctx.inst, **labels}, left) for x, limit in
-                    ((warn, a.tls_expiry_warning), (crit, a.tls_expiry_critical)) if left < limit]
-        return Case(f"{what} ({dur(left)} left)", step, n, [(name, const(t_end + left, n))],
-                    "LLMTLSCertExpiringSoon", expected)
+        expected = [
+            ctx.expect(x, {**ctx.inst, **labels}, left)
+            for x, limit in ((warn, a.tls_expiry_warning), (crit, a.tls_expiry_critical))
+            if left < limit
+        ]
+        return Case(
+            f"{what} ({dur(left)} left)", step, n, [(name, const(t_end + left, n))], "LLMTLSCertExpiringSoon", expected
+        )
 
     return [
         case(f"warning fires under {dur(a.tls_expiry_warning)}", (a.tls_expiry_warning + a.tls_expiry_critical) / 2),
         case(f"quiet just over {dur(a.tls_expiry_warning)}", a.tls_expiry_warning * 1.05),
-        case(f"critical fires under {dur(a.tls_expiry_critical)} (the warning too; Alertmanager mutes it)",
-             a.tls_expiry_critical / 2),
+        case(
+            f"critical fires under {dur(a.tls_expiry_critical)} (the warning too; Alertmanager mutes it)",
+            a.tls_expiry_critical / 2,
+        ),
         case(f"critical quiet just over {dur(a.tls_expiry_critical)} (warning only)", a.tls_expiry_critical * 1.05),
     ]
 
@@ -489,8 +600,20 @@ def _scopes(ctx: Ctx) -> list[tuple[str, float, list[str]]]:
     b = ctx.s.budget
     out: list[tuple[str, float, list[str]]] = []
     if b.monthly_budget_usd:
-        free = [p for p in ("openai", "anthropic", "deepseek", "moonshot", "openrouter", "siliconflow", "provider-a",
-                            "provider-b") if p not in b.provider_budgets_usd]
+        free = [
+            p
+            for p in (
+                "openai",
+                "anthropic",
+                "deepseek",
+                "moonshot",
+                "openrouter",
+                "siliconflow",
+                "provider-a",
+                "provider-b",
+            )
+            if p not in b.provider_budgets_usd
+        ]
         out.append(("total", b.monthly_budget_usd, free[:2]))
     for provider, amount in sorted(b.provider_budgets_usd.items()):
         out.append((provider, amount, [provider]))
@@ -501,15 +624,24 @@ def _cost_inputs(ctx: Ctx, providers: list[str], amount: float, n: int, start: i
     share = round(amount / len(providers), 2)
     out = []
     for provider in providers:
-        labels = {"provider": provider, "source": f"{provider}-usage", "project": "proj_demo",
-                  "line_item": "gpt-4o, input"}
-        out.append((series(c.COST_USD.name, {**ctx.inst, **labels}), (f"_x{start} " if start else "")
-                    + const(share, n - start)))
+        labels = {
+            "provider": provider,
+            "source": f"{provider}-usage",
+            "project": "proj_demo",
+            "line_item": "gpt-4o, input",
+        }
+        out.append(
+            (
+                series(c.COST_USD.name, {**ctx.inst, **labels}),
+                (f"_x{start} " if start else "") + const(share, n - start),
+            )
+        )
     return out
 
 
-def _budget_expected(ctx: Ctx, name: str, providers: list[str], amount: float,
-                     elapsed: float | None = None) -> list[dict[str, Any]]:
+def _budget_expected(
+    ctx: Ctx, name: str, providers: list[str], amount: float, elapsed: float | None = None
+) -> list[dict[str, Any]]:
     """What every budget scope of ``name`` says when ``providers`` share ``amount`` of spend this month."""
     b = ctx.s.budget
     share = round(amount / len(providers), 2)
@@ -540,11 +672,23 @@ def t_budget(ctx: Ctx, name: str) -> list[Case]:
         labels = {} if key == "total" else {"provider": key}
         mtd = Names.COST_MTD_TOTAL if key == "total" else f'{Names.COST_MTD_PROVIDER}{{provider="{key}"}}'
         cases += [
-            Case(f"{key}: fires at ${over:,.2f} this month (over {what}, ${limit:,.2f})", step, n,
-                 _cost_inputs(ctx, providers, over, n), name, _budget_expected(ctx, name, providers, over),
-                 [(f"round({mtd} * 100)", [(series("", labels), round(over * 100))])]),
-            Case(f"{key}: quiet at ${under:,.2f}, just under", step, n, _cost_inputs(ctx, providers, under, n), name,
-                 _budget_expected(ctx, name, providers, under)),
+            Case(
+                f"{key}: fires at ${over:,.2f} this month (over {what}, ${limit:,.2f})",
+                step,
+                n,
+                _cost_inputs(ctx, providers, over, n),
+                name,
+                _budget_expected(ctx, name, providers, over),
+                [(f"round({mtd} * 100)", [(series("", labels), round(over * 100))])],
+            ),
+            Case(
+                f"{key}: quiet at ${under:,.2f}, just under",
+                step,
+                n,
+                _cost_inputs(ctx, providers, under, n),
+                name,
+                _budget_expected(ctx, name, providers, under),
+            ),
         ]
     return cases
 
@@ -568,20 +712,47 @@ def t_forecast(ctx: Ctx) -> list[Case]:
         forecast = Names.FORECAST_TOTAL if key == "total" else f'{Names.FORECAST_PROVIDER}{{provider="{key}"}}'
         fire = _budget_expected(ctx, name, providers, fire_mtd, elapsed)
         cases += [
-            Case(f"{key}: fires when ${fire_mtd:,.2f} after {dur(t_end)} extrapolates over ${amount:,.2f}", step, n,
-                 _cost_inputs(ctx, providers, fire_mtd, n, start), name, fire,
-                 [(f"round({forecast} * 100)",
-                   [(series("", labels), round(round(fire_mtd / len(providers), 2) * len(providers) / elapsed
-                                               * 100))])]),
-            Case(f"{key}: quiet when the forecast is just under the budget", step, n,
-                 _cost_inputs(ctx, providers, quiet_mtd, n, start), name,
-                 _budget_expected(ctx, name, providers, quiet_mtd, elapsed)),
+            Case(
+                f"{key}: fires when ${fire_mtd:,.2f} after {dur(t_end)} extrapolates over ${amount:,.2f}",
+                step,
+                n,
+                _cost_inputs(ctx, providers, fire_mtd, n, start),
+                name,
+                fire,
+                [
+                    (
+                        f"round({forecast} * 100)",
+                        [
+                            (
+                                series("", labels),
+                                round(round(fire_mtd / len(providers), 2) * len(providers) / elapsed * 100),
+                            )
+                        ],
+                    )
+                ],
+            ),
+            Case(
+                f"{key}: quiet when the forecast is just under the budget",
+                step,
+                n,
+                _cost_inputs(ctx, providers, quiet_mtd, n, start),
+                name,
+                _budget_expected(ctx, name, providers, quiet_mtd, elapsed),
+            ),
         ]
         early = steps(b.forecast_min_elapsed, step) - 2
         if early >= 2:
-            cases.append(Case(f"{key}: quiet before {dur(b.forecast_min_elapsed)} of the month have passed, however "
-                              "high the forecast", step, early,
-                              _cost_inputs(ctx, providers, round(amount * 0.9, 2), early), name, []))
+            cases.append(
+                Case(
+                    f"{key}: quiet before {dur(b.forecast_min_elapsed)} of the month have passed, however "
+                    "high the forecast",
+                    step,
+                    early,
+                    _cost_inputs(ctx, providers, round(amount * 0.9, 2), early),
+                    name,
+                    [],
+                )
+            )
     return cases
 
 
@@ -608,11 +779,23 @@ def t_spike(ctx: Ctx) -> list[Case]:
     cheap, _ = inputs(cheap_daily, b.spike_factor * 2)
     rec = Names.spend(w)
     return [
-        Case(f"fires when the last {dur(w)} cost {b.spike_factor * 2:g}x the usual ${daily:,.2f}", step, n, fire,
-             alert.name, [ctx.expect(alert, {**ctx.job, **labels}, fire_value)],
-             [(f"round({rec} * 100)", [(series("", {**ctx.job, **labels}), round(fire_value * 100))])]),
-        Case(f"quiet at {b.spike_factor * 0.9:g}x the usual spend, just under {b.spike_factor:g}x", step, n, quiet,
-             alert.name, []),
+        Case(
+            f"fires when the last {dur(w)} cost {b.spike_factor * 2:g}x the usual ${daily:,.2f}",
+            step,
+            n,
+            fire,
+            alert.name,
+            [ctx.expect(alert, {**ctx.job, **labels}, fire_value)],
+            [(f"round({rec} * 100)", [(series("", {**ctx.job, **labels}), round(fire_value * 100))])],
+        ),
+        Case(
+            f"quiet at {b.spike_factor * 0.9:g}x the usual spend, just under {b.spike_factor:g}x",
+            step,
+            n,
+            quiet,
+            alert.name,
+            [],
+        ),
         Case(f"quiet when the spike costs less than ${b.spike_min_usd:g}", step, n, cheap, alert.name, []),
     ]
 
@@ -627,8 +810,14 @@ def t_unpriced(ctx: Ctx) -> list[Case]:
     per = 100
     name = series(c.UNPRICED_TOKENS.name, {**ctx.inst, **labels, "token_type": "input"})
     return [
-        Case("fires while tokens of a model without a price keep arriving", step, n, [(name, ramp([(n, per)]))],
-             alert.name, [ctx.expect(alert, {**ctx.job, **labels}, per * b.unpriced_window / step)]),
+        Case(
+            "fires while tokens of a model without a price keep arriving",
+            step,
+            n,
+            [(name, ramp([(n, per)]))],
+            alert.name,
+            [ctx.expect(alert, {**ctx.job, **labels}, per * b.unpriced_window / step)],
+        ),
         Case("quiet when no unpriced tokens arrive", step, n, [(name, ramp([(n, 0)], 5000))], alert.name, []),
     ]
 
@@ -646,8 +835,14 @@ def t_balance_low(ctx: Ctx) -> list[Case]:
         name = series(c.BALANCE.name, {**ctx.inst, **labels})
         low, ok = round(amount * 0.99, 2), round(amount * 1.01, 2)
         cases += [
-            Case(f"fires at {low:g} {currency} (under {amount:g})", step, n, [(name, const(low, n))], alert.name,
-                 [ctx.expect(alert, {**ctx.inst, **labels}, low)]),
+            Case(
+                f"fires at {low:g} {currency} (under {amount:g})",
+                step,
+                n,
+                [(name, const(low, n))],
+                alert.name,
+                [ctx.expect(alert, {**ctx.inst, **labels}, low)],
+            ),
             Case(f"quiet at {ok:g} {currency}, just over", step, n, [(name, const(ok, n))], alert.name, []),
         ]
     if bal.low_usd_fallback:
@@ -660,8 +855,14 @@ def t_balance_low(ctx: Ctx) -> list[Case]:
         name = series(c.BALANCE_USD.name, {**ctx.inst, **labels})
         low, ok = round(bal.low_usd_fallback * 0.99, 2), round(bal.low_usd_fallback * 1.01, 2)
         cases += [
-            Case(f"{other} (no threshold of its own): fires at ${low:g} converted", step, n, [(name, const(low, n))],
-                 alert.name, [ctx.expect(alert, {**ctx.inst, **labels}, low)]),
+            Case(
+                f"{other} (no threshold of its own): fires at ${low:g} converted",
+                step,
+                n,
+                [(name, const(low, n))],
+                alert.name,
+                [ctx.expect(alert, {**ctx.inst, **labels}, low)],
+            ),
             Case(f"{other}: quiet at ${ok:g} converted, just over", step, n, [(name, const(ok, n))], alert.name, []),
         ]
     return cases
@@ -686,14 +887,29 @@ def t_runway(ctx: Ctx) -> list[Case]:
 
     out = {**ctx.job, **labels}
     return [
-        Case(f"fires with {fire_days:g} days left at {per_day:g} {labels['currency']}/day (threshold "
-             f"{bal.runway_days:g})", step, n, inputs(fire_days), alert.name,
-             [ctx.expect(alert, out, fire_days)],
-             [(f"round({Names.BALANCE_BURN})", [(series("", out), per_day)]),
-              (f"round({Names.BALANCE_RUNWAY} * 100)", [(series("", out), round(fire_days * 100))])]),
+        Case(
+            f"fires with {fire_days:g} days left at {per_day:g} {labels['currency']}/day (threshold "
+            f"{bal.runway_days:g})",
+            step,
+            n,
+            inputs(fire_days),
+            alert.name,
+            [ctx.expect(alert, out, fire_days)],
+            [
+                (f"round({Names.BALANCE_BURN})", [(series("", out), per_day)]),
+                (f"round({Names.BALANCE_RUNWAY} * 100)", [(series("", out), round(fire_days * 100))]),
+            ],
+        ),
         Case(f"quiet with {quiet_days:g} days left, just over", step, n, inputs(quiet_days), alert.name, []),
-        Case("quiet when the balance is not falling (no burn, no runway)", step, n, [(name, const(500, n))],
-             alert.name, [], [(f"round({Names.BALANCE_BURN})", [(series("", out), 0)])]),
+        Case(
+            "quiet when the balance is not falling (no burn, no runway)",
+            step,
+            n,
+            [(name, const(500, n))],
+            alert.name,
+            [],
+            [(f"round({Names.BALANCE_BURN})", [(series("", out), 0)])],
+        ),
     ]
 
 
@@ -707,14 +923,30 @@ def t_exhausted(ctx: Ctx) -> list[Case]:
     avail = series(c.BALANCE_AVAILABLE.name, {**ctx.inst, **who})
     total = series(c.BALANCE.name, {**ctx.inst, **who, "currency": "CNY", "kind": "total"})
     return [
-        Case("fires when the provider says the balance cannot pay (is_available false)", step, n,
-             [(avail, const(0, n)), (total, const(0.3, n))], alert.name,
-             [ctx.expect(alert, {**ctx.inst, **who}, 0)]),
-        Case("fires on a negative balance (Moonshot arrears)", step, n,
-             [(series(c.BALANCE.name, {**ctx.inst, **moon}), const(-12.5, n))], alert.name,
-             [ctx.expect(alert, {**ctx.inst, **moon}, -12.5)]),
-        Case("quiet with a small positive balance that can still pay", step, n,
-             [(avail, const(1, n)), (total, const(0.3, n))], alert.name, []),
+        Case(
+            "fires when the provider says the balance cannot pay (is_available false)",
+            step,
+            n,
+            [(avail, const(0, n)), (total, const(0.3, n))],
+            alert.name,
+            [ctx.expect(alert, {**ctx.inst, **who}, 0)],
+        ),
+        Case(
+            "fires on a negative balance (Moonshot arrears)",
+            step,
+            n,
+            [(series(c.BALANCE.name, {**ctx.inst, **moon}), const(-12.5, n))],
+            alert.name,
+            [ctx.expect(alert, {**ctx.inst, **moon}, -12.5)],
+        ),
+        Case(
+            "quiet with a small positive balance that can still pay",
+            step,
+            n,
+            [(avail, const(1, n)), (total, const(0.3, n))],
+            alert.name,
+            [],
+        ),
     ]
 
 
@@ -724,9 +956,13 @@ _INDICATORS = ("none", "minor", "major", "critical", "maintenance", "unknown")
 
 def _indicator(ctx: Ctx, labels: dict[str, str], timeline: list[tuple[str, int]]) -> list[tuple[str, str]]:
     """One-hot indicator series following ``timeline`` [(state, samples)]."""
-    return [(series(c.STATUS_INDICATOR.name, {**ctx.inst, **labels, "indicator": state}),
-             levels([(1.0 if current == state else 0.0, k) for current, k in timeline]))
-            for state in _INDICATORS]
+    return [
+        (
+            series(c.STATUS_INDICATOR.name, {**ctx.inst, **labels, "indicator": state}),
+            levels([(1.0 if current == state else 0.0, k) for current, k in timeline]),
+        )
+        for state in _INDICATORS
+    ]
 
 
 def t_incident(ctx: Ctx) -> list[Case]:
@@ -738,11 +974,23 @@ def t_incident(ctx: Ctx) -> list[Case]:
     bad = ctx.s.status.incident_indicators[-1]
     calm = next(i for i in ("maintenance", "minor", "none") if i not in ctx.s.status.incident_indicators)
     return [
-        Case(f"fires on a {bad} incident", step, n, _indicator(ctx, labels, [("none", 2), (bad, n - 1)]),
-             alert.name, [ctx.expect(alert, {**ctx.inst, **labels, "indicator": bad}, 1)]),
+        Case(
+            f"fires on a {bad} incident",
+            step,
+            n,
+            _indicator(ctx, labels, [("none", 2), (bad, n - 1)]),
+            alert.name,
+            [ctx.expect(alert, {**ctx.inst, **labels, "indicator": bad}, 1)],
+        ),
         Case(f"quiet during {calm}", step, n, _indicator(ctx, labels, [("none", 2), (calm, n - 1)]), alert.name, []),
-        Case("quiet when the page is unreadable (unknown is never an outage)", step, n,
-             _indicator(ctx, labels, [("none", 2), ("unknown", n - 1)]), alert.name, []),
+        Case(
+            "quiet when the page is unreadable (unknown is never an outage)",
+            step,
+            n,
+            _indicator(ctx, labels, [("none", 2), ("unknown", n - 1)]),
+            alert.name,
+            [],
+        ),
     ]
 
 
@@ -754,17 +1002,33 @@ def t_unreadable(ctx: Ctx) -> list[Case]:
     short = steps(f, step) - 2
     labels = {"provider": "openai", "source": "openai-status"}
     return [
-        Case(f"fires when the page is unreadable for longer than {dur(f)}", step, n,
-             _indicator(ctx, labels, [("none", 2), ("unknown", n - 1)]), alert.name,
-             [ctx.expect(alert, {**ctx.inst, **labels, "indicator": "unknown"}, 1)]),
-        Case(f"quiet when it is unreadable for {dur(short * step)} only", step, n,
-             _indicator(ctx, labels, [("none", n + 1 - short), ("unknown", short)]), alert.name, []),
+        Case(
+            f"fires when the page is unreadable for longer than {dur(f)}",
+            step,
+            n,
+            _indicator(ctx, labels, [("none", 2), ("unknown", n - 1)]),
+            alert.name,
+            [ctx.expect(alert, {**ctx.inst, **labels, "indicator": "unknown"}, 1)],
+        ),
+        Case(
+            f"quiet when it is unreadable for {dur(short * step)} only",
+            step,
+            n,
+            _indicator(ctx, labels, [("none", n + 1 - short), ("unknown", short)]),
+            alert.name,
+            [],
+        ),
     ]
 
 
 def t_source_down(ctx: Ctx) -> list[Case]:
-    return _down_cases(ctx, ctx.alert("LLMPulseSourceDown"), c.SOURCE_UP,
-                       {"provider": "openai", "source": "openai-usage"}, "every poll fails")
+    return _down_cases(
+        ctx,
+        ctx.alert("LLMPulseSourceDown"),
+        c.SOURCE_UP,
+        {"provider": "openai", "source": "openai-usage"},
+        "every poll fails",
+    )
 
 
 def t_stale(ctx: Ctx) -> list[Case]:
@@ -779,12 +1043,25 @@ def t_stale(ctx: Ctx) -> list[Case]:
     old = 7 * step
     fresh = t_end - stale * 0.95
     return [
-        Case(f"fires when the last good poll is {dur(t_end - old)} old (threshold {dur(stale)})", step, n,
-             [(name, const(old, n))], alert.name, [ctx.expect(alert, {**ctx.inst, **labels}, t_end - old)]),
-        Case(f"quiet when it is {dur(t_end - fresh)} old, just under", step, n, [(name, const(fresh, n))],
-             alert.name, []),
-        Case("quiet when the source never succeeded yet (timestamp 0: LLMPulseSourceDown covers it)", step, n,
-             [(name, const(0, n))], alert.name, []),
+        Case(
+            f"fires when the last good poll is {dur(t_end - old)} old (threshold {dur(stale)})",
+            step,
+            n,
+            [(name, const(old, n))],
+            alert.name,
+            [ctx.expect(alert, {**ctx.inst, **labels}, t_end - old)],
+        ),
+        Case(
+            f"quiet when it is {dur(t_end - fresh)} old, just under", step, n, [(name, const(fresh, n))], alert.name, []
+        ),
+        Case(
+            "quiet when the source never succeeded yet (timestamp 0: LLMPulseSourceDown covers it)",
+            step,
+            n,
+            [(name, const(0, n))],
+            alert.name,
+            [],
+        ),
     ]
 
 
@@ -797,19 +1074,45 @@ def t_exporter_down(ctx: Ctx) -> list[Case]:
     up = series("up", ctx.inst)
     prom = series("up", {"job": "prometheus", "instance": ctx.s.prometheus.self_target})
     return [
-        Case(f"fires when the scrape fails for longer than {dur(f)}", step, n, [(up, levels([(1, 3), (0, n - 2)]))],
-             alert.name, [ctx.expect(alert, ctx.inst, 0)]),
-        Case("fires when the exporter's target is missing altogether", step, n, [(prom, const(1, n))], alert.name,
-             [ctx.expect(alert, ctx.job, 1)]),
-        Case(f"quiet when the scrape fails for {dur(short * step)} only (a restart)", step, n,
-             [(up, levels([(1, n + 1 - short), (0, short)]))], alert.name, []),
+        Case(
+            f"fires when the scrape fails for longer than {dur(f)}",
+            step,
+            n,
+            [(up, levels([(1, 3), (0, n - 2)]))],
+            alert.name,
+            [ctx.expect(alert, ctx.inst, 0)],
+        ),
+        Case(
+            "fires when the exporter's target is missing altogether",
+            step,
+            n,
+            [(prom, const(1, n))],
+            alert.name,
+            [ctx.expect(alert, ctx.job, 1)],
+        ),
+        Case(
+            f"quiet when the scrape fails for {dur(short * step)} only (a restart)",
+            step,
+            n,
+            [(up, levels([(1, n + 1 - short), (0, short)]))],
+            alert.name,
+            [],
+        ),
     ]
 
 
 def t_watchdog(ctx: Ctx) -> list[Case]:
     alert = ctx.alert("Watchdog")
-    return [Case("always fires (there is no quiet case: silence means the pipeline is broken)", MINUTE, 2, [],
-                 alert.name, [ctx.expect(alert, {}, 1)])]
+    return [
+        Case(
+            "always fires (there is no quiet case: silence means the pipeline is broken)",
+            MINUTE,
+            2,
+            [],
+            alert.name,
+            [ctx.expect(alert, {}, 1)],
+        )
+    ]
 
 
 BUILDERS: dict[str, Callable[[Ctx], list[Case]]] = {

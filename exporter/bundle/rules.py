@@ -53,8 +53,13 @@ def sel(family: c.Family, suffix: str = "", **matchers: str) -> str:
     for label, value in matchers.items():
         if label not in allowed:
             raise ValueError(f"{family.name} has no label {label!r}")
-        op, val = ("=~", value[2:]) if value.startswith("=~") else ("!~", value[2:]) if value.startswith("!~") \
+        op, val = (
+            ("=~", value[2:])
+            if value.startswith("=~")
+            else ("!~", value[2:])
+            if value.startswith("!~")
             else ("=", value)
+        )
         parts.append(f'{label}{op}"{val}"')
     return f"{family.name}{suffix}" + ("{" + ", ".join(parts) + "}" if parts else "")
 
@@ -121,45 +126,57 @@ def _api_recording(s: BundleConfig) -> list[dict[str, Any]]:
     calls = c.API_CALLS
     for w in api_windows(s):
         rate = Names.calls_rate(w)
-        rules.append(_rule(
-            rate,
-            f"sum {without(('instance', 'outcome'))} (rate({sel(calls)}[{dur(w)}]))",
-            f"LLM API calls per second (probes and traffic events) over {dur(w)}, by provider, source and model.",
-        ))
-        rules.append(_rule(
-            Names.errors_ratio(w),
-            f"(\n  sum {without(('instance', 'outcome'))} (rate({sel(calls, outcome='error')}[{dur(w)}]))\n"
-            f"or\n  {rate} * 0\n)\n/\n{rate}",
-            f"Share of calls that failed over {dur(w)} (0 when none failed; absent when there were no calls).",
-        ))
+        rules.append(
+            _rule(
+                rate,
+                f"sum {without(('instance', 'outcome'))} (rate({sel(calls)}[{dur(w)}]))",
+                f"LLM API calls per second (probes and traffic events) over {dur(w)}, by provider, source and model.",
+            )
+        )
+        rules.append(
+            _rule(
+                Names.errors_ratio(w),
+                f"(\n  sum {without(('instance', 'outcome'))} (rate({sel(calls, outcome='error')}[{dur(w)}]))\n"
+                f"or\n  {rate} * 0\n)\n/\n{rate}",
+                f"Share of calls that failed over {dur(w)} (0 when none failed; absent when there were no calls).",
+            )
+        )
     w = s.api.rate_limited_window
-    rules.append(_rule(
-        Names.rate_limited_ratio(w),
-        f"(\n  sum {without(('instance', 'code', 'error_type'))} "
-        f"(rate({sel(c.ERROR_CODES, code='429')}[{dur(w)}]))\nor\n  {Names.calls_rate(w)} * 0\n)\n"
-        f"/\n{Names.calls_rate(w)}",
-        f"Share of calls answered 429 (rate limited) over {dur(w)}.",
-    ))
+    rules.append(
+        _rule(
+            Names.rate_limited_ratio(w),
+            f"(\n  sum {without(('instance', 'code', 'error_type'))} "
+            f"(rate({sel(c.ERROR_CODES, code='429')}[{dur(w)}]))\nor\n  {Names.calls_rate(w)} * 0\n)\n"
+            f"/\n{Names.calls_rate(w)}",
+            f"Share of calls answered 429 (rate limited) over {dur(w)}.",
+        )
+    )
     w = s.api.latency_window
     quantiles = sorted({0.5, 0.95, s.api.latency_quantile})
     for q in quantiles:
-        rules.append(_rule(
-            Names.latency_quantile(w),
-            f"histogram_quantile({num(q)}, sum {without(('instance',))} "
-            f"(rate({sel(c.API_CALL_DURATION, '_bucket')}[{dur(w)}])))",
-            f"P{num(q * 100)} duration of whole calls over {dur(w)} (label quantile).",
-            {"quantile": num(q)},
-        ))
+        rules.append(
+            _rule(
+                Names.latency_quantile(w),
+                f"histogram_quantile({num(q)}, sum {without(('instance',))} "
+                f"(rate({sel(c.API_CALL_DURATION, '_bucket')}[{dur(w)}])))",
+                f"P{num(q * 100)} duration of whole calls over {dur(w)} (label quantile).",
+                {"quantile": num(q)},
+            )
+        )
     w = s.api.slow_call_window
     count = f"sum {without(('instance',))} (rate({sel(c.API_CALL_DURATION, '_count')}[{dur(w)}]))"
-    fast = (f"sum {without(('instance', 'le'))} "
-            f"(rate({sel(c.API_CALL_DURATION, '_bucket', le=floatToGoString(s.api.slow_call_seconds))}[{dur(w)}]))")
-    rules.append(_rule(
-        Names.slow_ratio(w),
-        f"(\n  {count}\n-\n  {fast}\n)\n/\n{count}",
-        f"Share of calls slower than {num(s.api.slow_call_seconds)}s over {dur(w)} (read from the histogram bucket "
-        f"le=\"{floatToGoString(s.api.slow_call_seconds)}\").",
-    ))
+    fast = (
+        f"sum {without(('instance', 'le'))} "
+        f"(rate({sel(c.API_CALL_DURATION, '_bucket', le=floatToGoString(s.api.slow_call_seconds))}[{dur(w)}]))"
+    )
+    rules.append(
+        _rule(
+            Names.slow_ratio(w),
+            f"(\n  {count}\n-\n  {fast}\n)\n/\n{count}",
+            f"Share of calls slower than {num(s.api.slow_call_seconds)}s over {dur(w)} (read from the histogram bucket "
+            f'le="{floatToGoString(s.api.slow_call_seconds)}").',
+        )
+    )
     return rules
 
 
@@ -171,39 +188,65 @@ def _cost_recording(s: BundleConfig) -> list[dict[str, Any]]:
     cost = sel(c.COST_USD)
     elapsed = "(day_of_month() - 1) * 86400 + time() % 86400"
     rules = [
-        _rule(Names.COST_MTD_SOURCE, f"sum {without(_COST_DETAIL)} ({cost})",
-              "Reported cost this month per source. The counter's value IS the month-to-date total (it restarts "
-              "on the 1st), so this is a sum, not an increase()."),
+        _rule(
+            Names.COST_MTD_SOURCE,
+            f"sum {without(_COST_DETAIL)} ({cost})",
+            "Reported cost this month per source. The counter's value IS the month-to-date total (it restarts "
+            "on the 1st), so this is a sum, not an increase().",
+        ),
         _rule(Names.COST_MTD_PROVIDER, f"sum by (provider) ({cost})", "Reported cost this month per provider."),
         _rule(Names.COST_MTD_TOTAL, f"sum({cost})", "Reported cost this month, all providers."),
-        _rule(Names.MONTH_ELAPSED, f"clamp_min({elapsed}, 3600) / (days_in_month() * 86400)",
-              "Fraction of the current UTC month that has elapsed (at least one hour, so forecasts stay finite)."),
-        _rule(Names.FORECAST_PROVIDER, f"{Names.COST_MTD_PROVIDER} / scalar({Names.MONTH_ELAPSED})",
-              "Linear month-end forecast per provider: month-to-date cost / elapsed fraction of the month."),
-        _rule(Names.FORECAST_TOTAL, f"{Names.COST_MTD_TOTAL} / scalar({Names.MONTH_ELAPSED})",
-              "Linear month-end forecast, all providers."),
+        _rule(
+            Names.MONTH_ELAPSED,
+            f"clamp_min({elapsed}, 3600) / (days_in_month() * 86400)",
+            "Fraction of the current UTC month that has elapsed (at least one hour, so forecasts stay finite).",
+        ),
+        _rule(
+            Names.FORECAST_PROVIDER,
+            f"{Names.COST_MTD_PROVIDER} / scalar({Names.MONTH_ELAPSED})",
+            "Linear month-end forecast per provider: month-to-date cost / elapsed fraction of the month.",
+        ),
+        _rule(
+            Names.FORECAST_TOTAL,
+            f"{Names.COST_MTD_TOTAL} / scalar({Names.MONTH_ELAPSED})",
+            "Linear month-end forecast, all providers.",
+        ),
     ]
     if b.monthly_budget_usd:
-        rules.append(_rule(Names.BUDGET_TOTAL, f"vector({num(b.monthly_budget_usd)})",
-                           "The monthly budget of all providers together (bundle.budget.monthly_budget_usd), "
-                           "for dashboards.", {"scope": "total"}))
+        rules.append(
+            _rule(
+                Names.BUDGET_TOTAL,
+                f"vector({num(b.monthly_budget_usd)})",
+                "The monthly budget of all providers together (bundle.budget.monthly_budget_usd), for dashboards.",
+                {"scope": "total"},
+            )
+        )
     for provider, amount in sorted(b.provider_budgets_usd.items()):
-        rules.append(_rule(Names.BUDGET_PROVIDER, f"vector({num(amount)})",
-                           f"The monthly budget of {provider} (bundle.budget.provider_budgets_usd).",
-                           {"provider": provider, "scope": "provider"}))
+        rules.append(
+            _rule(
+                Names.BUDGET_PROVIDER,
+                f"vector({num(amount)})",
+                f"The monthly budget of {provider} (bundle.budget.provider_budgets_usd).",
+                {"provider": provider, "scope": "provider"},
+            )
+        )
     w, base = b.spike_window, b.spike_baseline_window
-    rules.append(_rule(
-        Names.spend(w),
-        f"sum {without(_COST_DETAIL)} (increase({cost}[{dur(w)}]))",
-        f"Spend over the last {dur(w)} per source (increase() handles the monthly restart of the counter).",
-    ))
-    rules.append(_rule(
-        Names.spend_baseline(w, base),
-        f"sum {without(_COST_DETAIL)} (increase({cost}[{dur(base)}] offset {dur(w)})) * {num(w / base)}\n"
-        f"and on (provider, source)\ncount {without(_COST_DETAIL)} ({cost} offset {dur(w + base)})",
-        f"Average spend per {dur(w)} over the {dur(base)} before the last {dur(w)}; only once the source has "
-        f"{dur(w + base)} of history (a younger baseline would make every day look like a spike).",
-    ))
+    rules.append(
+        _rule(
+            Names.spend(w),
+            f"sum {without(_COST_DETAIL)} (increase({cost}[{dur(w)}]))",
+            f"Spend over the last {dur(w)} per source (increase() handles the monthly restart of the counter).",
+        )
+    )
+    rules.append(
+        _rule(
+            Names.spend_baseline(w, base),
+            f"sum {without(_COST_DETAIL)} (increase({cost}[{dur(base)}] offset {dur(w)})) * {num(w / base)}\n"
+            f"and on (provider, source)\ncount {without(_COST_DETAIL)} ({cost} offset {dur(w + base)})",
+            f"Average spend per {dur(w)} over the {dur(base)} before the last {dur(w)}; only once the source has "
+            f"{dur(w + base)} of history (a younger baseline would make every day look like a spike).",
+        )
+    )
     return rules
 
 
@@ -211,13 +254,16 @@ def _balance_recording(s: BundleConfig) -> list[dict[str, Any]]:
     total = sel(c.BALANCE, kind="total")
     w = s.balance.burn_window
     return [
-        _rule(Names.BALANCE_BURN,
-              f"-86400 * sum {without(('instance', 'kind'))} (deriv({total}[{dur(w)}]))",
-              f"How much of the spendable balance goes per day, from its slope over {dur(w)} (negative after a "
-              "top-up)."),
-        _rule(Names.BALANCE_RUNWAY,
-              f"sum {without(('instance', 'kind'))} ({total})\n/\n({Names.BALANCE_BURN} > 0)",
-              "Days until the balance reaches zero at the current burn (absent when the balance is not falling)."),
+        _rule(
+            Names.BALANCE_BURN,
+            f"-86400 * sum {without(('instance', 'kind'))} (deriv({total}[{dur(w)}]))",
+            f"How much of the spendable balance goes per day, from its slope over {dur(w)} (negative after a top-up).",
+        ),
+        _rule(
+            Names.BALANCE_RUNWAY,
+            f"sum {without(('instance', 'kind'))} ({total})\n/\n({Names.BALANCE_BURN} > 0)",
+            "Days until the balance reaches zero at the current burn (absent when the balance is not falling).",
+        ),
     ]
 
 
@@ -280,17 +326,20 @@ def _api_alerts(s: BundleConfig) -> list[AlertRule]:
     a, f = s.api, s.alert_for
     out = [
         AlertRule(
-            "LLMAPIHighErrorRate", "warning",
+            "LLMAPIHighErrorRate",
+            "warning",
             f"{Names.errors_ratio(a.error_ratio_window)} > {num(a.error_ratio)}",
             f.LLMAPIHighErrorRate,
             "LLM API calls are failing at a high rate.",
             f"{{{{ $value | humanizePercentage }}}} of calls to {WHERE} failed over the last "
             f"{dur(a.error_ratio_window)}, above the {pct(a.error_ratio)} threshold. Look at the error codes: 429 = "
             "throttled, 401/403 = key, 5xx/529 = the provider is in trouble (check its status page).",
-            "api", "latency",
+            "api",
+            "latency",
         ),
         AlertRule(
-            "LLMAPIHighLatencyP99", "warning",
+            "LLMAPIHighLatencyP99",
+            "warning",
             f'{Names.latency_quantile(a.latency_window)}{{quantile="{num(a.latency_quantile)}"}} '
             f"> {num(a.latency_threshold_seconds)}",
             f.LLMAPIHighLatencyP99,
@@ -299,7 +348,8 @@ def _api_alerts(s: BundleConfig) -> list[AlertRule]:
             f"the last {dur(a.latency_window)}, above {num(a.latency_threshold_seconds)}s. Compare time to first "
             "token and the connection phases to tell a slow model from a network or TLS problem; consider a "
             "faster model or another region.",
-            "api", "latency",
+            "api",
+            "latency",
         ),
     ]
     # One rule per burn-rate pair (kubernetes-mixin style): each keeps its own for:, and the long/short labels
@@ -307,24 +357,32 @@ def _api_alerts(s: BundleConfig) -> list[AlertRule]:
     budget = 1 - s.slo.objective
     for w in s.slo.windows:
         threshold = f"({num(w.factor)} * {num(budget)})"
-        action = (f"Page: at this rate the whole month's error budget is gone in {dur(30 * 86400 / w.factor)}."
-                  if w.severity == "critical" else
-                  f"Ticket: at this rate the month's error budget is gone in {dur(30 * 86400 / w.factor)}; "
-                  "find the cause this week.")
-        out.append(AlertRule(
-            "LLMAPIErrorBudgetBurn", w.severity,
-            f"{Names.errors_ratio(w.long)} > {threshold}\nand\n{Names.errors_ratio(w.short)} > {threshold}",
-            w.for_,
-            "LLM API errors are burning the error budget.",
-            f"{{{{ $value | humanizePercentage }}}} of calls to {WHERE} failed over the last {dur(w.long)} (and over "
-            f"the last {dur(w.short)}): {num(w.factor)}x the error budget of the {pct(s.slo.objective)} "
-            f"objective. {action}",
-            "api", "latency", key=f"{w.severity}-{dur(w.long)}-{dur(w.short)}",
-            labels={"long": dur(w.long), "short": dur(w.short)},
-        ))
+        action = (
+            f"Page: at this rate the whole month's error budget is gone in {dur(30 * 86400 / w.factor)}."
+            if w.severity == "critical"
+            else f"Ticket: at this rate the month's error budget is gone in {dur(30 * 86400 / w.factor)}; "
+            "find the cause this week."
+        )
+        out.append(
+            AlertRule(
+                "LLMAPIErrorBudgetBurn",
+                w.severity,
+                f"{Names.errors_ratio(w.long)} > {threshold}\nand\n{Names.errors_ratio(w.short)} > {threshold}",
+                w.for_,
+                "LLM API errors are burning the error budget.",
+                f"{{{{ $value | humanizePercentage }}}} of calls to {WHERE} failed over the last {dur(w.long)} (and over "
+                f"the last {dur(w.short)}): {num(w.factor)}x the error budget of the {pct(s.slo.objective)} "
+                f"objective. {action}",
+                "api",
+                "latency",
+                key=f"{w.severity}-{dur(w.long)}-{dur(w.short)}",
+                labels={"long": dur(w.long), "short": dur(w.short)},
+            )
+        )
     out += [
         AlertRule(
-            "LLMAPIRateLimited", "warning",
+            "LLMAPIRateLimited",
+            "warning",
             f"{Names.rate_limited_ratio(a.rate_limited_window)} > {num(a.rate_limited_ratio)}",
             f.LLMAPIRateLimited,
             "LLM API calls are being rate limited.",
@@ -332,30 +390,36 @@ def _api_alerts(s: BundleConfig) -> list[AlertRule]:
             f"{dur(a.rate_limited_window)} (threshold {pct(a.rate_limited_ratio)}), continuously for "
             f"{dur(f.LLMAPIRateLimited)}. Back off and honour Retry-After, spread the traffic, or ask the provider "
             "for a higher tier.",
-            "api", "latency",
+            "api",
+            "latency",
         ),
         AlertRule(
-            "LLMAPIAuthFailure", "critical",
+            "LLMAPIAuthFailure",
+            "critical",
             f"sum {without(('instance', 'error_type'))} "
             f"(increase({sel(c.ERROR_CODES, code='=~401|403')}[{dur(a.auth_failure_window)}])) > 0",
             f.LLMAPIAuthFailure,
             "LLM API calls are refused as unauthorized.",
-            f"Calls to {WHERE} keep failing with HTTP {{{{ $labels.code }}}} ({{{{ $value | printf \"%.0f\" }}}} in "
+            f'Calls to {WHERE} keep failing with HTTP {{{{ $labels.code }}}} ({{{{ $value | printf "%.0f" }}}} in '
             f"the last {dur(a.auth_failure_window)}): the API key is invalid, revoked, out of quota or lacks access "
             "to this model. Rotate or fix the key.",
-            "api", "latency",
+            "api",
+            "latency",
         ),
         AlertRule(
-            "LLMAPIProbeFailing", "critical",
+            "LLMAPIProbeFailing",
+            "critical",
             f"{sel(c.PROBE_SUCCESS)} == 0",
             f.LLMAPIProbeFailing,
             "An LLM API probe keeps failing.",
             f"Every probe of {WHERE} failed for {dur(f.LLMAPIProbeFailing)}: the API is unreachable or erroring "
             "from here. Check the probe's error code, the provider's status page and the network path.",
-            "api", "latency",
+            "api",
+            "latency",
         ),
         AlertRule(
-            "LLMAPISlowCalls", "warning",
+            "LLMAPISlowCalls",
+            "warning",
             f"{Names.slow_ratio(a.slow_call_window)} > {num(a.slow_call_ratio)}",
             f.LLMAPISlowCalls,
             "Many LLM API calls are very slow.",
@@ -363,30 +427,38 @@ def _api_alerts(s: BundleConfig) -> list[AlertRule]:
             f"{num(a.slow_call_seconds)}s over the last {dur(a.slow_call_window)} (threshold "
             f"{pct(a.slow_call_ratio)}). Users are waiting: check the provider's status, long prompts or outputs, "
             "and timeouts in the application.",
-            "api", "latency",
+            "api",
+            "latency",
         ),
         AlertRule(
-            "LLMRateLimitHeadroomLow", "warning",
+            "LLMRateLimitHeadroomLow",
+            "warning",
             f"{sel(c.RATELIMIT_REMAINING)} / ({sel(c.RATELIMIT_LIMIT)} > 0) < {num(a.ratelimit_headroom_ratio)}",
             f.LLMRateLimitHeadroomLow,
             "An LLM API rate limit is nearly used up.",
             f"Only {{{{ $value | humanizePercentage }}}} of the {{{{ $labels.resource }}}} rate limit of {WHERE} was "
             f"left at the last probe (threshold {pct(a.ratelimit_headroom_ratio)}). The next burst will be "
             "throttled: smooth the traffic or raise the limit.",
-            "api", "latency",
+            "api",
+            "latency",
         ),
     ]
     for tier, limit in (("warning", a.tls_expiry_warning), ("critical", a.tls_expiry_critical)):
-        out.append(AlertRule(
-            "LLMTLSCertExpiringSoon", tier,
-            f"{sel(c.TLS_CERT_EXPIRY)} - time() < {num(limit)}",
-            f.LLMTLSCertExpiringSoon,
-            "The TLS certificate of an LLM API endpoint expires soon.",
-            "The TLS certificate of the endpoint probed by {{ $labels.source }} ({{ $labels.provider }}) expires "
-            f"in {{{{ $value | humanizeDuration }}}} (threshold {dur(limit)}). Renew it if the endpoint is yours (a "
-            "proxy or gateway); otherwise tell the provider.",
-            "api", "latency", key=tier,
-        ))
+        out.append(
+            AlertRule(
+                "LLMTLSCertExpiringSoon",
+                tier,
+                f"{sel(c.TLS_CERT_EXPIRY)} - time() < {num(limit)}",
+                f.LLMTLSCertExpiringSoon,
+                "The TLS certificate of an LLM API endpoint expires soon.",
+                "The TLS certificate of the endpoint probed by {{ $labels.source }} ({{ $labels.provider }}) expires "
+                f"in {{{{ $value | humanizeDuration }}}} (threshold {dur(limit)}). Renew it if the endpoint is yours (a "
+                "proxy or gateway); otherwise tell the provider.",
+                "api",
+                "latency",
+                key=tier,
+            )
+        )
     return out
 
 
@@ -398,68 +470,98 @@ def _cost_alerts(s: BundleConfig) -> list[AlertRule]:
         scopes.append(("total", "", b.monthly_budget_usd, "all providers", {"scope": "total"}))
     for provider, amount in sorted(b.provider_budgets_usd.items()):
         # The provider label repeats the selector's value: it keeps the rules of several budgets distinct.
-        scopes.append((provider, f'{{provider="{provider}"}}', amount, "{{ $labels.provider }}",
-                       {"scope": "provider", "provider": provider}))
+        scopes.append(
+            (
+                provider,
+                f'{{provider="{provider}"}}',
+                amount,
+                "{{ $labels.provider }}",
+                {"scope": "provider", "provider": provider},
+            )
+        )
     for scope, matcher, amount, who, labels in scopes:
         mtd = (Names.COST_MTD_TOTAL if scope == "total" else Names.COST_MTD_PROVIDER) + matcher
         forecast = (Names.FORECAST_TOTAL if scope == "total" else Names.FORECAST_PROVIDER) + matcher
         var = None if scope == "total" else "provider"
         out += [
             AlertRule(
-                "LLMBudgetBurnHigh", "warning",
+                "LLMBudgetBurnHigh",
+                "warning",
                 f"{mtd} >= {num(b.burn_high_ratio * amount)}",
                 f.LLMBudgetBurnHigh,
                 "LLM spend has used most of the monthly budget.",
-                f"Spend this month for {who} is ${{{{ $value | printf \"%.2f\" }}}}, at least "
+                f'Spend this month for {who} is ${{{{ $value | printf "%.2f" }}}}, at least '
                 f"{pct(b.burn_high_ratio)} of the {money(amount)} monthly budget. Check what drives it (Cost "
                 "dashboard, by model and project) and decide whether to raise the budget or cut usage.",
-                "cost", "cost", key=scope, labels=labels, board_var=var,
+                "cost",
+                "cost",
+                key=scope,
+                labels=labels,
+                board_var=var,
             ),
             AlertRule(
-                "LLMBudgetExceeded", "critical",
+                "LLMBudgetExceeded",
+                "critical",
                 f"{mtd} >= {num(amount)}",
                 f.LLMBudgetExceeded,
                 "LLM spend has exceeded the monthly budget.",
-                f"Spend this month for {who} is ${{{{ $value | printf \"%.2f\" }}}}, over the {money(amount)} "
+                f'Spend this month for {who} is ${{{{ $value | printf "%.2f" }}}}, over the {money(amount)} '
                 "monthly budget. Every further call is over budget: cap usage, switch to cheaper models, or raise "
                 "the budget deliberately.",
-                "cost", "cost", key=scope, labels=labels, board_var=var,
+                "cost",
+                "cost",
+                key=scope,
+                labels=labels,
+                board_var=var,
             ),
             AlertRule(
-                "LLMBudgetForecastExceeded", "warning",
+                "LLMBudgetForecastExceeded",
+                "warning",
                 f"{forecast} > {num(amount)}\nand on ()\n"
                 f"(day_of_month() - 1) * 86400 + time() % 86400 >= {num(b.forecast_min_elapsed)}",
                 f.LLMBudgetForecastExceeded,
                 "LLM spend is on course to exceed the monthly budget.",
-                f"At this month's pace, spend for {who} reaches ${{{{ $value | printf \"%.2f\" }}}} by the end of "
+                f'At this month\'s pace, spend for {who} reaches ${{{{ $value | printf "%.2f" }}}} by the end of '
                 f"the month, over the {money(amount)} budget. Slow the spend now (cheaper models, caching, "
                 "limits) or plan for the overrun.",
-                "cost", "cost", key=scope, labels=labels, board_var=var,
+                "cost",
+                "cost",
+                key=scope,
+                labels=labels,
+                board_var=var,
             ),
         ]
     w, base = b.spike_window, b.spike_baseline_window
-    out.append(AlertRule(
-        "LLMSpendSpike", "warning",
-        f"{Names.spend(w)} > {num(b.spike_factor)} * {Names.spend_baseline(w, base)}\nand\n"
-        f"{Names.spend(w)} > {num(b.spike_min_usd)}",
-        f.LLMSpendSpike,
-        "LLM spend is far above its usual level.",
-        f"{{{{ $labels.provider }}}} (source {{{{ $labels.source }}}}) spent ${{{{ $value | printf \"%.2f\" }}}} "
-        f"over the last {dur(w)}, more than {num(b.spike_factor)}x its average per {dur(w)} over the {dur(base)} "
-        "before. Look for a runaway loop, a new feature or a leaked key (Cost dashboard by project and model).",
-        "cost", "cost",
-    ))
-    out.append(AlertRule(
-        "LLMUnpricedUsage", "info",
-        f"sum {without(('instance', 'token_type'))} "
-        f"(increase({sel(c.UNPRICED_TOKENS)}[{dur(b.unpriced_window)}])) > 0",
-        f.LLMUnpricedUsage,
-        "Tokens of a model without a price are not in the estimated cost.",
-        "{{ $value | humanize }} tokens of {{ $labels.provider }} model {{ $labels.model }} (source "
-        f"{{{{ $labels.source }}}}) had no price in the last {dur(b.unpriced_window)}, so the estimated cost "
-        "undercounts. Add the model to pricing.models in the config.",
-        "cost", "cost",
-    ))
+    out.append(
+        AlertRule(
+            "LLMSpendSpike",
+            "warning",
+            f"{Names.spend(w)} > {num(b.spike_factor)} * {Names.spend_baseline(w, base)}\nand\n"
+            f"{Names.spend(w)} > {num(b.spike_min_usd)}",
+            f.LLMSpendSpike,
+            "LLM spend is far above its usual level.",
+            f'{{{{ $labels.provider }}}} (source {{{{ $labels.source }}}}) spent ${{{{ $value | printf "%.2f" }}}} '
+            f"over the last {dur(w)}, more than {num(b.spike_factor)}x its average per {dur(w)} over the {dur(base)} "
+            "before. Look for a runaway loop, a new feature or a leaked key (Cost dashboard by project and model).",
+            "cost",
+            "cost",
+        )
+    )
+    out.append(
+        AlertRule(
+            "LLMUnpricedUsage",
+            "info",
+            f"sum {without(('instance', 'token_type'))} "
+            f"(increase({sel(c.UNPRICED_TOKENS)}[{dur(b.unpriced_window)}])) > 0",
+            f.LLMUnpricedUsage,
+            "Tokens of a model without a price are not in the estimated cost.",
+            "{{ $value | humanize }} tokens of {{ $labels.provider }} model {{ $labels.model }} (source "
+            f"{{{{ $labels.source }}}}) had no price in the last {dur(b.unpriced_window)}, so the estimated cost "
+            "undercounts. Add the model to pricing.models in the config.",
+            "cost",
+            "cost",
+        )
+    )
     return out
 
 
@@ -467,47 +569,62 @@ def _balance_alerts(s: BundleConfig) -> list[AlertRule]:
     bal, f = s.balance, s.alert_for
     out = []
     for currency, amount in sorted(bal.low.items()):
-        out.append(AlertRule(
-            "LLMBalanceLow", "warning",
-            f"{sel(c.BALANCE, kind='total', currency=currency)} < {num(amount)}",
-            f.LLMBalanceLow,
-            "A prepaid LLM balance is low.",
-            "The prepaid balance of {{ $labels.provider }} (source {{ $labels.source }}) is "
-            f"{{{{ $value | printf \"%.2f\" }}}} {currency}, below {num(amount)} {currency}. Top it up before "
-            "calls start failing.",
-            "balance", "cost", key=currency, labels={"currency": currency},
-        ))
+        out.append(
+            AlertRule(
+                "LLMBalanceLow",
+                "warning",
+                f"{sel(c.BALANCE, kind='total', currency=currency)} < {num(amount)}",
+                f.LLMBalanceLow,
+                "A prepaid LLM balance is low.",
+                "The prepaid balance of {{ $labels.provider }} (source {{ $labels.source }}) is "
+                f'{{{{ $value | printf "%.2f" }}}} {currency}, below {num(amount)} {currency}. Top it up before '
+                "calls start failing.",
+                "balance",
+                "cost",
+                key=currency,
+                labels={"currency": currency},
+            )
+        )
     if bal.low_usd_fallback:
         others = "|".join(sorted(bal.low)) or "NONE"
-        out.append(AlertRule(
-            "LLMBalanceLow", "warning",
-            f"{sel(c.BALANCE_USD, kind='total', currency='!~' + others)} < {num(bal.low_usd_fallback)}",
-            f.LLMBalanceLow,
-            "A prepaid LLM balance is low.",
-            "The prepaid {{ $labels.currency }} balance of {{ $labels.provider }} (source {{ $labels.source }}) "
-            f"is worth ${{{{ $value | printf \"%.2f\" }}}}, below ${num(bal.low_usd_fallback)}. Top it up before "
-            "calls start failing.",
-            "balance", "cost", key="usd-fallback",
-        ))
+        out.append(
+            AlertRule(
+                "LLMBalanceLow",
+                "warning",
+                f"{sel(c.BALANCE_USD, kind='total', currency='!~' + others)} < {num(bal.low_usd_fallback)}",
+                f.LLMBalanceLow,
+                "A prepaid LLM balance is low.",
+                "The prepaid {{ $labels.currency }} balance of {{ $labels.provider }} (source {{ $labels.source }}) "
+                f'is worth ${{{{ $value | printf "%.2f" }}}}, below ${num(bal.low_usd_fallback)}. Top it up before '
+                "calls start failing.",
+                "balance",
+                "cost",
+                key="usd-fallback",
+            )
+        )
     out += [
         AlertRule(
-            "LLMBalanceRunwayShort", "warning",
+            "LLMBalanceRunwayShort",
+            "warning",
             f"{Names.BALANCE_RUNWAY} < {num(bal.runway_days)}",
             f.LLMBalanceRunwayShort,
             "A prepaid LLM balance will run out soon.",
             "At the burn of the last " + dur(bal.burn_window) + ", the {{ $labels.currency }} balance of "
-            "{{ $labels.provider }} (source {{ $labels.source }}) lasts {{ $value | printf \"%.1f\" }} more days, "
+            '{{ $labels.provider }} (source {{ $labels.source }}) lasts {{ $value | printf "%.1f" }} more days, '
             f"under the {num(bal.runway_days)}-day threshold. Top up now, or find what made spend grow.",
-            "balance", "cost",
+            "balance",
+            "cost",
         ),
         AlertRule(
-            "LLMBalanceExhausted", "critical",
+            "LLMBalanceExhausted",
+            "critical",
             f"{sel(c.BALANCE_AVAILABLE)} == 0\nor on (provider, source)\n{sel(c.BALANCE, kind='total')} <= 0",
             f.LLMBalanceExhausted,
             "A prepaid LLM balance is exhausted.",
             "{{ $labels.provider }} (source {{ $labels.source }}) reports no usable balance: its API refuses calls "
             "or soon will. Top up now; fail over to another provider meanwhile.",
-            "balance", "cost",
+            "balance",
+            "cost",
         ),
     ]
     return out
@@ -516,28 +633,32 @@ def _balance_alerts(s: BundleConfig) -> list[AlertRule]:
 def _status_alerts(s: BundleConfig) -> list[AlertRule]:
     f = s.alert_for
     indicators = "|".join(s.status.incident_indicators)
-    mute = (" Its error and latency alerts are muted while this fires." if s.routing.incident_mutes_api_alerts
-            else "")
+    mute = " Its error and latency alerts are muted while this fires." if s.routing.incident_mutes_api_alerts else ""
     return [
         AlertRule(
-            "LLMProviderIncident", "warning",
+            "LLMProviderIncident",
+            "warning",
             f"{sel(c.STATUS_INDICATOR, indicator='=~' + indicators)} == 1",
             f.LLMProviderIncident,
             "An LLM provider reports an incident.",
             "The status page of {{ $labels.provider }} (source {{ $labels.source }}) reports a "
-            "{{ $labels.indicator }} incident. Expect errors and slow calls from this provider." + mute +
-            " Follow the status page; fail over to another provider if the product depends on it.",
-            "status", "overview",
+            "{{ $labels.indicator }} incident. Expect errors and slow calls from this provider."
+            + mute
+            + " Follow the status page; fail over to another provider if the product depends on it.",
+            "status",
+            "overview",
         ),
         AlertRule(
-            "LLMStatusPageUnreadable", "warning",
-            f'{sel(c.STATUS_INDICATOR, indicator="unknown")} == 1',
+            "LLMStatusPageUnreadable",
+            "warning",
+            f"{sel(c.STATUS_INDICATOR, indicator='unknown')} == 1",
             f.LLMStatusPageUnreadable,
             "A provider status page cannot be read.",
             "llmpulse could not read or parse the status page of {{ $labels.provider }} (source "
             "{{ $labels.source }}) for " + dur(f.LLMStatusPageUnreadable) + ". This is not an outage, but "
             "incidents there go unnoticed: check the page URL (base_url) and the exporter log.",
-            "status", "health",
+            "status",
+            "health",
         ),
     ]
 
@@ -546,17 +667,20 @@ def _exporter_alerts(s: BundleConfig) -> list[AlertRule]:
     f, job = s.alert_for, s.prometheus.job
     return [
         AlertRule(
-            "LLMPulseSourceDown", "warning",
+            "LLMPulseSourceDown",
+            "warning",
             f"{sel(c.SOURCE_UP)} == 0",
             f.LLMPulseSourceDown,
             "An llmpulse source cannot be polled.",
             "The polls of source {{ $labels.source }} ({{ $labels.provider }}) have failed for "
             f"{dur(f.LLMPulseSourceDown)}; its last good data is still served and is getting old. "
             f"{c.SOURCE_POLL_ERRORS.name} says why (auth, rate limit, timeout...); see the exporter log.",
-            "exporter", "health",
+            "exporter",
+            "health",
         ),
         AlertRule(
-            "LLMPulseSourceStale", "warning",
+            "LLMPulseSourceStale",
+            "warning",
             f"time() - {sel(c.SOURCE_LAST_SUCCESS)} > {num(s.exporter.stale_after)}\nand\n"
             f"{sel(c.SOURCE_LAST_SUCCESS)} > 0",
             f.LLMPulseSourceStale,
@@ -564,26 +688,33 @@ def _exporter_alerts(s: BundleConfig) -> list[AlertRule]:
             "The newest data of source {{ $labels.source }} ({{ $labels.provider }}) is "
             f"{{{{ $value | humanizeDuration }}}} old (threshold {dur(s.exporter.stale_after)}). Cost, balance and "
             "status figures from it are out of date: check the source's errors and the exporter log.",
-            "exporter", "health",
+            "exporter",
+            "health",
         ),
         AlertRule(
-            "LLMPulseExporterDown", "critical",
+            "LLMPulseExporterDown",
+            "critical",
             f'up{{job="{job}"}} == 0\nor\nabsent(up{{job="{job}"}})',
             f.LLMPulseExporterDown,
             "Prometheus cannot scrape the llmpulse exporter.",
             f"Prometheus has not scraped llmpulse (job {job}) for {dur(f.LLMPulseExporterDown)}: no LLM metric "
             "is fresh and every other llmpulse alert is blind. Check the exporter process or container, its log "
             "and the scrape target.",
-            "exporter", "health", board_var=None,
+            "exporter",
+            "health",
+            board_var=None,
         ),
         AlertRule(
-            "Watchdog", "none",
+            "Watchdog",
+            "none",
             "vector(1)",
             None,
             "The alerting pipeline is working.",
             "This alert always fires, to prove that Prometheus evaluates rules and Alertmanager delivers them. "
             "Route it to a dead man's switch: when the heartbeat stops, the monitoring itself is down.",
-            "meta", "health", board_var=None,
+            "meta",
+            "health",
+            board_var=None,
         ),
     ]
 

@@ -176,8 +176,10 @@ class ApiSettings(_Strict):
     def _on_bucket(cls, v: float) -> float:
         buckets = contract.API_CALL_DURATION.buckets
         if v not in buckets:
-            raise ValueError(f"must be a bucket boundary of {contract.API_CALL_DURATION.name}: "
-                             f"{', '.join(f'{b:g}' for b in buckets)}")
+            raise ValueError(
+                f"must be a bucket boundary of {contract.API_CALL_DURATION.name}: "
+                f"{', '.join(f'{b:g}' for b in buckets)}"
+            )
         return v
 
     @field_validator("latency_threshold_seconds")
@@ -185,8 +187,10 @@ class ApiSettings(_Strict):
     def _inside_buckets(cls, v: float) -> float:
         buckets = contract.API_CALL_DURATION.buckets
         if not buckets[0] <= v < buckets[-1]:
-            raise ValueError(f"must be between {buckets[0]:g} and {buckets[-1]:g} seconds (the range the duration "
-                             "histogram resolves)")
+            raise ValueError(
+                f"must be between {buckets[0]:g} and {buckets[-1]:g} seconds (the range the duration "
+                "histogram resolves)"
+            )
         return v
 
     @model_validator(mode="after")
@@ -236,8 +240,10 @@ class SloSettings(_Strict):
     def _both_severities_ok(self) -> SloSettings:
         for window in self.windows:
             if window.factor * (1 - self.objective) >= 1:
-                raise ValueError(f"factor {window.factor:g} x budget {1 - self.objective:g} >= 100 %: that window "
-                                 "can never fire; lower the factor or the objective")
+                raise ValueError(
+                    f"factor {window.factor:g} x budget {1 - self.objective:g} >= 100 %: that window "
+                    "can never fire; lower the factor or the objective"
+                )
         return self
 
 
@@ -526,8 +532,15 @@ def _default_email() -> list[EmailReceiver]:
     # The stack's mail catcher (compose service "mailpit": SMTP on 1025, web UI on 127.0.0.1:8025; natively the
     # built-in inbox listens on the same ports): notifications are visible out of the box with no account anywhere.
     # It speaks plain SMTP, hence require_tls false. Critical and warning, as a person on call would get them.
-    return [EmailReceiver(name="mailpit", to=["oncall@llmpulse.local"], smarthost="mailpit:1025",
-                          require_tls=False, **{"from": "alertmanager@llmpulse.local"})]
+    return [
+        EmailReceiver(
+            name="mailpit",
+            to=["oncall@llmpulse.local"],
+            smarthost="mailpit:1025",
+            require_tls=False,
+            **{"from": "alertmanager@llmpulse.local"},
+        )
+    ]
 
 
 class Receivers(_Strict):
@@ -591,11 +604,15 @@ class BundleConfig(BaseModel):
     def _consistent(self) -> BundleConfig:
         runway_s = self.balance.runway_days * 86400
         if runway_s <= self.alert_for.LLMBalanceRunwayShort:
-            raise ValueError("balance.runway_days must be longer than for.LLMBalanceRunwayShort, or the runway "
-                             "runs out before the alert may fire")
+            raise ValueError(
+                "balance.runway_days must be longer than for.LLMBalanceRunwayShort, or the runway "
+                "runs out before the alert may fire"
+            )
         if self.budget.forecast_min_elapsed + self.alert_for.LLMBudgetForecastExceeded > 27 * 86400:
-            raise ValueError("budget.forecast_min_elapsed plus for.LLMBudgetForecastExceeded must stay within the "
-                             "first 27 days of a month, or the forecast alert could never fire in February")
+            raise ValueError(
+                "budget.forecast_min_elapsed plus for.LLMBudgetForecastExceeded must stay within the "
+                "first 27 days of a month, or the forecast alert could never fire in February"
+            )
         if self.api.tls_expiry_critical <= self.alert_for.LLMTLSCertExpiringSoon:
             raise ValueError("api.tls_expiry_critical must be longer than for.LLMTLSCertExpiringSoon")
         return self

@@ -51,8 +51,13 @@ SERVICES: dict[str, Service] = {
     for s in (
         Service("simulator", 9878, "/_sim/health", "simulated provider APIs (demo data, faults)", "/_sim/state"),
         Service("exporter", 9877, "/-/ready", "llmpulse exporter (/metrics, landing page)"),
-        Service("mailpit", 8025, "/readyz", "mail catcher: where Alertmanager's notifications arrive (web UI)",
-                extra_ports={"smtp": 1025}),
+        Service(
+            "mailpit",
+            8025,
+            "/readyz",
+            "mail catcher: where Alertmanager's notifications arrive (web UI)",
+            extra_ports={"smtp": 1025},
+        ),
         Service("alertmanager", 9093, "/-/ready", "Alertmanager (routing, grouping, silences)"),
         Service("prometheus", 9090, "/-/ready", "Prometheus (scrapes the exporter, evaluates rules)", "/alerts"),
         Service("grafana", 3000, "/api/health", "Grafana (dashboards)", "/dashboards"),

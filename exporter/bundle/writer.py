@@ -36,27 +36,37 @@ def bundle_files(settings: BundleConfig | None = None) -> dict[str, str]:
     """Every generated file: repository-relative path -> text."""
     s = settings or BundleConfig()
     files: dict[str, str] = {
-        PROMETHEUS_FILE: _yaml("exporter/bundle/prometheus.py", prometheus_config(s),
-                               "Scrapes the exporter, Prometheus and Alertmanager; rule files are relative to this "
-                               "file."),
+        PROMETHEUS_FILE: _yaml(
+            "exporter/bundle/prometheus.py",
+            prometheus_config(s),
+            "Scrapes the exporter, Prometheus and Alertmanager; rule files are relative to this file.",
+        ),
         RULES_FILE: header("exporter/bundle/rules.py") + dump_rule_groups(recording_groups(s)),
         ALERTS_FILE: header("exporter/bundle/rules.py") + dump_rule_groups(alert_groups(s)),
     }
     for path, data in test_files(s).items():
-        files[path] = _yaml("exporter/bundle/rule_tests.py", data,
-                            "Run: promtool test rules prometheus/tests/*.yml")
-    files[am.CONFIG_FILE] = _yaml("exporter/bundle/alertmanager.py", am.alertmanager_config(s),
-                                  "Templates are relative to this file; check with: amtool check-config")
+        files[path] = _yaml("exporter/bundle/rule_tests.py", data, "Run: promtool test rules prometheus/tests/*.yml")
+    files[am.CONFIG_FILE] = _yaml(
+        "exporter/bundle/alertmanager.py",
+        am.alertmanager_config(s),
+        "Templates are relative to this file; check with: amtool check-config",
+    )
     files[TEMPLATE_FILE] = template_text(header("exporter/bundle/am_templates.py"))
-    files[am.ROUTES_FILE] = _yaml("exporter/bundle/alertmanager.py", {"cases": am.route_cases(s)},
-                                  "Each case: amtool config routes test --config.file=alertmanager/alertmanager.yml "
-                                  "--verify.receivers=RECEIVERS LABELS...")
-    files[am.INHIBITIONS_FILE] = _yaml("exporter/bundle/alertmanager.py", {"cases": am.inhibition_cases(s)},
-                                       "Checked against a real Alertmanager by tests/test_bundle_alertmanager.py.")
-    files[am.TEMPLATE_DATA_FILE] = dump_json({"_comment": f"{GENERATED} Template test data (webhook payload shape).",
-                                              **am.template_data(s)})
-    files[RUNBOOKS_FILE] = runbooks_markdown(s, header("exporter/bundle/runbooks.py", comment="").replace("\n ",
-                                                                                                        "\n"))
+    files[am.ROUTES_FILE] = _yaml(
+        "exporter/bundle/alertmanager.py",
+        {"cases": am.route_cases(s)},
+        "Each case: amtool config routes test --config.file=alertmanager/alertmanager.yml "
+        "--verify.receivers=RECEIVERS LABELS...",
+    )
+    files[am.INHIBITIONS_FILE] = _yaml(
+        "exporter/bundle/alertmanager.py",
+        {"cases": am.inhibition_cases(s)},
+        "Checked against a real Alertmanager by tests/test_bundle_alertmanager.py.",
+    )
+    files[am.TEMPLATE_DATA_FILE] = dump_json(
+        {"_comment": f"{GENERATED} Template test data (webhook payload shape).", **am.template_data(s)}
+    )
+    files[RUNBOOKS_FILE] = runbooks_markdown(s, header("exporter/bundle/runbooks.py", comment="").replace("\n ", "\n"))
     for extra in _optional_generators():
         files.update(extra(s))
     return files
@@ -133,8 +143,10 @@ def run_generate(config: Config | None, out_dir: Path, check: bool) -> int:
     if check:
         problems = _differences(out_dir, files)
         if problems:
-            print(f"error: {len(problems)} generated file(s) in {out_dir} are not what `llmpulse generate` writes:",
-                  file=sys.stderr)
+            print(
+                f"error: {len(problems)} generated file(s) in {out_dir} are not what `llmpulse generate` writes:",
+                file=sys.stderr,
+            )
             for line in problems:
                 print(f"  {line}", file=sys.stderr)
             print("run `llmpulse generate` (with the same --config) and commit the result", file=sys.stderr)
@@ -154,7 +166,9 @@ def run_generate(config: Config | None, out_dir: Path, check: bool) -> int:
         (out_dir / rel).unlink()
     print(f"{out_dir}: wrote {len(files)} files ({changed} changed, {len(removed)} stale removed)")
     if am.has_inline_secret(settings):
-        print(f"warning: {am.CONFIG_FILE} contains the WeCom api_secret inline (Alertmanager "
-              f"{settings.alertmanager_version} cannot read it from a file): keep that file out of version control",
-              file=sys.stderr)
+        print(
+            f"warning: {am.CONFIG_FILE} contains the WeCom api_secret inline (Alertmanager "
+            f"{settings.alertmanager_version} cannot read it from a file): keep that file out of version control",
+            file=sys.stderr,
+        )
     return 0

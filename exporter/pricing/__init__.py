@@ -50,8 +50,9 @@ class UsdPrice:
 class Pricing:
     """The price table plus exchange rates and surge multiplier. Thread-safe; built once per ``App``."""
 
-    def __init__(self, table: PriceTable, exchange_rates: Mapping[str, float] | None = None,
-                 surge_multiplier: float = 1.0) -> None:
+    def __init__(
+        self, table: PriceTable, exchange_rates: Mapping[str, float] | None = None, surge_multiplier: float = 1.0
+    ) -> None:
         self.table = table
         self.rates = {k.upper(): float(v) for k, v in (exchange_rates or {}).items()}
         self.surge_multiplier = float(surge_multiplier)
@@ -68,19 +69,36 @@ class Pricing:
         price = self.table.lookup(model)
         result: UsdPrice | None = None
         if price is None:
-            self._note(model, "pricing: model %s has no entry in the price table: its tokens are counted in "
-                              f"{contract.UNPRICED_TOKENS.name}, not as $0 (add it under pricing.models)",
-                       repr(model) if model else "'' (the source reported no model name)")
+            self._note(
+                model,
+                "pricing: model %s has no entry in the price table: its tokens are counted in "
+                f"{contract.UNPRICED_TOKENS.name}, not as $0 (add it under pricing.models)",
+                repr(model) if model else "'' (the source reported no model name)",
+            )
         else:
             free = not any((price.input, price.cached_input, price.cache_write_input, price.output))
             rate = 1.0 if price.currency == "USD" or free else self.rates.get(price.currency)
             if rate is None:
-                self._note(model, "pricing: model %r is priced in %s (entry %r) but exchange_rates has no %s rate: "
-                                  "its tokens are counted as unpriced (add exchange_rates: {%s: <USD per %s>})",
-                           model, price.currency, price.name, price.currency, price.currency, price.currency)
+                self._note(
+                    model,
+                    "pricing: model %r is priced in %s (entry %r) but exchange_rates has no %s rate: "
+                    "its tokens are counted as unpriced (add exchange_rates: {%s: <USD per %s>})",
+                    model,
+                    price.currency,
+                    price.name,
+                    price.currency,
+                    price.currency,
+                    price.currency,
+                )
             else:
-                result = UsdPrice(price, rate, price.input * rate, price.cached_input * rate,
-                                  price.cache_write_input * rate, price.output * rate)
+                result = UsdPrice(
+                    price,
+                    rate,
+                    price.input * rate,
+                    price.cached_input * rate,
+                    price.cache_write_input * rate,
+                    price.output * rate,
+                )
         with self._lock:
             if len(self._cache) > 10_000:  # model names come from APIs and posts: bound the memo
                 self._cache.clear()
@@ -95,15 +113,23 @@ class Pricing:
         uncached = inp - cached - written
         if uncached < 0:
             if inp > 0:  # input given but smaller than its parts: the source's token semantics differ
-                self._note(f"{model}|negative", "pricing: model %r reports fewer input tokens (%s) than cached "
-                           "plus cache-write tokens (%s): uncached input counted as 0", model, inp, cached + written)
+                self._note(
+                    f"{model}|negative",
+                    "pricing: model %r reports fewer input tokens (%s) than cached "
+                    "plus cache-write tokens (%s): uncached input counted as 0",
+                    model,
+                    inp,
+                    cached + written,
+                )
             uncached = 0.0
-        total = math.fsum((
-            uncached * price.input,
-            cached * price.cached_input,
-            written * price.cache_write_input,
-            float(tokens.get("output", 0.0)) * price.output,
-        ))
+        total = math.fsum(
+            (
+                uncached * price.input,
+                cached * price.cached_input,
+                written * price.cache_write_input,
+                float(tokens.get("output", 0.0)) * price.output,
+            )
+        )
         return total / PER_TOKENS * self.surge_multiplier
 
     def cache_savings(self, price: UsdPrice, tokens: Mapping[str, float]) -> float:
@@ -153,12 +179,16 @@ class Pricing:
             origins[origin] = origins.get(origin, 0) + 1
             if price.currency != "USD" and price.currency not in self.rates:
                 unconvertible[price.currency] = unconvertible.get(price.currency, 0) + 1
-        text = (f"pricing: {len(entries)} models priced ("
-                + ", ".join(f"{k} {v}" for k, v in sorted(origins.items())) + f"), surge x{self.surge_multiplier:g}")
+        text = (
+            f"pricing: {len(entries)} models priced ("
+            + ", ".join(f"{k} {v}" for k, v in sorted(origins.items()))
+            + f"), surge x{self.surge_multiplier:g}"
+        )
         if unconvertible:
             text += "; no exchange rate for " + ", ".join(
                 f"{cur} ({n} models count as unpriced; add exchange_rates: {{{cur}: ...}})"
-                for cur, n in sorted(unconvertible.items()))
+                for cur, n in sorted(unconvertible.items())
+            )
         return text
 
 

@@ -34,10 +34,10 @@ from pydantic import ValidationError
 BUILTIN_NAME = "prices.yaml"
 _VERSION_SUFFIXES = (
     re.compile(r"-\d{4}-\d{2}-\d{2}$"),  # OpenAI: gpt-4o-mini-2024-07-18
-    re.compile(r"[-@]\d{8}$"),            # Anthropic: claude-sonnet-4-20250514, Vertex: ...@20241022
-    re.compile(r"-\d{4}$"),               # 4-digit snapshots: gpt-4-0613, gpt-3.5-turbo-0125
-    re.compile(r"-latest$"),              # moving aliases: claude-3-5-haiku-latest
-    re.compile(r":[a-z0-9_\-]+$"),        # OpenRouter variants: :beta, :thinking, :nitro, :floor
+    re.compile(r"[-@]\d{8}$"),  # Anthropic: claude-sonnet-4-20250514, Vertex: ...@20241022
+    re.compile(r"-\d{4}$"),  # 4-digit snapshots: gpt-4-0613, gpt-3.5-turbo-0125
+    re.compile(r"-latest$"),  # moving aliases: claude-3-5-haiku-latest
+    re.compile(r":[a-z0-9_\-]+$"),  # OpenRouter variants: :beta, :thinking, :nitro, :floor
 )
 
 
@@ -193,8 +193,10 @@ def parse_table(data: Any, origin: str, key: str) -> dict[str, Price]:
         if not isinstance(name, str) or not name.strip():
             raise PriceTableError(key, f"{where}models: model names must be non-empty strings, got {name!r}")
         if name.lower() in lowered:
-            raise PriceTableError(key, f"{where}models.{name}: duplicate of {lowered[name.lower()]!r} "
-                                       "(names are matched case-insensitively)")
+            raise PriceTableError(
+                key,
+                f"{where}models.{name}: duplicate of {lowered[name.lower()]!r} (names are matched case-insensitively)",
+            )
         lowered[name.lower()] = name
         out[name] = _entry(name, raw, origin, key, where)
     return out
@@ -224,8 +226,9 @@ def builtin_entries() -> dict[str, Price]:
         return parse_table(_read_yaml(Path(path), "builtin"), "builtin", "builtin")
 
 
-def load_table(*, builtin: bool = True, file: Path | None = None, inline: Mapping[str, Any] | None = None
-               ) -> PriceTable:
+def load_table(
+    *, builtin: bool = True, file: Path | None = None, inline: Mapping[str, Any] | None = None
+) -> PriceTable:
     """Merge the built-in table, a price file and inline entries (later ones replace whole entries)."""
     merged: dict[str, Price] = {}
 
@@ -243,8 +246,7 @@ def load_table(*, builtin: bool = True, file: Path | None = None, inline: Mappin
         lowered: set[str] = set()
         for name in inline:
             if name.lower() in lowered:
-                raise PriceTableError("models", f"{name}: duplicate model name (names are matched "
-                                                "case-insensitively)")
+                raise PriceTableError("models", f"{name}: duplicate model name (names are matched case-insensitively)")
             lowered.add(name.lower())
         merge({name: _entry(name, raw, "config", "models", "") for name, raw in inline.items()})
     return PriceTable(merged)

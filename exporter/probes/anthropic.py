@@ -66,8 +66,9 @@ class AnthropicStream:
             self.stopped = True
         elif kind == "content_block_delta":
             delta = payload.get("delta") or {}
-            return isinstance(delta, dict) and bool(delta.get("text") or delta.get("thinking")
-                                                     or delta.get("partial_json"))
+            return isinstance(delta, dict) and bool(
+                delta.get("text") or delta.get("thinking") or delta.get("partial_json")
+            )
         return False
 
 
@@ -82,8 +83,12 @@ class AnthropicProbe(ChatProbe):
 
     def body(self) -> dict[str, Any]:
         cfg = self.config
-        body = {"model": cfg.model, "max_tokens": cfg.max_tokens, "stream": cfg.stream,
-                "messages": [{"role": "user", "content": cfg.prompt}]}
+        body = {
+            "model": cfg.model,
+            "max_tokens": cfg.max_tokens,
+            "stream": cfg.stream,
+            "messages": [{"role": "user", "content": cfg.prompt}],
+        }
         return merge_body(body, cfg.extra_body)
 
     def answer_error(self, data: dict[str, Any], status: int) -> ProbeError | None:

@@ -82,9 +82,15 @@ class Call:
         if payload is not None:
             hdrs.setdefault("Content-Type", "application/json")
         self._requests += 1
-        exchange = open_exchange(self.probe.url(path), method=method, headers=hdrs, body=payload,
-                                 deadline=self.deadline, tls=self.probe.tls_context,
-                                 clock=self.clock if self._requests == 1 else None)
+        exchange = open_exchange(
+            self.probe.url(path),
+            method=method,
+            headers=hdrs,
+            body=payload,
+            deadline=self.deadline,
+            tls=self.probe.tls_context,
+            clock=self.clock if self._requests == 1 else None,
+        )
         if exchange.cert_not_after is not None:
             self.cert_not_after = exchange.cert_not_after
         limits = parse_ratelimit_headers(dict(exchange.headers.items()), time.time())
@@ -128,8 +134,9 @@ def parse_event_json(data: str, what: str) -> Any:
         raise ProbeError("invalid_response", f"{what}: stream event is not valid JSON") from None
 
 
-def follow_stream(call: Call, lines: Iterator[bytes], feed: Callable[[str, str], bool],
-                  ended: Callable[[], bool]) -> None:
+def follow_stream(
+    call: Call, lines: Iterator[bytes], feed: Callable[[str, str], bool], ended: Callable[[], bool]
+) -> None:
     """Hand each server-sent event to ``feed`` until ``ended()`` or the stream closes. ``feed`` returns True for
     an event carrying generated text; the first one is the time to first token, for every chat API alike."""
     for event, data in iter_events(lines):
@@ -180,8 +187,12 @@ class Probe:
         # A first token that arrived counts even if the stream failed later (the stall is in the error counter);
         # tokens the answer reported were spent whatever happened next.
         outcome = Outcome(
-            success=error is None, duration=duration, ttft=call.ttft,
-            tokens=call.tokens, ratelimits=call.ratelimits, phases=dict(call.clock.durations),
+            success=error is None,
+            duration=duration,
+            ttft=call.ttft,
+            tokens=call.tokens,
+            ratelimits=call.ratelimits,
+            phases=dict(call.clock.durations),
             cert_not_after=call.cert_not_after,
         )
         if error is not None:

@@ -79,8 +79,9 @@ class CozeStream:
             self.completed = True
             self.usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else None
         if event == "conversation.message.delta":
-            return payload.get("type", "answer") == "answer" and bool(payload.get("content")
-                                                                         or payload.get("reasoning_content"))
+            return payload.get("type", "answer") == "answer" and bool(
+                payload.get("content") or payload.get("reasoning_content")
+            )
         return False
 
 
@@ -92,9 +93,13 @@ class CozeProbe(ChatProbe):
 
     def body(self) -> dict[str, Any]:
         cfg = self.config
-        body = {"bot_id": cfg.bot_id, "user_id": cfg.user_id, "stream": cfg.stream,
-                "auto_save_history": not cfg.stream,
-                "additional_messages": [{"role": "user", "content": cfg.prompt, "content_type": "text"}]}
+        body = {
+            "bot_id": cfg.bot_id,
+            "user_id": cfg.user_id,
+            "stream": cfg.stream,
+            "auto_save_history": not cfg.stream,
+            "additional_messages": [{"role": "user", "content": cfg.prompt, "content_type": "text"}],
+        }
         return merge_body(body, cfg.extra_body)
 
     def answer_error(self, data: dict[str, Any], status: int) -> ProbeError | None:
@@ -141,5 +146,6 @@ class CozeProbe(ChatProbe):
         follow_stream(call, lines, stream.feed, lambda: stream.done)
         add_usage(call, stream.usage)
         if not stream.completed:
-            raise ProbeError("invalid_response", f"stream ended after {stream.events} events without "
-                             "conversation.chat.completed")
+            raise ProbeError(
+                "invalid_response", f"stream ended after {stream.events} events without conversation.chat.completed"
+            )

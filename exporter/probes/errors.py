@@ -17,14 +17,26 @@ _TYPE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 #: HTTP status Anthropic documents for each error type (errors.md); used for errors sent inside a 200 stream.
 ANTHROPIC_STATUS = {
-    "invalid_request_error": "400", "authentication_error": "401", "billing_error": "402",
-    "permission_error": "403", "not_found_error": "404", "conflict_error": "409", "request_too_large": "413",
-    "rate_limit_error": "429", "api_error": "500", "timeout_error": "504", "overloaded_error": "529",
+    "invalid_request_error": "400",
+    "authentication_error": "401",
+    "billing_error": "402",
+    "permission_error": "403",
+    "not_found_error": "404",
+    "conflict_error": "409",
+    "request_too_large": "413",
+    "rate_limit_error": "429",
+    "api_error": "500",
+    "timeout_error": "504",
+    "overloaded_error": "529",
 }
 #: The same for OpenAI error codes/types that can arrive inside a 200 stream.
 OPENAI_STATUS = {
-    "invalid_api_key": "401", "rate_limit_exceeded": "429", "insufficient_quota": "429", "server_error": "500",
-    "model_not_found": "404", "invalid_request_error": "400",
+    "invalid_api_key": "401",
+    "rate_limit_exceeded": "429",
+    "insufficient_quota": "429",
+    "server_error": "500",
+    "model_not_found": "404",
+    "invalid_request_error": "400",
 }
 
 

@@ -41,7 +41,7 @@ class OpenAIStream:
     """Reads the chunks of a chat completion stream. :meth:`feed` returns True for a chunk carrying text."""
 
     def __init__(self) -> None:
-        self.finished = False     # [DONE] seen
+        self.finished = False  # [DONE] seen
         self.finish_reason = False
         self.chunks = 0
         self.usage: dict[str, Any] | None = None
@@ -63,8 +63,9 @@ class OpenAIStream:
             if not isinstance(choice, dict):
                 continue
             delta = choice.get("delta") or {}
-            if isinstance(delta, dict) and any(delta.get(k) for k in ("content", "reasoning_content", "refusal",
-                                                                        "tool_calls", "reasoning")):
+            if isinstance(delta, dict) and any(
+                delta.get(k) for k in ("content", "reasoning_content", "refusal", "tool_calls", "reasoning")
+            ):
                 content = True
             if choice.get("finish_reason"):
                 self.finish_reason = True
@@ -84,8 +85,12 @@ class OpenAICompatibleProbe(ChatProbe):
 
     def body(self) -> dict[str, Any]:
         cfg = self.config
-        body: dict[str, Any] = {"model": cfg.model, "messages": [{"role": "user", "content": cfg.prompt}],
-                                cfg.max_tokens_param: cfg.max_tokens, "stream": cfg.stream}
+        body: dict[str, Any] = {
+            "model": cfg.model,
+            "messages": [{"role": "user", "content": cfg.prompt}],
+            cfg.max_tokens_param: cfg.max_tokens,
+            "stream": cfg.stream,
+        }
         if cfg.stream:
             body["stream_options"] = {"include_usage": True}
         return merge_body(body, cfg.extra_body)

@@ -48,9 +48,9 @@ def parse_reset(text: str, now: float) -> float | None:
     if number is not None:
         if not math.isfinite(number) or number < 0:
             return None
-        if number > 1e12:              # Unix milliseconds
+        if number > 1e12:  # Unix milliseconds
             return max(0.0, number / 1000 - now)
-        if number > 1e9:               # Unix seconds
+        if number > 1e9:  # Unix seconds
             return max(0.0, number - now)
         return number
     try:

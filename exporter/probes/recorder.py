@@ -15,8 +15,11 @@ from exporter.config import ProbeConfig
 from exporter.probes.base import Outcome
 from exporter.samples import LiveMetrics
 
-RATELIMIT_FAMILIES = {"limit": contract.RATELIMIT_LIMIT, "remaining": contract.RATELIMIT_REMAINING,
-                      "reset": contract.RATELIMIT_RESET}
+RATELIMIT_FAMILIES = {
+    "limit": contract.RATELIMIT_LIMIT,
+    "remaining": contract.RATELIMIT_REMAINING,
+    "reset": contract.RATELIMIT_RESET,
+}
 #: Distinct (code, error_type) pairs kept per probe before new error types fold into "other".
 MAX_ERROR_SERIES = 50
 
@@ -43,8 +46,12 @@ class ProbeRecorder:
     def record(self, outcome: Outcome) -> None:
         live, labels, extra = self.live, self.labels, self.extra
         if not outcome.success:
-            live.inc(contract.ERROR_CODES, {**labels, "code": outcome.code,
-                                            "error_type": self._error_type(outcome)}, 1, extra)
+            live.inc(
+                contract.ERROR_CODES,
+                {**labels, "code": outcome.code, "error_type": self._error_type(outcome)},
+                1,
+                extra,
+            )
         live.observe(contract.API_CALL_DURATION, labels, outcome.duration, extra)
         if outcome.ttft is not None:
             live.observe(contract.TIME_TO_FIRST_TOKEN, labels, outcome.ttft, extra)

@@ -35,15 +35,19 @@ def probe_class(kind: str) -> type[Probe]:
     from exporter.probes.http import HttpProbe
     from exporter.probes.openai_compatible import OpenAICompatibleProbe
 
-    types: dict[str, type[Probe]] = {"openai_compatible": OpenAICompatibleProbe, "anthropic": AnthropicProbe,
-                                     "coze": CozeProbe, "http": HttpProbe}
+    types: dict[str, type[Probe]] = {
+        "openai_compatible": OpenAICompatibleProbe,
+        "anthropic": AnthropicProbe,
+        "coze": CozeProbe,
+        "http": HttpProbe,
+    }
     return types[kind]
 
 
 @dataclass
 class _Status:
     success: bool | None = None
-    last_run: float = 0.0          # Unix time the last probe started
+    last_run: float = 0.0  # Unix time the last probe started
     last_duration: float = 0.0
     last_error: str = ""
     runs: int = 0
@@ -55,8 +59,9 @@ class ProbeRunner:
     def __init__(self, config: ProbeConfig, live: LiveMetrics) -> None:
         self.config = config
         self.probe = probe_class(config.type)(config)
-        self.recorder = ProbeRecorder(config, live, streams=self.probe.streams and config.stream,
-                                      spends_tokens=config.type != "http")
+        self.recorder = ProbeRecorder(
+            config, live, streams=self.probe.streams and config.stream, spends_tokens=config.type != "http"
+        )
         self.status = _Status()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -115,12 +120,20 @@ class ProbeRunner:
         else:
             when = datetime.fromtimestamp(st.last_run, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
             ago = time.time() - st.last_run
-            last_text = f"{when} ({format_duration(ago) + ' ago' if ago >= 1 else 'just now'}, " \
-                        f"took {st.last_duration:.2f} s)"
-        return {"name": self.config.name, "type": self.config.type, "model": self.config.model,
-                "provider": self.config.provider_label, "success": st.success, "last_text": last_text,
-                "last_error": st.last_error, "interval_text": format_duration(self.config.interval),
-                "runs": st.runs}
+            last_text = (
+                f"{when} ({format_duration(ago) + ' ago' if ago >= 1 else 'just now'}, took {st.last_duration:.2f} s)"
+            )
+        return {
+            "name": self.config.name,
+            "type": self.config.type,
+            "model": self.config.model,
+            "provider": self.config.provider_label,
+            "success": st.success,
+            "last_text": last_text,
+            "last_error": st.last_error,
+            "interval_text": format_duration(self.config.interval),
+            "runs": st.runs,
+        }
 
 
 class ProbeScheduler:

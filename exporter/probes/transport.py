@@ -33,7 +33,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 from exporter.http import USER_AGENT
 
 PHASES = ("dns", "connect", "tls", "first_byte", "transfer")
-MAX_BODY = 1_048_576          # a probe answer is tiny; anything bigger is not what we asked for
+MAX_BODY = 1_048_576  # a probe answer is tiny; anything bigger is not what we asked for
 MAX_STREAM = 4 * 1_048_576
 MAX_LINE = 262_144
 
@@ -200,7 +200,7 @@ def _der_item(buf: bytes, pos: int) -> tuple[int, int, int]:
     pos += 2
     if length & 0x80:
         n = length & 0x7F
-        length = int.from_bytes(buf[pos:pos + n], "big")
+        length = int.from_bytes(buf[pos : pos + n], "big")
         pos += n
     return tag, pos, length
 
@@ -213,18 +213,18 @@ def der_not_after(der: bytes) -> float:
     signature, issuer, validity -> notAfter (RFC 5280 4.1).
     """
     _, cert, _ = _der_item(der, 0)
-    _, pos, _ = _der_item(der, cert)           # tbsCertificate
+    _, pos, _ = _der_item(der, cert)  # tbsCertificate
     tag, start, length = _der_item(der, pos)
-    if tag == 0xA0:                            # [0] EXPLICIT version
+    if tag == 0xA0:  # [0] EXPLICIT version
         pos = start + length
         tag, start, length = _der_item(der, pos)
-    for _ in range(3):                         # serialNumber, signature, issuer
+    for _ in range(3):  # serialNumber, signature, issuer
         pos = start + length
         tag, start, length = _der_item(der, pos)
     _, nb_start, nb_len = _der_item(der, start)  # validity: notBefore, notAfter
     tag, na_start, na_len = _der_item(der, nb_start + nb_len)
-    text = der[na_start:na_start + na_len].decode("ascii")
-    if tag == 0x17:                            # UTCTime YYMMDDHHMMSSZ
+    text = der[na_start : na_start + na_len].decode("ascii")
+    if tag == 0x17:  # UTCTime YYMMDDHHMMSSZ
         year = int(text[:2])
         text = f"{1900 + year if year >= 50 else 2000 + year}{text[2:]}"
     return datetime.strptime(text, "%Y%m%d%H%M%SZ").replace(tzinfo=UTC).timestamp()
@@ -246,8 +246,14 @@ def cert_expiry(sock: ssl.SSLSocket) -> float | None:
 class Exchange:
     """An HTTP response being read under the probe's deadline. Close it when done."""
 
-    def __init__(self, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse,
-                 sock: socket.socket, deadline: float, cert_not_after: float | None) -> None:
+    def __init__(
+        self,
+        conn: http.client.HTTPConnection,
+        resp: http.client.HTTPResponse,
+        sock: socket.socket,
+        deadline: float,
+        cert_not_after: float | None,
+    ) -> None:
         self._conn = conn
         self._resp = resp
         self._sock = sock
@@ -291,8 +297,16 @@ class Exchange:
         self._conn.close()
 
 
-def open_exchange(url: str, *, method: str, headers: dict[str, str], body: bytes | None, deadline: float,
-                  tls: ssl.SSLContext | None, clock: PhaseClock | None = None) -> Exchange:
+def open_exchange(
+    url: str,
+    *,
+    method: str,
+    headers: dict[str, str],
+    body: bytes | None,
+    deadline: float,
+    tls: ssl.SSLContext | None,
+    clock: PhaseClock | None = None,
+) -> Exchange:
     """Connect, send the request and read the status line and headers. The phases go to ``clock`` if given."""
     clock = clock or PhaseClock()
     parts = urlsplit(url)
@@ -319,8 +333,12 @@ def open_exchange(url: str, *, method: str, headers: dict[str, str], body: bytes
         target = parts.path or "/"
         if parts.query:
             target += f"?{parts.query}"
-        request_headers = {"Host": parts.netloc.rsplit("@", 1)[-1], "User-Agent": USER_AGENT,
-                           "Connection": "close", **headers}
+        request_headers = {
+            "Host": parts.netloc.rsplit("@", 1)[-1],
+            "User-Agent": USER_AGENT,
+            "Connection": "close",
+            **headers,
+        }
         if proxy is not None and scheme == "http":
             target = f"http://{request_headers['Host']}{target}"  # absolute form through an HTTP proxy
             request_headers.update(_proxy_auth(proxy))

@@ -89,12 +89,16 @@ def _number_map(value: Any, where: str) -> dict[str, Decimal]:
         return {}
     if not isinstance(value, Mapping):
         raise ApiError("invalid_response", f"{where} is not an object")
-    return {str(k): to_decimal(v, f"{where}.{k}") for k, v in value.items()
-            if v is not None and not isinstance(v, Mapping | list | bool)}
+    return {
+        str(k): to_decimal(v, f"{where}.{k}")
+        for k, v in value.items()
+        if v is not None and not isinstance(v, Mapping | list | bool)
+    }
 
 
-def parse_usage_result(result: Mapping[str, Any], group_by: Sequence[str], totals: Totals,
-                       where: str = "result") -> None:
+def parse_usage_result(
+    result: Mapping[str, Any], group_by: Sequence[str], totals: Totals, where: str = "result"
+) -> None:
     labels = usage_labels(result, group_by)
     uncached = required_number(result, "uncached_input_tokens", where)
     output = required_number(result, "output_tokens", where)
@@ -108,8 +112,7 @@ def parse_usage_result(result: Mapping[str, Any], group_by: Sequence[str], total
         totals.add(contract.USAGE_UNITS, count, unit=unit, **labels)
 
 
-def parse_usage_page(page: Mapping[str, Any], group_by: Sequence[str], totals: Totals,
-                     not_before: float = 0.0) -> None:
+def parse_usage_page(page: Mapping[str, Any], group_by: Sequence[str], totals: Totals, not_before: float = 0.0) -> None:
     where = "usage_report/messages"
     for i, result in enumerate(bucket_results(page, where, bucket_start=bucket_start, not_before=not_before)):
         parse_usage_result(result, group_by, totals, f"{where}: result {i}")
@@ -159,8 +162,11 @@ class AnthropicProvider(ProviderBase):
         return base_prefix(self.config.url) + "/organizations"
 
     def _params(self, start: datetime, group_fields: Iterable[str]) -> Params:
-        params: Params = [("starting_at", rfc3339(start)), ("bucket_width", "1d"),
-                          ("limit", int(self.config.page_size or MAX_DAILY_BUCKETS))]
+        params: Params = [
+            ("starting_at", rfc3339(start)),
+            ("bucket_width", "1d"),
+            ("limit", int(self.config.page_size or MAX_DAILY_BUCKETS)),
+        ]
         return params + [("group_by[]", f) for f in group_fields]
 
     def poll(self, client: ApiClient, now: datetime) -> MetricSet:
@@ -182,8 +188,9 @@ class AnthropicProvider(ProviderBase):
     def workspace_names(self, client: ApiClient) -> list[tuple[str, str]]:
         params: Params = [("limit", 1000), ("include_archived", "true")]
         names: list[tuple[str, str]] = []
-        for page in fetch_pages(client, f"{self.prefix}/workspaces", params, cursor_param="after_id",
-                                cursor_key="last_id"):
+        for page in fetch_pages(
+            client, f"{self.prefix}/workspaces", params, cursor_param="after_id", cursor_key="last_id"
+        ):
             names.extend(parse_workspaces_page(page))
         return names
 

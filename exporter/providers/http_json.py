@@ -67,8 +67,10 @@ def check_families(sources: Sequence[Any]) -> None:
             if first is None:
                 seen[family.name] = (family, f"sources[{i}]")
             elif first[0] != family:
-                raise ValueError(f"sources[{i}].metrics[{j}].name: {family.name} is also defined by {first[1]} with "
-                                 "a different type, help or label names; use one definition or another name")
+                raise ValueError(
+                    f"sources[{i}].metrics[{j}].name: {family.name} is also defined by {first[1]} with "
+                    "a different type, help or label names; use one definition or another name"
+                )
 
 
 def _compare(actual: Any, expected: Any) -> bool:
@@ -90,8 +92,10 @@ class HttpJsonProvider(ProviderBase):
     def __init__(self, config: Any) -> None:
         super().__init__(config)
         self.families = {m.name: family_of(m) for m in config.metrics}
-        self.label_paths = {m.name: {name: jm.compile_path(p, label=True) for name, p in sorted(m.labels.items())}
-                            for m in config.metrics}
+        self.label_paths = {
+            m.name: {name: jm.compile_path(p, label=True) for name, p in sorted(m.labels.items())}
+            for m in config.metrics
+        }
         self.missing = dict.fromkeys(self.families, 0.0)  # cumulative, exported on every successful poll
         self._last_problem: dict[str, str] = {}
 
@@ -130,8 +134,9 @@ class HttpJsonProvider(ProviderBase):
             got = jm._lookup(doc, [s for s in jm.compile_path(path).steps if isinstance(s, jm.Key | jm.Index)])
             if got is jm._UNSET or not _compare(got, want):
                 shown = "missing" if got is jm._UNSET else repr(got)[:80]
-                raise ApiError("invalid_response", f"answer {path} is {shown}, expected {want!r}: "
-                                                   f"{error_detail(text)}"[:300])
+                raise ApiError(
+                    "invalid_response", f"answer {path} is {shown}, expected {want!r}: {error_detail(text)}"[:300]
+                )
 
     # -- mapping -------------------------------------------------------------------------------------------------
     def map_answer(self, doc: Any, now: datetime) -> MetricSet:
@@ -143,8 +148,9 @@ class HttpJsonProvider(ProviderBase):
         for metric in self.config.metrics:
             path = jm.compile_path(jm.expand(metric.path, local))
             labels = self.label_paths[metric.name]
-            mapped = jm.map_metric(doc, path, labels, select=metric.select, scale=metric.scale,
-                                   value_map=metric.value_map or None)
+            mapped = jm.map_metric(
+                doc, path, labels, select=metric.select, scale=metric.scale, value_map=metric.value_map or None
+            )
             if not mapped.matched:
                 unreadable.append(f"{metric.name}: {mapped.problems[0] if mapped.problems else 'no match'}")
             self._record(metric.name, mapped.problems)
@@ -154,11 +160,17 @@ class HttpJsonProvider(ProviderBase):
                 ms.set(family, number, **dict(zip(names, values, strict=True)))
             series += len(mapped.series)
         if len(unreadable) == len(self.config.metrics):
-            raise ApiError("invalid_response", "no configured metric could be read from the answer (an error "
-                                               "envelope, or the API changed): " + "; ".join(unreadable[:3]))
+            raise ApiError(
+                "invalid_response",
+                "no configured metric could be read from the answer (an error "
+                "envelope, or the API changed): " + "; ".join(unreadable[:3]),
+            )
         if series > self.config.max_series:
-            raise ApiError("invalid_response", f"the answer maps to {series} series, more than max_series "
-                                               f"({self.config.max_series}): check the labels or raise max_series")
+            raise ApiError(
+                "invalid_response",
+                f"the answer maps to {series} series, more than max_series "
+                f"({self.config.max_series}): check the labels or raise max_series",
+            )
         for name, count in self.missing.items():
             ms.set(contract.HTTP_JSON_MISSING, count, metric=name)
         return ms

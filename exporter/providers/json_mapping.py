@@ -40,8 +40,12 @@ def _placeholder_value(body: str, now: datetime) -> str:
         )
     anchor, amount, unit, fmt = match.groups()
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    base = {"now": now, "today": midnight, "yesterday": midnight - timedelta(days=1),
-            "month_start": midnight.replace(day=1)}[anchor]
+    base = {
+        "now": now,
+        "today": midnight,
+        "yesterday": midnight - timedelta(days=1),
+        "month_start": midnight.replace(day=1),
+    }[anchor]
     if amount:
         base -= int(amount) * _OFFSET_UNITS[unit]
     fmt = fmt or ("iso" if anchor == "now" else "date")
@@ -145,7 +149,7 @@ class _Parser:
         return PathError(f"invalid path {self.text!r} at position {self.pos + 1}: {what}")
 
     def peek(self, n: int = 1) -> str:
-        return self.text[self.pos:self.pos + n]
+        return self.text[self.pos : self.pos + n]
 
     def eat(self, token: str) -> bool:
         if self.text.startswith(token, self.pos):
@@ -165,7 +169,7 @@ class _Parser:
         end = self.text.find(quote, self.pos + 1)
         if end < 0:
             raise self.fail("unterminated quoted string")
-        value = self.text[self.pos + 1:end]
+        value = self.text[self.pos + 1 : end]
         self.pos = end + 1
         return value
 
@@ -232,9 +236,9 @@ class _Parser:
         if end < 0:
             raise self.fail("expected ']' after the filter value")
         close = self.text.rfind(")", self.pos, end)
-        if close >= 0 and not self.text[close + 1:end].strip():
+        if close >= 0 and not self.text[close + 1 : end].strip():
             end = close  # the closing parenthesis of [?(@.x==y)]
-        raw = self.text[self.pos:end].strip()
+        raw = self.text[self.pos : end].strip()
         self.pos = end
         if not raw:
             raise self.fail("expected a value after the comparison")
@@ -284,8 +288,8 @@ def compile_template(text: str) -> Path:
 @dataclass
 class Match:
     value: Any
-    item: Any       # the element of the last wildcard/filter step (the document root if there is none)
-    item_key: Any   # its key (object) or index (list); None for the root
+    item: Any  # the element of the last wildcard/filter step (the document root if there is none)
+    item_key: Any  # its key (object) or index (list); None for the root
 
 
 @dataclass
@@ -343,21 +347,27 @@ def evaluate(path: Path, doc: Any) -> Result:
     frontier: list[Match] = [Match(doc, doc, None)]
     for depth, step in enumerate(path.steps):
         nxt: list[Match] = []
-        where = _describe(path.steps[:depth + 1])
+        where = _describe(path.steps[: depth + 1])
         for m in frontier:
             node = m.value
             if isinstance(step, Key):
                 if isinstance(node, Mapping) and step.name in node:
                     nxt.append(Match(node[step.name], m.item, m.item_key))
                 else:
-                    result.missing.append(f"{where} (no field {step.name!r})" if isinstance(node, Mapping)
-                                          else f"{where} (found {_kind(node)}, not an object)")
+                    result.missing.append(
+                        f"{where} (no field {step.name!r})"
+                        if isinstance(node, Mapping)
+                        else f"{where} (found {_kind(node)}, not an object)"
+                    )
             elif isinstance(step, Index):
                 if isinstance(node, list) and -len(node) <= step.index < len(node):
                     nxt.append(Match(node[step.index], m.item, m.item_key))
                 else:
-                    result.missing.append(f"{where} (list has {len(node)} elements)" if isinstance(node, list)
-                                          else f"{where} (found {_kind(node)}, not a list)")
+                    result.missing.append(
+                        f"{where} (list has {len(node)} elements)"
+                        if isinstance(node, list)
+                        else f"{where} (found {_kind(node)}, not a list)"
+                    )
             elif isinstance(step, Wildcard):
                 if isinstance(node, list):
                     nxt.extend(Match(v, v, i) for i, v in enumerate(node))
@@ -474,8 +484,15 @@ class Mapped:
     matched: bool = False  # the path could be followed (even if it selected nothing)
 
 
-def map_metric(doc: Any, path: Path, labels: Mapping[str, Path], *, select: str, scale: float = 1.0,
-               value_map: Mapping[str, float] | None = None) -> Mapped:
+def map_metric(
+    doc: Any,
+    path: Path,
+    labels: Mapping[str, Path],
+    *,
+    select: str,
+    scale: float = 1.0,
+    value_map: Mapping[str, float] | None = None,
+) -> Mapped:
     """Apply one metric definition to an answer.
 
     Matches are grouped by their label values and each group is reduced with ``select`` (``all`` needs one match
@@ -495,8 +512,10 @@ def map_metric(doc: Any, path: Path, labels: Mapping[str, Path], *, select: str,
             if problem:
                 out.problems.append(f"label {name}: {problem}")
             if DATE_VALUE_RE.match(value):
-                out.problems.append(f"label {name} carries a date ({value!r}): date labels are not allowed, reduce "
-                                    "per-day rows with select (last, sum...) or a [?date==${today}] filter")
+                out.problems.append(
+                    f"label {name} carries a date ({value!r}): date labels are not allowed, reduce "
+                    "per-day rows with select (last, sum...) or a [?date==${today}] filter"
+                )
                 out.series.clear()
                 return out
             key_parts.append(value)
@@ -516,8 +535,10 @@ def map_metric(doc: Any, path: Path, labels: Mapping[str, Path], *, select: str,
         if select == "all":
             if len(values) > 1:
                 shown = dict(zip(names, key, strict=True))
-                out.problems.append(f"{len(values)} values share the labels {shown}: add a label that tells them "
-                                    "apart, or reduce them with select (last, first, sum, max, min, count)")
+                out.problems.append(
+                    f"{len(values)} values share the labels {shown}: add a label that tells them "
+                    "apart, or reduce them with select (last, first, sum, max, min, count)"
+                )
                 out.series.clear()
                 return out
             out.series[key] = values[0] * scale

@@ -30,8 +30,9 @@ def parse_balance(data: Any, currency: str) -> MetricSet:
     if code != 0 or data.get("status") is False:
         scode = data.get("scode")
         detail = data.get("message") or data.get("msg") or data.get("error") or ""
-        raise ApiError("invalid_response",
-                       f"{where}: Moonshot answered code {code!r} (scode {scode!r}) {detail}".rstrip()[:200])
+        raise ApiError(
+            "invalid_response", f"{where}: Moonshot answered code {code!r} (scode {scode!r}) {detail}".rstrip()[:200]
+        )
     body = require(data, "data", dict, where)
     fields = {"total": "available_balance", "voucher": "voucher_balance", "cash": "cash_balance"}
     return balances_from_fields(body, currency, fields, f"{where}: data")

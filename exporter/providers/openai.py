@@ -74,10 +74,12 @@ USAGE_ENDPOINTS: tuple[UsageEndpoint, ...] = (
             ("output_audio", ("output_audio_tokens",)),
         ),
     ),
-    UsageEndpoint("embeddings", required=("input_tokens", "num_model_requests"),
-                  tokens=(("input", ("input_tokens",)),)),
-    UsageEndpoint("moderations", required=("input_tokens", "num_model_requests"),
-                  tokens=(("input", ("input_tokens",)),)),
+    UsageEndpoint(
+        "embeddings", required=("input_tokens", "num_model_requests"), tokens=(("input", ("input_tokens",)),)
+    ),
+    UsageEndpoint(
+        "moderations", required=("input_tokens", "num_model_requests"), tokens=(("input", ("input_tokens",)),)
+    ),
     UsageEndpoint("images", required=("images", "num_model_requests"), unit=("images", "images")),
     UsageEndpoint("audio_speeches", required=("characters", "num_model_requests"), unit=("characters", "characters")),
     UsageEndpoint("audio_transcriptions", required=("seconds", "num_model_requests"), unit=("seconds", "seconds")),
@@ -103,8 +105,9 @@ def usage_labels(result: Mapping[str, Any], group_by: Sequence[str]) -> dict[str
     return labels
 
 
-def parse_usage_result(result: Mapping[str, Any], endpoint: UsageEndpoint, group_by: Sequence[str],
-                       totals: Totals, where: str = "result") -> None:
+def parse_usage_result(
+    result: Mapping[str, Any], endpoint: UsageEndpoint, group_by: Sequence[str], totals: Totals, where: str = "result"
+) -> None:
     """Add one Usage API result to the totals."""
     for name in endpoint.required:
         required_number(result, name, where)  # a missing required field means a shape we do not understand
@@ -118,16 +121,16 @@ def parse_usage_result(result: Mapping[str, Any], endpoint: UsageEndpoint, group
         totals.add(contract.USAGE_UNITS, required_number(result, field, where), unit=unit, **labels)
 
 
-def parse_usage_page(page: Mapping[str, Any], endpoint: UsageEndpoint, group_by: Sequence[str], totals: Totals,
-                     not_before: float = 0.0) -> None:
+def parse_usage_page(
+    page: Mapping[str, Any], endpoint: UsageEndpoint, group_by: Sequence[str], totals: Totals, not_before: float = 0.0
+) -> None:
     """Add every result of one ``UsageResponse`` page (buckets starting before ``not_before`` are ignored)."""
     where = f"usage/{endpoint.name}"
     for i, result in enumerate(bucket_results(page, where, bucket_start=bucket_start, not_before=not_before)):
         parse_usage_result(result, endpoint, group_by, totals, f"{where}: result {i}")
 
 
-def parse_costs_page(page: Mapping[str, Any], group_by: Sequence[str], totals: Totals,
-                     not_before: float = 0.0) -> None:
+def parse_costs_page(page: Mapping[str, Any], group_by: Sequence[str], totals: Totals, not_before: float = 0.0) -> None:
     """Add every result of one Costs API page: ``amount.value`` is in dollars (major units)."""
     where = "costs"
     for i, result in enumerate(bucket_results(page, where, bucket_start=bucket_start, not_before=not_before)):
@@ -207,8 +210,7 @@ class OpenAIProvider(ProviderBase):
         """All projects, archived ones included (their usage still counts this month)."""
         params: Params = [("limit", 100), ("include_archived", "true")]
         names: list[tuple[str, str]] = []
-        for page in fetch_pages(client, f"{self.prefix}/projects", params, cursor_param="after",
-                                cursor_key="last_id"):
+        for page in fetch_pages(client, f"{self.prefix}/projects", params, cursor_param="after", cursor_key="last_id"):
             names.extend(parse_projects_page(page))
         return names
 

@@ -27,8 +27,7 @@ log = logging.getLogger(__name__)
 KEY_PATH = "/api/v1/key"
 LEGACY_KEY_PATH = "/api/v1/auth/key"
 CREDITS_PATH = "/api/v1/credits"
-USAGE_WINDOWS = (("usage", "total"), ("usage_daily", "daily"), ("usage_weekly", "weekly"),
-                 ("usage_monthly", "monthly"))
+USAGE_WINDOWS = (("usage", "total"), ("usage_daily", "daily"), ("usage_weekly", "weekly"), ("usage_monthly", "monthly"))
 
 
 def parse_key(data: Any, where: str = KEY_PATH) -> tuple[MetricSet, float | None]:
@@ -85,8 +84,10 @@ class OpenRouterProvider(ProviderBase):
                 raise
             # /key just worked with this key, so a 403 here means "not a management key", not a dead key.
             self.credits_refused = True
-            self.note = (f"{CREDITS_PATH} refused this key ({exc}); exporting key limit and usage only. "
-                         "Use a management key to export credits, or set credits: false.")
+            self.note = (
+                f"{CREDITS_PATH} refused this key ({exc}); exporting key limit and usage only. "
+                "Use a management key to export credits, or set credits: false."
+            )
             log.warning("source=%s %s", self.config.name, self.note)
             return None
 

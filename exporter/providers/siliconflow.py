@@ -29,9 +29,10 @@ def parse_user_info(data: Any, currency: str) -> MetricSet:
     code = data.get("code")
     if code != SUCCESS_CODE:
         detail = data.get("message") or data.get("msg") or ""
-        raise ApiError("invalid_response",
-                       f"{where}: SiliconFlow answered code {code!r} (success is {SUCCESS_CODE}) {detail}"
-                       .rstrip()[:200])
+        raise ApiError(
+            "invalid_response",
+            f"{where}: SiliconFlow answered code {code!r} (success is {SUCCESS_CODE}) {detail}".rstrip()[:200],
+        )
     body = require(data, "data", dict, where)
     fields = {"total": "totalBalance", "granted": "balance", "charged": "chargeBalance"}
     return balances_from_fields(body, currency, fields, f"{where}: data")

@@ -34,13 +34,25 @@ log = logging.getLogger(__name__)
 
 PATH = "/api/v2/summary.json"
 INDICATORS = ("none", "minor", "major", "critical", "maintenance", "unknown")
-COMPONENT_STATUSES = ("operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance",
-                      "unknown")
+COMPONENT_STATUSES = (
+    "operational",
+    "degraded_performance",
+    "partial_outage",
+    "major_outage",
+    "under_maintenance",
+    "unknown",
+)
 IMPACTS = ("none", "minor", "major", "critical")
 RESOLVED_STATES = frozenset({"resolved", "postmortem", "completed"})
 # When one label stands for several components (duplicate names in one group), the worst status wins.
-_SEVERITY = {"operational": 0, "under_maintenance": 1, "unknown": 2, "degraded_performance": 3, "partial_outage": 4,
-             "major_outage": 5}
+_SEVERITY = {
+    "operational": 0,
+    "under_maintenance": 1,
+    "unknown": 2,
+    "degraded_performance": 3,
+    "partial_outage": 4,
+    "major_outage": 5,
+}
 GROUP_SEPARATOR = " / "
 
 
@@ -76,12 +88,14 @@ def _components(items: list[Any]) -> list[_Component]:
     for item, at in leaves:
         status = require(item, "status", str, at)
         group_id = item.get("group_id")
-        out.append(_Component(
-            id=str(item.get("id", "")),
-            name=item["name"].strip(),
-            status=status if status in COMPONENT_STATUSES else "unknown",
-            group=groups.get(str(group_id), "") if group_id else "",
-        ))
+        out.append(
+            _Component(
+                id=str(item.get("id", "")),
+                name=item["name"].strip(),
+                status=status if status in COMPONENT_STATUSES else "unknown",
+                group=groups.get(str(group_id), "") if group_id else "",
+            )
+        )
     return out
 
 
@@ -142,8 +156,9 @@ def parse_summary(data: Any, wanted: Sequence[str] = ()) -> Summary:
     return Summary(indicator, components, incidents, unmatched)
 
 
-def _one_hot(ms: MetricSet, family: contract.Family, label: str, states: Iterable[str], current: str,
-             **labels: str) -> None:
+def _one_hot(
+    ms: MetricSet, family: contract.Family, label: str, states: Iterable[str], current: str, **labels: str
+) -> None:
     for state in states:
         ms.set(family, 1.0 if state == current else 0.0, **labels, **{label: state})
 

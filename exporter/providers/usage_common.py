@@ -123,8 +123,9 @@ def bucket_results(
             yield result
 
 
-def fetch_pages(client: ApiClient, path: str, params: Params, *, cursor_param: str = "page",
-                cursor_key: str = "next_page") -> Iterator[Mapping[str, Any]]:
+def fetch_pages(
+    client: ApiClient, path: str, params: Params, *, cursor_param: str = "page", cursor_key: str = "next_page"
+) -> Iterator[Mapping[str, Any]]:
     """Every page of a paginated endpoint (the cursor goes back as ``cursor_param``), with the loop guard of
     :func:`exporter.http.paginate`."""
 

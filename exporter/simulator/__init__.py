@@ -39,9 +39,14 @@ SIM_MODULES = (
 class Simulator:
     """The simulated provider APIs on one router. ``clock`` lets tests freeze "now"."""
 
-    def __init__(self, seed: int = 42, *, clock: Callable[[], float] = time.time,
-                 keys: tuple[str, ...] = (DEMO_KEY, DEMO_MANAGEMENT_KEY),
-                 faults: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        seed: int = 42,
+        *,
+        clock: Callable[[], float] = time.time,
+        keys: tuple[str, ...] = (DEMO_KEY, DEMO_MANAGEMENT_KEY),
+        faults: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         self.seed = seed
         self.clock = clock
         self.keys = set(keys)
@@ -75,8 +80,15 @@ class Simulator:
 
         @r.route("GET", "/_sim/state")
         def state(req: Request) -> Response:
-            return Response.json({"seed": self.seed, "now": self.clock(), "modules": self.modules,
-                                  **self.faults.snapshot(), "state": _jsonable(self.state)})
+            return Response.json(
+                {
+                    "seed": self.seed,
+                    "now": self.clock(),
+                    "modules": self.modules,
+                    **self.faults.snapshot(),
+                    "state": _jsonable(self.state),
+                }
+            )
 
         @r.route("POST", "/_sim/faults")
         def set_faults(req: Request) -> Response:

@@ -104,15 +104,17 @@ def langfuse_day(seed: int, day: date, now: float) -> dict[str, Any] | None:
             continue
         inp = round(observations * (900 + 1600 * r(model, "input")))
         out = round(observations * (120 + 380 * r(model, "output")))
-        usage.append({
-            "model": model,
-            "inputUsage": inp,
-            "outputUsage": out,
-            "totalUsage": inp + out,
-            "countTraces": round(observations * 0.8),
-            "countObservations": observations,
-            "totalCost": round((inp * in_price + out * out_price) / 1e6, 6),
-        })
+        usage.append(
+            {
+                "model": model,
+                "inputUsage": inp,
+                "outputUsage": out,
+                "totalUsage": inp + out,
+                "countTraces": round(observations * 0.8),
+                "countObservations": observations,
+                "totalCost": round((inp * in_price + out * out_price) / 1e6, 6),
+            }
+        )
     if not usage:
         return None
     model_traces = [u["countTraces"] for u in usage]
@@ -173,8 +175,9 @@ def register(sim: Any) -> None:
         return Response.json({"code": code, "msg": "internal error" if code == 5000 else f"error {code}"}, status)
 
     def langfuse_error(status: int, req: Request) -> Response:
-        return Response.json({"message": "Internal Server Error" if status >= 500 or status == 200
-                              else f"HTTP {status}"}, status)
+        return Response.json(
+            {"message": "Internal Server Error" if status >= 500 or status == 200 else f"HTTP {status}"}, status
+        )
 
     def bot_answer(req: Request, start_text: str | None, end_text: str | None) -> Response:
         now = sim.clock()
@@ -222,8 +225,9 @@ def register(sim: Any) -> None:
     @with_faults(sim, PROVIDER, langfuse_error)
     def langfuse_daily(req: Request) -> Response:
         if not _basic_ok(sim, req):
-            return Response.json({"message": "Invalid credentials. Confirm that you've configured the correct "
-                                  "host."}, 401)
+            return Response.json(
+                {"message": "Invalid credentials. Confirm that you've configured the correct host."}, 401
+            )
         now = sim.clock()
         try:
             page = int(req.arg("page") or 1)
@@ -246,11 +250,13 @@ def register(sim: Any) -> None:
                     days.append(row)
             day -= timedelta(days=1)
         total = len(days)
-        chunk = days[(page - 1) * limit:page * limit]
-        return Response.json({
-            "data": _drop(chunk, state["drop_fields"]),
-            "meta": {"page": page, "limit": limit, "totalItems": total, "totalPages": math.ceil(total / limit)},
-        })
+        chunk = days[(page - 1) * limit : page * limit]
+        return Response.json(
+            {
+                "data": _drop(chunk, state["drop_fields"]),
+                "meta": {"page": page, "limit": limit, "totalItems": total, "totalPages": math.ceil(total / limit)},
+            }
+        )
 
     @router.route("GET", "/_sim/analytics")
     def get_admin(req: Request) -> Response:

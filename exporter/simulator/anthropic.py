@@ -92,12 +92,15 @@ class ModelPrice:
 
 
 PRICES = {
-    "claude-sonnet-4-20250514": ModelPrice("Claude Sonnet 4", Decimal("3"), Decimal("15"), Decimal("3.75"),
-                                           Decimal("6"), Decimal("0.30")),
-    "claude-3-5-haiku-20241022": ModelPrice("Claude Haiku 3.5", Decimal("0.80"), Decimal("4"), Decimal("1.00"),
-                                            Decimal("1.60"), Decimal("0.08")),
-    "claude-opus-4-1-20250805": ModelPrice("Claude Opus 4.1", Decimal("15"), Decimal("75"), Decimal("18.75"),
-                                           Decimal("30"), Decimal("1.50")),
+    "claude-sonnet-4-20250514": ModelPrice(
+        "Claude Sonnet 4", Decimal("3"), Decimal("15"), Decimal("3.75"), Decimal("6"), Decimal("0.30")
+    ),
+    "claude-3-5-haiku-20241022": ModelPrice(
+        "Claude Haiku 3.5", Decimal("0.80"), Decimal("4"), Decimal("1.00"), Decimal("1.60"), Decimal("0.08")
+    ),
+    "claude-opus-4-1-20250805": ModelPrice(
+        "Claude Opus 4.1", Decimal("15"), Decimal("75"), Decimal("18.75"), Decimal("30"), Decimal("1.50")
+    ),
 }
 WEB_SEARCH_CENTS = Decimal(1)  # $10 per 1000 searches
 CODE_EXECUTION_CENTS_PER_HOUR = Decimal(5)
@@ -112,8 +115,16 @@ TOKEN_LINES = (  # (value field, description suffix, token_type, price attribute
 )
 
 
-def messages(avg_in: float, avg_out: float, read_share: float, write_share: float, *, long_writes: float = 0.2,
-             web_search: float = 0.0, code_seconds: float = 0.0) -> Callable[[int, Rand], Values]:
+def messages(
+    avg_in: float,
+    avg_out: float,
+    read_share: float,
+    write_share: float,
+    *,
+    long_writes: float = 0.2,
+    web_search: float = 0.0,
+    code_seconds: float = 0.0,
+) -> Callable[[int, Rand], Values]:
     """Messages traffic: request count -> the usage report's token fields (and tool use for costs)."""
 
     def make(n: int, rand: Rand) -> Values:
@@ -134,10 +145,26 @@ def messages(avg_in: float, avg_out: float, read_share: float, write_share: floa
     return make
 
 
-def _stream(key: str | None, workspace: str | None, model: str, rate: float, make: Callable[[int, Rand], Values], *,
-            tier: str = "standard", context: str = "0-200k", geo: str = "global", active: float = 1.0) -> Stream:
-    dims = {"api_key_id": key, "workspace_id": workspace, "model": model, "service_tier": tier,
-            "context_window": context, "inference_geo": geo}
+def _stream(
+    key: str | None,
+    workspace: str | None,
+    model: str,
+    rate: float,
+    make: Callable[[int, Rand], Values],
+    *,
+    tier: str = "standard",
+    context: str = "0-200k",
+    geo: str = "global",
+    active: float = 1.0,
+) -> Stream:
+    dims = {
+        "api_key_id": key,
+        "workspace_id": workspace,
+        "model": model,
+        "service_tier": tier,
+        "context_window": context,
+        "inference_geo": geo,
+    }
     return Stream("messages", dims, rate, make, active)
 
 
@@ -177,32 +204,60 @@ def cost_lines(stream: Stream, v: Values) -> list[tuple[str, dict[str, Any], Dec
         tokens = v.get(field, 0)
         if tokens:
             cents = tokens * getattr(price, attr) * factor_ * 100 / MILLION
-            fields = {"cost_type": "tokens", "model": model, "token_type": token_type, "service_tier": tier,
-                      "context_window": context}
+            fields = {
+                "cost_type": "tokens",
+                "model": model,
+                "token_type": token_type,
+                "service_tier": tier,
+                "context_window": context,
+            }
             out.append((f"{label} Usage - {suffix}", fields, cents))
     empty = {"model": None, "token_type": None, "service_tier": None, "context_window": None}
     if v.get("web_search_requests"):
-        out.append(("Web Search Usage", {**empty, "cost_type": "web_search"},
-                    v["web_search_requests"] * WEB_SEARCH_CENTS))
+        out.append(
+            ("Web Search Usage", {**empty, "cost_type": "web_search"}, v["web_search_requests"] * WEB_SEARCH_CENTS)
+        )
     if v.get("code_execution_seconds"):
-        out.append(("Code Execution Usage", {**empty, "cost_type": "code_execution"},
-                    v["code_execution_seconds"] * CODE_EXECUTION_CENTS_PER_HOUR / 3600))
+        out.append(
+            (
+                "Code Execution Usage",
+                {**empty, "cost_type": "code_execution"},
+                v["code_execution_seconds"] * CODE_EXECUTION_CENTS_PER_HOUR / 3600,
+            )
+        )
     return out
 
 
 # --- errors ---------------------------------------------------------------------------------------------------------
-ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
-               403: "permission_error", 404: "not_found_error", 409: "conflict_error", 413: "request_too_large",
-               429: "rate_limit_error", 500: "api_error", 504: "timeout_error", 529: "overloaded_error"}
-ERROR_MESSAGES = {429: "Number of requests has exceeded your rate limit. Please try again later.",
-                  500: "Internal server error", 504: "Request timed out", 529: "Overloaded"}
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+ERROR_MESSAGES = {
+    429: "Number of requests has exceeded your rate limit. Please try again later.",
+    500: "Internal server error",
+    504: "Request timed out",
+    529: "Overloaded",
+}
 
 
 def error(status: int, message: str, type_: str | None = None, req: Request | None = None) -> Response:
     seed = f"{status}:{message}:{req.path if req else ''}:{req.arg('page') if req else ''}:{time.time_ns()}"
     request_id = "req_011C" + base64.b32encode(hashlib.sha256(seed.encode()).digest()[:15]).decode()[:20]
-    body = {"type": "error", "error": {"type": type_ or ERROR_TYPES.get(status, "api_error"), "message": message},
-            "request_id": request_id}
+    body = {
+        "type": "error",
+        "error": {"type": type_ or ERROR_TYPES.get(status, "api_error"), "message": message},
+        "request_id": request_id,
+    }
     return Response.json(body, status, {"request-id": request_id})
 
 
@@ -261,8 +316,11 @@ def _width_and_limit(req: Request, limits: Limits) -> tuple[str, int]:
     width_name = req.arg("bucket_width") or "1d"
     if width_name not in limits:
         *most, last = (f"'{w}'" for w in limits)
-        raise BadRequest(f"bucket_width: Input should be {', '.join(most)} or {last}" if most
-                         else f"bucket_width: Input should be {last}")
+        raise BadRequest(
+            f"bucket_width: Input should be {', '.join(most)} or {last}"
+            if most
+            else f"bucket_width: Input should be {last}"
+        )
     return width_name, _limit(req, *limits[width_name])
 
 
@@ -278,17 +336,30 @@ def _group_by(req: Request, allowed: Sequence[str]) -> list[str]:
 
 
 API = AdminApi(
-    start="starting_at", end="ending_at", time=RFC3339, read_time=parse_time, read_limit=_limit,
-    read_width=_width_and_limit, bad_request=BadRequest,
+    start="starting_at",
+    end="ending_at",
+    time=RFC3339,
+    read_time=parse_time,
+    read_limit=_limit,
+    read_width=_width_and_limit,
+    bad_request=BadRequest,
     end_not_after_start="ending_at: must be after starting_at",
     bad_cursor="page: invalid page token",
     foreign_cursor="page: the page token does not match this query",
-    auth=auth_error, fault_error=fault_error, whole_buckets=True,
+    auth=auth_error,
+    fault_error=fault_error,
+    whole_buckets=True,
 )
 
 
-FILTERS = {"api_key_ids": "api_key_id", "workspace_ids": "workspace_id", "models": "model",
-           "service_tiers": "service_tier", "context_window": "context_window", "inference_geos": "inference_geo"}
+FILTERS = {
+    "api_key_ids": "api_key_id",
+    "workspace_ids": "workspace_id",
+    "models": "model",
+    "service_tiers": "service_tier",
+    "context_window": "context_window",
+    "inference_geos": "inference_geo",
+}
 USAGE_GROUPS = ("api_key_id", "workspace_id", "model", "service_tier", "context_window", "inference_geo")
 USAGE_DIMS = (*USAGE_GROUPS, "account_id", "service_account_id")
 COST_GROUPS = ("workspace_id", "description")
@@ -303,8 +374,10 @@ def usage_result(dims: dict[str, Any], v: Values, f: Decimal) -> dict[str, Any]:
     return {
         **{d: dims.get(d) for d in USAGE_DIMS},
         "uncached_input_tokens": s["uncached_input_tokens"],
-        "cache_creation": {"ephemeral_1h_input_tokens": s["cache_creation_1h"],
-                           "ephemeral_5m_input_tokens": s["cache_creation_5m"]},
+        "cache_creation": {
+            "ephemeral_1h_input_tokens": s["cache_creation_1h"],
+            "ephemeral_5m_input_tokens": s["cache_creation_5m"],
+        },
         "cache_read_input_tokens": s["cache_read_input_tokens"],
         "output_tokens": s["output_tokens"],
         "server_tool_use": {"web_search_requests": s["web_search_requests"]},
@@ -342,18 +415,20 @@ def cost_query(req: Request) -> Rows:
         for dims, cents in grouped.values():
             by_description = "description" in fields
             amount = (cents * f).quantize(Decimal("0.00001")).normalize()
-            out.append({
-                "amount": f"{amount:f}",
-                "currency": "USD",
-                "cost_type": dims["cost_type"] if by_description else None,
-                "description": dims["description"] if by_description else None,
-                "model": dims["model"] if by_description else None,
-                "service_tier": dims["service_tier"] if by_description else None,
-                "token_type": dims["token_type"] if by_description else None,
-                "context_window": dims["context_window"] if by_description else None,
-                "inference_geo": None,
-                "workspace_id": dims["workspace_id"] if "workspace_id" in fields else None,
-            })
+            out.append(
+                {
+                    "amount": f"{amount:f}",
+                    "currency": "USD",
+                    "cost_type": dims["cost_type"] if by_description else None,
+                    "description": dims["description"] if by_description else None,
+                    "model": dims["model"] if by_description else None,
+                    "service_tier": dims["service_tier"] if by_description else None,
+                    "token_type": dims["token_type"] if by_description else None,
+                    "context_window": dims["context_window"] if by_description else None,
+                    "inference_geo": None,
+                    "workspace_id": dims["workspace_id"] if "workspace_id" in fields else None,
+                }
+            )
         return out
 
     return rows
@@ -361,14 +436,27 @@ def cost_query(req: Request) -> Rows:
 
 def workspace_list(archived: bool) -> list[Item]:
     colors = ("#6C5BB9", "#2E7D6F", "#C2410C")
-    return [{"id": wid, "type": "workspace", "name": name, "created_at": created, "archived_at": gone,
-             "display_color": colors[i % len(colors)]}
-            for i, (wid, name, created, gone) in enumerate(WORKSPACES) if archived or gone is None]
+    return [
+        {
+            "id": wid,
+            "type": "workspace",
+            "name": name,
+            "created_at": created,
+            "archived_at": gone,
+            "display_color": colors[i % len(colors)],
+        }
+        for i, (wid, name, created, gone) in enumerate(WORKSPACES)
+        if archived or gone is None
+    ]
 
 
 def workspace_page(page: list[Item], has_more: bool) -> dict[str, Any]:
-    return {"data": page, "has_more": has_more, "first_id": page[0]["id"] if page else None,
-            "last_id": page[-1]["id"] if page else None}
+    return {
+        "data": page,
+        "has_more": has_more,
+        "first_id": page[0]["id"] if page else None,
+        "last_id": page[-1]["id"] if page else None,
+    }
 
 
 # --- registration ---------------------------------------------------------------------------------------------------

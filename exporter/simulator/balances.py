@@ -126,8 +126,14 @@ class BalanceState:
     moonshot: Account
     openrouter: OpenRouterState
     siliconflow: Account
-    amounts: dict[str, str] = field(default_factory=lambda: {"deepseek": "string", "moonshot": "number",
-                                                             "openrouter": "number", "siliconflow": "string"})
+    amounts: dict[str, str] = field(
+        default_factory=lambda: {
+            "deepseek": "string",
+            "moonshot": "number",
+            "openrouter": "number",
+            "siliconflow": "string",
+        }
+    )
     codes: dict[str, tuple[int, str]] = field(default_factory=dict)  # moonshot / siliconflow body error codes
     hits: dict[str, int] = field(default_factory=dict)
 
@@ -160,9 +166,14 @@ def deepseek_body(state: BalanceState, now: float) -> dict[str, Any]:
         parts = {k: round(max(0.0, v), 2) for k, v in account.current(now).items()}
         total = round(parts["granted"] + parts["topped_up"], 2)
         available = available or total > 0
-        infos.append({"currency": currency, "total_balance": _money(total, style, 2),
-                      "granted_balance": _money(parts["granted"], style, 2),
-                      "topped_up_balance": _money(parts["topped_up"], style, 2)})
+        infos.append(
+            {
+                "currency": currency,
+                "total_balance": _money(total, style, 2),
+                "granted_balance": _money(parts["granted"], style, 2),
+                "topped_up_balance": _money(parts["topped_up"], style, 2),
+            }
+        )
     return {"is_available": available, "balance_infos": infos}
 
 
@@ -174,10 +185,16 @@ def moonshot_body(state: BalanceState, now: float) -> dict[str, Any]:
     code, message = state.codes.get("moonshot", (0, ""))
     if code:
         return {"code": code, "error": message or "request failed", "scode": f"0x{code:x}", "status": False}
-    return {"code": 0, "data": {"available_balance": _money(available, style, 5),
-                                "voucher_balance": _money(voucher, style, 5),
-                                "cash_balance": _money(parts["cash"], style, 5)},
-            "scode": "0x0", "status": True}
+    return {
+        "code": 0,
+        "data": {
+            "available_balance": _money(available, style, 5),
+            "voucher_balance": _money(voucher, style, 5),
+            "cash_balance": _money(parts["cash"], style, 5),
+        },
+        "scode": "0x0",
+        "status": True,
+    }
 
 
 def siliconflow_body(state: BalanceState, now: float) -> dict[str, Any]:
@@ -187,10 +204,24 @@ def siliconflow_body(state: BalanceState, now: float) -> dict[str, Any]:
         return {"code": code, "message": message or "request failed", "data": None}
     parts = {k: round(max(0.0, v), 2) for k, v in state.siliconflow.current(now).items()}
     total = round(parts["granted"] + parts["charged"], 2)
-    return {"code": 20000, "message": "OK", "status": True, "data": {
-        "id": "userid-llmpulse-demo", "name": "", "image": "", "email": "", "isAdmin": False,
-        "balance": _money(parts["granted"], style, 2), "status": "normal", "introduction": "", "role": "",
-        "chargeBalance": _money(parts["charged"], style, 2), "totalBalance": _money(total, style, 2)}}
+    return {
+        "code": 20000,
+        "message": "OK",
+        "status": True,
+        "data": {
+            "id": "userid-llmpulse-demo",
+            "name": "",
+            "image": "",
+            "email": "",
+            "isAdmin": False,
+            "balance": _money(parts["granted"], style, 2),
+            "status": "normal",
+            "introduction": "",
+            "role": "",
+            "chargeBalance": _money(parts["charged"], style, 2),
+            "totalBalance": _money(total, style, 2),
+        },
+    }
 
 
 def _window_start(now: float, window: str) -> float:
@@ -210,34 +241,65 @@ def openrouter_credits_body(state: BalanceState, now: float) -> dict[str, Any]:
 def openrouter_key_body(state: BalanceState, now: float, key: str) -> dict[str, Any]:
     o = state.openrouter
     usage = o.usage(now)
-    windows = {w: round(min(usage, o.account.spent_between(_window_start(now, w), now)), 6)
-               for w in ("daily", "weekly", "monthly")}
+    windows = {
+        w: round(min(usage, o.account.spent_between(_window_start(now, w), now)), 6)
+        for w in ("daily", "weekly", "monthly")
+    }
     remaining = None
     if o.limit is not None:
         in_window = windows.get(o.limit_reset or "", usage)
         remaining = round(max(0.0, o.limit - in_window), 6)
     management = key == DEMO_MANAGEMENT_KEY
-    return {"data": {
-        "label": f"{key[:12]}...{key[-3:]}", "limit": o.limit, "limit_remaining": remaining,
-        "limit_reset": o.limit_reset if o.limit is not None else None, "include_byok_in_limit": False,
-        "usage": round(usage, 6), "usage_daily": windows["daily"], "usage_weekly": windows["weekly"],
-        "usage_monthly": windows["monthly"], "byok_usage": 0.0, "byok_usage_daily": 0.0, "byok_usage_weekly": 0.0,
-        "byok_usage_monthly": 0.0, "is_free_tier": False, "is_management_key": management,
-        "is_provisioning_key": management, "creator_user_id": "user_2dHFtVWx2n56w6HkM0000000000",
-        "expires_at": None, "rate_limit": {"requests": -1, "interval": "10s",
-                                           "note": "This field is deprecated and safe to ignore."}}}
+    return {
+        "data": {
+            "label": f"{key[:12]}...{key[-3:]}",
+            "limit": o.limit,
+            "limit_remaining": remaining,
+            "limit_reset": o.limit_reset if o.limit is not None else None,
+            "include_byok_in_limit": False,
+            "usage": round(usage, 6),
+            "usage_daily": windows["daily"],
+            "usage_weekly": windows["weekly"],
+            "usage_monthly": windows["monthly"],
+            "byok_usage": 0.0,
+            "byok_usage_daily": 0.0,
+            "byok_usage_weekly": 0.0,
+            "byok_usage_monthly": 0.0,
+            "is_free_tier": False,
+            "is_management_key": management,
+            "is_provisioning_key": management,
+            "creator_user_id": "user_2dHFtVWx2n56w6HkM0000000000",
+            "expires_at": None,
+            "rate_limit": {"requests": -1, "interval": "10s", "note": "This field is deprecated and safe to ignore."},
+        }
+    }
 
 
 # --- error envelopes ------------------------------------------------------------------------------------------------
-DEEPSEEK_MESSAGES = {400: "Invalid Format", 401: "Authentication Fails (no such user)", 402: "Insufficient Balance",
-                     422: "Invalid Parameters", 429: "Rate Limit Reached", 500: "Server Error",
-                     503: "Server Overloaded"}
+DEEPSEEK_MESSAGES = {
+    400: "Invalid Format",
+    401: "Authentication Fails (no such user)",
+    402: "Insufficient Balance",
+    422: "Invalid Parameters",
+    429: "Rate Limit Reached",
+    500: "Server Error",
+    503: "Server Overloaded",
+}
 
 
 def deepseek_error(status: int, req: Request | None = None) -> Response:
     kind = {401: "authentication_error", 402: "unknown_error", 429: "rate_limit_error"}.get(status, "api_error")
-    return Response.json({"error": {"message": DEEPSEEK_MESSAGES.get(status, "Server Error"), "type": kind,
-                                    "param": None, "code": "invalid_request_error"}}, status)
+    return Response.json(
+        {
+            "error": {
+                "message": DEEPSEEK_MESSAGES.get(status, "Server Error"),
+                "type": kind,
+                "param": None,
+                "code": "invalid_request_error",
+            }
+        },
+        status,
+    )
 
 
 def moonshot_error(status: int, req: Request | None = None) -> Response:
@@ -249,17 +311,25 @@ def moonshot_error(status: int, req: Request | None = None) -> Response:
 
 
 def openrouter_error(status: int, message: str | None = None) -> Response:
-    default = {401: "Missing Authentication header", 402: "Insufficient credits", 403: "Forbidden",
-               404: "Not Found", 429: "Rate limit exceeded", 500: "Internal Server Error",
-               502: "Bad Gateway", 503: "Service Unavailable"}
+    default = {
+        401: "Missing Authentication header",
+        402: "Insufficient credits",
+        403: "Forbidden",
+        404: "Not Found",
+        429: "Rate limit exceeded",
+        500: "Internal Server Error",
+        502: "Bad Gateway",
+        503: "Service Unavailable",
+    }
     return Response.json({"error": {"code": status, "message": message or default.get(status, "Error")}}, status)
 
 
 def siliconflow_error(status: int, req: Request | None = None) -> Response:
     if status == 401:
         return Response.text("Invalid token", 401)
-    return Response.json({"code": 50000 + status % 100, "message": "System busy, please retry later",
-                          "data": None}, status)
+    return Response.json(
+        {"code": 50000 + status % 100, "message": "System busy, please retry later", "data": None}, status
+    )
 
 
 # --- admin: validation then application ----------------------------------------------------------------------------
@@ -270,8 +340,12 @@ PROVIDER_KEYS = {
     "openrouter": COMMON_KEYS | {"purchased", "used", "limit", "limit_reset", "legacy_only"},
     "siliconflow": COMMON_KEYS | {"granted", "charged", "code", "message"},
 }
-PART_KEYS = {"deepseek": ("granted", "topped_up"), "moonshot": ("voucher", "cash"),
-             "siliconflow": ("granted", "charged"), "openrouter": ("purchased", "used")}
+PART_KEYS = {
+    "deepseek": ("granted", "topped_up"),
+    "moonshot": ("voucher", "cash"),
+    "siliconflow": ("granted", "charged"),
+    "openrouter": ("purchased", "used"),
+}
 
 
 def _is_number(value: Any) -> bool:
@@ -315,13 +389,17 @@ def _check_values(provider: str, c: dict[str, Any]) -> None:
         if key in c and not isinstance(c[key], bool):
             raise ValueError(f"{provider}.{key}: expected true or false")
     if "amounts" in c and c["amounts"] not in ("string", "number"):
-        raise ValueError(f"{provider}.amounts: expected \"string\" or \"number\"")
+        raise ValueError(f'{provider}.amounts: expected "string" or "number"')
     if "code" in c and (not isinstance(c["code"], int) or isinstance(c["code"], bool)):
         raise ValueError(f"{provider}.code: expected an integer")
     if "message" in c and not isinstance(c["message"], str):
         raise ValueError(f"{provider}.message: expected a string")
-    if "currency" in c and not (isinstance(c["currency"], str) and len(c["currency"]) == 3
-                                and c["currency"].isalpha() and c["currency"].isupper()):
+    if "currency" in c and not (
+        isinstance(c["currency"], str)
+        and len(c["currency"]) == 3
+        and c["currency"].isalpha()
+        and c["currency"].isupper()
+    ):
         raise ValueError(f"{provider}.currency: expected a 3-letter upper-case code such as CNY")
     if "purchased" in c and "used" in c and c["purchased"] < c["used"]:
         raise ValueError(f"{provider}: purchased must be >= used")
@@ -374,8 +452,12 @@ def _apply_openrouter(o: OpenRouterState, c: dict[str, Any], now: float) -> Open
         purchased = max(c.get("purchased", purchased), used)
     credits = c["total"] if "total" in c else purchased - used
     explicit = any(k in c for k in ("total", "used", "purchased"))
-    account = Account({"credits": credits}, o.account.burn_per_hour, now,
-                      c.get("auto_topup", False if explicit else o.account.auto_topup))
+    account = Account(
+        {"credits": credits},
+        o.account.burn_per_hour,
+        now,
+        c.get("auto_topup", False if explicit else o.account.auto_topup),
+    )
     if "burn_per_hour" in c:
         account = replace(account, burn_per_hour=float(c["burn_per_hour"]))
     out = replace(o, account=account, used=used)
@@ -390,19 +472,30 @@ def _apply_openrouter(o: OpenRouterState, c: dict[str, Any], now: float) -> Open
 
 def describe(state: BalanceState, now: float) -> dict[str, Any]:
     """What every endpoint serves now, plus the knobs (for GET /_sim/balances and tests)."""
-    burn = {"deepseek": {cur: {"burn_per_hour": a.burn_per_hour, "auto_topup": a.auto_topup}
-                         for cur, a in state.deepseek.items()},
-            "moonshot": {"burn_per_hour": state.moonshot.burn_per_hour, "auto_topup": state.moonshot.auto_topup},
-            "openrouter": {"burn_per_hour": state.openrouter.account.burn_per_hour,
-                           "auto_topup": state.openrouter.account.auto_topup,
-                           "legacy_only": state.openrouter.legacy_only},
-            "siliconflow": {"burn_per_hour": state.siliconflow.burn_per_hour,
-                            "auto_topup": state.siliconflow.auto_topup}}
-    return {"deepseek": deepseek_body(state, now), "moonshot": moonshot_body(state, now),
-            "openrouter": {"key": openrouter_key_body(state, now, "sk-or-v1-simulated-key"),
-                           "credits": openrouter_credits_body(state, now)},
-            "siliconflow": siliconflow_body(state, now), "settings": burn, "amounts": dict(state.amounts),
-            "hits": dict(state.hits)}
+    burn = {
+        "deepseek": {
+            cur: {"burn_per_hour": a.burn_per_hour, "auto_topup": a.auto_topup} for cur, a in state.deepseek.items()
+        },
+        "moonshot": {"burn_per_hour": state.moonshot.burn_per_hour, "auto_topup": state.moonshot.auto_topup},
+        "openrouter": {
+            "burn_per_hour": state.openrouter.account.burn_per_hour,
+            "auto_topup": state.openrouter.account.auto_topup,
+            "legacy_only": state.openrouter.legacy_only,
+        },
+        "siliconflow": {"burn_per_hour": state.siliconflow.burn_per_hour, "auto_topup": state.siliconflow.auto_topup},
+    }
+    return {
+        "deepseek": deepseek_body(state, now),
+        "moonshot": moonshot_body(state, now),
+        "openrouter": {
+            "key": openrouter_key_body(state, now, "sk-or-v1-simulated-key"),
+            "credits": openrouter_credits_body(state, now),
+        },
+        "siliconflow": siliconflow_body(state, now),
+        "settings": burn,
+        "amounts": dict(state.amounts),
+        "hits": dict(state.hits),
+    }
 
 
 # --- registration ---------------------------------------------------------------------------------------------------

@@ -21,8 +21,9 @@ def malformed_body() -> bytes:
     return b'{"object": "page", "data": [{"object": "bucket", "start_time": 17'
 
 
-def with_faults(sim: Any, provider: str, error: Callable[[int, Request], Response]) -> Callable[
-        [Callable[[Request], Response]], Callable[[Request], Response]]:
+def with_faults(
+    sim: Any, provider: str, error: Callable[[int, Request], Response]
+) -> Callable[[Callable[[Request], Response]], Callable[[Request], Response]]:
     """Decorator: apply latency and error switches before a handler, malformed bodies after, count outcomes.
 
     ``error(status, req)`` builds the provider's own error envelope for an injected status.
@@ -50,8 +51,9 @@ def with_faults(sim: Any, provider: str, error: Callable[[int, Request], Respons
     return deco
 
 
-def broken_page(sim: Any, provider: str, page: int, req: Request,
-                error: Callable[[int, Request], Response]) -> Response | None:
+def broken_page(
+    sim: Any, provider: str, page: int, req: Request, error: Callable[[int, Request], Response]
+) -> Response | None:
     """The ``fail_page`` fault of a paginated endpoint: the answer that breaks page ``page`` (1-based), or None.
 
     The configured page fails ``fail_page_count`` times with ``fail_page_status`` in the provider's own envelope

@@ -18,22 +18,22 @@ ERROR_BODIES: dict[str, Any] = {}
 
 @dataclass
 class FaultSpec:
-    latency: float = 0.0            # seconds added to every answer
-    latency_jitter: float = 0.0     # +/- uniform jitter on latency (seconds)
-    slow_rate: float = 0.0          # share of calls that get slow_latency instead
+    latency: float = 0.0  # seconds added to every answer
+    latency_jitter: float = 0.0  # +/- uniform jitter on latency (seconds)
+    slow_rate: float = 0.0  # share of calls that get slow_latency instead
     slow_latency: float = 0.0
-    error_rate: float = 0.0         # share of calls answered with error_status
+    error_rate: float = 0.0  # share of calls answered with error_status
     error_status: int = 503
-    error_type: str = ""            # provider error type/code of those errors ("" = the status's usual one)
-    burst_429: int = 0              # the next N calls answer 429
-    retry_after: int = 1            # Retry-After of those 429s (seconds)
-    malformed: int = 0              # the next N answers have a broken JSON body
-    fail_page: int = 0              # paginated endpoints: page number (1-based) that fails...
-    fail_page_status: int = 500     # ...with this status (0 = malformed body)
-    fail_page_count: int = 1        # ...this many times (then pages work again)
-    stall: float = 0.0              # streams stop sending for this many seconds after the first event
-    stall_rate: float = 1.0         # share of streams that stall when stall > 0
-    down: bool = False              # refuse everything with 503
+    error_type: str = ""  # provider error type/code of those errors ("" = the status's usual one)
+    burst_429: int = 0  # the next N calls answer 429
+    retry_after: int = 1  # Retry-After of those 429s (seconds)
+    malformed: int = 0  # the next N answers have a broken JSON body
+    fail_page: int = 0  # paginated endpoints: page number (1-based) that fails...
+    fail_page_status: int = 500  # ...with this status (0 = malformed body)
+    fail_page_count: int = 1  # ...this many times (then pages work again)
+    stall: float = 0.0  # streams stop sending for this many seconds after the first event
+    stall_rate: float = 1.0  # share of streams that stall when stall > 0
+    down: bool = False  # refuse everything with 503
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FaultSpec:
@@ -117,5 +117,7 @@ class FaultRegistry:
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"faults": {k: asdict(v) for k, v in self.specs.items()},
-                    "served": {k: dict(v) for k, v in self.served.items()}}
+            return {
+                "faults": {k: asdict(v) for k, v in self.specs.items()},
+                "served": {k: dict(v) for k, v in self.served.items()},
+            }

@@ -61,37 +61,67 @@ DEFAULT_LIMITS: dict[str, dict[str, float]] = {
     "openai_chat": {"requests": 500, "tokens": 200_000},
     "anthropic_messages": {"requests": 50, "input_tokens": 40_000, "output_tokens": 8_000},
 }
-MODELS = [("gpt-4o-mini", 1721172741), ("gpt-4o", 1715367049), ("deepseek-chat", 1735689600),
-          ("claude-3-5-haiku-latest", 1729555200), ("claude-sonnet-4-5", 1759104000)]
+MODELS = [
+    ("gpt-4o-mini", 1721172741),
+    ("gpt-4o", 1715367049),
+    ("deepseek-chat", 1735689600),
+    ("claude-3-5-haiku-latest", 1729555200),
+    ("claude-sonnet-4-5", 1759104000),
+]
 
 OPENAI_ERRORS: dict[int, tuple[str, str | None, str]] = {
     400: ("invalid_request_error", None, "Invalid request."),
     401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
     403: ("request_forbidden", "unsupported_country_region_territory", "Country, region, or territory not supported"),
     404: ("invalid_request_error", "model_not_found", "The model does not exist or you do not have access to it."),
-    429: ("requests", "rate_limit_exceeded", "Rate limit reached for requests per min (RPM). Please try again in "
-          "1s. Visit https://platform.openai.com/account/rate-limits to learn more."),
+    429: (
+        "requests",
+        "rate_limit_exceeded",
+        "Rate limit reached for requests per min (RPM). Please try again in "
+        "1s. Visit https://platform.openai.com/account/rate-limits to learn more.",
+    ),
     500: ("server_error", None, "The server had an error while processing your request. Sorry about that!"),
     503: ("server_error", None, "The engine is currently overloaded, please try again later"),
 }
 OPENAI_BY_TYPE = {
-    "insufficient_quota": ("insufficient_quota", "insufficient_quota", "You exceeded your current quota, please "
-                           "check your plan and billing details."),
+    "insufficient_quota": (
+        "insufficient_quota",
+        "insufficient_quota",
+        "You exceeded your current quota, please check your plan and billing details.",
+    ),
     "rate_limit_exceeded": ("tokens", "rate_limit_exceeded", "Rate limit reached on tokens per min (TPM)."),
 }
 ANTHROPIC_TYPES = {
-    400: "invalid_request_error", 401: "authentication_error", 402: "billing_error", 403: "permission_error",
-    404: "not_found_error", 409: "conflict_error", 413: "request_too_large", 429: "rate_limit_error",
-    500: "api_error", 504: "timeout_error", 529: "overloaded_error",
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
 }
-ANTHROPIC_MESSAGES = {"overloaded_error": "Overloaded", "rate_limit_error": "Number of request tokens has exceeded "
-                      "your per-minute rate limit", "api_error": "Internal server error",
-                      "authentication_error": "invalid x-api-key"}
-COZE_MESSAGES = {4000: "Request parameter error", 4013: "The requests exceed the limit, please try again later",
-                 4100: "authentication is invalid", 4101: "The token you entered is incorrect",
-                 4200: "The requested resource does not exist", 5000: "Internal server error"}
-CLOUDFLARE_502 = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway"
-                  b"</h1></center>\r\n<hr><center>cloudflare</center>\r\n</body>\r\n</html>\r\n")
+ANTHROPIC_MESSAGES = {
+    "overloaded_error": "Overloaded",
+    "rate_limit_error": "Number of request tokens has exceeded your per-minute rate limit",
+    "api_error": "Internal server error",
+    "authentication_error": "invalid x-api-key",
+}
+COZE_MESSAGES = {
+    4000: "Request parameter error",
+    4013: "The requests exceed the limit, please try again later",
+    4100: "authentication is invalid",
+    4101: "The token you entered is incorrect",
+    4200: "The requested resource does not exist",
+    5000: "Internal server error",
+}
+CLOUDFLARE_502 = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway"
+    b"</h1></center>\r\n<hr><center>cloudflare</center>\r\n</body>\r\n</html>\r\n"
+)
 
 
 # --- rate limits ----------------------------------------------------------------------------------------------------
@@ -159,8 +189,12 @@ class Inference:
             self.seq = 0
             self.delays: dict[str, list[float]] = {k: [] for k in KEYS}
             self.last_headers: dict[str, dict[str, str]] = {k: {} for k in KEYS}  # fixed keys: read concurrently
-            self.sim.state["inference"] = {"delays": self.delays, "last_headers": self.last_headers,
-                                           "ratelimit_headers": True, "limits": self.limits}
+            self.sim.state["inference"] = {
+                "delays": self.delays,
+                "last_headers": self.last_headers,
+                "ratelimit_headers": True,
+                "limits": self.limits,
+            }
 
     def next_id(self, prefix: str) -> str:
         with self.lock:
@@ -201,8 +235,9 @@ class Inference:
                 out_limit = self.limits[key].get("output_tokens")
                 if out_limit is not None:
                     for kind in ("limit", "remaining", "reset"):
-                        headers[f"anthropic-ratelimit-tokens-{kind}"] = headers[f"anthropic-ratelimit-output-tokens-"
-                                                                                f"{kind}"]
+                        headers[f"anthropic-ratelimit-tokens-{kind}"] = headers[
+                            f"anthropic-ratelimit-output-tokens-{kind}"
+                        ]
             self.last_headers[key] = dict(headers)
             return headers
 
@@ -240,8 +275,9 @@ def _sse(data: Any, event: str | None = None, *, space: bool = True) -> bytes:
     return f"{head}data{sep}{payload}\n\n".encode()
 
 
-def _stream(first: list[bytes], rest: list[bytes], delay: float, stall: float, malformed: bytes | None) -> Iterator[
-        bytes]:
+def _stream(
+    first: list[bytes], rest: list[bytes], delay: float, stall: float, malformed: bytes | None
+) -> Iterator[bytes]:
     """First events at once; then (a stall and) the latency; then the rest with a small gap per token."""
     plan: list[tuple[float, bytes]] = [(0.0, b"".join(first))]
     if malformed is not None:
@@ -260,16 +296,20 @@ def _openai_error(status: int, error_type: str = "", model: str = "", key: str =
     if status == 502:
         return Response(502, CLOUDFLARE_502, {}, "text/html")
     kind, code, message = OPENAI_BY_TYPE.get(error_type) or OPENAI_ERRORS.get(
-        status, ("server_error" if status >= 500 else "invalid_request_error", None, f"HTTP {status}"))
+        status, ("server_error" if status >= 500 else "invalid_request_error", None, f"HTTP {status}")
+    )
     if error_type and error_type not in OPENAI_BY_TYPE:
         kind, code = error_type, error_type
     if status == 401 and key:
-        message = f"Incorrect API key provided: {key[:3]}{'*' * 8}{key[-4:]}. You can find your API key at " \
-                  "https://platform.openai.com/account/api-keys."
+        message = (
+            f"Incorrect API key provided: {key[:3]}{'*' * 8}{key[-4:]}. You can find your API key at "
+            "https://platform.openai.com/account/api-keys."
+        )
     if status == 404 and model:
         message = f"The model `{model}` does not exist or you do not have access to it."
-    return Response.json({"error": {"message": message, "type": kind, "param": None, "code": code}}, status,
-                         {"x-request-id": "req_sim"})
+    return Response.json(
+        {"error": {"message": message, "type": kind, "param": None, "code": code}}, status, {"x-request-id": "req_sim"}
+    )
 
 
 def _openai_chat(inf: Inference, req: Request) -> Response:
@@ -284,14 +324,31 @@ def _openai_chat(inf: Inference, req: Request) -> Response:
             raise ValueError
     except (ValueError, UnicodeDecodeError):
         inf.served(key, "400")
-        return Response.json({"error": {"message": "We could not parse the JSON body of your request.",
-                                        "type": "invalid_request_error", "param": None, "code": None}}, 400)
+        return Response.json(
+            {
+                "error": {
+                    "message": "We could not parse the JSON body of your request.",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": None,
+                }
+            },
+            400,
+        )
     model, messages = body.get("model"), body.get("messages")
     if not isinstance(model, str) or not model or not isinstance(messages, list) or not messages:
         inf.served(key, "400")
-        return Response.json({"error": {"message": "Missing required parameter: 'model' or 'messages'.",
-                                        "type": "invalid_request_error", "param": "messages",
-                                        "code": "missing_required_parameter"}}, 400)
+        return Response.json(
+            {
+                "error": {
+                    "message": "Missing required parameter: 'model' or 'messages'.",
+                    "type": "invalid_request_error",
+                    "param": "messages",
+                    "code": "missing_required_parameter",
+                }
+            },
+            400,
+        )
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     prompt_tokens, n, words = _usage_tokens(messages, max_tokens)
     delay, status = inf.draw(key)
@@ -304,30 +361,61 @@ def _openai_chat(inf: Inference, req: Request) -> Response:
             resp.headers["Retry-After"] = str(spec.retry_after)
         inf.served(key, str(status))
         return resp
-    headers = {"x-request-id": inf.next_id("req_"), "openai-version": "2020-10-01",
-               "openai-processing-ms": str(int(delay * 1000)), "openai-organization": "org-sim"}
+    headers = {
+        "x-request-id": inf.next_id("req_"),
+        "openai-version": "2020-10-01",
+        "openai-processing-ms": str(int(delay * 1000)),
+        "openai-organization": "org-sim",
+    }
     headers.update(inf.ratelimit_headers(key, {"requests": 1, "tokens": prompt_tokens + n}))
     cid, created = inf.next_id("chatcmpl-"), int(sim.clock())
     finish = "length" if n < len(ANSWER) else "stop"
-    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": n, "total_tokens": prompt_tokens + n,
-             "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-             "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0}}
+    usage = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": n,
+        "total_tokens": prompt_tokens + n,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+    }
     malformed = sim.faults.take(key, "malformed")
     if not body.get("stream"):
         time.sleep(delay)
         inf.served(key, "malformed" if malformed else "200")
         if malformed:
             return Response(200, malformed_body(), headers)
-        return Response(200, dumps({
-            "id": cid, "object": "chat.completion", "created": created, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(words), "refusal": None},
-                         "logprobs": None, "finish_reason": finish}],
-            "usage": usage, "system_fingerprint": "fp_sim"}), headers)
+        return Response(
+            200,
+            dumps(
+                {
+                    "id": cid,
+                    "object": "chat.completion",
+                    "created": created,
+                    "model": model,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": "".join(words), "refusal": None},
+                            "logprobs": None,
+                            "finish_reason": finish,
+                        }
+                    ],
+                    "usage": usage,
+                    "system_fingerprint": "fp_sim",
+                }
+            ),
+            headers,
+        )
 
     def chunk(delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> bytes:
-        data = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                "system_fingerprint": "fp_sim",
-                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}], **extra}
+        data = {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": "fp_sim",
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+            **extra,
+        }
         return _sse(data)
 
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -335,8 +423,19 @@ def _openai_chat(inf: Inference, req: Request) -> Response:
     first = [chunk({"role": "assistant", "content": "", "refusal": None}, **extra)]
     rest = [chunk({"content": w}, **extra) for w in words] + [chunk({}, finish, **extra)]
     if include_usage:
-        rest.append(_sse({"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                          "system_fingerprint": "fp_sim", "choices": [], "usage": usage}))
+        rest.append(
+            _sse(
+                {
+                    "id": cid,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": model,
+                    "system_fingerprint": "fp_sim",
+                    "choices": [],
+                    "usage": usage,
+                }
+            )
+        )
     rest.append(_sse("[DONE]"))
     stall = 0.0 if malformed else inf.stalls(key)
     inf.served(key, "malformed" if malformed else "stalled" if stall else "200")
@@ -350,8 +449,11 @@ def _anthropic_error(status: int, error_type: str = "", message: str = "") -> Re
         return Response(502, CLOUDFLARE_502, {}, "text/html")
     kind = error_type or ANTHROPIC_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
     text = message or ANTHROPIC_MESSAGES.get(kind, f"HTTP {status}")
-    return Response.json({"type": "error", "error": {"type": kind, "message": text}, "request_id": "req_sim"},
-                         status, {"request-id": "req_sim"})
+    return Response.json(
+        {"type": "error", "error": {"type": kind, "message": text}, "request_id": "req_sim"},
+        status,
+        {"request-id": "req_sim"},
+    )
 
 
 def _anthropic_messages(inf: Inference, req: Request) -> Response:
@@ -370,8 +472,11 @@ def _anthropic_messages(inf: Inference, req: Request) -> Response:
         inf.served(key, "400")
         return _anthropic_error(400, message="There was an issue with the format of your JSON request.")
     model, messages, max_tokens = body.get("model"), body.get("messages"), body.get("max_tokens")
-    for name, ok in (("model", isinstance(model, str) and model), ("messages", isinstance(messages, list)),
-                     ("max_tokens", isinstance(max_tokens, int) and max_tokens >= 1)):
+    for name, ok in (
+        ("model", isinstance(model, str) and model),
+        ("messages", isinstance(messages, list)),
+        ("max_tokens", isinstance(max_tokens, int) and max_tokens >= 1),
+    ):
         if not ok:
             inf.served(key, "400")
             return _anthropic_error(400, message=f"{name}: Field required")
@@ -390,32 +495,77 @@ def _anthropic_messages(inf: Inference, req: Request) -> Response:
     headers.update(inf.ratelimit_headers(key, {"requests": 1, "input_tokens": input_tokens, "output_tokens": n}))
     mid = inf.next_id("msg_")
     stop = "max_tokens" if n < len(ANSWER) else "end_turn"
-    usage = {"input_tokens": input_tokens, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
-             "output_tokens": n}
+    usage = {
+        "input_tokens": input_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "output_tokens": n,
+    }
     malformed = sim.faults.take(key, "malformed")
     if not body.get("stream"):
         time.sleep(delay)
         inf.served(key, "malformed" if malformed else "200")
         if malformed:
             return Response(200, malformed_body(), headers)
-        return Response(200, dumps({"id": mid, "type": "message", "role": "assistant", "model": model,
-                                    "content": [{"type": "text", "text": "".join(words)}], "stop_reason": stop,
-                                    "stop_sequence": None, "usage": usage}), headers)
+        return Response(
+            200,
+            dumps(
+                {
+                    "id": mid,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [{"type": "text", "text": "".join(words)}],
+                    "stop_reason": stop,
+                    "stop_sequence": None,
+                    "usage": usage,
+                }
+            ),
+            headers,
+        )
     start_usage = {**usage, "output_tokens": 1}
     first = [
-        _sse({"type": "message_start", "message": {"id": mid, "type": "message", "role": "assistant", "model": model,
-                                                   "content": [], "stop_reason": None, "stop_sequence": None,
-                                                   "usage": start_usage}}, "message_start"),
-        _sse({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-             "content_block_start"),
+        _sse(
+            {
+                "type": "message_start",
+                "message": {
+                    "id": mid,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": start_usage,
+                },
+            },
+            "message_start",
+        ),
+        _sse(
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            "content_block_start",
+        ),
         _sse({"type": "ping"}, "ping"),
     ]
-    rest = [_sse({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w}},
-                 "content_block_delta") for w in words]
-    rest += [_sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
-             _sse({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
-                   "usage": {"output_tokens": n}}, "message_delta"),
-             _sse({"type": "message_stop"}, "message_stop")]
+    rest = [
+        _sse(
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w}},
+            "content_block_delta",
+        )
+        for w in words
+    ]
+    rest += [
+        _sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
+        _sse(
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": stop, "stop_sequence": None},
+                "usage": {"output_tokens": n},
+            },
+            "message_delta",
+        ),
+        _sse({"type": "message_stop"}, "message_stop"),
+    ]
     stall = 0.0 if malformed else inf.stalls(key)
     inf.served(key, "malformed" if malformed else "stalled" if stall else "200")
     broken = b'event: content_block_delta\ndata: {"type":"content_block_del\n\n' if malformed else None
@@ -458,8 +608,14 @@ def _coze_chat(inf: Inference, req: Request) -> Response:
         inf.served(key, str(code))
         return _coze_error(code, logid)
     now = int(sim.clock())
-    chat = {"id": inf.next_id("7"), "conversation_id": inf.next_id("7"), "bot_id": str(body["bot_id"]),
-            "created_at": now, "last_error": {"code": 0, "msg": ""}, "status": "in_progress"}
+    chat = {
+        "id": inf.next_id("7"),
+        "conversation_id": inf.next_id("7"),
+        "bot_id": str(body["bot_id"]),
+        "created_at": now,
+        "last_error": {"code": 0, "msg": ""},
+        "status": "in_progress",
+    }
     usage = {"token_count": input_tokens + n, "output_count": n, "input_count": input_tokens}
     malformed = sim.faults.take(key, "malformed")
     headers = {"x-tt-logid": logid}
@@ -471,18 +627,31 @@ def _coze_chat(inf: Inference, req: Request) -> Response:
         with inf.lock:
             if len(inf.chats) > 1000:
                 inf.chats.pop(next(iter(inf.chats)))
-            inf.chats[chat["id"]] = {**chat, "status": "completed", "completed_at": int(sim.clock()),
-                                     "usage": usage}
+            inf.chats[chat["id"]] = {**chat, "status": "completed", "completed_at": int(sim.clock()), "usage": usage}
         return Response.json({"code": 0, "msg": "", "data": chat, "detail": {"logid": logid}}, 200, headers)
-    message = {"id": inf.next_id("7"), "conversation_id": chat["conversation_id"], "bot_id": chat["bot_id"],
-               "chat_id": chat["id"], "role": "assistant", "type": "answer", "content_type": "text"}
-    first = [_sse({**chat, "status": "created"}, "conversation.chat.created", space=False),
-             _sse(chat, "conversation.chat.in_progress", space=False)]
+    message = {
+        "id": inf.next_id("7"),
+        "conversation_id": chat["conversation_id"],
+        "bot_id": chat["bot_id"],
+        "chat_id": chat["id"],
+        "role": "assistant",
+        "type": "answer",
+        "content_type": "text",
+    }
+    first = [
+        _sse({**chat, "status": "created"}, "conversation.chat.created", space=False),
+        _sse(chat, "conversation.chat.in_progress", space=False),
+    ]
     rest = [_sse({**message, "content": w}, "conversation.message.delta", space=False) for w in words]
-    rest += [_sse({**message, "content": "".join(words)}, "conversation.message.completed", space=False),
-             _sse({**chat, "status": "completed", "completed_at": now, "usage": usage},
-                  "conversation.chat.completed", space=False),
-             _sse('"[DONE]"', "done", space=False)]
+    rest += [
+        _sse({**message, "content": "".join(words)}, "conversation.message.completed", space=False),
+        _sse(
+            {**chat, "status": "completed", "completed_at": now, "usage": usage},
+            "conversation.chat.completed",
+            space=False,
+        ),
+        _sse('"[DONE]"', "done", space=False),
+    ]
     stall = 0.0 if malformed else inf.stalls(key)
     inf.served(key, "malformed" if malformed else "stalled" if stall else "200")
     broken = b'event:conversation.message.delta\ndata:{"id":"7\n\n' if malformed else None
@@ -497,8 +666,7 @@ def _coze_retrieve(inf: Inference, req: Request) -> Response:
         chat = inf.chats.get(req.arg("chat_id") or "")
     if chat is None or chat["conversation_id"] != req.arg("conversation_id"):
         return _coze_error(4200, logid, "chat not found")
-    return Response.json({"code": 0, "msg": "", "data": chat, "detail": {"logid": logid}}, 200,
-                         {"x-tt-logid": logid})
+    return Response.json({"code": 0, "msg": "", "data": chat, "detail": {"logid": logid}}, 200, {"x-tt-logid": logid})
 
 
 # --- model list -----------------------------------------------------------------------------------------------------
@@ -521,11 +689,18 @@ def _models(inf: Inference, req: Request) -> Response:
         return Response(200, malformed_body())
     inf.served(key, "200")
     if anthropic:
-        data = [{"type": "model", "id": m, "display_name": m, "created_at": rfc3339(ts)}
-                for m, ts in MODELS if m.startswith("claude")]
+        data = [
+            {"type": "model", "id": m, "display_name": m, "created_at": rfc3339(ts)}
+            for m, ts in MODELS
+            if m.startswith("claude")
+        ]
         return Response.json({"data": data, "has_more": False, "first_id": data[0]["id"], "last_id": data[-1]["id"]})
-    return Response.json({"object": "list", "data": [{"id": m, "object": "model", "created": ts, "owned_by": "system"}
-                                                     for m, ts in MODELS]})
+    return Response.json(
+        {
+            "object": "list",
+            "data": [{"id": m, "object": "model", "created": ts, "owned_by": "system"} for m, ts in MODELS],
+        }
+    )
 
 
 def _admin(inf: Inference, req: Request) -> Response:
@@ -535,9 +710,12 @@ def _admin(inf: Inference, req: Request) -> Response:
             raise ValueError("expected {ratelimit_headers: bool, limits: {key: {resource: number}}}")
         limits = body.get("limits") or {}
         for key, values in limits.items():
-            if key not in DEFAULT_LIMITS or not isinstance(values, dict) or \
-                    set(values) - set(DEFAULT_LIMITS[key]) or \
-                    not all(isinstance(v, int | float) and v > 0 for v in values.values()):
+            if (
+                key not in DEFAULT_LIMITS
+                or not isinstance(values, dict)
+                or set(values) - set(DEFAULT_LIMITS[key])
+                or not all(isinstance(v, int | float) and v > 0 for v in values.values())
+            ):
                 raise ValueError(f"limits.{key}: unknown key, resource or non-positive value")
     except (ValueError, UnicodeDecodeError) as exc:
         return Response.json({"error": str(exc)}, 400)
@@ -557,6 +735,7 @@ def register(sim: Any) -> None:
     def bind(fn: Callable[[Inference, Request], Response]) -> Callable[[Request], Response]:
         def handler(req: Request) -> Response:
             return fn(inf, req)
+
         handler.__name__ = fn.__name__
         return handler
 

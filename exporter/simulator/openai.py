@@ -91,8 +91,9 @@ CHAT_PRICES = {
     "gpt-4o-2024-08-06": ChatPrice(Decimal("2.50"), Decimal("1.25"), Decimal("10.00")),
     "gpt-4o-mini-2024-07-18": ChatPrice(Decimal("0.15"), Decimal("0.075"), Decimal("0.60")),
     "o3-mini-2025-01-31": ChatPrice(Decimal("1.10"), Decimal("0.55"), Decimal("4.40")),
-    "gpt-4o-audio-preview-2024-12-17": ChatPrice(Decimal("2.50"), Decimal("1.25"), Decimal("10.00"),
-                                                 Decimal("40.00"), Decimal("80.00")),
+    "gpt-4o-audio-preview-2024-12-17": ChatPrice(
+        Decimal("2.50"), Decimal("1.25"), Decimal("10.00"), Decimal("40.00"), Decimal("80.00")
+    ),
 }
 EMBEDDING_PRICE = {"text-embedding-3-small": Decimal("0.02")}
 IMAGE_PRICE = {"1024x1024": Decimal("0.040"), "1792x1024": Decimal("0.080")}
@@ -105,9 +106,16 @@ STORAGE_PRICE_PER_MB_HOUR = Decimal("0.000004")  # about $0.10 per GB-day
 VOLUME = 0.18
 
 
-def chat(avg_in: float, avg_out: float, cached_share: float, *, write_share: float = 0.0,
-         audio_share: float = 0.0, image_share: float = 0.0, web_search_share: float = 0.0) -> Callable[
-        [int, Rand], Values]:
+def chat(
+    avg_in: float,
+    avg_out: float,
+    cached_share: float,
+    *,
+    write_share: float = 0.0,
+    audio_share: float = 0.0,
+    image_share: float = 0.0,
+    web_search_share: float = 0.0,
+) -> Callable[[int, Rand], Values]:
     """Completions traffic: request count -> token fields that satisfy the Usage API's identities."""
 
     def make(n: int, rand: Rand) -> Values:
@@ -151,15 +159,37 @@ def storage(mb: float) -> Callable[[int, Rand], Values]:
     return make
 
 
-def _chat(project: str, key: str, model: str, rate: float, make: Callable[[int, Rand], Values], *,
-          batch: bool = False, active: float = 1.0) -> Stream:
-    dims = {"project_id": project, "api_key_id": key, "user_id": KEYS[key][1], "model": model, "batch": batch,
-            "service_tier": "batch" if batch else "default"}
+def _chat(
+    project: str,
+    key: str,
+    model: str,
+    rate: float,
+    make: Callable[[int, Rand], Values],
+    *,
+    batch: bool = False,
+    active: float = 1.0,
+) -> Stream:
+    dims = {
+        "project_id": project,
+        "api_key_id": key,
+        "user_id": KEYS[key][1],
+        "model": model,
+        "batch": batch,
+        "service_tier": "batch" if batch else "default",
+    }
     return Stream("completions", dims, rate, make, active)
 
 
-def _simple(endpoint: str, project: str, key: str, model: str, rate: float, make: Callable[[int, Rand], Values],
-            active: float = 1.0, **extra: Any) -> Stream:
+def _simple(
+    endpoint: str,
+    project: str,
+    key: str,
+    model: str,
+    rate: float,
+    make: Callable[[int, Rand], Values],
+    active: float = 1.0,
+    **extra: Any,
+) -> Stream:
     dims = {"project_id": project, "api_key_id": key, "user_id": KEYS[key][1], "model": model, **extra}
     return Stream(endpoint, dims, rate, make, active)
 
@@ -187,12 +217,29 @@ def _shapes(k: list[str]) -> list[Stream]:
         # storage is billed every hour whatever the traffic (the rate only has to keep the stream active)
         Stream("storage", {"project_id": SEARCH, "api_key_id": None, "user_id": None}, 10, storage(2300)),
         _chat(INTERNAL, k[4], "gpt-4o-mini-2024-07-18", 60, chat(1200, 300, 0.25)),
-        _chat(INTERNAL, k[4], "gpt-4o-audio-preview-2024-12-17", 8, chat(900, 500, 0.10, audio_share=0.7),
-              active=0.6),
-        _simple("images", INTERNAL, k[4], "dall-e-3", 5, per_request("images", 1.3, 0.3), active=0.5,
-                size="1024x1024", source="image.generation"),
-        _simple("images", INTERNAL, k[4], "dall-e-3", 2, per_request("images", 1.0, 0.0), active=0.3,
-                size="1792x1024", source="image.generation"),
+        _chat(INTERNAL, k[4], "gpt-4o-audio-preview-2024-12-17", 8, chat(900, 500, 0.10, audio_share=0.7), active=0.6),
+        _simple(
+            "images",
+            INTERNAL,
+            k[4],
+            "dall-e-3",
+            5,
+            per_request("images", 1.3, 0.3),
+            active=0.5,
+            size="1024x1024",
+            source="image.generation",
+        ),
+        _simple(
+            "images",
+            INTERNAL,
+            k[4],
+            "dall-e-3",
+            2,
+            per_request("images", 1.0, 0.0),
+            active=0.3,
+            size="1792x1024",
+            source="image.generation",
+        ),
         _simple("audio_speeches", INTERNAL, k[4], "tts-1", 12, per_request("characters", 420)),
         _simple("audio_transcriptions", INTERNAL, k[4], "whisper-1", 9, per_request("seconds", 75), active=0.7),
         _chat(LEGACY, k[5], "gpt-4o-mini-2024-07-18", 6, chat(800, 120, 0.0), active=0.15),
@@ -211,30 +258,77 @@ class EndpointSpec:
 
 BASE_GROUPS = ("project_id", "user_id", "api_key_id", "model")
 COMPLETION_FIELDS = (
-    "input_tokens", "input_cached_tokens", "input_cache_write_tokens", "input_uncached_tokens", "output_tokens",
-    "input_text_tokens", "output_text_tokens", "input_cached_text_tokens", "input_audio_tokens",
-    "input_cached_audio_tokens", "output_audio_tokens", "input_image_tokens", "input_cached_image_tokens",
-    "output_image_tokens", "num_model_requests",
+    "input_tokens",
+    "input_cached_tokens",
+    "input_cache_write_tokens",
+    "input_uncached_tokens",
+    "output_tokens",
+    "input_text_tokens",
+    "output_text_tokens",
+    "input_cached_text_tokens",
+    "input_audio_tokens",
+    "input_cached_audio_tokens",
+    "output_audio_tokens",
+    "input_image_tokens",
+    "input_cached_image_tokens",
+    "output_image_tokens",
+    "num_model_requests",
 )
 ENDPOINTS = {
     e.name: e
     for e in (
-        EndpointSpec("completions", "organization.usage.completions.result", COMPLETION_FIELDS,
-                     (*BASE_GROUPS, "batch", "service_tier"), (*BASE_GROUPS, "batch", "service_tier")),
-        EndpointSpec("embeddings", "organization.usage.embeddings.result", ("input_tokens", "num_model_requests"),
-                     BASE_GROUPS, BASE_GROUPS),
-        EndpointSpec("moderations", "organization.usage.moderations.result", ("input_tokens", "num_model_requests"),
-                     BASE_GROUPS, BASE_GROUPS),
-        EndpointSpec("images", "organization.usage.images.result", ("images", "num_model_requests"),
-                     (*BASE_GROUPS, "size", "source"), ("source", "size", *BASE_GROUPS)),
-        EndpointSpec("audio_speeches", "organization.usage.audio_speeches.result",
-                     ("characters", "num_model_requests"), BASE_GROUPS, BASE_GROUPS),
-        EndpointSpec("audio_transcriptions", "organization.usage.audio_transcriptions.result",
-                     ("seconds", "num_model_requests"), BASE_GROUPS, BASE_GROUPS),
+        EndpointSpec(
+            "completions",
+            "organization.usage.completions.result",
+            COMPLETION_FIELDS,
+            (*BASE_GROUPS, "batch", "service_tier"),
+            (*BASE_GROUPS, "batch", "service_tier"),
+        ),
+        EndpointSpec(
+            "embeddings",
+            "organization.usage.embeddings.result",
+            ("input_tokens", "num_model_requests"),
+            BASE_GROUPS,
+            BASE_GROUPS,
+        ),
+        EndpointSpec(
+            "moderations",
+            "organization.usage.moderations.result",
+            ("input_tokens", "num_model_requests"),
+            BASE_GROUPS,
+            BASE_GROUPS,
+        ),
+        EndpointSpec(
+            "images",
+            "organization.usage.images.result",
+            ("images", "num_model_requests"),
+            (*BASE_GROUPS, "size", "source"),
+            ("source", "size", *BASE_GROUPS),
+        ),
+        EndpointSpec(
+            "audio_speeches",
+            "organization.usage.audio_speeches.result",
+            ("characters", "num_model_requests"),
+            BASE_GROUPS,
+            BASE_GROUPS,
+        ),
+        EndpointSpec(
+            "audio_transcriptions",
+            "organization.usage.audio_transcriptions.result",
+            ("seconds", "num_model_requests"),
+            BASE_GROUPS,
+            BASE_GROUPS,
+        ),
     )
 }
-FILTERS = {"project_ids": "project_id", "user_ids": "user_id", "api_key_ids": "api_key_id", "models": "model",
-           "sizes": "size", "sources": "source"}
+FILTERS = {
+    "project_ids": "project_id",
+    "user_ids": "user_id",
+    "api_key_ids": "api_key_id",
+    "models": "model",
+    "sizes": "size",
+    "sources": "source",
+}
 COST_GROUPS = ("project_id", "line_item", "api_key_id")
 
 
@@ -250,8 +344,9 @@ def completion_result(values: Values, f: Decimal) -> dict[str, int]:
         "output_tokens": v["output_tokens"],
         "input_text_tokens": max(0, uncached - v["input_audio_tokens"] - v["input_image_tokens"]),
         "output_text_tokens": max(0, v["output_tokens"] - v["output_audio_tokens"] - v["output_image_tokens"]),
-        "input_cached_text_tokens": max(0, v["input_cached_tokens"] - v["input_cached_audio_tokens"]
-                                        - v["input_cached_image_tokens"]),
+        "input_cached_text_tokens": max(
+            0, v["input_cached_tokens"] - v["input_cached_audio_tokens"] - v["input_cached_image_tokens"]
+        ),
         "input_audio_tokens": v["input_audio_tokens"],
         "input_cached_audio_tokens": v["input_cached_audio_tokens"],
         "output_audio_tokens": v["output_audio_tokens"],
@@ -266,8 +361,14 @@ def cost_lines(stream: Stream, v: Values) -> list[tuple[str, Decimal, int, str]]
     """(line_item, dollars, quantity, quantity_unit) for one stream's usage, at list prices."""
     model = stream.dims.get("model")
     if stream.endpoint == "storage":
-        return [("file search storage", v["storage_mb_hours"] * STORAGE_PRICE_PER_MB_HOUR,
-                 v["storage_mb_hours"], "megabyte_hours")]
+        return [
+            (
+                "file search storage",
+                v["storage_mb_hours"] * STORAGE_PRICE_PER_MB_HOUR,
+                v["storage_mb_hours"],
+                "megabyte_hours",
+            )
+        ]
     if stream.endpoint == "completions":
         price = CHAT_PRICES[str(model)]
         discount = Decimal("0.5") if stream.dims.get("batch") else Decimal(1)
@@ -276,31 +377,54 @@ def cost_lines(stream: Stream, v: Values) -> list[tuple[str, Decimal, int, str]]
         text_out = v["output_tokens"] - v["output_audio_tokens"]
         lines = [
             (prefix + "input", uncached_text * price.input * discount / MILLION, uncached_text, "tokens"),
-            (prefix + "cached input", v["input_cached_tokens"] * price.cached * discount / MILLION,
-             v["input_cached_tokens"], "tokens"),
+            (
+                prefix + "cached input",
+                v["input_cached_tokens"] * price.cached * discount / MILLION,
+                v["input_cached_tokens"],
+                "tokens",
+            ),
             (prefix + "output", text_out * price.output * discount / MILLION, text_out, "tokens"),
         ]
         if v["input_audio_tokens"] or v["output_audio_tokens"]:
-            lines.append((prefix + "audio input", v["input_audio_tokens"] * price.audio_input / MILLION,
-                          v["input_audio_tokens"], "tokens"))
-            lines.append((prefix + "audio output", v["output_audio_tokens"] * price.audio_output / MILLION,
-                          v["output_audio_tokens"], "tokens"))
+            lines.append(
+                (
+                    prefix + "audio input",
+                    v["input_audio_tokens"] * price.audio_input / MILLION,
+                    v["input_audio_tokens"],
+                    "tokens",
+                )
+            )
+            lines.append(
+                (
+                    prefix + "audio output",
+                    v["output_audio_tokens"] * price.audio_output / MILLION,
+                    v["output_audio_tokens"],
+                    "tokens",
+                )
+            )
         if v.get("web_search_calls"):
-            lines.append(("web search tool calls", v["web_search_calls"] * WEB_SEARCH_PRICE,
-                          v["web_search_calls"], "calls"))
+            lines.append(
+                ("web search tool calls", v["web_search_calls"] * WEB_SEARCH_PRICE, v["web_search_calls"], "calls")
+            )
         return [line for line in lines if line[2] > 0]
     if stream.endpoint == "embeddings":
-        return [(f"{model}, input", v["input_tokens"] * EMBEDDING_PRICE[str(model)] / MILLION, v["input_tokens"],
-                 "tokens")]
+        return [
+            (f"{model}, input", v["input_tokens"] * EMBEDDING_PRICE[str(model)] / MILLION, v["input_tokens"], "tokens")
+        ]
     if stream.endpoint == "images":
         size = str(stream.dims.get("size"))
         return [(f"{model}, {size}", v["images"] * IMAGE_PRICE[size], v["images"], "images")]
     if stream.endpoint == "audio_speeches":
-        return [(f"{model}, characters", v["characters"] * TTS_PRICE_PER_MILLION_CHARS / MILLION, v["characters"],
-                 "characters")]
+        return [
+            (
+                f"{model}, characters",
+                v["characters"] * TTS_PRICE_PER_MILLION_CHARS / MILLION,
+                v["characters"],
+                "characters",
+            )
+        ]
     if stream.endpoint == "audio_transcriptions":
-        return [(f"{model}, transcription", v["seconds"] * WHISPER_PRICE_PER_SECOND, v["seconds"],
-                 "duration_seconds")]
+        return [(f"{model}, transcription", v["seconds"] * WHISPER_PRICE_PER_SECOND, v["seconds"], "duration_seconds")]
     return []  # moderations are free
 
 
@@ -321,12 +445,15 @@ class BadRequest(BadParameter):
 def fault_error(status: int, req: Request) -> Response:
     """The envelope OpenAI answers an injected status with."""
     if status == 429:
-        return error(429, "Rate limit reached for default-admin in organization org-llmpulse on requests per min "
-                     "(RPM): Limit 60, Used 60, Requested 1. Please try again in 1s.", "requests",
-                     "rate_limit_exceeded")
+        return error(
+            429,
+            "Rate limit reached for default-admin in organization org-llmpulse on requests per min "
+            "(RPM): Limit 60, Used 60, Requested 1. Please try again in 1s.",
+            "requests",
+            "rate_limit_exceeded",
+        )
     if status == 500:
-        return error(500, "The server had an error while processing your request. Sorry about that!",
-                     "server_error")
+        return error(500, "The server had an error while processing your request. Sorry about that!", "server_error")
     if status == 503:
         return error(503, "The engine is currently overloaded, please try again later.", "server_error")
     if status >= 500:
@@ -337,18 +464,31 @@ def fault_error(status: int, req: Request) -> Response:
 def auth_error(sim: Any, req: Request) -> Response | None:
     key = sim.bearer(req)
     if not key:
-        return error(401, "You didn't provide an API key. You need to provide your API key in an Authorization "
-                     "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field "
-                     "(with blank username) if you're accessing the API from your browser and are prompted for a "
-                     "username.", "invalid_request_error")
+        return error(
+            401,
+            "You didn't provide an API key. You need to provide your API key in an Authorization "
+            "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field "
+            "(with blank username) if you're accessing the API from your browser and are prompted for a "
+            "username.",
+            "invalid_request_error",
+        )
     if key.startswith("sk-proj-"):
-        return error(403, "You have insufficient permissions for this operation. Missing scopes: "
-                     "api.usage.read. Check that you have the correct role in your organization (Owner), and if "
-                     "you're using a restricted API key, that it has the necessary scopes.", "invalid_request_error")
+        return error(
+            403,
+            "You have insufficient permissions for this operation. Missing scopes: "
+            "api.usage.read. Check that you have the correct role in your organization (Owner), and if "
+            "you're using a restricted API key, that it has the necessary scopes.",
+            "invalid_request_error",
+        )
     if not sim.key_ok(key):
         masked = f"{key[:8]}{'*' * 8}{key[-4:]}" if len(key) > 12 else "*" * len(key)
-        return error(401, f"Incorrect API key provided: {masked}. You can find your API key at "
-                     "https://platform.openai.com/account/api-keys.", "invalid_request_error", "invalid_api_key")
+        return error(
+            401,
+            f"Incorrect API key provided: {masked}. You can find your API key at "
+            "https://platform.openai.com/account/api-keys.",
+            "invalid_request_error",
+            "invalid_api_key",
+        )
     return None
 
 
@@ -362,8 +502,9 @@ def _int_param(req: Request, name: str, required: bool = False) -> int | None:
     try:
         return int(raw)
     except ValueError:
-        raise BadRequest(f"Invalid type for '{name}': expected an integer, but got a string instead.", name,
-                         "invalid_type") from None
+        raise BadRequest(
+            f"Invalid type for '{name}': expected an integer, but got a string instead.", name, "invalid_type"
+        ) from None
 
 
 def _limit(req: Request, default: int, maximum: int) -> int:
@@ -371,11 +512,17 @@ def _limit(req: Request, default: int, maximum: int) -> int:
     if limit is None:
         return default
     if limit < 1:
-        raise BadRequest(f"Invalid 'limit': integer below minimum value. Expected a value >= 1, but got {limit} "
-                         "instead.", "limit", "integer_below_min_value")
+        raise BadRequest(
+            f"Invalid 'limit': integer below minimum value. Expected a value >= 1, but got {limit} instead.",
+            "limit",
+            "integer_below_min_value",
+        )
     if limit > maximum:
-        raise BadRequest(f"Invalid 'limit': integer above maximum value. Expected a value <= {maximum}, but got "
-                         f"{limit} instead.", "limit", "integer_above_max_value")
+        raise BadRequest(
+            f"Invalid 'limit': integer above maximum value. Expected a value <= {maximum}, but got {limit} instead.",
+            "limit",
+            "integer_above_max_value",
+        )
     return limit
 
 
@@ -401,12 +548,20 @@ def _group_by(req: Request, allowed: Sequence[str]) -> list[str]:
 
 
 API = AdminApi(
-    start="start_time", end="end_time", time=UNIX, read_time=_int_param, read_limit=_limit,
-    read_width=_width_and_limit, bad_request=BadRequest,
+    start="start_time",
+    end="end_time",
+    time=UNIX,
+    read_time=_int_param,
+    read_limit=_limit,
+    read_width=_width_and_limit,
+    bad_request=BadRequest,
     end_not_after_start="Invalid 'end_time': must be greater than 'start_time'.",
     bad_cursor="Invalid value for 'page': '{cursor}' is not a valid page cursor.",
     foreign_cursor="Invalid value for 'page': the cursor does not belong to this query.",
-    auth=auth_error, fault_error=fault_error, page_head={"object": "page"}, bucket_head={"object": "bucket"},
+    auth=auth_error,
+    fault_error=fault_error,
+    page_head={"object": "page"},
+    bucket_head={"object": "bucket"},
 )
 
 
@@ -459,8 +614,11 @@ def costs_query(req: Request) -> Rows:
             if not matches(stream, filters):
                 continue
             for line_item, dollars, quantity, unit in cost_lines(stream, values):
-                dims = {"project_id": stream.dims.get("project_id"), "api_key_id": stream.dims.get("api_key_id"),
-                        "line_item": line_item}
+                dims = {
+                    "project_id": stream.dims.get("project_id"),
+                    "api_key_id": stream.dims.get("api_key_id"),
+                    "line_item": line_item,
+                }
                 key = tuple(dims[g] for g in fields)
                 acc = grouped.setdefault(key, [dims, Decimal(0), 0, unit])
                 acc[1] += dollars
@@ -469,29 +627,45 @@ def costs_query(req: Request) -> Rows:
         for dims, dollars, quantity, unit in grouped.values():
             amount = (dollars * f).quantize(Decimal("1e-9"))
             by_item = "line_item" in fields
-            out.append({
-                "object": "organization.costs.result",
-                "amount": {"value": float(amount), "currency": "usd"},
-                "line_item": dims["line_item"] if by_item else None,
-                "project_id": dims["project_id"] if "project_id" in fields else None,
-                "api_key_id": dims["api_key_id"] if "api_key_id" in fields else None,
-                "quantity": scale_count(quantity, f) if by_item else None,
-                "quantity_unit": unit if by_item else None,
-            })
+            out.append(
+                {
+                    "object": "organization.costs.result",
+                    "amount": {"value": float(amount), "currency": "usd"},
+                    "line_item": dims["line_item"] if by_item else None,
+                    "project_id": dims["project_id"] if "project_id" in fields else None,
+                    "api_key_id": dims["api_key_id"] if "api_key_id" in fields else None,
+                    "quantity": scale_count(quantity, f) if by_item else None,
+                    "quantity_unit": unit if by_item else None,
+                }
+            )
         return out
 
     return rows
 
 
 def project_list(archived: bool) -> list[Item]:
-    return [{"id": pid, "object": "organization.project", "name": name, "created_at": created,
-             "archived_at": created + 86400 * 200 if gone else None, "status": "archived" if gone else "active"}
-            for pid, name, created, gone in PROJECTS if archived or not gone]
+    return [
+        {
+            "id": pid,
+            "object": "organization.project",
+            "name": name,
+            "created_at": created,
+            "archived_at": created + 86400 * 200 if gone else None,
+            "status": "archived" if gone else "active",
+        }
+        for pid, name, created, gone in PROJECTS
+        if archived or not gone
+    ]
 
 
 def project_page(page: list[Item], has_more: bool) -> dict[str, Any]:
-    return {"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
-            "last_id": page[-1]["id"] if page else None, "has_more": has_more}
+    return {
+        "object": "list",
+        "data": page,
+        "first_id": page[0]["id"] if page else None,
+        "last_id": page[-1]["id"] if page else None,
+        "has_more": has_more,
+    }
 
 
 # --- registration ---------------------------------------------------------------------------------------------------

@@ -44,11 +44,21 @@ COMPONENT_STATUSES = ("operational", "degraded_performance", "partial_outage", "
 INDICATORS = ("none", "minor", "major", "critical", "maintenance")
 IMPACTS = ("none", "minor", "major", "critical")
 INCIDENT_STATES = ("investigating", "identified", "monitoring")
-DESCRIPTIONS = {"none": "All Systems Operational", "minor": "Minor Service Outage", "major": "Partial System Outage",
-                "critical": "Major Service Outage", "maintenance": "Service Under Maintenance"}
+DESCRIPTIONS = {
+    "none": "All Systems Operational",
+    "minor": "Minor Service Outage",
+    "major": "Partial System Outage",
+    "critical": "Major Service Outage",
+    "maintenance": "Service Under Maintenance",
+}
 _RANK = {"none": 0, "maintenance": 1, "minor": 2, "major": 3, "critical": 4}
-_FROM_COMPONENT = {"operational": "none", "under_maintenance": "maintenance", "degraded_performance": "minor",
-                   "partial_outage": "major", "major_outage": "critical"}
+_FROM_COMPONENT = {
+    "operational": "none",
+    "under_maintenance": "maintenance",
+    "degraded_performance": "minor",
+    "partial_outage": "major",
+    "major_outage": "critical",
+}
 BROKEN_MODES = ("html", "shape", "empty")
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -96,27 +106,52 @@ def _openai() -> PageSpec:
         return name, _ulid(f"openai:{group}:{name}")
 
     groups = [
-        ("APIs", "01K5H8S53SY1KMS4GQMNMQM1K5", [kid("APIs", n) for n in (
-            "Responses", "Chat Completions", "Realtime", "Batch", "Files", "Embeddings", "Fine-tuning",
-            "Moderations", "Audio", "Image Generation")]),
-        ("ChatGPT", _ulid("openai:group:ChatGPT"), [("Conversations", "01JMXBNJXGV1T5GT2M9XA83XNG")] + [
-            kid("ChatGPT", n) for n in ("Login", "Voice mode", "Deep Research", "File uploads")]),
+        (
+            "APIs",
+            "01K5H8S53SY1KMS4GQMNMQM1K5",
+            [
+                kid("APIs", n)
+                for n in (
+                    "Responses",
+                    "Chat Completions",
+                    "Realtime",
+                    "Batch",
+                    "Files",
+                    "Embeddings",
+                    "Fine-tuning",
+                    "Moderations",
+                    "Audio",
+                    "Image Generation",
+                )
+            ],
+        ),
+        (
+            "ChatGPT",
+            _ulid("openai:group:ChatGPT"),
+            [("Conversations", "01JMXBNJXGV1T5GT2M9XA83XNG")]
+            + [kid("ChatGPT", n) for n in ("Login", "Voice mode", "Deep Research", "File uploads")],
+        ),
         ("Sora", _ulid("openai:group:Sora"), [kid("Sora", n) for n in ("Video generation", "Login")]),
     ]
-    return PageSpec("OpenAI", "01JMXB0000OPENAISTATUS0000", "https://status.openai.com", "incident.io",
-                    _grouped(groups))
+    return PageSpec(
+        "OpenAI", "01JMXB0000OPENAISTATUS0000", "https://status.openai.com", "incident.io", _grouped(groups)
+    )
 
 
 def _anthropic() -> PageSpec:
-    comps = [Component("k8w3r06qmzrp", "Claude API"), Component("rwppv331jlwc", "claude.ai"),
-             Component("yyzkbfz2thpt", "Claude Code")]
+    comps = [
+        Component("k8w3r06qmzrp", "Claude API"),
+        Component("rwppv331jlwc", "claude.ai"),
+        Component("yyzkbfz2thpt", "Claude Code"),
+    ]
     return PageSpec("Anthropic", "tymt9n04zgry", "https://status.claude.com", "atlassian", comps, "-07:00")
 
 
 def _deepseek() -> PageSpec:
     comps = [Component("j4n367d9mh3x", "API 服务"), Component(_atlassian_id("deepseek:web"), "网页对话服务")]
-    return PageSpec("DeepSeek", _atlassian_id("deepseek:page"), "https://status.deepseek.com", "atlassian", comps,
-                    "+08:00")
+    return PageSpec(
+        "DeepSeek", _atlassian_id("deepseek:page"), "https://status.deepseek.com", "atlassian", comps, "+08:00"
+    )
 
 
 SPECS = {"openai": _openai(), "anthropic": _anthropic(), "deepseek": _deepseek()}
@@ -131,8 +166,10 @@ class PageState:
 
 
 def default_states() -> dict[str, PageState]:
-    return {name: PageState({c.id: "operational" for c in spec.components if not c.is_group})
-            for name, spec in SPECS.items()}
+    return {
+        name: PageState({c.id: "operational" for c in spec.components if not c.is_group})
+        for name, spec in SPECS.items()
+    }
 
 
 # --- rendering ------------------------------------------------------------------------------------------------------
@@ -173,17 +210,33 @@ def summary(name: str, state: PageState, now: float) -> dict[str, Any]:
     components = []
     for pos, comp in enumerate(spec.components, start=1):
         status = _group_status(spec, state, comp) if comp.is_group else state.statuses[comp.id]
-        components.append({
-            "id": comp.id, "name": comp.name, "status": status, "created_at": _ts(created, spec.tz_offset),
-            "updated_at": _ts(when - timedelta(minutes=pos), spec.tz_offset), "position": pos,
-            "description": None, "showcase": not comp.is_group, "start_date": None, "group_id": comp.group_id,
-            "page_id": spec.page_id, "group": comp.is_group, "only_show_if_degraded": False,
-            **({"components": list(comp.children)} if comp.is_group else {}),
-        })
+        components.append(
+            {
+                "id": comp.id,
+                "name": comp.name,
+                "status": status,
+                "created_at": _ts(created, spec.tz_offset),
+                "updated_at": _ts(when - timedelta(minutes=pos), spec.tz_offset),
+                "position": pos,
+                "description": None,
+                "showcase": not comp.is_group,
+                "start_date": None,
+                "group_id": comp.group_id,
+                "page_id": spec.page_id,
+                "group": comp.is_group,
+                "only_show_if_degraded": False,
+                **({"components": list(comp.children)} if comp.is_group else {}),
+            }
+        )
     indicator = derived_indicator(state)
     data: dict[str, Any] = {
-        "page": {"id": spec.page_id, "name": spec.name, "url": spec.url, "time_zone": "Etc/UTC",
-                 "updated_at": _ts(when, spec.tz_offset)},
+        "page": {
+            "id": spec.page_id,
+            "name": spec.name,
+            "url": spec.url,
+            "time_zone": "Etc/UTC",
+            "updated_at": _ts(when, spec.tz_offset),
+        },
         "components": components,
         "incidents": [_render_incident(spec, inc) for inc in state.incidents],
         "scheduled_maintenances": _maintenances(name, spec, when),
@@ -194,22 +247,45 @@ def summary(name: str, state: PageState, now: float) -> dict[str, Any]:
 
 def _render_incident(spec: PageSpec, inc: dict[str, Any]) -> dict[str, Any]:
     opened = datetime.fromtimestamp(inc["opened"], UTC)
-    affected = [{"code": c.id, "name": c.name, "old_status": "operational", "new_status": inc["component_status"]}
-                for c in spec.components if c.id in inc["components"]]
+    affected = [
+        {"code": c.id, "name": c.name, "old_status": "operational", "new_status": inc["component_status"]}
+        for c in spec.components
+        if c.id in inc["components"]
+    ]
     # incident.io's compat JSON often has no update text; Atlassian pages always do.
     body = None if spec.platform == "incident.io" else f"We are investigating: {inc['name']}."
     return {
-        "id": inc["id"], "name": inc["name"], "status": inc["status"], "impact": inc["impact"],
-        "created_at": _ts(opened, spec.tz_offset), "updated_at": _ts(opened, spec.tz_offset),
-        "monitoring_at": None, "resolved_at": None, "started_at": _ts(opened, spec.tz_offset),
-        "shortlink": f"https://stspg.io/{inc['id'][-7:].lower()}", "page_id": spec.page_id,
-        "incident_updates": [{"id": inc["id"] + "u1", "incident_id": inc["id"], "status": inc["status"],
-                              "body": body, "created_at": _ts(opened, spec.tz_offset),
-                              "updated_at": _ts(opened, spec.tz_offset), "display_at": _ts(opened, spec.tz_offset),
-                              "affected_components": affected, "deliver_notifications": True,
-                              "custom_tweet": None, "tweet_id": None}],
-        "components": [{"id": c.id, "name": c.name, "status": inc["component_status"]}
-                       for c in spec.components if c.id in inc["components"]],
+        "id": inc["id"],
+        "name": inc["name"],
+        "status": inc["status"],
+        "impact": inc["impact"],
+        "created_at": _ts(opened, spec.tz_offset),
+        "updated_at": _ts(opened, spec.tz_offset),
+        "monitoring_at": None,
+        "resolved_at": None,
+        "started_at": _ts(opened, spec.tz_offset),
+        "shortlink": f"https://stspg.io/{inc['id'][-7:].lower()}",
+        "page_id": spec.page_id,
+        "incident_updates": [
+            {
+                "id": inc["id"] + "u1",
+                "incident_id": inc["id"],
+                "status": inc["status"],
+                "body": body,
+                "created_at": _ts(opened, spec.tz_offset),
+                "updated_at": _ts(opened, spec.tz_offset),
+                "display_at": _ts(opened, spec.tz_offset),
+                "affected_components": affected,
+                "deliver_notifications": True,
+                "custom_tweet": None,
+                "tweet_id": None,
+            }
+        ],
+        "components": [
+            {"id": c.id, "name": c.name, "status": inc["component_status"]}
+            for c in spec.components
+            if c.id in inc["components"]
+        ],
     }
 
 
@@ -217,14 +293,24 @@ def _maintenances(name: str, spec: PageSpec, when: datetime) -> list[dict[str, A
     if name != "deepseek":
         return []
     start = (when + timedelta(days=3)).replace(hour=2, minute=0, second=0, microsecond=0)
-    return [{"id": _atlassian_id("deepseek:maint"), "name": "API 服务例行维护 (Routine API maintenance)",
-             "status": "scheduled", "impact": "maintenance", "scheduled_for": _ts(start, spec.tz_offset),
-             "scheduled_until": _ts(start + timedelta(hours=1), spec.tz_offset), "incident_updates": [],
-             "components": [{"id": "j4n367d9mh3x", "name": "API 服务", "status": "operational"}]}]
+    return [
+        {
+            "id": _atlassian_id("deepseek:maint"),
+            "name": "API 服务例行维护 (Routine API maintenance)",
+            "status": "scheduled",
+            "impact": "maintenance",
+            "scheduled_for": _ts(start, spec.tz_offset),
+            "scheduled_until": _ts(start + timedelta(hours=1), spec.tz_offset),
+            "incident_updates": [],
+            "components": [{"id": "j4n367d9mh3x", "name": "API 服务", "status": "operational"}],
+        }
+    ]
 
 
-BROKEN_HTML = (b"<!DOCTYPE html>\n<html><head><title>Status</title></head><body>\n<div id=\"app\">Loading status"
-               b"\xe2\x80\xa6</div>\n<script src=\"/static/app.js\"></script>\n</body></html>\n")
+BROKEN_HTML = (
+    b'<!DOCTYPE html>\n<html><head><title>Status</title></head><body>\n<div id="app">Loading status'
+    b'\xe2\x80\xa6</div>\n<script src="/static/app.js"></script>\n</body></html>\n'
+)
 
 
 def broken_answer(mode: str) -> Response:
@@ -248,8 +334,9 @@ INCIDENT_KEYS = {"impact", "name", "status", "components", "component_status"}
 def _resolve_components(spec: PageSpec, ref: str, where: str) -> list[str]:
     ids = [c.id for c in spec.components if not c.is_group and ref in (c.id, c.name)]
     groups = {c.id: c.name for c in spec.components if c.is_group}
-    ids += [c.id for c in spec.components
-            if not c.is_group and c.group_id and ref == f"{groups.get(c.group_id)} / {c.name}"]
+    ids += [
+        c.id for c in spec.components if not c.is_group and c.group_id and ref == f"{groups.get(c.group_id)} / {c.name}"
+    ]
     if not ids:
         names = sorted({c.name for c in spec.components if not c.is_group})
         raise ValueError(f"{where}: no component {ref!r}; components: {', '.join(names)}")
@@ -325,8 +412,13 @@ def _validate_incident(page: str, spec: PageSpec, inc: Any) -> dict[str, Any]:
     comp_status = inc.get("component_status", "partial_outage")
     if comp_status not in COMPONENT_STATUSES:
         raise ValueError(f"{page}.incident.component_status: expected one of {', '.join(COMPONENT_STATUSES)}")
-    return {"impact": impact, "status": status, "name": name.strip(), "components": ids,
-            "component_status": comp_status}
+    return {
+        "impact": impact,
+        "status": status,
+        "name": name.strip(),
+        "components": ids,
+        "component_status": comp_status,
+    }
 
 
 def apply(states: dict[str, PageState], changes: dict[str, dict[str, Any]], now: float) -> dict[str, PageState]:
@@ -397,8 +489,9 @@ def register(sim: Any) -> None:
         with lock:
             pages = box["pages"]
         now = sim.clock()
-        return Response.json({name: {"broken": st.broken or False, "summary": summary(name, st, now)}
-                              for name, st in pages.items()})
+        return Response.json(
+            {name: {"broken": st.broken or False, "summary": summary(name, st, now)} for name, st in pages.items()}
+        )
 
     @r.route("POST", "/_sim/status")
     def set_status(req: Request) -> Response:
@@ -410,5 +503,9 @@ def register(sim: Any) -> None:
             box["pages"] = apply(box["pages"], changes, sim.clock())
             pages = box["pages"]
         now = sim.clock()
-        return Response.json({name: {"broken": pages[name].broken or False, "summary": summary(name, pages[name], now)}
-                              for name in changes})
+        return Response.json(
+            {
+                name: {"broken": pages[name].broken or False, "summary": summary(name, pages[name], now)}
+                for name in changes
+            }
+        )

@@ -49,15 +49,23 @@ class AppProfile:
 
 
 DEFAULT_APPS: tuple[AppProfile, ...] = (
-    AppProfile("support-bot", {"web": 5, "feishu": 3, "wechat": 2},
-               {"deepseek-chat": 6, "gpt-4o-mini": 3, "doubao-1.5-pro-32k": 1}, share=3.0),
+    AppProfile(
+        "support-bot",
+        {"web": 5, "feishu": 3, "wechat": 2},
+        {"deepseek-chat": 6, "gpt-4o-mini": 3, "doubao-1.5-pro-32k": 1},
+        share=3.0,
+    ),
     AppProfile("sales-assistant", {"web": 2, "dingtalk": 1}, {"moonshot-v1-8k": 1, "qwen-plus": 1}, share=1.5),
     AppProfile("doc-qa-workflow", {"api": 1}, {"gpt-4o": 1, "claude-3-5-haiku-latest": 1}, sessions=False),
 )
 # (code, error_type, weight): HTTP statuses and Coze body codes (4013 rate limit, 5000 internal error).
 ERRORS: tuple[tuple[str, str, float], ...] = (
-    ("429", "rate_limit", 4), ("500", "server_error", 2), ("502", "bad_gateway", 1), ("504", "timeout", 1),
-    ("4013", "rate_limit", 1), ("5000", "internal_error", 1),
+    ("429", "rate_limit", 4),
+    ("500", "server_error", 2),
+    ("502", "bad_gateway", 1),
+    ("504", "timeout", 1),
+    ("4013", "rate_limit", 1),
+    ("5000", "internal_error", 1),
 )
 
 
@@ -124,16 +132,22 @@ class TrafficModel:
         apps = [a for a in self.apps if a.sessions == sessions]
         return self.rng.choices(apps, [a.share for a in apps])[0]
 
-    def _call(self, app: str, channel: str, model: str, user: str, session_id: str | None,
-              ts: float) -> dict[str, Any]:
+    def _call(self, app: str, channel: str, model: str, user: str, session_id: str | None, ts: float) -> dict[str, Any]:
         rng, spec = self.rng, self._fault()
         duration = rng.lognormvariate(math.log(self.median_duration), self.duration_sigma)
         if spec.slow_rate and rng.random() < spec.slow_rate:
             duration = max(duration, spec.slow_latency)
-        duration += max(0.0, spec.latency + (rng.uniform(-spec.latency_jitter, spec.latency_jitter)
-                                             if spec.latency_jitter else 0.0))
-        event: dict[str, Any] = {"app": app, "channel": channel, "model": model, "user_id": user,
-                                 "timestamp": rfc3339(ts), "duration_ms": round(duration * 1000, 1)}
+        duration += max(
+            0.0, spec.latency + (rng.uniform(-spec.latency_jitter, spec.latency_jitter) if spec.latency_jitter else 0.0)
+        )
+        event: dict[str, Any] = {
+            "app": app,
+            "channel": channel,
+            "model": model,
+            "user_id": user,
+            "timestamp": rfc3339(ts),
+            "duration_ms": round(duration * 1000, 1),
+        }
         if session_id:
             event["session_id"] = session_id
         error_rate = spec.error_rate or self.error_rate
@@ -147,8 +161,11 @@ class TrafficModel:
             event.update(status="error", code=code, error_type=error_type)
             event["input_tokens"] = int(rng.lognormvariate(math.log(500), 0.6))
         else:
-            event.update(status="success", input_tokens=int(rng.lognormvariate(math.log(600), 0.7)),
-                         output_tokens=int(rng.lognormvariate(math.log(180), 0.6)))
+            event.update(
+                status="success",
+                input_tokens=int(rng.lognormvariate(math.log(600), 0.7)),
+                output_tokens=int(rng.lognormvariate(math.log(180), 0.6)),
+            )
         return event
 
     def step(self, now: float, elapsed: float) -> list[dict[str, Any]]:
@@ -162,12 +179,26 @@ class TrafficModel:
             app = self._app(sessions=True)
             self.sessions_started += 1
             ts = now - rng.uniform(0, elapsed)
-            session = _Session(app, _pick(rng, app.channels), self._user(), f"s-{self.seed}-{self.sessions_started}",
-                               _pick(rng, app.models), 1 + int(rng.expovariate(1 / 3.0)),
-                               ts + rng.uniform(1.0, 8.0))
+            session = _Session(
+                app,
+                _pick(rng, app.channels),
+                self._user(),
+                f"s-{self.seed}-{self.sessions_started}",
+                _pick(rng, app.models),
+                1 + int(rng.expovariate(1 / 3.0)),
+                ts + rng.uniform(1.0, 8.0),
+            )
             self.open.append(session)
-            events.append({"event": "session_start", "app": app.name, "channel": session.channel,
-                           "session_id": session.session_id, "user_id": session.user, "timestamp": rfc3339(ts)})
+            events.append(
+                {
+                    "event": "session_start",
+                    "app": app.name,
+                    "channel": session.channel,
+                    "session_id": session.session_id,
+                    "user_id": session.user,
+                    "timestamp": rfc3339(ts),
+                }
+            )
         still_open: list[_Session] = []
         for s in self.open:
             while s.calls_left > 0 and s.next_call <= now:
@@ -178,16 +209,31 @@ class TrafficModel:
                 still_open.append(s)
             elif s.next_call <= now:
                 if rng.random() >= 0.05:  # 5 % of sessions are abandoned without a session_end
-                    events.append({"event": "session_end", "app": s.app.name, "channel": s.channel,
-                                   "session_id": s.session_id, "user_id": s.user,
-                                   "timestamp": rfc3339(min(s.next_call, now))})
+                    events.append(
+                        {
+                            "event": "session_end",
+                            "app": s.app.name,
+                            "channel": s.channel,
+                            "session_id": s.session_id,
+                            "user_id": s.user,
+                            "timestamp": rfc3339(min(s.next_call, now)),
+                        }
+                    )
             else:
                 still_open.append(s)
         self.open = still_open
         for _ in range(_poisson(rng, self.api_calls_per_minute / 60.0 * elapsed * swell)):
             app = self._app(sessions=False)
-            events.append(self._call(app.name, _pick(rng, app.channels), _pick(rng, app.models), self._user(),
-                                     None, now - rng.uniform(0, elapsed)))
+            events.append(
+                self._call(
+                    app.name,
+                    _pick(rng, app.channels),
+                    _pick(rng, app.models),
+                    self._user(),
+                    None,
+                    now - rng.uniform(0, elapsed),
+                )
+            )
         events.sort(key=lambda e: e["timestamp"])
         return events
 
@@ -203,8 +249,16 @@ def events_endpoint(url: str) -> str:
 class TrafficGenerator:
     """Posts :class:`TrafficModel` batches to an exporter every ``interval`` seconds on a daemon thread."""
 
-    def __init__(self, url: str, token: str, *, interval: float = 2.0, model: TrafficModel | None = None,
-                 clock: Callable[[], float] = time.time, max_batch: int = 500) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        interval: float = 2.0,
+        model: TrafficModel | None = None,
+        clock: Callable[[], float] = time.time,
+        max_batch: int = 500,
+    ) -> None:
         self.url = events_endpoint(url)
         self.interval = interval
         self.model = model or TrafficModel()
@@ -223,7 +277,7 @@ class TrafficGenerator:
         """Post events in batches of at most ``max_batch``; True if all were accepted."""
         ok = True
         for start in range(0, len(events), self.max_batch):
-            chunk = events[start:start + self.max_batch]
+            chunk = events[start : start + self.max_batch]
             try:
                 resp = self._session.post(self.url, json=chunk, headers=self._headers, timeout=5)
             except requests.RequestException as exc:

@@ -315,16 +315,24 @@ class AdminApi:
             index = starts.index(bucket)
         more = index + limit < len(starts)
         next_page = self.encode(starts[index + limit], page + 1) if more else None
-        return Window(starts[index:index + limit], width, next_page, page)
+        return Window(starts[index : index + limit], width, next_page, page)
 
     def body(self, win: Window, results_of: Callable[[int, int], list[dict[str, Any]]]) -> dict[str, Any]:
         """The page: each bucket with its bounds and ``results_of(start, width)``, then the cursor of the next."""
-        data = [{**self.bucket_head, self.start: self.time.show(b), self.end: self.time.show(b + win.width),
-                 "results": results_of(b, win.width)} for b in win.buckets]
+        data = [
+            {
+                **self.bucket_head,
+                self.start: self.time.show(b),
+                self.end: self.time.show(b + win.width),
+                "results": results_of(b, win.width),
+            }
+            for b in win.buckets
+        ]
         return {**self.page_head, "data": data, "has_more": win.next_page is not None, "next_page": win.next_page}
 
-    def endpoint(self, sim: Any, model: UsageModel, name: str, limits: Limits,
-                 query: Callable[[Request], Rows]) -> Callable[[Request], Response]:
+    def endpoint(
+        self, sim: Any, model: UsageModel, name: str, limits: Limits, query: Callable[[Request], Rows]
+    ) -> Callable[[Request], Response]:
         """A handler of time buckets. ``query`` reads the endpoint's own parameters and returns how to make a
         bucket's results from its traffic; ``now`` and the usage knobs are read once, so a page's buckets agree."""
 
@@ -352,8 +360,15 @@ class AdminApi:
         handler.__name__ = name
         return handler
 
-    def listing(self, sim: Any, name: str, after: str, max_limit: int, items: Callable[[bool], list[Item]],
-                body: Callable[[list[Item], bool], dict[str, Any]]) -> Callable[[Request], Response]:
+    def listing(
+        self,
+        sim: Any,
+        name: str,
+        after: str,
+        max_limit: int,
+        items: Callable[[bool], list[Item]],
+        body: Callable[[list[Item], bool], dict[str, Any]],
+    ) -> Callable[[Request], Response]:
         """A list endpoint (projects, workspaces): ``items(include_archived)``, 20 a page by default, the page after
         the id in parameter ``after`` (an unknown id: past the end), answered as ``body(page, has_more)``."""
 
@@ -369,7 +384,7 @@ class AdminApi:
             last_seen = req.arg(after)
             if last_seen:
                 ids = [i["id"] for i in listed]
-                listed = listed[ids.index(last_seen) + 1:] if last_seen in ids else []
+                listed = listed[ids.index(last_seen) + 1 :] if last_seen in ids else []
             return Response.json(body(listed[:limit], len(listed) > limit))
 
         handler.__name__ = name
@@ -381,8 +396,11 @@ def matches(stream: Stream, filters: Mapping[str, set[Any]]) -> bool:
     return all(stream.dims.get(dim) in allowed for dim, allowed in filters.items())
 
 
-def group(stream_values: Sequence[tuple[Stream, Values]], fields: Sequence[str],
-          dims_of: Callable[[Stream], Mapping[str, Any]] | None = None) -> list[tuple[dict[str, Any], Values]]:
+def group(
+    stream_values: Sequence[tuple[Stream, Values]],
+    fields: Sequence[str],
+    dims_of: Callable[[Stream], Mapping[str, Any]] | None = None,
+) -> list[tuple[dict[str, Any], Values]]:
     """Sum values by the requested dimensions; dimensions not requested are reported as None (as the APIs do)."""
     grouped: dict[tuple[Any, ...], tuple[dict[str, Any], Values]] = {}
     for stream, values in stream_values:
@@ -422,8 +440,16 @@ class UsageAdmin:
 
     def record(self, provider: str, req: Request, status: int, page: int | None) -> None:
         with self._lock:
-            self.log.append({"t": time.time(), "provider": provider, "method": req.method, "path": req.path,
-                             "page": page, "status": status})
+            self.log.append(
+                {
+                    "t": time.time(),
+                    "provider": provider,
+                    "method": req.method,
+                    "path": req.path,
+                    "page": page,
+                    "status": status,
+                }
+            )
 
     def requests(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -465,8 +491,9 @@ def install(sim: Any) -> UsageAdmin:
     return admin
 
 
-def logged(sim: Any, provider: str, page_of: Callable[[Request], int | None]) -> Callable[
-        [Callable[[Request], Response]], Callable[[Request], Response]]:
+def logged(
+    sim: Any, provider: str, page_of: Callable[[Request], int | None]
+) -> Callable[[Callable[[Request], Response]], Callable[[Request], Response]]:
     """Decorator (outside :func:`with_faults`): record every answer, injected faults included, in the log."""
     admin = install(sim)
 

@@ -107,10 +107,10 @@ class Ctx:
             rate_limited_ratio=float(_setting(settings, "api.rate_limited_ratio", d.rate_limited_ratio)),
             runway_days=float(_setting(settings, "balance.runway_days", d.runway_days)),
             burn_window_seconds=float(_setting(settings, "balance.burn_window", d.burn_window_seconds)),
-            ratelimit_headroom_ratio=float(_setting(settings, "api.ratelimit_headroom_ratio",
-                                                    d.ratelimit_headroom_ratio)),
-            cert_warning_days=float(_setting(settings, "api.tls_expiry_warning", d.cert_warning_days * 86400))
-            / 86400,
+            ratelimit_headroom_ratio=float(
+                _setting(settings, "api.ratelimit_headroom_ratio", d.ratelimit_headroom_ratio)
+            ),
+            cert_warning_days=float(_setting(settings, "api.tls_expiry_warning", d.cert_warning_days * 86400)) / 86400,
             cert_critical_days=float(_setting(settings, "api.tls_expiry_critical", d.cert_critical_days * 86400))
             / 86400,
             stale_seconds=float(_setting(settings, "exporter.stale_after", d.stale_seconds)),

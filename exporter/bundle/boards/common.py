@@ -20,8 +20,7 @@ UIDS = {
 
 #: Fraction of the current UTC month that has elapsed, at least one hour: the same as the rules' recording rule
 #: :llmpulse_month_elapsed:ratio, so the forecast shown is the one LLMBudgetForecastExceeded compares.
-MONTH_ELAPSED = ("scalar(clamp_min((day_of_month() - 1) * 86400 + time() % 86400, 3600) "
-                 "/ (days_in_month() * 86400))")
+MONTH_ELAPSED = "scalar(clamp_min((day_of_month() - 1) * 86400 + time() % 86400, 3600) / (days_in_month() * 86400))"
 #: Balances are compared per currency: days left need no exchange rate.
 BALANCE_BY = ("provider", "source", "currency")
 
@@ -30,14 +29,28 @@ RUNWAY_CAP_DAYS = 3650
 
 INDICATOR_LEVELS = {"unknown": -1, "none": 0, "maintenance": 1, "minor": 2, "major": 3, "critical": 4}
 INDICATOR_TEXT: dict[float, tuple[str, str]] = {
-    -1: ("unknown (page unreadable)", "text"), 0: ("operational", "green"), 1: ("maintenance", "blue"),
-    2: ("minor", "yellow"), 3: ("major", "orange"), 4: ("critical", "red"),
+    -1: ("unknown (page unreadable)", "text"),
+    0: ("operational", "green"),
+    1: ("maintenance", "blue"),
+    2: ("minor", "yellow"),
+    3: ("major", "orange"),
+    4: ("critical", "red"),
 }
-COMPONENT_LEVELS = {"unknown": -1, "operational": 0, "under_maintenance": 1, "degraded_performance": 2,
-                    "partial_outage": 3, "major_outage": 4}
+COMPONENT_LEVELS = {
+    "unknown": -1,
+    "operational": 0,
+    "under_maintenance": 1,
+    "degraded_performance": 2,
+    "partial_outage": 3,
+    "major_outage": 4,
+}
 COMPONENT_TEXT: dict[float, tuple[str, str]] = {
-    -1: ("unknown", "text"), 0: ("operational", "green"), 1: ("maintenance", "blue"),
-    2: ("degraded", "yellow"), 3: ("partial outage", "orange"), 4: ("major outage", "red"),
+    -1: ("unknown", "text"),
+    0: ("operational", "green"),
+    1: ("maintenance", "blue"),
+    2: ("degraded", "yellow"),
+    3: ("partial outage", "orange"),
+    4: ("major outage", "red"),
 }
 UP_TEXT: dict[float, tuple[str, str]] = {0: ("down", "red"), 1: ("up", "green")}
 
@@ -45,8 +58,11 @@ UP_TEXT: dict[float, tuple[str, str]] = {0: ("down", "red"), 1: ("up", "green")}
 def budget_steps(ctx: Ctx) -> list[Step]:
     if not ctx.monthly_budget_usd:
         return [("green", None)]
-    return [("green", None), ("orange", ctx.budget_warning_ratio * ctx.monthly_budget_usd),
-            ("red", ctx.monthly_budget_usd)]
+    return [
+        ("green", None),
+        ("orange", ctx.budget_warning_ratio * ctx.monthly_budget_usd),
+        ("red", ctx.monthly_budget_usd),
+    ]
 
 
 def ratio_steps(red: float) -> list[Step]:
@@ -87,8 +103,10 @@ def code_ratio(q: Q, code: str, by: Sequence[str] = ()) -> str:
 
 def slow_ratio(q: Q, ctx: Ctx, by: Sequence[str] = ()) -> str:
     if ctx.slow_call_seconds not in c.API_CALL_DURATION.buckets:
-        raise ValueError(f"slow_call_seconds {ctx.slow_call_seconds} is not a bucket bound of "
-                         f"{c.API_CALL_DURATION.name} ({c.API_CALL_DURATION.buckets})")
+        raise ValueError(
+            f"slow_call_seconds {ctx.slow_call_seconds} is not a bucket bound of "
+            f"{c.API_CALL_DURATION.name} ({c.API_CALL_DURATION.buckets})"
+        )
     fast = sum_by(by, q.rate(c.API_CALL_DURATION, "_bucket", le=le(ctx.slow_call_seconds)))
     total = sum_by(by, q.rate(c.API_CALL_DURATION, "_count"))
     return f"1 - {fast} / {total}"
@@ -107,7 +125,8 @@ def provider_status(q: Q) -> Panel:
         "minor, major or critical. 'unknown' means the page could not be read and is never an outage.",
         "none",
         [t(one_hot_level(q, c.STATUS_INDICATOR, "indicator", INDICATOR_LEVELS, ("provider",)), "{{provider}}")],
-        mappings=value_text(INDICATOR_TEXT), text_mode="value_and_name",
+        mappings=value_text(INDICATOR_TEXT),
+        text_mode="value_and_name",
     )
 
 
@@ -120,13 +139,25 @@ def sources_up(q: Q) -> Panel:
         "health for why it failed.",
         "short",
         [t(f"sum({up_sel})", "up"), t(f"count({up_sel} == 0) or vector(0)", "down")],
-        decimals=0, text_mode="value_and_name",
+        decimals=0,
+        text_mode="value_and_name",
         overrides=[
-            {"matcher": {"id": "byName", "options": "up"},
-             "properties": [{"id": "color", "value": {"fixedColor": "green", "mode": "fixed"}}]},
-            {"matcher": {"id": "byName", "options": "down"},
-             "properties": [{"id": "thresholds", "value": {"mode": "absolute", "steps": [
-                 {"color": "green", "value": None}, {"color": "red", "value": 1}]}}]},
+            {
+                "matcher": {"id": "byName", "options": "up"},
+                "properties": [{"id": "color", "value": {"fixedColor": "green", "mode": "fixed"}}],
+            },
+            {
+                "matcher": {"id": "byName", "options": "down"},
+                "properties": [
+                    {
+                        "id": "thresholds",
+                        "value": {
+                            "mode": "absolute",
+                            "steps": [{"color": "green", "value": None}, {"color": "red", "value": 1}],
+                        },
+                    }
+                ],
+            },
         ],
     )
 

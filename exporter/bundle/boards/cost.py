@@ -30,7 +30,10 @@ def reported_mtd(ctx: Ctx) -> Panel:
         "Reported cost, month to date",
         "Cost the providers' billing APIs report for the current UTC month (llmpulse_cost_usd_total; its value "
         "is the month-to-date total). Billing data arrives with the providers' delay (minutes to hours).",
-        "currencyUSD", [t(cost_mtd(q), "month to date")], decimals=2, steps=budget_steps(ctx),
+        "currencyUSD",
+        [t(cost_mtd(q), "month to date")],
+        decimals=2,
+        steps=budget_steps(ctx),
     )
 
 
@@ -39,7 +42,10 @@ def forecast_stat(ctx: Ctx) -> Panel:
         "Month-end forecast",
         "Month-to-date cost / elapsed share of the UTC month (at least one day): where the month ends if spending "
         "keeps this month's average pace. Red over the budget (LLMBudgetForecastExceeded).",
-        "currencyUSD", [t(forecast(q), "forecast")], decimals=2, steps=budget_steps(ctx),
+        "currencyUSD",
+        [t(forecast(q), "forecast")],
+        decimals=2,
+        steps=budget_steps(ctx),
     )
 
 
@@ -48,15 +54,20 @@ def budget_used(ctx: Ctx) -> Panel:
         return stat(
             "Budget used",
             "No monthly budget is configured (bundle.monthly_budget_usd); this shows the month-to-date cost.",
-            "currencyUSD", [t(cost_mtd(q), "month to date")], decimals=2,
+            "currencyUSD",
+            [t(cost_mtd(q), "month to date")],
+            decimals=2,
         )
     budget = ctx.monthly_budget_usd
     return gauge(
         "Budget used",
         f"Month-to-date reported cost as a share of the monthly budget (${budget:,.0f}). Orange from "
         f"{ctx.budget_warning_ratio:.0%} (LLMBudgetBurnHigh), red from 100 % (LLMBudgetExceeded).",
-        "percentunit", [t(f"{cost_mtd(q)} / {budget:g}", "budget used")],
-        minimum=0, maximum=1, decimals=1,
+        "percentunit",
+        [t(f"{cost_mtd(q)} / {budget:g}", "budget used")],
+        minimum=0,
+        maximum=1,
+        decimals=1,
         steps=[("green", None), ("orange", ctx.budget_warning_ratio), ("red", 1)],
     )
 
@@ -66,7 +77,8 @@ def estimated_in_range() -> Panel:
         "Estimated cost in range",
         "Cost llmpulse estimates from token counts and its price table, spent in the selected time range "
         "(llmpulse_cost_estimated_usd_total). Covers providers with no billing API too.",
-        "currencyUSD", [t(f"sum({q.increase(c.COST_ESTIMATED_USD, RANGE)})", "estimated", instant=True)],
+        "currencyUSD",
+        [t(f"sum({q.increase(c.COST_ESTIMATED_USD, RANGE)})", "estimated", instant=True)],
         decimals=2,
     )
 
@@ -76,8 +88,10 @@ def unpriced_tokens() -> Panel:
         "Unpriced tokens in range",
         "Tokens of models missing from the price table in the selected range (llmpulse_unpriced_tokens_total): "
         "they are NOT in the estimated cost. Add the model to the price table when this is not 0.",
-        "short", [t(or_zero(f"sum({q.increase(c.UNPRICED_TOKENS, RANGE)})"), "unpriced", instant=True)],
-        decimals=0, steps=[("green", None), ("orange", 1)],
+        "short",
+        [t(or_zero(f"sum({q.increase(c.UNPRICED_TOKENS, RANGE)})"), "unpriced", instant=True)],
+        decimals=0,
+        steps=[("green", None), ("orange", 1)],
     )
 
 
@@ -85,7 +99,9 @@ def cost_by_provider(ctx: Ctx) -> Panel:
     return bargauge(
         "Cost by provider, month to date",
         "Month-to-date reported cost per provider (llmpulse_cost_usd_total).",
-        "currencyUSD", [t(cost_mtd(q, ("provider",)), "{{provider}}", instant=True)], decimals=2,
+        "currencyUSD",
+        [t(cost_mtd(q, ("provider",)), "{{provider}}", instant=True)],
+        decimals=2,
         steps=budget_steps(ctx),
     )
 
@@ -96,11 +112,19 @@ def cost_by_project() -> Panel:
         "Month-to-date reported cost per project (OpenAI project / Anthropic workspace id). The name comes from "
         f"{c.PROJECT_INFO.name} where the source has project_names: true.",
         "currencyUSD",
-        [t(cost_mtd(q, ("provider", "source", "project"))),
-         t(sum_by(("provider", "source", "project", "project_name"), q.sel(c.PROJECT_INFO), agg="max"))],
-        columns={"provider": "Provider", "source": "Source", "project": "Project", "project_name": "Name",
-                 "Value #A": "Cost"},
-        per_column={"Value #A": {"unit": "currencyUSD", "decimals": 2}}, sort_by="Cost",
+        [
+            t(cost_mtd(q, ("provider", "source", "project"))),
+            t(sum_by(("provider", "source", "project", "project_name"), q.sel(c.PROJECT_INFO), agg="max")),
+        ],
+        columns={
+            "provider": "Provider",
+            "source": "Source",
+            "project": "Project",
+            "project_name": "Name",
+            "Value #A": "Cost",
+        },
+        per_column={"Value #A": {"unit": "currencyUSD", "decimals": 2}},
+        sort_by="Cost",
     )
 
 
@@ -121,8 +145,7 @@ def estimated_by_model() -> Panel:
         "Cost estimated from tokens and the price table per model in the selected range "
         "(llmpulse_cost_estimated_usd_total), top 15. The providers' cost APIs do not break cost down by model.",
         "currencyUSD",
-        [t(f"topk(15, {sum_by(('model',), q.increase(c.COST_ESTIMATED_USD, RANGE))})", "{{model}}",
-           instant=True)],
+        [t(f"topk(15, {sum_by(('model',), q.increase(c.COST_ESTIMATED_USD, RANGE))})", "{{model}}", instant=True)],
         decimals=2,
     )
 
@@ -135,7 +158,9 @@ def daily_spend() -> Panel:
         "month-start reset is handled as a counter reset.",
         "currencyUSD",
         [t(sum_by(("provider",), q.increase(c.COST_USD, "1d")), "{{provider}}", interval="1h")],
-        bars=True, stack=True, legend_calcs=("lastNotNull", "max", "mean"),
+        bars=True,
+        stack=True,
+        legend_calcs=("lastNotNull", "max", "mean"),
     )
 
 
@@ -157,8 +182,10 @@ def estimated_vs_reported() -> Panel:
         "same source's tokens (llmpulse_cost_estimated_usd_total, month to date for billing sources). A gap means "
         "a stale price table, unpriced models or line items without tokens (tools, storage).",
         "currencyUSD",
-        [t(sum_by(("provider",), reported), "{{provider}} reported"),
-         t(sum_by(("provider",), f"{estimated} and on ({', '.join(BOTH)}) {reported}"), "{{provider}} estimated")],
+        [
+            t(sum_by(("provider",), reported), "{{provider}} reported"),
+            t(sum_by(("provider",), f"{estimated} and on ({', '.join(BOTH)}) {reported}"), "{{provider}} estimated"),
+        ],
     )
 
 
@@ -171,50 +198,77 @@ def estimate_drift() -> Panel:
         "100 % = the price table matches the bill.",
         "percentunit",
         [t(f"{estimated} / ({reported} > 0)", "{{source}}", instant=True)],
-        decimals=1, minimum=0, maximum=1.5,
+        decimals=1,
+        minimum=0,
+        maximum=1.5,
         steps=[("orange", None), ("green", 0.9), ("orange", 1.1)],
     )
 
 
 def provider_budgets(ctx: Ctx) -> Panel:
-    budgets = " or ".join(f'label_replace(vector({amount:g}), "provider", "{name}", "", "")'
-                          for name, amount in ctx.provider_budgets_usd)
+    budgets = " or ".join(
+        f'label_replace(vector({amount:g}), "provider", "{name}", "", "")' for name, amount in ctx.provider_budgets_usd
+    )
     return bargauge(
         "Provider budgets used",
         "Month-to-date reported cost of each provider with a budget of its own (bundle.budget.provider_budgets_usd) "
         f"as a share of that budget. Orange from {ctx.budget_warning_ratio:.0%}, red from 100 %.",
         "percentunit",
         [t(f"{cost_mtd(q, ('provider',))} / on (provider) ({budgets})", "{{provider}}", instant=True)],
-        minimum=0, maximum=1, decimals=0, steps=[("green", None), ("orange", ctx.budget_warning_ratio), ("red", 1)],
+        minimum=0,
+        maximum=1,
+        decimals=0,
+        steps=[("green", None), ("orange", ctx.budget_warning_ratio), ("red", 1)],
     )
 
 
 def balances_table(ctx: Ctx) -> Panel:
     return table(
         "Balances and runway",
-        "Prepaid balance per source and currency as the provider reports it (llmpulse_balance kind=\"total\"), in US "
+        'Prepaid balance per source and currency as the provider reports it (llmpulse_balance kind="total"), in US '
         f"dollars where an exchange rate is configured, the burn per day over the last {ctx.burn_window}, the days "
         f"left at that burn (red under {ctx.runway_days:g} days, LLMBalanceRunwayShort) and whether the provider "
         "says the balance can pay for calls.",
         "short",
-        [t(sum_by(BALANCE_BY, q.sel(c.BALANCE, kind="total"))),
-         t(sum_by(BALANCE_BY, q.sel(c.BALANCE_USD, kind="total"))),
-         t(burn_per_day(q, ctx)), t(runway_days(q, ctx)),
-         t(sum_by(("provider", "source"), q.sel(c.BALANCE_AVAILABLE), agg="min"))],
-        columns={"provider": "Provider", "source": "Source", "currency": "Currency", "Value #A": "Balance",
-                 "Value #B": "In USD", "Value #C": "Burn per day", "Value #D": "Days left", "Value #E": "Available"},
+        [
+            t(sum_by(BALANCE_BY, q.sel(c.BALANCE, kind="total"))),
+            t(sum_by(BALANCE_BY, q.sel(c.BALANCE_USD, kind="total"))),
+            t(burn_per_day(q, ctx)),
+            t(runway_days(q, ctx)),
+            t(sum_by(("provider", "source"), q.sel(c.BALANCE_AVAILABLE), agg="min")),
+        ],
+        columns={
+            "provider": "Provider",
+            "source": "Source",
+            "currency": "Currency",
+            "Value #A": "Balance",
+            "Value #B": "In USD",
+            "Value #C": "Burn per day",
+            "Value #D": "Days left",
+            "Value #E": "Available",
+        },
         per_column={
             "Value #A": {"unit": "short", "decimals": 2},
             "Value #B": {"unit": "currencyUSD", "decimals": 2},
             "Value #C": {"unit": "short", "decimals": 2},
-            "Value #D": {"unit": "none", "decimals": 1, "mappings": runway_mappings(),
-                         "custom.cellOptions": {"type": "color-text"},
-                         "thresholds": {"mode": "absolute", "steps": [{"color": "red", "value": None},
-                                                                      {"color": "green", "value": ctx.runway_days}]}},
-            "Value #E": {"unit": "none", "mappings": value_text({0: ("no", "red"), 1: ("yes", "green")}),
-                         "custom.cellOptions": {"type": "color-text"}},
+            "Value #D": {
+                "unit": "none",
+                "decimals": 1,
+                "mappings": runway_mappings(),
+                "custom.cellOptions": {"type": "color-text"},
+                "thresholds": {
+                    "mode": "absolute",
+                    "steps": [{"color": "red", "value": None}, {"color": "green", "value": ctx.runway_days}],
+                },
+            },
+            "Value #E": {
+                "unit": "none",
+                "mappings": value_text({0: ("no", "red"), 1: ("yes", "green")}),
+                "custom.cellOptions": {"type": "color-text"},
+            },
         },
-        sort_by="Days left", descending=False,
+        sort_by="Days left",
+        descending=False,
     )
 
 
@@ -226,23 +280,33 @@ def key_limits() -> Panel:
         "key's spending limit with what is left of it (llmpulse_key_limit_usd, llmpulse_key_limit_remaining_usd; "
         "OpenRouter). Empty limit = unlimited key.",
         "currencyUSD",
-        [t(sum_by(by, q.sel(c.KEY_USAGE_USD, window="daily"))), t(sum_by(by, q.sel(c.KEY_USAGE_USD, window="monthly"))),
-         t(sum_by(by, q.sel(c.KEY_LIMIT_USD))), t(sum_by(by, q.sel(c.KEY_LIMIT_REMAINING_USD)))],
-        columns={"provider": "Provider", "source": "Source", "Value #A": "Today", "Value #B": "This month",
-                 "Value #C": "Limit", "Value #D": "Left"},
-        per_column={name: {"unit": "currencyUSD", "decimals": 2}
-                    for name in ("Value #A", "Value #B", "Value #C", "Value #D")},
+        [
+            t(sum_by(by, q.sel(c.KEY_USAGE_USD, window="daily"))),
+            t(sum_by(by, q.sel(c.KEY_USAGE_USD, window="monthly"))),
+            t(sum_by(by, q.sel(c.KEY_LIMIT_USD))),
+            t(sum_by(by, q.sel(c.KEY_LIMIT_REMAINING_USD))),
+        ],
+        columns={
+            "provider": "Provider",
+            "source": "Source",
+            "Value #A": "Today",
+            "Value #B": "This month",
+            "Value #C": "Limit",
+            "Value #D": "Left",
+        },
+        per_column={
+            name: {"unit": "currencyUSD", "decimals": 2} for name in ("Value #A", "Value #B", "Value #C", "Value #D")
+        },
     )
 
 
 def native_balances() -> Panel:
     return bargauge(
         "Balance in the provider's currency",
-        "Total prepaid balance as the provider reports it, in its own currency (llmpulse_balance kind=\"total\"; "
+        'Total prepaid balance as the provider reports it, in its own currency (llmpulse_balance kind="total"; '
         "DeepSeek, Moonshot and SiliconFlow report CNY). Moonshot can go negative (arrears).",
         "short",
-        [t(sum_by(("source", "currency"), q.sel(c.BALANCE, kind="total")), "{{source}} ({{currency}})",
-           instant=True)],
+        [t(sum_by(("source", "currency"), q.sel(c.BALANCE, kind="total")), "{{source}} ({{currency}})", instant=True)],
         decimals=2,
     )
 
@@ -250,7 +314,7 @@ def native_balances() -> Panel:
 def balance_over_time() -> Panel:
     return timeseries(
         "Balance over time",
-        "Total prepaid balance per source in US dollars (llmpulse_balance_usd kind=\"total\"): a falling line is "
+        'Total prepaid balance per source in US dollars (llmpulse_balance_usd kind="total"): a falling line is '
         "spend, a jump up is a top-up.",
         "currencyUSD",
         [t(sum_by(("source",), q.sel(c.BALANCE_USD, kind="total")), "{{source}}")],
@@ -265,21 +329,28 @@ def runway(ctx: Ctx) -> Panel:
         "(LLMBalanceRunwayShort); 'not burning' when the balance did not fall.",
         "d",
         [t(runway_days(q, ctx), "{{source}} {{currency}}", instant=True)],
-        decimals=1, minimum=0, maximum=max(ctx.runway_days * 8, 30), mappings=runway_mappings(),
+        decimals=1,
+        minimum=0,
+        maximum=max(ctx.runway_days * 8, 30),
+        mappings=runway_mappings(),
         steps=[("red", None), ("orange", ctx.runway_days), ("green", ctx.runway_days * 2)],
     )
 
 
 def build(ctx: Ctx) -> Board:
     return Board(
-        uid=UIDS["cost"], slug="cost", title="llmpulse / Cost & budget",
+        uid=UIDS["cost"],
+        slug="cost",
+        title="llmpulse / Cost & budget",
         summary="What the LLM APIs cost: reported and estimated cost, daily spend, the month-end forecast "
-                "against the budget, prepaid balances and how many days they last. Times are UTC, like "
-                "the billing months.",
-        tags=("llmpulse", "cost"), time_from="now-30d", refresh="5m", timezone="utc",
+        "against the budget, prepaid balances and how many days they last. Times are UTC, like "
+        "the billing months.",
+        tags=("llmpulse", "cost"),
+        time_from="now-30d",
+        refresh="5m",
+        timezone="utc",
         rows=[
-            even(5, [reported_mtd(ctx), forecast_stat(ctx), budget_used(ctx), estimated_in_range(),
-                     unpriced_tokens()]),
+            even(5, [reported_mtd(ctx), forecast_stat(ctx), budget_used(ctx), estimated_in_range(), unpriced_tokens()]),
             (8, [(cost_by_provider(ctx), 7), (cost_by_project(), 9), (cost_by_line_item(), 8)]),
             even(8, [daily_spend(), forecast_vs_budget(ctx)]),
             *([even(6, [provider_budgets(ctx)])] if ctx.provider_budgets_usd else []),

@@ -38,7 +38,9 @@ def oldest_data(ctx: Ctx) -> Panel:
         "Age of the oldest source's last completely successful poll (time() - "
         f"{c.SOURCE_LAST_SUCCESS.name}). Red from {ctx.stale_seconds:g} s "
         "(LLMPulseSourceStale).",
-        "s", [t(f"max(time() - {q.sel(c.SOURCE_LAST_SUCCESS)})", "oldest")], steps=age_steps(ctx),
+        "s",
+        [t(f"max(time() - {q.sel(c.SOURCE_LAST_SUCCESS)})", "oldest")],
+        steps=age_steps(ctx),
         mappings=[range_text(NEVER, None, "never", "red")],
     )
 
@@ -47,7 +49,10 @@ def series_total() -> Panel:
     return stat(
         "Series from sources",
         "Series the polled sources contribute to /metrics (llmpulse_source_series): a cardinality guard.",
-        "short", [t(f"sum({q.sel(c.SOURCE_SERIES)})", "series")], decimals=0, graph=True,
+        "short",
+        [t(f"sum({q.sel(c.SOURCE_SERIES)})", "series")],
+        decimals=0,
+        graph=True,
     )
 
 
@@ -55,8 +60,10 @@ def poll_errors_stat() -> Panel:
     return stat(
         "Failed polls in range",
         "Polls that failed in the selected range, all reasons (llmpulse_source_poll_errors_total).",
-        "short", [t(or_zero(f"sum({q.increase(c.SOURCE_POLL_ERRORS, RANGE)})"), "failed polls", instant=True)],
-        decimals=0, steps=[("green", None), ("orange", 1)],
+        "short",
+        [t(or_zero(f"sum({q.increase(c.SOURCE_POLL_ERRORS, RANGE)})"), "failed polls", instant=True)],
+        decimals=0,
+        steps=[("green", None), ("orange", 1)],
     )
 
 
@@ -64,7 +71,9 @@ def version() -> Panel:
     return stat(
         "Exporter version",
         "Version of each running llmpulse exporter (llmpulse_build_info), and how many run it.",
-        "short", [t(sum_by(("version",), q.sel(c.BUILD_INFO), agg="count"), "{{version}}")], decimals=0,
+        "short",
+        [t(sum_by(("version",), q.sel(c.BUILD_INFO), agg="count"), "{{version}}")],
+        decimals=0,
         text_mode="name",
     )
 
@@ -74,7 +83,9 @@ def up_timeline() -> Panel:
         "Source up",
         "Whether each source's last poll succeeded, over time (llmpulse_source_up). While down, a source keeps "
         "serving its last good data.",
-        "none", [t(sum_by(BY_SOURCE, q.sel(c.SOURCE_UP), agg="min"), "{{source}}")], mappings=value_text(UP_TEXT),
+        "none",
+        [t(sum_by(BY_SOURCE, q.sel(c.SOURCE_UP), agg="min"), "{{source}}")],
+        mappings=value_text(UP_TEXT),
     )
 
 
@@ -85,7 +96,9 @@ def data_age(ctx: Ctx) -> Panel:
         f"{c.SOURCE_LAST_SUCCESS.name}); 'never' = no success since start.",
         "s",
         [t(f"time() - {sum_by(BY_SOURCE, q.sel(c.SOURCE_LAST_SUCCESS), agg='max')}", "{{source}}", instant=True)],
-        steps=age_steps(ctx), mappings=[range_text(NEVER, None, "never", "red")], minimum=0,
+        steps=age_steps(ctx),
+        mappings=[range_text(NEVER, None, "never", "red")],
+        minimum=0,
         maximum=ctx.stale_seconds,
     )
 
@@ -95,7 +108,8 @@ def poll_duration() -> Panel:
         "Poll duration",
         "Wall-clock duration of each source's last poll, all pages and retries included "
         "(llmpulse_source_poll_duration_seconds). It must stay well under the source's interval and timeout.",
-        "s", [t(sum_by(BY_SOURCE, q.sel(c.SOURCE_POLL_DURATION), agg="max"), "{{source}}")],
+        "s",
+        [t(sum_by(BY_SOURCE, q.sel(c.SOURCE_POLL_DURATION), agg="max"), "{{source}}")],
     )
 
 
@@ -105,7 +119,8 @@ def api_calls_by_status() -> Panel:
         "HTTP calls llmpulse made to the providers' APIs per second, by source and status code, retries "
         "included (llmpulse_source_api_requests_total); timeout/connection/tls when no status came back.",
         "reqps",
-        [t(sum_by(("source", "code"), q.rate(c.SOURCE_API_REQUESTS)), "{{source}} {{code}}")], stack=True,
+        [t(sum_by(("source", "code"), q.rate(c.SOURCE_API_REQUESTS)), "{{source}} {{code}}")],
+        stack=True,
     )
 
 
@@ -115,8 +130,12 @@ def poll_errors_by_reason() -> Panel:
         "Failed polls per second by source and reason (llmpulse_source_poll_errors_total): http_4xx, http_5xx, "
         "rate_limited, timeout, connection, invalid_response, pagination. 'none' = no failure yet.",
         "short",
-        [t(or_zero(sum_by(("source", "reason"), q.rate(c.SOURCE_POLL_ERRORS)), reason="none"),
-           "{{source}} {{reason}}")],
+        [
+            t(
+                or_zero(sum_by(("source", "reason"), q.rate(c.SOURCE_POLL_ERRORS)), reason="none"),
+                "{{source}} {{reason}}",
+            )
+        ],
         stack=True,
     )
 
@@ -127,8 +146,7 @@ def revisions() -> Panel:
         "Times a provider revised a month-to-date total downwards and llmpulse kept the higher value instead of "
         "decreasing a counter, per second (llmpulse_source_revisions_total). 'none' = no revision yet.",
         "short",
-        [t(or_zero(sum_by(("source", "metric"), q.rate(c.SOURCE_REVISIONS)), metric="none"),
-           "{{source}} {{metric}}")],
+        [t(or_zero(sum_by(("source", "metric"), q.rate(c.SOURCE_REVISIONS)), metric="none"), "{{source}} {{metric}}")],
     )
 
 
@@ -138,12 +156,20 @@ def sources_table() -> Panel:
         "Every polled source: up or down, when it last succeeded, how long its last poll took and how many "
         "series it exports.",
         "short",
-        [t(sum_by(BY_SOURCE, q.sel(c.SOURCE_UP), agg="min")),
-         t(f"1000 * {sum_by(BY_SOURCE, q.sel(c.SOURCE_LAST_SUCCESS), agg='max')}"),
-         t(sum_by(BY_SOURCE, q.sel(c.SOURCE_POLL_DURATION), agg="max")),
-         t(sum_by(BY_SOURCE, q.sel(c.SOURCE_SERIES)))],
-        columns={"provider": "Provider", "source": "Source", "Value #A": "Up", "Value #B": "Last success",
-                 "Value #C": "Poll duration", "Value #D": "Series"},
+        [
+            t(sum_by(BY_SOURCE, q.sel(c.SOURCE_UP), agg="min")),
+            t(f"1000 * {sum_by(BY_SOURCE, q.sel(c.SOURCE_LAST_SUCCESS), agg='max')}"),
+            t(sum_by(BY_SOURCE, q.sel(c.SOURCE_POLL_DURATION), agg="max")),
+            t(sum_by(BY_SOURCE, q.sel(c.SOURCE_SERIES))),
+        ],
+        columns={
+            "provider": "Provider",
+            "source": "Source",
+            "Value #A": "Up",
+            "Value #B": "Last success",
+            "Value #C": "Poll duration",
+            "Value #D": "Series",
+        },
         per_column={
             "Value #A": {"unit": "none", "mappings": value_text(UP_TEXT), "custom.cellOptions": {"type": "color-text"}},
             "Value #B": {"unit": "dateTimeFromNow"},
@@ -160,8 +186,10 @@ def events_accepted() -> Panel:
         "by reason (llmpulse_events_rejected_total: unauthorized, too_large, invalid_json, invalid_event, "
         "too_many_events). 'none' = nothing yet.",
         "short",
-        [t(or_zero(sum_by(("event",), q.rate(c.EVENTS_RECEIVED)), event="none"), "accepted {{event}}"),
-         t(or_zero(sum_by(("reason",), q.rate(c.EVENTS_REJECTED)), reason="none"), "refused {{reason}}")],
+        [
+            t(or_zero(sum_by(("event",), q.rate(c.EVENTS_RECEIVED)), event="none"), "accepted {{event}}"),
+            t(or_zero(sum_by(("reason",), q.rate(c.EVENTS_REJECTED)), reason="none"), "refused {{reason}}"),
+        ],
     )
 
 
@@ -171,8 +199,12 @@ def relay() -> Panel:
         "Alertmanager notifications relayed to Feishu / DingTalk bots per second, by target and outcome "
         "(llmpulse_relay_notifications_total). 'none' = nothing relayed yet.",
         "short",
-        [t(or_zero(sum_by(("target", "outcome"), q.rate(c.RELAY_NOTIFICATIONS)), outcome="none"),
-           "{{target}} {{outcome}}")],
+        [
+            t(
+                or_zero(sum_by(("target", "outcome"), q.rate(c.RELAY_NOTIFICATIONS)), outcome="none"),
+                "{{target}} {{outcome}}",
+            )
+        ],
     )
 
 
@@ -182,17 +214,21 @@ def json_missing() -> Panel:
         "Configured http_json metric paths that matched nothing in the answer, per second "
         "(llmpulse_http_json_missing_values_total): a field was renamed upstream. 'none' = all paths match.",
         "short",
-        [t(or_zero(sum_by(("source", "metric"), q.rate(c.HTTP_JSON_MISSING)), metric="none"),
-           "{{source}} {{metric}}")],
+        [t(or_zero(sum_by(("source", "metric"), q.rate(c.HTTP_JSON_MISSING)), metric="none"), "{{source}} {{metric}}")],
     )
 
 
 def build(ctx: Ctx) -> Board:
     return Board(
-        uid=UIDS["health"], slug="health", title="llmpulse / Exporter health",
+        uid=UIDS["health"],
+        slug="health",
+        title="llmpulse / Exporter health",
         summary="Is llmpulse itself healthy: which sources poll successfully, how fresh their data is, how long "
-                "polls take, what the providers' APIs answered, and the event endpoint and alert relay.",
-        tags=("llmpulse", "exporter"), time_from="now-6h", refresh="1m", variables=VARIABLES,
+        "polls take, what the providers' APIs answered, and the event endpoint and alert relay.",
+        tags=("llmpulse", "exporter"),
+        time_from="now-6h",
+        refresh="1m",
+        variables=VARIABLES,
         rows=[
             even(5, [sources_up(q), oldest_data(ctx), series_total(), poll_errors_stat(), version()]),
             even(8, [up_timeline(), data_age(ctx)]),

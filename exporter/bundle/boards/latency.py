@@ -43,7 +43,9 @@ def tail_stat(ctx: Ctx) -> Panel:
         f"{name} response time",
         f"{name} duration of whole calls (llmpulse_api_call_duration_seconds) over the rate window: the "
         f"percentile LLMAPIHighLatencyP99 watches. Red from its threshold ({ctx.latency_seconds:g} s).",
-        "s", [t(q.quantile(ctx.latency_quantile, c.API_CALL_DURATION), name)], graph=True,
+        "s",
+        [t(q.quantile(ctx.latency_quantile, c.API_CALL_DURATION), name)],
+        graph=True,
         steps=ratio_steps(ctx.latency_seconds),
     )
 
@@ -53,17 +55,24 @@ def error_ratio_stat(ctx: Ctx) -> Panel:
         "Error ratio",
         f"Share of failed calls over the rate window (llmpulse_api_calls_total). Red from {ctx.error_ratio:.0%} "
         "(LLMAPIHighErrorRate).",
-        "percentunit", [t(error_ratio(q), "errors")], graph=True, decimals=2, steps=ratio_steps(ctx.error_ratio),
+        "percentunit",
+        [t(error_ratio(q), "errors")],
+        graph=True,
+        decimals=2,
+        steps=ratio_steps(ctx.error_ratio),
     )
 
 
 def rate_limited_stat(ctx: Ctx) -> Panel:
     return stat(
         "429 share",
-        "Share of calls answered 429 Too Many Requests (llmpulse_error_code_counter_total code=\"429\" / all "
+        'Share of calls answered 429 Too Many Requests (llmpulse_error_code_counter_total code="429" / all '
         f"calls): the application needs backoff or a higher tier. Red from {ctx.rate_limited_ratio:.0%} "
         "(LLMAPIRateLimited).",
-        "percentunit", [t(code_ratio(q, "429"), "429")], graph=True, decimals=2,
+        "percentunit",
+        [t(code_ratio(q, "429"), "429")],
+        graph=True,
+        decimals=2,
         steps=ratio_steps(ctx.rate_limited_ratio),
     )
 
@@ -73,7 +82,10 @@ def slow_stat(ctx: Ctx) -> Panel:
         "Slow calls",
         f"Share of calls slower than {ctx.slow_call_seconds:g} s (from the duration histogram's "
         f"{ctx.slow_call_seconds:g} s bucket). Red from {ctx.slow_call_ratio:.0%} (LLMAPISlowCalls).",
-        "percentunit", [t(slow_ratio(q, ctx), "slow")], graph=True, decimals=2,
+        "percentunit",
+        [t(slow_ratio(q, ctx), "slow")],
+        graph=True,
+        decimals=2,
         steps=ratio_steps(ctx.slow_call_ratio),
     )
 
@@ -85,7 +97,8 @@ def auth_failures() -> Panel:
         "revoked or lacks a permission (LLMAPIAuthFailure).",
         "short",
         [t(or_zero(f"sum({q.increase(c.ERROR_CODES, RANGE, code='=~401|403')})"), "401/403", instant=True)],
-        decimals=0, steps=[("green", None), ("red", 1)],
+        decimals=0,
+        steps=[("green", None), ("red", 1)],
     )
 
 
@@ -94,7 +107,9 @@ def probes_ok() -> Panel:
     return stat(
         "Probes succeeding",
         "Share of probes whose last call succeeded (llmpulse_probe_success).",
-        "percentunit", [t(f"sum({success}) / count({success})", "succeeding")], decimals=0,
+        "percentunit",
+        [t(f"sum({success}) / count({success})", "succeeding")],
+        decimals=0,
         steps=[("red", None), ("orange", 0.5), ("green", 1)],
     )
 
@@ -107,11 +122,21 @@ def probes_table() -> Panel:
         "(llmpulse_probe_duration_seconds).",
         "s",
         [t(sum_by(by, q.sel(c.PROBE_SUCCESS), agg="min")), t(sum_by(by, q.sel(c.PROBE_DURATION), agg="max"))],
-        columns={"provider": "Provider", "source": "Probe", "model": "Model", "Value #A": "Last call",
-                 "Value #B": "Duration"},
-        per_column={"Value #A": {"unit": "none", "mappings": value_text({0: ("failed", "red"), 1: ("ok", "green")}),
-                                 "custom.cellOptions": {"type": "color-text"}},
-                    "Value #B": {"unit": "s"}},
+        columns={
+            "provider": "Provider",
+            "source": "Probe",
+            "model": "Model",
+            "Value #A": "Last call",
+            "Value #B": "Duration",
+        },
+        per_column={
+            "Value #A": {
+                "unit": "none",
+                "mappings": value_text({0: ("failed", "red"), 1: ("ok", "green")}),
+                "custom.cellOptions": {"type": "color-text"},
+            },
+            "Value #B": {"unit": "s"},
+        },
     )
 
 
@@ -122,7 +147,8 @@ def duration_heatmap() -> Panel:
         "cell is the rate of calls that took up to that bucket's bound. Bands above 2 s are the tail the P99 "
         "alert watches.",
         "reqps",
-        [t(sum_by(("le",), q.rate(c.API_CALL_DURATION, "_bucket")), "{{le}}")], y_unit="s",
+        [t(sum_by(("le",), q.rate(c.API_CALL_DURATION, "_bucket")), "{{le}}")],
+        y_unit="s",
     )
 
 
@@ -153,8 +179,10 @@ def ttft() -> Panel:
         "Time from sending a streaming request to its first content token, P50 and P95 per provider "
         "(llmpulse_time_to_first_token_seconds, streaming probes). High TTFT with normal total time = queueing.",
         "s",
-        [t(q.quantile(0.5, c.TIME_TO_FIRST_TOKEN, ("provider",)), "{{provider}} P50"),
-         t(q.quantile(0.95, c.TIME_TO_FIRST_TOKEN, ("provider",)), "{{provider}} P95")],
+        [
+            t(q.quantile(0.5, c.TIME_TO_FIRST_TOKEN, ("provider",)), "{{provider}} P50"),
+            t(q.quantile(0.95, c.TIME_TO_FIRST_TOKEN, ("provider",)), "{{provider}} P95"),
+        ],
     )
 
 
@@ -166,25 +194,27 @@ def errors_by_code() -> Panel:
         "500/502/503/529 = provider trouble. 'none' = no error recorded yet.",
         "reqps",
         [t(or_zero(sum_by(("code",), q.rate(c.ERROR_CODES)), code="none"), "{{code}}")],
-        stack=True, bars=False,
+        stack=True,
+        bars=False,
     )
 
 
 def error_ratio_by_provider(ctx: Ctx) -> Panel:
     return timeseries(
         "Error ratio by provider and model",
-        "Share of failed calls per provider and model (llmpulse_api_calls_total outcome=\"error\" / all).",
+        'Share of failed calls per provider and model (llmpulse_api_calls_total outcome="error" / all).',
         "percentunit",
-        [t(error_ratio(q, ("provider", "model")), "{{provider}} {{model}}")], **band(ctx.error_ratio),
+        [t(error_ratio(q, ("provider", "model")), "{{provider}} {{model}}")],
+        **band(ctx.error_ratio),
     )
 
 
 def rate_limited_by_provider() -> Panel:
     return timeseries(
         "429 share by provider",
-        f"Share of calls answered 429 per provider ({c.ERROR_CODES.name} code=\"429\" / "
-        f"{c.API_CALLS.name}).",
-        "percentunit", [t(code_ratio(q, "429", ("provider",)), "{{provider}}")],
+        f'Share of calls answered 429 per provider ({c.ERROR_CODES.name} code="429" / {c.API_CALLS.name}).',
+        "percentunit",
+        [t(code_ratio(q, "429", ("provider",)), "{{provider}}")],
     )
 
 
@@ -193,7 +223,9 @@ def slow_by_provider(ctx: Ctx) -> Panel:
         f"Slow-call share by provider (> {ctx.slow_call_seconds:g} s)",
         f"Share of calls slower than {ctx.slow_call_seconds:g} s per provider "
         "(llmpulse_api_call_duration_seconds buckets).",
-        "percentunit", [t(slow_ratio(q, ctx, ("provider",)), "{{provider}}")], **band(ctx.slow_call_ratio),
+        "percentunit",
+        [t(slow_ratio(q, ctx, ("provider",)), "{{provider}}")],
+        **band(ctx.slow_call_ratio),
     )
 
 
@@ -206,9 +238,16 @@ def headroom(ctx: Ctx) -> Panel:
         f"{c.RATELIMIT_LIMIT.name}) per provider, model and resource. Red under {ctx.ratelimit_headroom_ratio:.0%} "
         "(LLMRateLimitHeadroomLow). Probes see the whole key's limit, so this is the application's headroom too.",
         "percentunit",
-        [t(sum_by(("provider", "model", "resource"), f"{remaining} / ({limit} > 0)", agg="min"),
-           "{{provider}} {{model}} {{resource}}", instant=True)],
-        minimum=0, maximum=1, decimals=0,
+        [
+            t(
+                sum_by(("provider", "model", "resource"), f"{remaining} / ({limit} > 0)", agg="min"),
+                "{{provider}} {{model}} {{resource}}",
+                instant=True,
+            )
+        ],
+        minimum=0,
+        maximum=1,
+        decimals=0,
         steps=[("red", None), ("orange", ctx.ratelimit_headroom_ratio), ("green", ctx.ratelimit_headroom_ratio * 2)],
     )
 
@@ -219,8 +258,13 @@ def ratelimit_reset() -> Panel:
         "Seconds until each rate limit fully resets, from the last probe's response headers "
         "(llmpulse_ratelimit_reset_seconds).",
         "s",
-        [t(sum_by(("provider", "resource"), q.sel(c.RATELIMIT_RESET), agg="max"), "{{provider}} {{resource}}",
-           instant=True)],
+        [
+            t(
+                sum_by(("provider", "resource"), q.sel(c.RATELIMIT_RESET), agg="max"),
+                "{{provider}} {{resource}}",
+                instant=True,
+            )
+        ],
     )
 
 
@@ -245,7 +289,9 @@ def cert_expiry(ctx: Ctx) -> Panel:
         f"{ctx.cert_critical_days:g} (LLMTLSCertExpiringSoon). Only https endpoints have one.",
         "d",
         [t(f"({expiry} - time()) / 86400", "{{source}}", instant=True)],
-        decimals=0, minimum=0, maximum=365,
+        decimals=0,
+        minimum=0,
+        maximum=365,
         steps=[("red", None), ("orange", ctx.cert_critical_days), ("green", ctx.cert_warning_days)],
     )
 
@@ -256,8 +302,12 @@ def components() -> Panel:
         "Each component on the providers' status pages over time (llmpulse_status_component): operational, "
         "maintenance, degraded, partial or major outage. 'unknown' = the page could not be read, never an outage.",
         "none",
-        [t(one_hot_level(q, c.STATUS_COMPONENT, "status", COMPONENT_LEVELS, ("provider", "component")),
-           "{{provider}} {{component}}")],
+        [
+            t(
+                one_hot_level(q, c.STATUS_COMPONENT, "status", COMPONENT_LEVELS, ("provider", "component")),
+                "{{provider}} {{component}}",
+            )
+        ],
         mappings=value_text(COMPONENT_TEXT),
     )
 
@@ -269,21 +319,37 @@ def incidents() -> Panel:
         "Open incidents",
         "Unresolved incidents on each provider's status page (llmpulse_status_incidents_open). While one is open, "
         "its provider's error and latency alerts may be muted (LLMProviderIncident inhibits them).",
-        "short", [t(f"{open_} or {known} * 0", "{{provider}}")], decimals=0, text_mode="value_and_name",
+        "short",
+        [t(f"{open_} or {known} * 0", "{{provider}}")],
+        decimals=0,
+        text_mode="value_and_name",
         steps=[("green", None), ("orange", 1)],
     )
 
 
 def build(ctx: Ctx) -> Board:
     return Board(
-        uid=UIDS["latency"], slug="latency", title="llmpulse / Latency & errors",
+        uid=UIDS["latency"],
+        slug="latency",
+        title="llmpulse / Latency & errors",
         summary="How fast and how reliably the LLM APIs answer, measured by llmpulse's probes and the posted "
-                "traffic events: latency distribution and percentiles, time to first token, errors by code, "
-                "rate limits, connection phases, certificates and the providers' own status pages.",
-        tags=("llmpulse", "latency", "errors"), time_from="now-6h", refresh="1m",
+        "traffic events: latency distribution and percentiles, time to first token, errors by code, "
+        "rate limits, connection phases, certificates and the providers' own status pages.",
+        tags=("llmpulse", "latency", "errors"),
+        time_from="now-6h",
+        refresh="1m",
         rows=[
-            even(5, [tail_stat(ctx), error_ratio_stat(ctx), rate_limited_stat(ctx), slow_stat(ctx), auth_failures(),
-                     probes_ok()]),
+            even(
+                5,
+                [
+                    tail_stat(ctx),
+                    error_ratio_stat(ctx),
+                    rate_limited_stat(ctx),
+                    slow_stat(ctx),
+                    auth_failures(),
+                    probes_ok(),
+                ],
+            ),
             even(9, [duration_heatmap(), percentiles(ctx)]),
             even(8, [p99_by_model(ctx), ttft()]),
             even(8, [errors_by_code(), error_ratio_by_provider(ctx)]),

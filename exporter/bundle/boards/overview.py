@@ -28,7 +28,8 @@ def total_calls() -> Panel:
         "/events (llmpulse_api_calls_total).",
         "short",
         [t(f"sum({q.increase(c.API_CALLS, RANGE)})", "calls", instant=True)],
-        decimals=0, links=[link("Traffic & sessions", UIDS["traffic"])],
+        decimals=0,
+        links=[link("Traffic & sessions", UIDS["traffic"])],
     )
 
 
@@ -40,7 +41,8 @@ def distinct_users() -> Panel:
         "twice.",
         "short",
         [t(f"sum({q.sel(c.EVENTS_DISTINCT_USERS, window='1d')})", "users")],
-        decimals=0, links=[link("Traffic & sessions", UIDS["traffic"])],
+        decimals=0,
+        links=[link("Traffic & sessions", UIDS["traffic"])],
     )
 
 
@@ -53,7 +55,8 @@ def average_response_time(ctx: Ctx) -> Panel:
         "sum / count, probes and traffic events). Tail latency is on Latency & errors.",
         "s",
         [t(f"{total} / {count}", "average", instant=True)],
-        steps=ratio_steps(ctx.latency_seconds), links=[link("Latency & errors", UIDS["latency"])],
+        steps=ratio_steps(ctx.latency_seconds),
+        links=[link("Latency & errors", UIDS["latency"])],
     )
 
 
@@ -61,32 +64,53 @@ def error_rate(ctx: Ctx) -> Panel:
     return stat(
         "Error rate",
         "Share of LLM API calls that failed in the selected time range (llmpulse_api_calls_total "
-        f"outcome=\"error\" / all). Red at the LLMAPIHighErrorRate threshold ({ctx.error_ratio:.0%}).",
+        f'outcome="error" / all). Red at the LLMAPIHighErrorRate threshold ({ctx.error_ratio:.0%}).',
         "percentunit",
         [t(error_ratio(q, window=RANGE, func="increase"), "errors", instant=True)],
-        decimals=2, steps=ratio_steps(ctx.error_ratio), links=[link("Latency & errors", UIDS["latency"])],
+        decimals=2,
+        steps=ratio_steps(ctx.error_ratio),
+        links=[link("Latency & errors", UIDS["latency"])],
     )
 
 
 def cost_month_to_date(ctx: Ctx) -> Panel:
-    description = ("Cost reported by the providers' billing APIs for the current UTC month "
-                   "(llmpulse_cost_usd_total, whose value is the month-to-date total).")
+    description = (
+        "Cost reported by the providers' billing APIs for the current UTC month "
+        "(llmpulse_cost_usd_total, whose value is the month-to-date total)."
+    )
     kwargs: dict = {"steps": budget_steps(ctx), "links": [link("Cost & budget", UIDS["cost"])], "decimals": 2}
     if ctx.monthly_budget_usd:
         description += f" The gauge ends at the monthly budget (${ctx.monthly_budget_usd:,.0f})."
-        return gauge("Cost month to date", description, "currencyUSD", [t(cost_mtd(q), "month to date")],
-                     minimum=0, maximum=ctx.monthly_budget_usd, **kwargs)
+        return gauge(
+            "Cost month to date",
+            description,
+            "currencyUSD",
+            [t(cost_mtd(q), "month to date")],
+            minimum=0,
+            maximum=ctx.monthly_budget_usd,
+            **kwargs,
+        )
     return stat("Cost month to date", description, "currencyUSD", [t(cost_mtd(q), "month to date")], **kwargs)
 
 
 def month_end_forecast(ctx: Ctx) -> Panel:
-    description = ("Month-end cost if spending goes on at this month's average pace: month-to-date cost / "
-                   "elapsed share of the month.")
+    description = (
+        "Month-end cost if spending goes on at this month's average pace: month-to-date cost / "
+        "elapsed share of the month."
+    )
     if ctx.monthly_budget_usd:
-        description += (f" Orange from {ctx.budget_warning_ratio:.0%} of the budget, red over it "
-                        "(LLMBudgetForecastExceeded).")
-    return stat("Month-end forecast", description, "currencyUSD", [t(forecast(q), "forecast")],
-                steps=budget_steps(ctx), decimals=2, links=[link("Cost & budget", UIDS["cost"])])
+        description += (
+            f" Orange from {ctx.budget_warning_ratio:.0%} of the budget, red over it (LLMBudgetForecastExceeded)."
+        )
+    return stat(
+        "Month-end forecast",
+        description,
+        "currencyUSD",
+        [t(forecast(q), "forecast")],
+        steps=budget_steps(ctx),
+        decimals=2,
+        links=[link("Cost & budget", UIDS["cost"])],
+    )
 
 
 def calls_by_provider() -> Panel:
@@ -105,7 +129,8 @@ def error_ratio_by_provider(ctx: Ctx) -> Panel:
         f"LLMAPIHighErrorRate threshold ({ctx.error_ratio:.0%}).",
         "percentunit",
         [t(error_ratio(q, ("provider",)), "{{provider}}")],
-        steps=[("transparent", None), ("red", ctx.error_ratio)], threshold_line=True,
+        steps=[("transparent", None), ("red", ctx.error_ratio)],
+        threshold_line=True,
     )
 
 
@@ -116,7 +141,8 @@ def p95_by_provider(ctx: Ctx) -> Panel:
         f"band starts at the latency alert threshold ({ctx.latency_seconds:g} s).",
         "s",
         [t(q.quantile(0.95, c.API_CALL_DURATION, ("provider",)), "{{provider}}")],
-        steps=[("transparent", None), ("red", ctx.latency_seconds)], threshold_line=True,
+        steps=[("transparent", None), ("red", ctx.latency_seconds)],
+        threshold_line=True,
     )
 
 
@@ -133,10 +159,14 @@ def cost_by_provider_trend(ctx: Ctx) -> Panel:
 
 def build(ctx: Ctx) -> Board:
     return Board(
-        uid=UIDS["overview"], slug="overview", title="llmpulse / Overview",
+        uid=UIDS["overview"],
+        slug="overview",
+        title="llmpulse / Overview",
         summary="LLM APIs at a glance: calls, users, response time, errors, spend against budget, provider "
-                "status and exporter sources, with trends below.",
-        tags=("llmpulse", "overview"), time_from="now-24h", refresh="1m",
+        "status and exporter sources, with trends below.",
+        tags=("llmpulse", "overview"),
+        time_from="now-24h",
+        refresh="1m",
         rows=[
             even(5, [total_calls(), distinct_users(), average_response_time(ctx), error_rate(ctx)]),
             even(6, [cost_month_to_date(ctx), month_end_forecast(ctx), provider_status(q), sources_up(q)]),

@@ -18,18 +18,20 @@ HOUR = "1h"
 def calls_in_range() -> Panel:
     return stat(
         "Calls",
-        "Calls reported to POST /events in the selected range (llmpulse_events_calls_total), all apps and "
-        "channels.",
-        "short", [t(f"sum({q.increase(c.EVENTS_CALLS, RANGE)})", "calls", instant=True)], decimals=0,
+        "Calls reported to POST /events in the selected range (llmpulse_events_calls_total), all apps and channels.",
+        "short",
+        [t(f"sum({q.increase(c.EVENTS_CALLS, RANGE)})", "calls", instant=True)],
+        decimals=0,
     )
 
 
 def sessions_in_range() -> Panel:
     return stat(
         "Sessions started",
-        "Sessions started in the selected range, as reported to POST /events "
-        "(llmpulse_events_sessions_started_total).",
-        "short", [t(f"sum({q.increase(c.EVENTS_SESSIONS, RANGE)})", "sessions", instant=True)], decimals=0,
+        "Sessions started in the selected range, as reported to POST /events (llmpulse_events_sessions_started_total).",
+        "short",
+        [t(f"sum({q.increase(c.EVENTS_SESSIONS, RANGE)})", "sessions", instant=True)],
+        decimals=0,
     )
 
 
@@ -38,7 +40,9 @@ def users(window: str, title: str) -> Panel:
         title,
         f"Distinct user_id values over the last {'hour' if window == '1h' else 'day'} (llmpulse_events_distinct_"
         "users, HyperLogLog estimate, about 1.6 % error), summed over apps and channels.",
-        "short", [t(f"sum({q.sel(c.EVENTS_DISTINCT_USERS, window=window)})", "users")], decimals=0,
+        "short",
+        [t(f"sum({q.sel(c.EVENTS_DISTINCT_USERS, window=window)})", "users")],
+        decimals=0,
     )
 
 
@@ -47,8 +51,8 @@ def median_session() -> Panel:
         "Median session length",
         "Median length of the sessions that ended in the selected range (llmpulse_events_session_duration_seconds, "
         "session_end minus session_start).",
-        "s", [t(q.quantile(0.5, c.EVENTS_SESSION_DURATION, window=RANGE, func="increase"), "median",
-                instant=True)],
+        "s",
+        [t(q.quantile(0.5, c.EVENTS_SESSION_DURATION, window=RANGE, func="increase"), "median", instant=True)],
     )
 
 
@@ -58,7 +62,9 @@ def failure_ratio(ctx: Ctx) -> Panel:
     return stat(
         "Failed calls",
         "Share of the reported calls with status error in the selected range (llmpulse_events_calls_total).",
-        "percentunit", [t(ratio(errors, total), "failed", instant=True)], decimals=2,
+        "percentunit",
+        [t(ratio(errors, total), "failed", instant=True)],
+        decimals=2,
         steps=ratio_steps(ctx.error_ratio),
     )
 
@@ -67,7 +73,9 @@ def calls_by(label: str, title: str) -> Panel:
     return timeseries(
         title,
         f"Calls per second reported to POST /events per {label} (llmpulse_events_calls_total), stacked.",
-        "reqps", [t(sum_by((label,), q.rate(c.EVENTS_CALLS)), f"{{{{{label}}}}}")], stack=True,
+        "reqps",
+        [t(sum_by((label,), q.rate(c.EVENTS_CALLS)), f"{{{{{label}}}}}")],
+        stack=True,
     )
 
 
@@ -75,7 +83,8 @@ def sessions_by_app() -> Panel:
     return timeseries(
         "Sessions started per hour by app",
         "Sessions started per app, as an hourly pace (rate of llmpulse_events_sessions_started_total x 3600).",
-        "short", [t(f"3600 * {sum_by(('app',), q.rate(c.EVENTS_SESSIONS))}", "{{app}}")],
+        "short",
+        [t(f"3600 * {sum_by(('app',), q.rate(c.EVENTS_SESSIONS))}", "{{app}}")],
     )
 
 
@@ -84,8 +93,10 @@ def session_length() -> Panel:
         "Session length",
         "P50 and P95 length of the sessions that ended, per app (llmpulse_events_session_duration_seconds).",
         "s",
-        [t(q.quantile(0.5, c.EVENTS_SESSION_DURATION, ("app",)), "{{app}} P50"),
-         t(q.quantile(0.95, c.EVENTS_SESSION_DURATION, ("app",)), "{{app}} P95")],
+        [
+            t(q.quantile(0.5, c.EVENTS_SESSION_DURATION, ("app",)), "{{app}} P50"),
+            t(q.quantile(0.95, c.EVENTS_SESSION_DURATION, ("app",)), "{{app}} P95"),
+        ],
     )
 
 
@@ -96,10 +107,18 @@ def users_by_app() -> Panel:
         "Estimated distinct users over the last day and the last hour per app and channel "
         "(llmpulse_events_distinct_users).",
         "short",
-        [t(sum_by(by, q.sel(c.EVENTS_DISTINCT_USERS, window="1d"), agg="max"), "{{app}} {{channel}} (1 d)",
-           instant=True),
-         t(sum_by(by, q.sel(c.EVENTS_DISTINCT_USERS, window="1h"), agg="max"), "{{app}} {{channel}} (1 h)",
-           instant=True)],
+        [
+            t(
+                sum_by(by, q.sel(c.EVENTS_DISTINCT_USERS, window="1d"), agg="max"),
+                "{{app}} {{channel}} (1 d)",
+                instant=True,
+            ),
+            t(
+                sum_by(by, q.sel(c.EVENTS_DISTINCT_USERS, window="1h"), agg="max"),
+                "{{app}} {{channel}} (1 h)",
+                instant=True,
+            ),
+        ],
         decimals=0,
     )
 
@@ -120,7 +139,8 @@ def calls_by_outcome() -> Panel:
         "All measured calls by provider and outcome",
         "Every LLM API call llmpulse measured, from probes and traffic events, per provider and outcome "
         "(llmpulse_api_calls_total).",
-        "reqps", [t(sum_by(("provider", "outcome"), q.rate(c.API_CALLS)), "{{provider}} {{outcome}}")],
+        "reqps",
+        [t(sum_by(("provider", "outcome"), q.rate(c.API_CALLS)), "{{provider}} {{outcome}}")],
         stack=True,
     )
 
@@ -136,13 +156,26 @@ def event_tokens() -> Panel:
 
 def build(ctx: Ctx) -> Board:
     return Board(
-        uid=UIDS["traffic"], slug="traffic", title="llmpulse / Traffic & sessions",
+        uid=UIDS["traffic"],
+        slug="traffic",
+        title="llmpulse / Traffic & sessions",
         summary="What the users of your bots and apps do, from the call records posted to llmpulse's /events "
-                "endpoint: calls, sessions, session length and distinct users per bot/app and channel.",
-        tags=("llmpulse", "traffic"), time_from="now-24h", refresh="1m",
+        "endpoint: calls, sessions, session length and distinct users per bot/app and channel.",
+        tags=("llmpulse", "traffic"),
+        time_from="now-24h",
+        refresh="1m",
         rows=[
-            even(5, [calls_in_range(), sessions_in_range(), users("1h", "Distinct users (1 h)"),
-                     users("1d", "Distinct users (24 h)"), median_session(), failure_ratio(ctx)]),
+            even(
+                5,
+                [
+                    calls_in_range(),
+                    sessions_in_range(),
+                    users("1h", "Distinct users (1 h)"),
+                    users("1d", "Distinct users (24 h)"),
+                    median_session(),
+                    failure_ratio(ctx),
+                ],
+            ),
             even(8, [calls_by("app", "Calls by app"), calls_by("channel", "Calls by channel")]),
             even(8, [sessions_by_app(), session_length(), users_by_app()]),
             even(9, [hourly_heatmap(), calls_by_outcome()]),

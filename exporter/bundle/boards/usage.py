@@ -29,7 +29,9 @@ def requests_mtd() -> Panel:
         "Requests, month to date",
         "Model requests the providers' usage APIs report for the current UTC month (llmpulse_usage_requests_total; "
         "its value is the month-to-date total).",
-        "short", [t(f"sum({q.sel(c.USAGE_REQUESTS)})", "requests")], decimals=0,
+        "short",
+        [t(f"sum({q.sel(c.USAGE_REQUESTS)})", "requests")],
+        decimals=0,
     )
 
 
@@ -38,7 +40,8 @@ def tokens_mtd() -> Panel:
         "Tokens, month to date",
         "Input plus output tokens the usage APIs report for the current UTC month (llmpulse_usage_tokens_total; "
         "cached and audio tokens are parts of these).",
-        "short", [t(f"sum({q.sel(c.USAGE_TOKENS, token_type=TOTAL_TYPES)})", "tokens")],
+        "short",
+        [t(f"sum({q.sel(c.USAGE_TOKENS, token_type=TOTAL_TYPES)})", "tokens")],
     )
 
 
@@ -47,7 +50,9 @@ def cached_share_stat() -> Panel:
         "Cached-token share",
         "Share of this month's input tokens read from the providers' prompt cache (token_type cached_input / "
         "input), billed at the cheaper cached price.",
-        "percentunit", [t(cached_share(), "cached")], decimals=1,
+        "percentunit",
+        [t(cached_share(), "cached")],
+        decimals=1,
     )
 
 
@@ -56,7 +61,9 @@ def savings_stat() -> Panel:
         "Saved by caching, month to date",
         "What prompt caching saved this month: cached input tokens times the difference between the input and "
         "the cached input price of the price table (llmpulse_cache_savings_estimated_usd_total).",
-        "currencyUSD", [t(f"sum({q.sel(c.CACHE_SAVINGS_USD)})", "saved")], decimals=2,
+        "currencyUSD",
+        [t(f"sum({q.sel(c.CACHE_SAVINGS_USD)})", "saved")],
+        decimals=2,
     )
 
 
@@ -65,7 +72,9 @@ def probe_tokens() -> Panel:
         "Tokens spent by probes in range",
         "Tokens llmpulse's own probes spent in the selected range (llmpulse_probe_tokens_total): what the "
         "latency and error monitoring costs.",
-        "short", [t(f"sum({q.increase(c.PROBE_TOKENS, RANGE)})", "probe tokens", instant=True)], decimals=0,
+        "short",
+        [t(f"sum({q.increase(c.PROBE_TOKENS, RANGE)})", "probe tokens", instant=True)],
+        decimals=0,
     )
 
 
@@ -74,7 +83,8 @@ def requests_by_model() -> Panel:
         "Requests by model, month to date",
         "Month-to-date model requests per model (llmpulse_usage_requests_total), top 15.",
         "short",
-        [t(f"topk(15, {sum_by(('model',), q.sel(c.USAGE_REQUESTS))})", "{{model}}", instant=True)], decimals=0,
+        [t(f"topk(15, {sum_by(('model',), q.sel(c.USAGE_REQUESTS))})", "{{model}}", instant=True)],
+        decimals=0,
     )
 
 
@@ -83,8 +93,14 @@ def requests_by_project() -> Panel:
         "Requests by project, month to date",
         "Month-to-date model requests per project (OpenAI project / Anthropic workspace id), top 15.",
         "short",
-        [t(f"topk(15, {sum_by(('provider', 'project'), q.sel(c.USAGE_REQUESTS))})", "{{provider}} {{project}}",
-           instant=True)], decimals=0,
+        [
+            t(
+                f"topk(15, {sum_by(('provider', 'project'), q.sel(c.USAGE_REQUESTS))})",
+                "{{provider}} {{project}}",
+                instant=True,
+            )
+        ],
+        decimals=0,
     )
 
 
@@ -93,8 +109,13 @@ def tokens_by_model() -> Panel:
         "Tokens by model, month to date",
         "Month-to-date input plus output tokens per model (llmpulse_usage_tokens_total), top 15.",
         "short",
-        [t(f"topk(15, {sum_by(('model',), q.sel(c.USAGE_TOKENS, token_type=TOTAL_TYPES))})", "{{model}}",
-           instant=True)],
+        [
+            t(
+                f"topk(15, {sum_by(('model',), q.sel(c.USAGE_TOKENS, token_type=TOTAL_TYPES))})",
+                "{{model}}",
+                instant=True,
+            )
+        ],
     )
 
 
@@ -136,7 +157,8 @@ def cached_share_by_model() -> Panel:
         "Month-to-date share of input tokens served from the prompt cache, per model (cached_input / input). "
         "A drop after a prompt change means the cacheable prefix changed.",
         "percentunit",
-        [t(cached_share(("model",)), "{{model}}")], soft_max=1,
+        [t(cached_share(("model",)), "{{model}}")],
+        soft_max=1,
     )
 
 
@@ -156,8 +178,13 @@ def tokens_by_project() -> Panel:
         "Tokens by project, month to date",
         "Month-to-date input plus output tokens per project, top 15 (llmpulse_usage_tokens_total).",
         "short",
-        [t(f"topk(15, {sum_by(('provider', 'project'), q.sel(c.USAGE_TOKENS, token_type=TOTAL_TYPES))})",
-           "{{provider}} {{project}}", instant=True)],
+        [
+            t(
+                f"topk(15, {sum_by(('provider', 'project'), q.sel(c.USAGE_TOKENS, token_type=TOTAL_TYPES))})",
+                "{{provider}} {{project}}",
+                instant=True,
+            )
+        ],
     )
 
 
@@ -173,10 +200,15 @@ def other_units() -> Panel:
 
 def build(ctx: Ctx) -> Board:
     return Board(
-        uid=UIDS["usage"], slug="usage", title="llmpulse / Usage",
+        uid=UIDS["usage"],
+        slug="usage",
+        title="llmpulse / Usage",
         summary="What the LLM APIs were used for, as the providers' usage APIs report it: requests and tokens by "
-                "model and project, prompt-cache share and savings. Month-to-date values; times are UTC.",
-        tags=("llmpulse", "usage"), time_from="now-7d", refresh="5m", timezone="utc",
+        "model and project, prompt-cache share and savings. Month-to-date values; times are UTC.",
+        tags=("llmpulse", "usage"),
+        time_from="now-7d",
+        refresh="5m",
+        timezone="utc",
         rows=[
             even(5, [requests_mtd(), tokens_mtd(), cached_share_stat(), savings_stat(), probe_tokens()]),
             even(8, [requests_by_model(), requests_by_project(), tokens_by_model()]),
