@@ -1,4 +1,3 @@
-# ruff: noqa: E501 - HTML and Go template lines are kept whole so the rendered output stays readable.
 """Alertmanager notification templates (Go text/template), written to ``alertmanager/templates/llmpulse.tmpl``.
 
 These are template *text* by nature (Alertmanager renders them per notification), so they live here as one
