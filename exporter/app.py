@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from prometheus_client import REGISTRY, generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 
 from exporter import __version__, contract
 from exporter.config import Config
@@ -25,6 +26,12 @@ from exporter.server import add_routes
 log = logging.getLogger(__name__)
 
 
+def _process_metrics_openmetrics() -> bytes:
+    """The process metrics in OpenMetrics, without the ``# EOF`` the exposition adds after everything."""
+    body = openmetrics_latest(REGISTRY)
+    return body[: -len(b"# EOF\n")] if body.endswith(b"# EOF\n") else body
+
+
 class App:
     """Everything one ``llmpulse serve`` runs. Build, :meth:`start`, then :meth:`stop`."""
 
@@ -33,9 +40,11 @@ class App:
     ) -> None:
         self.config = config
         self.started_at = time.time()
-        self.exposition = Exposition()
+        # Zero-first: a new counter series is held at 0 for one scrape (at most one scrape interval).
+        self.exposition = Exposition(zero_first_hold=config.bundle.prometheus.scrape_interval)
         if process_metrics:
             self.exposition.extra = lambda: generate_latest(REGISTRY)
+            self.exposition.extra_openmetrics = _process_metrics_openmetrics
         build = MetricSet()
         build.set(contract.BUILD_INFO, 1.0, version=__version__)
         self.exposition.publish("build", render_metricset(build, {}))

@@ -272,7 +272,8 @@ ERROR_CODES = _family(
 API_CALLS = _family(
     "llmpulse_api_calls_total",
     "counter",
-    'LLM API calls by outcome (success or error), from probes and traffic events; error ratio = outcome="error" / all.',
+    "LLM API calls by outcome (success or error), from probes and traffic events; error ratio = error calls / all "
+    "calls.",
     ("model", "outcome"),
     group="probe",
 )
@@ -343,7 +344,7 @@ TLS_CERT_EXPIRY = _family(
 BALANCE = _family(
     "llmpulse_balance",
     "gauge",
-    'Prepaid balance reported by the provider, in the currency of the currency label. kind="total" is what can be '
+    "Prepaid balance reported by the provider, in the currency of the currency label. Kind total is what can be "
     "spent; other kinds (granted, topped_up, cash, voucher, purchased, used...) are its parts as the provider "
     "reports them. Moonshot cash can be negative (arrears).",
     ("currency", "kind"),

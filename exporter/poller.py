@@ -59,6 +59,11 @@ class SourceStatus:
     note: str = ""
 
 
+def _month_start(now: datetime) -> float:
+    """00:00 UTC on the 1st of ``now``'s month: when a month-to-date counter last restarted."""
+    return now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
 class MonthToDateGuard:
     """Keeps month-to-date counters monotonic within a UTC month and counts downward revisions.
 
@@ -139,6 +144,9 @@ class SourcePoller:
         self._last_error = ""
         self._last_duration = 0.0
         self._series = 0
+        # The families of the first good snapshot, exported at their values at once (see exporter.zero_first).
+        self._adopt: dict[contract.Family, float | None] | None = None
+        self._adopted = False
         self.provider: ProviderBase = provider_class(config.type)(config)
         self._publish()
 
@@ -207,6 +215,10 @@ class SourcePoller:
                     for name, count in self._guard.apply(ms, now).items():
                         self._revisions[name] = self._revisions.get(name, 0.0) + count
                 self._data_chunks = render_metricset(ms, self.base_labels)
+                if not self._adopted:
+                    self._adopted = True
+                    created = _month_start(now) if self.provider.month_to_date else None
+                    self._adopt = dict.fromkeys(self._data_chunks, created)
                 self._series = len(ms)
                 self._up = True
                 self._last_success = self.clock()
@@ -253,7 +265,8 @@ class SourcePoller:
         with self._lock:
             chunks = dict(self._data_chunks)
             chunks.update(render_metricset(self._self_metrics(), self.base_labels))
-        self.exposition.publish(self.owner, chunks)
+            adopt, self._adopt = self._adopt, None
+        self.exposition.publish(self.owner, chunks, adopt=adopt)
 
     def status(self) -> SourceStatus:
         with self._lock:

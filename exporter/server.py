@@ -10,7 +10,7 @@ import jinja2
 
 from exporter import __version__
 from exporter.durations import format_duration
-from exporter.exposition import CONTENT_TYPE
+from exporter.exposition import CONTENT_TYPES, negotiate
 from exporter.httpserver import Request, Response, Router
 
 if TYPE_CHECKING:
@@ -32,8 +32,10 @@ def _ago(ts: float) -> str:
 def add_routes(router: Router, app: App) -> None:
     def metrics(req: Request) -> Response:
         gz = "gzip" in req.header("Accept-Encoding").lower()
+        fmt = negotiate(req.header("Accept"))
         headers = {"Content-Encoding": "gzip"} if gz else {}
-        return Response(200, app.exposition.body(compressed=gz), headers, CONTENT_TYPE)
+        headers["Vary"] = "Accept, Accept-Encoding"
+        return Response(200, app.exposition.body(compressed=gz, fmt=fmt), headers, CONTENT_TYPES[fmt])
 
     def healthy(req: Request) -> Response:
         return Response.text("Healthy.\n")

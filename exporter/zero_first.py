@@ -1,0 +1,186 @@
+"""Zero-first counter series: a new counter series is exported at 0 before the value it carries.
+
+``rate()`` and ``increase()`` read a series' first sample as its starting point: a counter that appears at 1 (a
+first 401, a new model's first tokens, a new line item's first dollars) is never counted, because Prometheus has no
+earlier sample to take the difference from. So every counter and histogram series a publisher adds is exported at
+0 first, and its real value only after a scrape has read that zero, or after ``hold`` seconds (one scrape interval)
+when nobody scrapes. Prometheus then stores ``0 -> value`` and counts the whole value.
+
+The delay is one scrape: a new series' first value shows up one scrape later than it would otherwise. Series
+already known keep updating at once. A series that disappears and later comes back is new again (zero first).
+
+A publisher can *adopt* series instead (``adopt``): they are exported at their value at once. A source's first
+snapshot after the exporter starts is adopted: month-to-date totals are state the provider keeps, continuous with
+what the previous exporter process (or another replica) exported; exporting them at 0 first would make every
+restart read as a month's worth of spend in one scrape.
+
+The tracker also knows when each series was created (first exported, or last reset), which the OpenMetrics
+exposition needs for its ``_created`` samples.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from prometheus_client.utils import floatToGoString
+
+from exporter.contract import Family
+
+#: Sample-name suffixes that carry a histogram series' own counters; ``_count`` closes a series' block.
+_HISTOGRAM_SUFFIXES = (b"_bucket", b"_sum", b"_count")
+
+
+def is_counting(family: Family) -> bool:
+    """Families whose series must start at zero: counters and histograms (their buckets, sum and count)."""
+    return family.type in ("counter", "histogram")
+
+
+@dataclass
+class _Series:
+    value: bytes
+    created: float
+    released: bool
+
+
+def _split(line: bytes) -> tuple[bytes, bytes]:
+    """``name{labels}`` and the value of one exposition line (label values may contain spaces: split at the last)."""
+    key, _, value = line.rpartition(b" ")
+    return key, value
+
+
+def _parse_float(value: bytes) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        return float("nan")
+
+
+def created_line(family: Family, key: bytes, created: float) -> bytes | None:
+    """The OpenMetrics ``_created`` sample that follows ``key`` (a counter sample or a histogram's ``_count``)."""
+    name = family.name.encode()
+    if family.type == "counter":
+        stem, suffix = name[: -len(b"_total")], b"_total"
+    else:
+        stem, suffix = name, b"_count"
+    prefix = stem + suffix
+    if not key.startswith(prefix) or key[len(prefix) : len(prefix) + 1] not in (b"", b"{"):
+        return None
+    return stem + b"_created" + key[len(prefix) :] + b" " + floatToGoString(created).encode() + b"\n"
+
+
+class SeriesTracker:
+    """The exported state of one owner's counting family: which series are held at zero, and since when."""
+
+    def __init__(self, family: Family) -> None:
+        self.family = family
+        self._series: dict[bytes, _Series] = {}
+        self._order: list[bytes] = []
+        self.zero_since = 0.0  # monotonic time the oldest held zero was exported (0: none held)
+        self.served = False  # a scrape has read the held zeros
+
+    @property
+    def holding(self) -> bool:
+        return self.zero_since > 0
+
+    def update(self, chunk: bytes, *, adopt: bool, now_wall: float, now_mono: float, created: float | None) -> None:
+        """Take the owner's new lines: new series are held at 0 unless adopted; gone series are forgotten."""
+        series: dict[bytes, _Series] = {}
+        order: list[bytes] = []
+        held = new_held = False
+        for line in chunk.splitlines():
+            if not line:
+                continue
+            key, value = _split(line)
+            old = self._series.get(key)
+            if old is None:
+                state = _Series(value, created if (adopt and created is not None) else now_wall, adopt)
+                new_held = new_held or not adopt
+            else:
+                state = old
+                if _parse_float(value) < _parse_float(old.value):
+                    state.created = now_wall  # a reset (a new month): the counter restarted now
+                state.value = value
+            series[key] = state
+            order.append(key)
+            held = held or not state.released
+        self._series, self._order = series, order
+        if new_held:
+            # A zero a scrape has not read yet: wait for the next scrape, even if older held zeros were read.
+            self.zero_since, self.served = now_mono, False
+        elif not held:
+            self.zero_since, self.served = 0.0, False
+
+    def release_due(self, now_mono: float, hold: float) -> bool:
+        """Release held zeros once a scrape read them or ``hold`` elapsed; True if anything was released."""
+        if not self.holding or not (self.served or now_mono - self.zero_since >= hold):
+            return False
+        for state in self._series.values():
+            state.released = True
+        self.zero_since, self.served = 0.0, False
+        return True
+
+    def exposed(self) -> bytes:
+        """The lines as exported now: held series at 0."""
+        return b"".join(
+            key + b" " + (state.value if state.released else b"0") + b"\n"
+            for key in self._order
+            for state in (self._series[key],)
+        )
+
+    def exposed_openmetrics(self) -> bytes:
+        """The lines with a ``_created`` sample after each counter sample or histogram ``_count``."""
+        out: list[bytes] = []
+        for key in self._order:
+            state = self._series[key]
+            out.append(key + b" " + (state.value if state.released else b"0") + b"\n")
+            line = created_line(self.family, key, state.created)
+            if line is not None:
+                out.append(line)
+        return b"".join(out)
+
+
+class ZeroFirst:
+    """Zero-first state of every (owner, counting family) of an exposition."""
+
+    def __init__(
+        self,
+        hold: float,
+        *,
+        wall: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.hold = hold
+        self._wall = wall
+        self._mono = monotonic
+        self._trackers: dict[tuple[str, Family], SeriesTracker] = {}
+
+    def update(
+        self, owner: str, family: Family, chunk: bytes | None, *, adopt: bool = False, created: float | None = None
+    ) -> None:
+        key = (owner, family)
+        if chunk is None:
+            self._trackers.pop(key, None)
+            return
+        tracker = self._trackers.get(key)
+        if tracker is None:
+            tracker = self._trackers[key] = SeriesTracker(family)
+        tracker.update(chunk, adopt=adopt, now_wall=self._wall(), now_mono=self._mono(), created=created)
+
+    def tracker(self, owner: str, family: Family) -> SeriesTracker | None:
+        return self._trackers.get((owner, family))
+
+    def release_due(self) -> set[Family]:
+        """Release what is due; return the families whose exported bytes changed."""
+        now = self._mono()
+        return {fam for (_, fam), tracker in self._trackers.items() if tracker.release_due(now, self.hold)}
+
+    def mark_served(self) -> None:
+        """A scrape has just been served: every zero held now has been read."""
+        for tracker in self._trackers.values():
+            if tracker.holding:
+                tracker.served = True
+
+    def holding(self) -> int:
+        return sum(1 for t in self._trackers.values() if t.holding)
