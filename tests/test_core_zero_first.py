@@ -110,7 +110,10 @@ def test_adopted_series_are_exported_at_their_value_at_once() -> None:
     exp.publish("source:a", chunks, adopt=dict.fromkeys(chunks, 1_700_000_000.0))
     assert _value(exp.body(), contract.COST_USD.name) == 120
     body = exp.body(fmt=OPENMETRICS).decode()
-    assert 'llmpulse_cost_usd_created{provider="openai",source="prod",project="p",line_item="gpt-4o, input"} 1.7e+09' in body
+    assert (
+        'llmpulse_cost_usd_created{provider="openai",source="prod",project="p",line_item="gpt-4o, input"} 1.7e+09'
+        in body
+    )
 
 
 def test_zero_first_off_exports_values_at_once() -> None:
