@@ -531,3 +531,20 @@ def markdown_reference() -> str:
             out.append(f"| `{fam.name}` | {fam.type} | {labels} | {fam.help.replace('|', '/')} |")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+# --- replicas -------------------------------------------------------------------------------------------------------
+#: Labels that tell replicas of the exporter apart (Prometheus' instance, Kubernetes' pod).
+REPLICA_LABELS: tuple[str, ...] = ("instance", "pod")
+#: Groups whose families mirror a provider's own data: month-to-date usage and cost (and what the price table
+#: derives from them), balances and key limits, status pages. Every replica reports them identically.
+_REPLICA_IDENTICAL_GROUPS = frozenset({"usage", "cost", "balance", "status"})
+#: Probe families that mirror the provider too: rate-limit headers and the certificate it presents.
+_REPLICA_IDENTICAL_PROBE = frozenset({RATELIMIT_LIMIT, RATELIMIT_REMAINING, RATELIMIT_RESET, TLS_CERT_EXPIRY})
+
+
+def identical_across_replicas(family: Family) -> bool:
+    """True if every exporter replica reports this family identically, so aggregations deduplicate it first
+    (``max without (instance, pod)``); False if each replica produces its own share (probes, /events, self-metrics),
+    so aggregations sum it."""
+    return family.group in _REPLICA_IDENTICAL_GROUPS or family in _REPLICA_IDENTICAL_PROBE

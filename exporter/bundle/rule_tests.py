@@ -259,7 +259,7 @@ def t_latency(ctx: Ctx) -> list[Case]:
             f"{a.latency_threshold_seconds:g}s)",
             step,
             n,
-            _histogram(ctx, fam, {(flo + fhi) / 2: per}, n),
+            [*_histogram(ctx, fam, {(flo + fhi) / 2: per}, n), *_calls_series(ctx, 0, per, n)],
             alert.name,
             [ctx.expect(alert, labels, fire_value)],
             [(f'round({rec}{{quantile="{q:.10g}"}} * 1000)', [(series("", labels), round(fire_value * 1000))])],
@@ -268,7 +268,7 @@ def t_latency(ctx: Ctx) -> list[Case]:
             f"quiet when every call takes {qlo:g}-{qhi:g}s (P{q * 100:g} {quiet_value:.4g}s, just under)",
             step,
             n,
-            _histogram(ctx, fam, {(qlo + qhi) / 2: per}, n),
+            [*_histogram(ctx, fam, {(qlo + qhi) / 2: per}, n), *_calls_series(ctx, 0, per, n)],
             alert.name,
             [],
         ),
@@ -469,8 +469,11 @@ def t_auth(ctx: Ctx) -> list[Case]:
     return cases
 
 
-def _down_cases(ctx: Ctx, alert: AlertRule, family: c.Family, labels: dict[str, str], what: str) -> list[Case]:
-    """Fires when a 0/1 gauge stays 0 longer than for:, quiet when it recovers just before."""
+def _down_cases(
+    ctx: Ctx, alert: AlertRule, family: c.Family, labels: dict[str, str], what: str, *, per_replica: bool = True
+) -> list[Case]:
+    """Fires when a 0/1 gauge stays 0 longer than for:, quiet when it recovers just before. A ``per_replica``
+    alert keeps the instance label; otherwise the alert is about all replicas together (no instance)."""
     f = alert.for_ or 0
     step = pick_step(f, cap=MINUTE)
     n = _eval_steps(step, f, extra=6)
@@ -483,7 +486,7 @@ def _down_cases(ctx: Ctx, alert: AlertRule, family: c.Family, labels: dict[str, 
             n,
             [(name, levels([(1, 3), (0, n - 2)]))],
             alert.name,
-            [ctx.expect(alert, {**ctx.inst, **labels}, 0)],
+            [ctx.expect(alert, {**(ctx.inst if per_replica else ctx.job), **labels}, 0)],
         ),
         Case(
             f"quiet when {what} for {dur(short * step)} only, less than for: {dur(f)}",
@@ -497,7 +500,9 @@ def _down_cases(ctx: Ctx, alert: AlertRule, family: c.Family, labels: dict[str, 
 
 
 def t_probe(ctx: Ctx) -> list[Case]:
-    return _down_cases(ctx, ctx.alert("LLMAPIProbeFailing"), c.PROBE_SUCCESS, PSM, "every probe fails")
+    return _down_cases(
+        ctx, ctx.alert("LLMAPIProbeFailing"), c.PROBE_SUCCESS, PSM, "every probe fails", per_replica=False
+    )
 
 
 def t_slow(ctx: Ctx) -> list[Case]:
@@ -514,7 +519,10 @@ def t_slow(ctx: Ctx) -> list[Case]:
     rec = Names.slow_ratio(a.slow_call_window)
 
     def inputs(k: int) -> list[tuple[str, str]]:
-        return _histogram(ctx, c.API_CALL_DURATION, {fast_value: total - k, slow_value: k}, n)
+        return [
+            *_histogram(ctx, c.API_CALL_DURATION, {fast_value: total - k, slow_value: k}, n),
+            *_calls_series(ctx, 0, total, n),
+        ]
 
     return [
         Case(
@@ -555,7 +563,7 @@ def t_headroom(ctx: Ctx) -> list[Case]:
             n,
             inputs(low),
             alert.name,
-            [ctx.expect(alert, {**ctx.inst, **labels}, low / limit)],
+            [ctx.expect(alert, {**ctx.job, **labels}, low / limit)],
         ),
         Case(f"quiet with {ok / limit:.2%} left, just above", step, n, inputs(ok), alert.name, []),
     ]
@@ -574,7 +582,7 @@ def t_tls(ctx: Ctx) -> list[Case]:
     def case(what: str, left: float) -> Case:
         left = float(round(left))
         expected = [
-            ctx.expect(x, {**ctx.inst, **labels}, left)
+            ctx.expect(x, {**ctx.job, **labels}, left)
             for x, limit in ((warn, a.tls_expiry_warning), (crit, a.tls_expiry_critical))
             if left < limit
         ]
@@ -841,7 +849,7 @@ def t_balance_low(ctx: Ctx) -> list[Case]:
                 n,
                 [(name, const(low, n))],
                 alert.name,
-                [ctx.expect(alert, {**ctx.inst, **labels}, low)],
+                [ctx.expect(alert, {**ctx.job, **labels}, low)],
             ),
             Case(f"quiet at {ok:g} {currency}, just over", step, n, [(name, const(ok, n))], alert.name, []),
         ]
@@ -861,7 +869,7 @@ def t_balance_low(ctx: Ctx) -> list[Case]:
                 n,
                 [(name, const(low, n))],
                 alert.name,
-                [ctx.expect(alert, {**ctx.inst, **labels}, low)],
+                [ctx.expect(alert, {**ctx.job, **labels}, low)],
             ),
             Case(f"{other}: quiet at ${ok:g} converted, just over", step, n, [(name, const(ok, n))], alert.name, []),
         ]
@@ -929,7 +937,7 @@ def t_exhausted(ctx: Ctx) -> list[Case]:
             n,
             [(avail, const(0, n)), (total, const(0.3, n))],
             alert.name,
-            [ctx.expect(alert, {**ctx.inst, **who}, 0)],
+            [ctx.expect(alert, {**ctx.job, **who}, 0)],
         ),
         Case(
             "fires on a negative balance (Moonshot arrears)",
@@ -937,7 +945,7 @@ def t_exhausted(ctx: Ctx) -> list[Case]:
             n,
             [(series(c.BALANCE.name, {**ctx.inst, **moon}), const(-12.5, n))],
             alert.name,
-            [ctx.expect(alert, {**ctx.inst, **moon}, -12.5)],
+            [ctx.expect(alert, {**ctx.job, **moon}, -12.5)],
         ),
         Case(
             "quiet with a small positive balance that can still pay",
@@ -980,7 +988,7 @@ def t_incident(ctx: Ctx) -> list[Case]:
             n,
             _indicator(ctx, labels, [("none", 2), (bad, n - 1)]),
             alert.name,
-            [ctx.expect(alert, {**ctx.inst, **labels, "indicator": bad}, 1)],
+            [ctx.expect(alert, {**ctx.job, **labels, "indicator": bad}, 1)],
         ),
         Case(f"quiet during {calm}", step, n, _indicator(ctx, labels, [("none", 2), (calm, n - 1)]), alert.name, []),
         Case(
@@ -1008,7 +1016,7 @@ def t_unreadable(ctx: Ctx) -> list[Case]:
             n,
             _indicator(ctx, labels, [("none", 2), ("unknown", n - 1)]),
             alert.name,
-            [ctx.expect(alert, {**ctx.inst, **labels, "indicator": "unknown"}, 1)],
+            [ctx.expect(alert, {**ctx.job, **labels, "indicator": "unknown"}, 1)],
         ),
         Case(
             f"quiet when it is unreadable for {dur(short * step)} only",

@@ -167,6 +167,15 @@ class ApiSettings(_Strict):
     auth_failure_window: Duration = 300.0
     # Under 10 % of a rate limit left (from the probe's response headers): the next burst will be throttled.
     ratelimit_headroom_ratio: Ratio = 0.10
+    # Ratio and quantile alerts (high error rate, error-budget burn, rate limited, slow calls, P99) need at least
+    # this many calls in their window (the long one for the burn rate): below it, one or two failures swing the
+    # ratio by several percent (2 errors in 14 calls is 14 %) and one slow call is "the P99". 30 calls in 5 minutes
+    # is 6 a minute; probe-only traffic (a call a minute) stays under it on purpose: LLMAPIProbeFailing covers it.
+    min_calls: int = Field(default=30, ge=1)
+    # Those alerts keep firing this long after their condition last held (Prometheus keep_firing_for, 2.42+): at
+    # low traffic the ratio of a steady fault dips under the threshold now and then, and the alert must neither
+    # resolve nor notify again for that. It resolves once, this long after the ratio fell for good.
+    keep_firing_for: Duration = 900.0
     # Certificate expiry: warn two weeks ahead (time to chase a provider or renew a proxy), page at three days.
     tls_expiry_warning: Duration = 14 * 86400.0
     tls_expiry_critical: Duration = 3 * 86400.0
@@ -302,8 +311,14 @@ class BalanceSettings(_Strict):
     # The burn rate is the balance's slope (deriv) over this window. 1d averages out the daily traffic cycle; a
     # top-up makes the slope positive, which (correctly) silences the runway alert for a while.
     burn_window: Duration = 86400.0
+    # The runway is a prediction: it needs this much history of the balance before it is trusted (a slope over an
+    # hour of a fresh series is noise), and a level next to it (node-mixin's filesystem-filling pattern): a balance
+    # above runway_levels[currency] never triggers it, however fast it falls. Currencies not listed have no level
+    # condition.
+    runway_min_history: Duration = 6 * 3600.0
+    runway_levels: dict[str, float] = Field(default_factory=lambda: {"USD": 100.0, "CNY": 700.0})
 
-    @field_validator("low")
+    @field_validator("low", "runway_levels")
     @classmethod
     def _currencies(cls, v: dict[str, float]) -> dict[str, float]:
         for currency, amount in v.items():
