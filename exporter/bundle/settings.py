@@ -401,7 +401,7 @@ class RoutingSettings(_Strict):
     critical: RouteTiming = RouteTiming(group_wait="10s", group_interval="1m", repeat_interval="1h")
     # Warnings can wait: Alertmanager's documented defaults (30s / 5m / 4h), repeated twice a working day.
     warning: RouteTiming = RouteTiming(group_wait="30s", group_interval="5m", repeat_interval="12h")
-    # Info is for dashboards and digests: batch generously, remind daily.
+    # Info is a digest (one notification for all info alerts): batch generously, remind daily.
     info: RouteTiming = RouteTiming(group_wait="1m", group_interval="15m", repeat_interval="1d")
     # Watchdog is a heartbeat: a dead man's switch expects it every few minutes.
     watchdog: RouteTiming = RouteTiming(group_wait="10s", group_interval="1m", repeat_interval="5m")
@@ -429,12 +429,14 @@ Severities = list[Severity]
 
 
 def _default_severities() -> list[str]:
-    return ["critical", "warning"]
+    # Info included: the info receiver sends a digest (all info alerts in one notification, a daily reminder), so
+    # a channel that takes the pages also gets the low-priority news without a message per alert.
+    return ["critical", "warning", "info"]
 
 
 class _Channel(_Strict):
     name: str = Field(pattern=_RECEIVER_NAME_RE)
-    # Which alert severities this channel receives. Info is not routed anywhere by default (Grafana shows it).
+    # Which alert severities this channel receives (default all three; info arrives as a digest).
     severities: Severities = Field(default_factory=_default_severities, min_length=1)
     send_resolved: bool = True
 
@@ -566,8 +568,9 @@ class Receivers(_Strict):
     slack: list[SlackReceiver] = Field(default_factory=list)
     wecom: list[WecomReceiver] = Field(default_factory=list)
     relay: RelayReceivers = Field(default_factory=RelayReceivers)
-    # A dead man's switch (healthchecks.io, Dead Man's Snitch...) that expects the always-firing Watchdog.
-    # Without it the watchdog receiver discards the heartbeat.
+    # A dead man's switch (healthchecks.io, Dead Man's Snitch, Grafana OnCall...) that expects the always-firing
+    # Watchdog every repeat_interval of routing.watchdog (5m). Empty by default: the watchdog receiver then
+    # discards the heartbeat, and nothing tells you when the alerting pipeline itself is down.
     watchdog_url: str | None = None
 
     @model_validator(mode="after")
