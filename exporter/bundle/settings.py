@@ -548,7 +548,8 @@ class RelayReceivers(_Strict):
 def _default_email() -> list[EmailReceiver]:
     # The stack's mail catcher (compose service "mailpit": SMTP on 1025, web UI on 127.0.0.1:8025; natively the
     # built-in inbox listens on the same ports): notifications are visible out of the box with no account anywhere.
-    # It speaks plain SMTP, hence require_tls false. Critical and warning, as a person on call would get them.
+    # It speaks plain SMTP, hence require_tls false. Every severity: critical and warning as a person on call would
+    # get them, info as a digest.
     return [
         EmailReceiver(
             name="mailpit",
