@@ -101,7 +101,10 @@ def test_a_changed_bundle_config_changes_thresholds_windows_and_receivers(tmp_pa
         "total": ":llmpulse_cost_usd:month_to_date >= 250",
         "provider": 'provider:llmpulse_cost_usd:month_to_date{provider="openai"} >= 100',
     }
-    assert by_name["LLMBalanceLow"][0]["expr"] == 'max without (instance, pod) (llmpulse_balance{kind="total", currency="CNY"}) < 20'
+    assert (
+        by_name["LLMBalanceLow"][0]["expr"]
+        == 'max without (instance, pod) (llmpulse_balance{kind="total", currency="CNY"}) < 20'
+    )
     assert 'up{job="llm"} == 0' in by_name["LLMPulseExporterDown"][0]["expr"]
     prom = yaml.safe_load((out / "prometheus" / "prometheus.yml").read_text())
     assert prom["scrape_configs"][0] == {"job_name": "llm", "static_configs": [{"targets": ["127.0.0.1:19877"]}]}

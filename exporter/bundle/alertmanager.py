@@ -384,8 +384,12 @@ def inhibition_cases(s: BundleConfig) -> list[dict[str, Any]]:
         _case("a warning never mutes a critical alert about the same model", error_rate, probe_failing, False),
         _case("a warning never mutes another warning by severity alone", error_rate, {**warning_burn}, False),
         _case("an info never mutes a warning about the same model", unpriced, error_rate, False),
-        _case("a failing probe mutes the high error rate of the same model (one cause)", probe_failing, error_rate, True),
-        _case("a critical burn mutes the high error rate of the same model (one cause)", critical_burn, error_rate, True),
+        _case(
+            "a failing probe mutes the high error rate of the same model (one cause)", probe_failing, error_rate, True
+        ),
+        _case(
+            "a critical burn mutes the high error rate of the same model (one cause)", critical_burn, error_rate, True
+        ),
         _case("a warning burn mutes the high error rate of the same model (one cause)", warning_burn, error_rate, True),
         _case(
             "a failing probe of another model does not mute this model's error rate",
