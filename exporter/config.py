@@ -706,7 +706,7 @@ class PricingConfig(_Strict):
         return self._table
 
 
-# --- alert relay to chat bots (issue 5) ----------------------------------------------------------------------------
+# --- alert relay to chat bots -----------------------------------------------------------------------------------------
 class RelayBotConfig(_Strict):
     """A Feishu, DingTalk or WeCom group bot; Alertmanager posts to the exporter's /relay/{type}/{name}.
 

@@ -106,7 +106,7 @@ MTD = (
 # Breakdowns a usage source can opt into with group_by (cardinality: off by default).
 OPTIONAL_USAGE_LABELS = ("api_key", "user")
 
-# --- usage and cost from provider billing APIs (issue 2) -----------------------------------------------------------
+# --- usage and cost from provider billing APIs ------------------------------------------------------------------------
 USAGE_REQUESTS = _family(
     "llmpulse_usage_requests_total",
     "counter",
@@ -151,7 +151,7 @@ PROJECT_INFO = _family(
     group="usage",
 )
 
-# --- estimated cost from a price table (issue 4) --------------------------------------------------------------------
+# --- estimated cost from a price table --------------------------------------------------------------------------------
 COST_ESTIMATED_USD = _family(
     "llmpulse_cost_estimated_usd_total",
     "counter",
@@ -178,7 +178,7 @@ UNPRICED_TOKENS = _family(
     group="cost",
 )
 
-# --- self-metrics of the poller (issue 2) ---------------------------------------------------------------------------
+# --- self-metrics of the poller ---------------------------------------------------------------------------------------
 SOURCE_UP = _family(
     "llmpulse_source_up",
     "gauge",
@@ -238,7 +238,7 @@ BUILD_INFO = _family(
     group="self",
 )
 
-# --- active probes (issue 3) ----------------------------------------------------------------------------------------
+# --- active probes ----------------------------------------------------------------------------------------------------
 # Buckets resolve the 800-1200 ms band finely, and 2 s (P99 alert), 5 s and 10 s (slow-call threshold) exactly.
 CALL_DURATION_BUCKETS = (0.1, 0.25, 0.5, 0.8, 0.9, 1.0, 1.1, 1.2, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 20.0, 30.0, 60.0)
 TTFT_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
@@ -339,7 +339,7 @@ TLS_CERT_EXPIRY = _family(
     group="probe",
 )
 
-# --- balances (issue 4) ---------------------------------------------------------------------------------------------
+# --- balances ---------------------------------------------------------------------------------------------------------
 BALANCE = _family(
     "llmpulse_balance",
     "gauge",
@@ -386,7 +386,7 @@ KEY_USAGE_USD = _family(
     group="balance",
 )
 
-# --- status pages (issue 4) -----------------------------------------------------------------------------------------
+# --- status pages -----------------------------------------------------------------------------------------------------
 STATUS_COMPONENT = _family(
     "llmpulse_status_component",
     "gauge",
@@ -411,7 +411,7 @@ STATUS_INCIDENTS_OPEN = _family(
     group="status",
 )
 
-# --- traffic events (issue 4) ---------------------------------------------------------------------------------------
+# --- traffic events ---------------------------------------------------------------------------------------------------
 EVENTS_CALLS = _family(
     "llmpulse_events_calls_total",
     "counter",
@@ -466,7 +466,7 @@ EVENTS_REJECTED = _family(
     group="events",
 )
 
-# --- generic http_json sources (issue 4): families come from the config; this one reports the mapping health -----
+# --- generic http_json sources: families come from the config; this one reports the mapping health --------------------
 HTTP_JSON_MISSING = _family(
     "llmpulse_http_json_missing_values_total",
     "counter",
@@ -477,7 +477,7 @@ HTTP_JSON_MISSING = _family(
     group="self",
 )
 
-# --- alert relay (issue 5) ------------------------------------------------------------------------------------------
+# --- alert relay ------------------------------------------------------------------------------------------------------
 RELAY_NOTIFICATIONS = _family(
     "llmpulse_relay_notifications_total",
     "counter",

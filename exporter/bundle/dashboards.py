@@ -254,11 +254,6 @@ def _bundle_settings(settings: Any | None) -> Any | None:
     return getattr(settings, "bundle", settings)
 
 
-def boards(settings: Any | None = None) -> list[Board]:
-    ctx = Ctx.from_settings(_bundle_settings(settings))
-    return [module.build(ctx) for module in BOARDS]
-
-
 def grafana_files(settings: Any | None = None) -> dict[str, str]:
     """Every Grafana file of the bundle: relative output path -> file text."""
     ctx = Ctx.from_settings(_bundle_settings(settings))
