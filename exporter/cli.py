@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import click
 
 from exporter import __version__
-from exporter.config import Config, ConfigError, load_config, parse_config
+from exporter.config import Config, ConfigError, load_config, parse_config, require_something_to_do
 from exporter.httpserver import parse_listen
 from exporter.logs import setup_logging
 from exporter.stack_cli import stack as stack_group
@@ -112,6 +112,7 @@ def serve(
         assert config_path is not None
         try:
             config = load_config(config_path)
+            require_something_to_do(config)
         except ConfigError as err:
             _fail_config(err)
     from exporter.app import App
@@ -149,12 +150,17 @@ def check_config(config_file: Path) -> None:
     """Validate a config file; exit 2 with file, key path and reason for each problem."""
     try:
         config = load_config(config_file)
+        require_something_to_do(config)
     except ConfigError as err:
         _fail_config(err)
     click.echo(
-        f"{config_file}: OK ({len(config.sources)} sources, {len(config.probes)} probes, "
-        f"events {'on' if config.events else 'off'})"
+        f"{config_file}: OK ({_count(len(config.sources), 'source')}, {_count(len(config.probes), 'probe')}, "
+        f"events {'on' if config.events else 'off'}, relay {'on' if config.relay else 'off'})"
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 @main.command()

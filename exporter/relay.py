@@ -275,11 +275,12 @@ def bot_error(target: str, data: Any) -> tuple[int | None, str]:
         msg = data.get("msg", data.get("StatusMessage", ""))
     else:
         code, msg = data.get("errcode", 0), data.get("errmsg", "")
-    try:
-        code = int(code)
-    except (TypeError, ValueError):
+    if isinstance(code, bool) or not isinstance(code, int | str):
         return -1, f"unexpected code {code!r}"
-    return code, str(msg)
+    try:
+        return int(code), str(msg)
+    except ValueError:
+        return -1, f"unexpected code {code!r}"
 
 
 # --- the endpoint ---------------------------------------------------------------------------------------------

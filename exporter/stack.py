@@ -41,10 +41,9 @@ from pathlib import Path
 from typing import Any
 
 import requests
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter import contract
+from exporter import contract, yamlio
 from exporter.bundle.stackfiles import (
     COMPOSE_MOUNTS,
     DEMO_CONFIG_PATH,
@@ -236,7 +235,7 @@ def _drop_targets(prom: dict[str, Any], absent: set[str]) -> dict[str, Any]:
 
 
 def _dump(data: Any, header: str = "") -> str:
-    return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)
+    return header + yamlio.dump(data)
 
 
 def generate_bundle(out_dir: Path, bundle_config: Any = None) -> None:
@@ -352,10 +351,10 @@ class Stack:
     def _load_exporter_config(self) -> tuple[dict[str, Any], Path]:
         """The exporter config as YAML data, and the directory its relative paths are relative to."""
         if self.config_path is None:
-            return yaml.safe_load(demo_config_text()), self.workdir
+            return yamlio.load(demo_config_text()), self.workdir
         try:
-            data = yaml.safe_load(self.config_path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
+            data = yamlio.load(self.config_path.read_text(encoding="utf-8")) or {}
+        except (OSError, yamlio.YAMLError) as exc:
             raise StackError(f"cannot read the exporter config {self.config_path}: {exc}") from None
         if not isinstance(data, dict):
             raise StackError(f"{self.config_path}: the top level must be a mapping")
@@ -415,18 +414,16 @@ class Stack:
         header = "# Written by `llmpulse stack` from the generated bundle, rewritten for localhost. Do not edit.\n"
 
         prom_path = etc / "prometheus" / "prometheus.yml"
-        prom = yaml.safe_load(prom_path.read_text(encoding="utf-8"))
+        prom = yamlio.load(prom_path.read_text(encoding="utf-8"))
         self_scrape = {f"localhost:{SERVICES['prometheus'].port}": f"127.0.0.1:{self.ports['prometheus']}"}
         prom = Rewriter({**self._hosts(), **self_scrape}, self._paths()).data(_drop_targets(prom, absent))
         prom_path.write_text(_dump(prom, header), encoding="utf-8")
 
         am_path = etc / "alertmanager" / "alertmanager.yml"
-        am_path.write_text(
-            _dump(rw.data(yaml.safe_load(am_path.read_text(encoding="utf-8"))), header), encoding="utf-8"
-        )
+        am_path.write_text(_dump(rw.data(yamlio.load(am_path.read_text(encoding="utf-8"))), header), encoding="utf-8")
 
         for prov in sorted((etc / "grafana" / "provisioning").rglob("*.y*ml")):
-            prov.write_text(_dump(rw.data(yaml.safe_load(prov.read_text(encoding="utf-8"))), header), encoding="utf-8")
+            prov.write_text(_dump(rw.data(yamlio.load(prov.read_text(encoding="utf-8"))), header), encoding="utf-8")
 
         exporter_rw = Rewriter(self._hosts(), {EXPORTER_CONFIG_DIR: str(base)})
         self._exporter_config = exporter_rw.data(_absolutize_files(data, base))

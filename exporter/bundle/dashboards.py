@@ -21,8 +21,8 @@ from exporter import contract
 from exporter.bundle.boards import Board, Ctx, cost, health, latency, overview, traffic, usage
 from exporter.bundle.panels import ALERTMANAGER_UID, DATASOURCE_UID, DS, layout
 from exporter.bundle.promql import RANGE, RATE, VARIABLES_BY_NAME
-from exporter.bundle.yamlio import dump as dump_yaml
-from exporter.bundle.yamlio import header as generated_header
+from exporter.yamlio import dump as dump_yaml
+from exporter.yamlio import header as generated_header
 
 FOLDER = "llmpulse"
 DASHBOARDS_DIR = "grafana/dashboards/llmpulse"

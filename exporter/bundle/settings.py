@@ -312,15 +312,20 @@ class BalanceSettings(_Strict):
         return v
 
 
+IncidentLevel = Literal["minor", "major", "critical"]
+
+
+def _default_incident_levels() -> list[IncidentLevel]:
+    return ["major", "critical"]
+
+
 class StatusSettings(_Strict):
     """Provider status pages (llmpulse_status_indicator)."""
 
     # Which overall indicators count as an incident. minor is left out by default: the large providers post
     # several minor incidents a week (often one model in one region); add it if those matter to you.
     # "unknown" is never an incident (the page could not be read: LLMStatusPageUnreadable).
-    incident_indicators: list[Literal["minor", "major", "critical"]] = Field(
-        default_factory=lambda: ["major", "critical"], min_length=1
-    )
+    incident_indicators: list[IncidentLevel] = Field(default_factory=_default_incident_levels, min_length=1)
 
 
 class SelfSettings(_Strict):
@@ -413,7 +418,7 @@ class RoutingSettings(_Strict):
 Severities = list[Severity]
 
 
-def _default_severities() -> list[str]:
+def _default_severities() -> Severities:
     return ["critical", "warning"]
 
 

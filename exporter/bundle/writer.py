@@ -19,7 +19,7 @@ from exporter.bundle.rules import ALERTS_FILE, RULES_FILE, alert_groups, recordi
 from exporter.bundle.runbooks import RUNBOOKS_FILE, runbooks_markdown
 from exporter.bundle.settings import BundleConfig
 from exporter.bundle.stackfiles import stack_files
-from exporter.bundle.yamlio import GENERATED, dump, dump_json, dump_rule_groups, header
+from exporter.yamlio import GENERATED, dump, dump_json, dump_rule_groups, header
 
 if TYPE_CHECKING:
     from exporter.config import Config

@@ -30,6 +30,8 @@ from datetime import UTC, datetime
 from email.message import Message
 from urllib.parse import SplitResult, unquote, urlsplit
 
+import requests.utils
+
 from exporter.http import USER_AGENT
 
 PHASES = ("dns", "connect", "tls", "first_byte", "transfer")
@@ -155,7 +157,7 @@ def _connect(infos: list[tuple], deadline: float) -> socket.socket:
 def proxy_for(scheme: str, host: str) -> SplitResult | None:
     """The proxy from the environment (HTTPS_PROXY / HTTP_PROXY, honouring NO_PROXY), as requests does."""
     proxies = urllib.request.getproxies_environment()
-    if not proxies or urllib.request.proxy_bypass_environment(host, proxies):
+    if not proxies or requests.utils.should_bypass_proxies(f"{scheme}://{host}", no_proxy=None):
         return None
     url = proxies.get(scheme)
     if not url:
