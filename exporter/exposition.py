@@ -17,7 +17,7 @@ from prometheus_client.utils import floatToGoString
 
 from exporter import contract, zero_first
 from exporter.contract import Family
-from exporter.samples import LabelKey, LiveMetrics, MetricSet
+from exporter.samples import LiveMetrics, MetricSet
 from exporter.zero_first import ZeroFirst
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -224,10 +224,6 @@ class Exposition:
             body += gzip.compress(tail, compresslevel=1, mtime=0) if compressed else tail
         return body
 
-    def series_of(self, owner: str) -> int:
-        with self._lock:
-            return sample_lines(self._chunks.get(owner, {}))
-
 
 class _FormatCache:
     """Per-family plain and gzip bytes of one exposition format, and the bodies joined from them."""
@@ -253,7 +249,3 @@ class _FormatCache:
     def join(self, order: list[Family]) -> None:
         self.body = b"".join(self.plain.get(f, b"") for f in order)
         self.body_gz = b"".join(self.gz.get(f, b"") for f in order)
-
-
-def parse_labels(key: LabelKey) -> dict[str, str]:
-    return dict(key)

@@ -21,7 +21,7 @@ from typing import Any
 
 from prometheus_client.utils import floatToGoString
 
-from exporter import contract as c
+from exporter import contract
 from exporter.bundle.gotmpl import expand
 from exporter.bundle.rules import (
     ALERTS_FILE,
@@ -191,7 +191,7 @@ def _traffic_series(
     ctx: Ctx, errors: Sequence[int], totals: Sequence[int], labels: dict[str, str] = PSM
 ) -> list[tuple[str, str]]:
     """API call counters with ``errors[i]`` failed and ``totals[i]`` calls in step i (counters from 0)."""
-    name = c.API_CALLS.name
+    name = contract.API_CALLS.name
     return [
         (series(name, {**ctx.inst, **labels, "outcome": "error"}), cumulative(errors)),
         (
@@ -260,7 +260,7 @@ def simulate_ratio_alert(
 
 
 def _calls_series(ctx: Ctx, errors: int, total: int, n: int, labels: dict[str, str] = PSM) -> list[tuple[str, str]]:
-    name = c.API_CALLS.name
+    name = contract.API_CALLS.name
     return [
         (series(name, {**ctx.inst, **labels, "outcome": "error"}), ramp([(n, errors)])),
         (series(name, {**ctx.inst, **labels, "outcome": "success"}), ramp([(n, total - errors)])),
@@ -298,7 +298,7 @@ def t_high_error_rate(ctx: Ctx) -> list[Case]:
             "quiet and the ratio reads 0 when no call failed (no error series at all)",
             step,
             n,
-            [(series(c.API_CALLS.name, {**ctx.inst, **PSM, "outcome": "success"}), ramp([(n, total)]))],
+            [(series(contract.API_CALLS.name, {**ctx.inst, **PSM, "outcome": "success"}), ramp([(n, total)]))],
             alert.name,
             [],
             [(f"round({rec} * {total})", [(series("", labels), 0)])],
@@ -431,7 +431,7 @@ def t_burn_low_traffic(ctx: Ctx) -> list[Case]:
 
 
 def _histogram(
-    ctx: Ctx, family: c.Family, per_step: dict[float, int], n: int, labels: dict[str, str] = PSM
+    ctx: Ctx, family: contract.Family, per_step: dict[float, int], n: int, labels: dict[str, str] = PSM
 ) -> list[tuple[str, str]]:
     """Histogram series where each step adds ``per_step[value]`` observations of each value."""
     out = []
@@ -461,13 +461,13 @@ def t_latency(ctx: Ctx) -> list[Case]:
     step = pick_step(a.latency_window)
     n = _eval_steps(step, a.latency_window, alert.for_ or 0)
     q = a.latency_quantile
-    (flo, fhi), (qlo, qhi) = _bucket_around(c.API_CALL_DURATION.buckets, a.latency_threshold_seconds)
+    (flo, fhi), (qlo, qhi) = _bucket_around(contract.API_CALL_DURATION.buckets, a.latency_threshold_seconds)
     per = 100
     rate = per * (a.latency_window / step) / a.latency_window
     fire_value = flo + (fhi - flo) * ((q * rate) / rate)
     quiet_value = qlo + (qhi - qlo) * ((q * rate) / rate)
     labels = {**ctx.job, **PSM, "quantile": f"{q:.10g}"}
-    fam = c.API_CALL_DURATION
+    fam = contract.API_CALL_DURATION
     rec = Names.latency_quantile(a.latency_window)
     return [
         Case(
@@ -594,7 +594,7 @@ def _burst_case(ctx: Ctx, step: float, total: int, labels: dict[str, str]) -> Ca
     if f"critical-{dur(fast.long)}-{dur(fast.short)}" in fired:
         return None
     n = clean + burst
-    name = c.API_CALLS.name
+    name = contract.API_CALLS.name
     inputs = [
         (series(name, {**ctx.inst, **PSM, "outcome": "error"}), ramp([(clean, 0), (burst, total)])),
         (series(name, {**ctx.inst, **PSM, "outcome": "success"}), ramp([(clean, total), (burst, 0)])),
@@ -626,7 +626,7 @@ def t_rate_limited(ctx: Ctx) -> list[Case]:
     labels = {**ctx.job, **PSM}
 
     def inputs(k: int) -> list[tuple[str, str]]:
-        codes = series(c.ERROR_CODES.name, {**ctx.inst, **PSM, "code": "429", "error_type": "rate_limit_error"})
+        codes = series(contract.ERROR_CODES.name, {**ctx.inst, **PSM, "code": "429", "error_type": "rate_limit_error"})
         return [*_calls_series(ctx, k, total, n), (codes, ramp([(n, k)]))]
 
     rec = Names.rate_limited_ratio(a.rate_limited_window)
@@ -657,7 +657,7 @@ def t_auth(ctx: Ctx) -> list[Case]:
             "fires when every probe is refused with 401 (a dead key)",
             step,
             n,
-            [*_calls_series(ctx, 1, 1, n), (series(c.ERROR_CODES.name, code), ramp([(n, 1)]))],
+            [*_calls_series(ctx, 1, 1, n), (series(contract.ERROR_CODES.name, code), ramp([(n, 1)]))],
             alert.name,
             [ctx.expect(alert, {**ctx.job, **PSM, "code": "401"}, per_window)],
         ),
@@ -665,7 +665,7 @@ def t_auth(ctx: Ctx) -> list[Case]:
             "quiet when no call is refused",
             step,
             n,
-            [*_calls_series(ctx, 0, 1, n), (series(c.ERROR_CODES.name, code), ramp([(n, 0)]))],
+            [*_calls_series(ctx, 0, 1, n), (series(contract.ERROR_CODES.name, code), ramp([(n, 0)]))],
             alert.name,
             [],
         ),
@@ -677,7 +677,7 @@ def t_auth(ctx: Ctx) -> list[Case]:
                 f"quiet after a single 401 (it leaves the {dur(a.auth_failure_window)} window before for: {dur(f)})",
                 step,
                 n,
-                [(series(c.ERROR_CODES.name, code), ramp([(blip, 0), (1, 1), (n - blip - 1, 0)]))],
+                [(series(contract.ERROR_CODES.name, code), ramp([(blip, 0), (1, 1), (n - blip - 1, 0)]))],
                 alert.name,
                 [],
             )
@@ -686,7 +686,7 @@ def t_auth(ctx: Ctx) -> list[Case]:
 
 
 def _down_cases(
-    ctx: Ctx, alert: AlertRule, family: c.Family, labels: dict[str, str], what: str, *, per_replica: bool = True
+    ctx: Ctx, alert: AlertRule, family: contract.Family, labels: dict[str, str], what: str, *, per_replica: bool = True
 ) -> list[Case]:
     """Fires when a 0/1 gauge stays 0 longer than for:, quiet when it recovers just before. A ``per_replica``
     alert keeps the instance label; otherwise the alert is about all replicas together (no instance)."""
@@ -717,7 +717,7 @@ def _down_cases(
 
 def t_probe(ctx: Ctx) -> list[Case]:
     return _down_cases(
-        ctx, ctx.alert("LLMAPIProbeFailing"), c.PROBE_SUCCESS, PSM, "every probe fails", per_replica=False
+        ctx, ctx.alert("LLMAPIProbeFailing"), contract.PROBE_SUCCESS, PSM, "every probe fails", per_replica=False
     )
 
 
@@ -727,7 +727,7 @@ def t_slow(ctx: Ctx) -> list[Case]:
     step = pick_step(a.slow_call_window)
     n = _eval_steps(step, a.slow_call_window, alert.for_ or 0)
     total, over, under = _ratio_counts(a.slow_call_ratio)
-    bounds = c.API_CALL_DURATION.buckets
+    bounds = contract.API_CALL_DURATION.buckets
     fast_value = bounds[0] / 2
     idx = bounds.index(a.slow_call_seconds)
     slow_value = (bounds[idx] + bounds[idx + 1]) / 2 if idx + 1 < len(bounds) else bounds[idx] * 2
@@ -736,7 +736,7 @@ def t_slow(ctx: Ctx) -> list[Case]:
 
     def inputs(k: int) -> list[tuple[str, str]]:
         return [
-            *_histogram(ctx, c.API_CALL_DURATION, {fast_value: total - k, slow_value: k}, n),
+            *_histogram(ctx, contract.API_CALL_DURATION, {fast_value: total - k, slow_value: k}, n),
             *_calls_series(ctx, 0, total, n),
         ]
 
@@ -768,8 +768,8 @@ def t_headroom(ctx: Ctx) -> list[Case]:
 
     def inputs(remaining: int) -> list[tuple[str, str]]:
         return [
-            (series(c.RATELIMIT_LIMIT.name, {**ctx.inst, **labels}), const(limit, n)),
-            (series(c.RATELIMIT_REMAINING.name, {**ctx.inst, **labels}), const(remaining, n)),
+            (series(contract.RATELIMIT_LIMIT.name, {**ctx.inst, **labels}), const(limit, n)),
+            (series(contract.RATELIMIT_REMAINING.name, {**ctx.inst, **labels}), const(remaining, n)),
         ]
 
     return [
@@ -793,7 +793,7 @@ def t_tls(ctx: Ctx) -> list[Case]:
     n = _eval_steps(step, f)
     t_end = n * step
     labels = {"provider": "openai", "source": "openai-probe"}
-    name = series(c.TLS_CERT_EXPIRY.name, {**ctx.inst, **labels})
+    name = series(contract.TLS_CERT_EXPIRY.name, {**ctx.inst, **labels})
 
     def case(what: str, left: float) -> Case:
         left = float(round(left))
@@ -859,7 +859,7 @@ def _cost_inputs(
         }
         out.append(
             (
-                series(c.COST_USD.name, {**instance, **labels}),
+                series(contract.COST_USD.name, {**instance, **labels}),
                 (f"_x{start} " if start else "") + const(share, n - start),
             )
         )
@@ -1014,7 +1014,9 @@ def t_spike(ctx: Ctx) -> list[Case]:
 
     def inputs(daily: float, k: float) -> tuple[list[tuple[str, str]], float]:
         base_inc, spike_inc = daily / per_w, daily * k / per_w
-        name = series(c.COST_USD.name, {**ctx.inst, **labels, "project": "proj_demo", "line_item": "gpt-4o, input"})
+        name = series(
+            contract.COST_USD.name, {**ctx.inst, **labels, "project": "proj_demo", "line_item": "gpt-4o, input"}
+        )
         return [(name, ramp([(spike_start, base_inc), (n - spike_start, spike_inc)]))], daily * k
 
     daily = round(2 * b.spike_min_usd / (0.9 * b.spike_factor) + 1, 2)
@@ -1053,7 +1055,7 @@ def t_unpriced(ctx: Ctx) -> list[Case]:
     n = _eval_steps(step, b.unpriced_window, f)
     labels = {"provider": "openai", "source": "openai-usage", "model": "o9-preview"}
     per = 100
-    name = series(c.UNPRICED_TOKENS.name, {**ctx.inst, **labels, "token_type": "input"})
+    name = series(contract.UNPRICED_TOKENS.name, {**ctx.inst, **labels, "token_type": "input"})
     return [
         Case(
             "fires while tokens of a model without a price keep arriving",
@@ -1077,7 +1079,7 @@ def t_balance_low(ctx: Ctx) -> list[Case]:
         step = pick_step(f)
         n = _eval_steps(step, f)
         labels = {"provider": "deepseek", "source": "deepseek-balance", "currency": currency, "kind": "total"}
-        name = series(c.BALANCE.name, {**ctx.inst, **labels})
+        name = series(contract.BALANCE.name, {**ctx.inst, **labels})
         low, ok = round(amount * 0.99, 2), round(amount * 1.01, 2)
         cases += [
             Case(
@@ -1093,7 +1095,7 @@ def t_balance_low(ctx: Ctx) -> list[Case]:
                 f"two exporter replicas reporting {low:g} {currency} fire one alert (no instance label)",
                 step,
                 n,
-                [(series(c.BALANCE.name, {**inst, **labels}), const(low, n)) for inst in ctx.replicas(2)],
+                [(series(contract.BALANCE.name, {**inst, **labels}), const(low, n)) for inst in ctx.replicas(2)],
                 alert.name,
                 [ctx.expect(alert, {**ctx.job, **labels}, low)],
             ),
@@ -1105,7 +1107,7 @@ def t_balance_low(ctx: Ctx) -> list[Case]:
         n = _eval_steps(step, f)
         other = next(cur for cur in ("EUR", "GBP", "JPY", "HKD", "SGD", "XXX") if cur not in bal.low)
         labels = {"provider": "openrouter", "source": "openrouter-credits", "currency": other, "kind": "total"}
-        name = series(c.BALANCE_USD.name, {**ctx.inst, **labels})
+        name = series(contract.BALANCE_USD.name, {**ctx.inst, **labels})
         low, ok = round(bal.low_usd_fallback * 0.99, 2), round(bal.low_usd_fallback * 1.01, 2)
         cases += [
             Case(
@@ -1129,7 +1131,7 @@ def t_runway(ctx: Ctx) -> list[Case]:
     n = max(_eval_steps(step, bal.burn_window, f), _eval_steps(step, bal.runway_min_history, f))
     per_day = 100.0
     labels = {"provider": "deepseek", "source": "deepseek-balance", "currency": "CNY"}
-    name = series(c.BALANCE.name, {**ctx.inst, **labels, "kind": "total"})
+    name = series(contract.BALANCE.name, {**ctx.inst, **labels, "kind": "total"})
     held = (f + 3 * step) / 86400
     fire_days = round((bal.runway_days - held) / 2, 2)
     quiet_days = round(bal.runway_days * 1.05, 2)
@@ -1202,8 +1204,8 @@ def t_exhausted(ctx: Ctx) -> list[Case]:
     n = _eval_steps(step, f)
     who = {"provider": "deepseek", "source": "deepseek-balance"}
     moon = {"provider": "moonshot", "source": "moonshot-balance", "currency": "CNY", "kind": "total"}
-    avail = series(c.BALANCE_AVAILABLE.name, {**ctx.inst, **who})
-    total = series(c.BALANCE.name, {**ctx.inst, **who, "currency": "CNY", "kind": "total"})
+    avail = series(contract.BALANCE_AVAILABLE.name, {**ctx.inst, **who})
+    total = series(contract.BALANCE.name, {**ctx.inst, **who, "currency": "CNY", "kind": "total"})
     return [
         Case(
             "fires when the provider says the balance cannot pay (is_available false)",
@@ -1217,7 +1219,7 @@ def t_exhausted(ctx: Ctx) -> list[Case]:
             "fires on a negative balance (Moonshot arrears)",
             step,
             n,
-            [(series(c.BALANCE.name, {**ctx.inst, **moon}), const(-12.5, n))],
+            [(series(contract.BALANCE.name, {**ctx.inst, **moon}), const(-12.5, n))],
             alert.name,
             [ctx.expect(alert, {**ctx.job, **moon}, -12.5)],
         ),
@@ -1240,7 +1242,7 @@ def _indicator(ctx: Ctx, labels: dict[str, str], timeline: list[tuple[str, int]]
     """One-hot indicator series following ``timeline`` [(state, samples)]."""
     return [
         (
-            series(c.STATUS_INDICATOR.name, {**ctx.inst, **labels, "indicator": state}),
+            series(contract.STATUS_INDICATOR.name, {**ctx.inst, **labels, "indicator": state}),
             levels([(1.0 if current == state else 0.0, k) for current, k in timeline]),
         )
         for state in _INDICATORS
@@ -1307,7 +1309,7 @@ def t_source_down(ctx: Ctx) -> list[Case]:
     return _down_cases(
         ctx,
         ctx.alert("LLMPulseSourceDown"),
-        c.SOURCE_UP,
+        contract.SOURCE_UP,
         {"provider": "openai", "source": "openai-usage"},
         "every poll fails",
     )
@@ -1321,7 +1323,7 @@ def t_stale(ctx: Ctx) -> list[Case]:
     n = steps(stale + f, step) + 10
     t_end = n * step
     labels = {"provider": "openai", "source": "openai-usage"}
-    name = series(c.SOURCE_LAST_SUCCESS.name, {**ctx.inst, **labels})
+    name = series(contract.SOURCE_LAST_SUCCESS.name, {**ctx.inst, **labels})
     old = 7 * step
     fresh = t_end - stale * 0.95
     return [
