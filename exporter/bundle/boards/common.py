@@ -89,8 +89,8 @@ def ratio(numerator: str, total: str) -> str:
 
 
 def error_ratio(queries: DashboardQueries, by: Sequence[str] = (), window: str = RATE, func: str = "rate") -> str:
-    errors = sum_by(by, f"{func}({queries.sel(contract.API_CALLS, outcome='error')}[{window}])")
-    total = sum_by(by, f"{func}({queries.sel(contract.API_CALLS)}[{window}])")
+    errors = sum_by(by, queries.over(func, contract.API_CALLS, window, outcome="error"))
+    total = sum_by(by, queries.over(func, contract.API_CALLS, window))
     return ratio(errors, total)
 
 
@@ -179,7 +179,7 @@ def runway_days(queries: DashboardQueries, ctx: Ctx) -> str:
 def burn_per_day(queries: DashboardQueries, ctx: Ctx) -> str:
     """USD per day the total balance fell over the burn window (deriv, as LLMBalanceRunwayShort computes it; 0
     when it did not fall, e.g. after a top-up)."""
-    deriv = f"deriv({queries.sel(contract.BALANCE, kind='total')}[{ctx.burn_window}])"
+    deriv = queries.over("deriv", contract.BALANCE, ctx.burn_window, kind="total")
     return f"clamp_min(-86400 * {sum_by(BALANCE_BY, deriv)}, 0)"
 
 
