@@ -58,9 +58,9 @@ VARIABLES: tuple[Variable, ...] = (
         "model",
         "Model",
         ".*",
-        ("llmpulse_probe_success", "llmpulse_usage_requests_total", "llmpulse_events_tokens_total"),
+        ("llmpulse_probe_success", "llmpulse_cost_estimated_usd_total", "llmpulse_events_tokens_total"),
     ),
-    Variable("project", "Project", ".*", ("llmpulse_cost_usd_total", "llmpulse_usage_requests_total")),
+    Variable("project", "Project", ".*", ("llmpulse_cost_usd_total", "llmpulse_cost_estimated_usd_total")),
 )
 VARIABLES_BY_NAME = {v.name: v for v in (*SCRAPE_VARIABLES, *VARIABLES)}
 SCRAPE_VARIABLE_NAMES = tuple(v.name for v in SCRAPE_VARIABLES)
