@@ -445,6 +445,15 @@ EVENTS_DISTINCT_USERS = _family(
     ("app", "channel", "window"),
     group="events",
 )
+EVENTS_DISTINCT_USERS_ALL = _family(
+    "llmpulse_events_distinct_users_all_apps",
+    "gauge",
+    "Estimated distinct user_id values over all apps and channels together, over a sliding window (1h, 1d): one "
+    "HyperLogLog sketch fed by every event, so a user of two apps counts once. Read this for a total: a sum of "
+    "llmpulse_events_distinct_users over apps counts such a user twice.",
+    ("window",),
+    group="events",
+)
 EVENTS_TOKENS = _family(
     "llmpulse_events_tokens_total",
     "counter",

@@ -455,6 +455,9 @@ class EventIngest:
         self._users: dict[tuple[str, str], dict[str, SlidingDistinct]] = {}
         self._pairs: dict[tuple[str, str], tuple[str, str]] = {}
         self._exported_users: dict[tuple[str, str, str], int] = {}
+        # One sketch per window over every app and channel: the all-apps total, never a sum of per-app estimates.
+        self._all_users = {name: SlidingDistinct(slot, slots, self.precision) for name, slot, slots in USER_WINDOWS}
+        self._exported_all_users: dict[str, int] = {}
         self._pricing_failed = False
         self._last_warning: dict[str, float] = {}
         for reason in REASONS:
@@ -558,6 +561,8 @@ class EventIngest:
             h = hash64(ev.user_id)
             for window in self._windows(pair).values():
                 window.add_hash(h, when, now)
+            for window in self._all_users.values():
+                window.add_hash(h, when, now)
             touched.add(pair)
 
     def _apply_call(self, ev: Event, app: str, channel: str, batch: _Batch) -> None:
@@ -638,6 +643,15 @@ class EventIngest:
                     self._exported_users[key] = value
                     labels = {**self._base, "app": pair[0], "channel": pair[1], "window": name}
                     self.live.set(contract.EVENTS_DISTINCT_USERS, labels, value, extra=self._extra)
+        if not self._users:
+            return
+        for name, window in self._all_users.items():
+            window.advance(now)
+            value = round(window.estimate())
+            if self._exported_all_users.get(name) != value:
+                self._exported_all_users[name] = value
+                labels = {**self._base, "window": name}
+                self.live.set(contract.EVENTS_DISTINCT_USERS_ALL, labels, value, extra=self._extra)
 
     def tick(self, now: float | None = None) -> None:
         """Slide the distinct-user windows and expire open sessions (the timer calls this)."""
