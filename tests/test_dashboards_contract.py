@@ -21,6 +21,7 @@ import yaml
 from exporter import contract
 from exporter.bundle import dashboards as d
 from exporter.bundle.boards import health
+from exporter.bundle.rules import recording_groups
 from exporter.bundle.promql import PromQLSyntaxError, analyse, metric_names
 from exporter.bundle.settings import BundleConfig
 
@@ -121,7 +122,7 @@ def test_every_metric_name_exists_in_the_contract() -> None:
 def test_every_label_matcher_exists_on_its_family() -> None:
     for q in QUERIES:
         for sel in analyse(q.expr).selectors:
-            if sel.name in health.SCRAPE_METRICS:
+            if sel.name in health.SCRAPE_METRICS or sel.name in recording_rule_names():
                 continue
             family = family_of(sel.name)
             # job and instance: the scrape variables every selector carries.
@@ -234,7 +235,14 @@ def test_budget_and_thresholds_come_from_the_bundle_config() -> None:
     assert gauge["type"] == "gauge" and gauge["fieldConfig"]["defaults"]["max"] == 250
     steps = gauge["fieldConfig"]["defaults"]["thresholds"]["steps"]
     assert [s["value"] for s in steps] == [None, 150, 250]
-    assert any(tg["expr"] == "vector(250)" for tg in panel(files, "cost", "Forecast vs budget")["targets"])
+    # the budget line and "Budget used" read the budget Prometheus has (the recording rule from the same setting)
+    budget_rule = ':llmpulse_budget_usd:monthly{scope="total"}'
+    assert any(tg["expr"] == budget_rule for tg in panel(files, "cost", "Forecast vs budget")["targets"])
+    assert budget_rule in panel(files, "cost", "Budget used")["targets"][0]["expr"]
+    rules = {r["record"]: r for g in recording_groups(config) for r in g["rules"] if "record" in r}
+    assert rules[":llmpulse_budget_usd:monthly"]["expr"] == "vector(250)"
+    # the forecast waits for the alert's 3 days
+    assert ">= 259200" in panel(files, "cost", "Month-end forecast")["targets"][0]["expr"]
     error_steps = panel(files, "overview", "Error rate")["fieldConfig"]["defaults"]["thresholds"]["steps"]
     assert error_steps[-1]["value"] == 0.02
     slow = panel(files, "latency", "Slow-call share by provider (> 5 s)")["targets"][0]["expr"]

@@ -183,7 +183,7 @@ def poll_errors_by_reason() -> Panel:
         "Failed polls by reason",
         "Failed polls per second by source and reason (llmpulse_source_poll_errors_total): http_4xx, http_5xx, "
         "rate_limited, timeout, connection, invalid_response, pagination. 'none' = no failure yet.",
-        "short",
+        "cps",
         [
             target(
                 or_zero(sum_by(("source", "reason"), queries.rate(contract.SOURCE_POLL_ERRORS)), reason="none"),
@@ -199,7 +199,7 @@ def revisions() -> Panel:
         "Downward revisions kept",
         "Times a provider revised a month-to-date total downwards and llmpulse kept the higher value instead of "
         "decreasing a counter, per second (llmpulse_source_revisions_total). 'none' = no revision yet.",
-        "short",
+        "cps",
         [
             target(
                 or_zero(sum_by(("source", "metric"), queries.rate(contract.SOURCE_REVISIONS)), metric="none"),
@@ -244,7 +244,7 @@ def events_accepted() -> Panel:
         "Events accepted by POST /events per second by kind (llmpulse_events_received_total) and posts refused "
         "by reason (llmpulse_events_rejected_total: unauthorized, too_large, invalid_json, invalid_event, "
         "too_many_events). 'none' = nothing yet.",
-        "short",
+        "cps",
         [
             target(
                 or_zero(sum_by(("event",), queries.rate(contract.EVENTS_RECEIVED)), event="none"), "accepted {{event}}"
@@ -262,7 +262,7 @@ def relay() -> Panel:
         "Alert relay notifications",
         "Alertmanager notifications relayed to Feishu / DingTalk bots per second, by target and outcome "
         "(llmpulse_relay_notifications_total). 'none' = nothing relayed yet.",
-        "short",
+        "cps",
         [
             target(
                 or_zero(sum_by(("target", "outcome"), queries.rate(contract.RELAY_NOTIFICATIONS)), outcome="none"),
@@ -277,7 +277,7 @@ def json_missing() -> Panel:
         "http_json paths matching nothing",
         "Configured http_json metric paths that matched nothing in the answer, per second "
         "(llmpulse_http_json_missing_values_total): a field was renamed upstream. 'none' = all paths match.",
-        "short",
+        "cps",
         [
             target(
                 or_zero(sum_by(("source", "metric"), queries.rate(contract.HTTP_JSON_MISSING)), metric="none"),

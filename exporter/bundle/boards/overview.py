@@ -98,7 +98,8 @@ def cost_month_to_date(ctx: Ctx) -> Panel:
 def month_end_forecast(ctx: Ctx) -> Panel:
     description = (
         "Month-end cost if spending goes on at this month's average pace: month-to-date cost / "
-        "elapsed share of the month."
+        f"elapsed share of the UTC month, shown from day {ctx.forecast_min_elapsed / 86400:g} on (like "
+        "LLMBudgetForecastExceeded)."
     )
     if ctx.monthly_budget_usd:
         description += (
@@ -108,7 +109,7 @@ def month_end_forecast(ctx: Ctx) -> Panel:
         "Month-end forecast",
         description,
         "currencyUSD",
-        [target(forecast(queries), "forecast")],
+        [target(forecast(queries, ctx), "forecast")],
         steps=budget_steps(ctx),
         decimals=2,
         links=[link("Cost & budget", UIDS["cost"])],

@@ -156,7 +156,7 @@ def event_tokens() -> Panel:
     return timeseries(
         "Tokens in traffic events",
         "Tokens per second reported in traffic events, per model and token_type (llmpulse_events_tokens_total).",
-        "short",
+        "cps",
         [target(sum_by(("model", "token_type"), queries.rate(contract.EVENTS_TOKENS)), "{{model}} {{token_type}}")],
     )
 
