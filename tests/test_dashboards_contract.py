@@ -21,8 +21,8 @@ import yaml
 from exporter import contract
 from exporter.bundle import dashboards as d
 from exporter.bundle.boards import health
-from exporter.bundle.rules import recording_groups
 from exporter.bundle.promql import PromQLSyntaxError, analyse, metric_names
+from exporter.bundle.rules import recording_groups
 from exporter.bundle.settings import BundleConfig
 
 ROOT = Path(__file__).resolve().parent.parent
