@@ -64,7 +64,7 @@ def main() -> None:
     "--config",
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="YAML config file (see the README's config reference).",
+    help="YAML config file (see docs/config.md).",
 )
 @click.option("--listen", default=f"0.0.0.0:{DEFAULT_PORT}", help="HOST:PORT to serve /metrics on.")
 @click.option("--demo", is_flag=True, help="No keys needed: start the built-in simulator in-process and poll it.")

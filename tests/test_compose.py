@@ -21,7 +21,8 @@ import pytest
 import yaml
 from helpers import ROOT
 
-from exporter.bundle.stackfiles import COMPOSE_MOUNTS, DEMO_CONFIG_PATH, SERVICES, stack_files
+from exporter.bundle.demofile import stack_files
+from exporter.bundle.stackfiles import COMPOSE_MOUNTS, DEMO_CONFIG_PATH, SERVICES
 from exporter.config import parse_config
 from exporter.demo import DEMO_ENV
 
