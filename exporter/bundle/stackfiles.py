@@ -53,7 +53,7 @@ SERVICES: dict[str, Service] = {
 START_ORDER = ("simulator", "exporter", "mailpit", "alertmanager", "prometheus", "grafana")
 
 #: Where docker-compose.yml mounts each generated repo path (read-only) inside the containers. The native stack
-#: maps these container paths back to its working directory when it rewrites the generated configs.
+#: generates these paths as files in its working directory instead (see exporter.bundle.topology).
 COMPOSE_MOUNTS: dict[str, tuple[str, str]] = {
     # repo path: (service, container path)
     DEMO_CONFIG_PATH: ("exporter", "/etc/llmpulse/config.yml"),
