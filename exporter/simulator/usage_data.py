@@ -36,9 +36,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field, model_validator
 
 from exporter.httpserver import Request, Response
+from exporter.simulator.admin import AdminModel, BadBody, read_body
 from exporter.simulator.common import broken_page, stable_random
 
 HOUR = 3600
@@ -461,6 +464,22 @@ class UsageAdmin:
             self.log.clear()
 
 
+Multiplier = Annotated[float, Field(gt=0, lt=1e6, strict=True)]
+
+
+class UsageKnobs(AdminModel):
+    """``/_sim/usage``: scale the simulated spend (``multiplier``) and revise past totals (``revise``)."""
+
+    multiplier: Multiplier | None = None
+    revise: Multiplier | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> UsageKnobs:
+        if self.multiplier is None and self.revise is None:
+            raise ValueError("expected multiplier and/or revise")
+        return self
+
+
 def install(sim: Any) -> UsageAdmin:
     """Register ``/_sim/usage`` once per simulator (both provider modules call this) and return its admin."""
     admin: UsageAdmin | None = getattr(sim, "usage_admin", None)
@@ -477,15 +496,10 @@ def install(sim: Any) -> UsageAdmin:
     @sim.router.route("POST", "/_sim/usage")
     def set_usage(req: Request) -> Response:
         try:
-            body = req.json()
-        except ValueError:
-            return Response.json({"error": "body must be JSON"}, 400)
-        if not isinstance(body, dict) or not body or set(body) - {"multiplier", "revise"}:
-            return Response.json({"error": "expected an object with multiplier and/or revise"}, 400)
-        for name, value in body.items():
-            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1e6:
-                return Response.json({"error": f"{name} must be a positive number"}, 400)
-        knobs(sim).update({k: float(v) for k, v in body.items()})
+            body = read_body(req, UsageKnobs)
+        except BadBody as exc:
+            return exc.response()
+        knobs(sim).update(body.model_dump(exclude_none=True))
         return Response.json({**knobs(sim), "factor": float(factor(sim))})
 
     return admin
