@@ -8,13 +8,18 @@ month. The simulator revises single days (``revise_days``) inside and outside th
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from helpers import exporter
+from usage_sums import FrozenSimulator, openai_expected, wait_equal
+from usage_sums import month_start as usage_month_start
 
 from exporter.config import parse_config
 from exporter.http import ApiClient, ApiError
@@ -206,3 +211,34 @@ def test_revision_window_and_cadence_are_config_keys_with_documented_defaults() 
     ).sources[0]
     assert source.revision_window == 2 * 86400  # type: ignore[union-attr]
     assert source.full_refetch_interval == 3600  # type: ignore[union-attr]
+
+
+def test_the_real_exporter_polls_the_window_and_exports_the_month(tmp_path: Path) -> None:
+    """``llmpulse serve`` against a frozen simulator: after the first (full) poll, polls ask only for the window,
+    and the exported numbers stay the independent sums of the whole month's pages."""
+    frozen = FrozenSimulator()
+    try:
+        source = {
+            "type": "openai",
+            "name": "oa",
+            "base_url": frozen.url,
+            "api_key_env": "LLMPULSE_DEMO_KEY",
+            "interval": "1s",
+            "timeout": "1s",
+            "revision_window": "1d",
+        }
+        with exporter({"sources": [source]}, tmp_path) as proc:
+            deadline = time.monotonic() + 30
+            while proc.log().count("fetch=window") < 2 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert proc.log().count("fetch=full:start") == 1, proc.log()
+            assert proc.log().count("fetch=window") >= 2, proc.log()
+            # the exporter's calls only (the expected sums below fetch the whole month themselves)
+            costs_starts = [e["start"] for e in frozen.requests_log() if e["path"].endswith("/costs")]
+            now = requests.get(f"{frozen.url}/_sim/state", timeout=5).json()["now"]
+            yesterday = (int(now) // 86400 - 1) * 86400
+            assert costs_starts[0] == str(int(usage_month_start().timestamp()))
+            assert set(costs_starts[1:]) == {str(yesterday)}
+            wait_equal(proc, "oa", lambda: openai_expected(frozen.url, limit=31))
+    finally:
+        frozen.stop()
