@@ -16,6 +16,8 @@ import click
 
 from exporter import __version__
 from exporter.config import Config, ConfigError, load_config, parse_config, require_something_to_do
+from exporter.history_cli import backfill as backfill_command
+from exporter.history_cli import export as export_command
 from exporter.httpserver import parse_listen
 from exporter.logs import setup_logging
 from exporter.stack_cli import stack as stack_group
@@ -326,3 +328,5 @@ def generate(config_path: Path | None, out_dir: Path, check: bool) -> None:
 
 
 main.add_command(stack_group, "stack")
+main.add_command(backfill_command, "backfill")
+main.add_command(export_command, "export")
