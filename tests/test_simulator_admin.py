@@ -27,7 +27,12 @@ def _post(sim: RunningSimulator, path: str, body: object) -> requests.Response:
         ("/_sim/faults", [1], "Input should be a valid dictionary"),
         ("/_sim/usage", {"multiplier": -1}, "multiplier: Input should be greater than 0"),
         ("/_sim/usage", {"multiplier": "2"}, "multiplier: Input should be a valid number"),
-        ("/_sim/usage", {}, "expected multiplier and/or revise"),
+        ("/_sim/usage", {}, "expected multiplier, revise and/or revise_days"),
+        (
+            "/_sim/usage",
+            {"revise_days": {"2026-13-01": 0.9}},
+            "revise_days.2026-13-01.[key]: Input should be a valid date",
+        ),
         ("/_sim/usage", {"multiply": 2}, "multiply: Extra inputs are not permitted"),
         ("/_sim/analytics", {"bot_days": 93}, "bot_days: Input should be less than or equal to 92"),
         ("/_sim/analytics", {"drop_fields": "total"}, "drop_fields: Input should be a valid list"),
