@@ -16,6 +16,8 @@ import click
 
 from exporter import __version__
 from exporter.config import Config, ConfigError, load_config, parse_config, require_something_to_do
+from exporter.history_cli import backfill as backfill_command
+from exporter.history_cli import export as export_command
 from exporter.httpserver import parse_listen
 from exporter.logs import setup_logging
 from exporter.stack_cli import stack as stack_group
@@ -64,7 +66,7 @@ def main() -> None:
     "--config",
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="YAML config file (see the README's config reference).",
+    help="YAML config file (see docs/config.md).",
 )
 @click.option("--listen", default=f"0.0.0.0:{DEFAULT_PORT}", help="HOST:PORT to serve /metrics on.")
 @click.option("--demo", is_flag=True, help="No keys needed: start the built-in simulator in-process and poll it.")
@@ -326,3 +328,5 @@ def generate(config_path: Path | None, out_dir: Path, check: bool) -> None:
 
 
 main.add_command(stack_group, "stack")
+main.add_command(backfill_command, "backfill")
+main.add_command(export_command, "export")

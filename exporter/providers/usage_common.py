@@ -132,6 +132,11 @@ class Totals:
     def __len__(self) -> int:
         return sum(len(sums) for sums in self._sums.values())
 
+    def items(self) -> Iterator[tuple[Family, dict[str, str], Decimal]]:
+        """Every exact sum with its family and labels (exports need the Decimal, not the float)."""
+        for (family, labels), value in self._sums.items():
+            yield family, dict(labels), value
+
     def metricset(self, ms: MetricSet | None = None) -> MetricSet:
         """Write the totals (labels are checked against the contract, once per series the process has seen)."""
         ms = ms if ms is not None else MetricSet()
