@@ -134,8 +134,9 @@ class Totals:
 
     def items(self) -> Iterator[tuple[Family, dict[str, str], Decimal]]:
         """Every exact sum with its family and labels (exports need the Decimal, not the float)."""
-        for (family, labels), value in self._sums.items():
-            yield family, dict(labels), value
+        for family, sums in self._sums.items():
+            for labels, value in sums.items():
+                yield family, dict(labels), value
 
     def metricset(self, ms: MetricSet | None = None) -> MetricSet:
         """Write the totals (labels are checked against the contract, once per series the process has seen)."""
