@@ -14,6 +14,7 @@ from exporter.bundle import alertmanager as am
 from exporter.bundle.am_templates import TEMPLATE_FILE, template_text
 from exporter.bundle.dashboards import grafana_files
 from exporter.bundle.kubernetes.kustomize import kubernetes_files
+from exporter.bundle.mixin import mixin_files
 from exporter.bundle.prometheus import prometheus_config
 from exporter.bundle.rule_tests import test_files
 from exporter.bundle.rules import ALERTS_FILE, RULES_FILE, alert_groups, recording_groups
@@ -79,6 +80,7 @@ def bundle_files(settings: BundleConfig | None = None) -> dict[str, str]:
     grafana = grafana_files(s)
     files.update(grafana)
     files.update(kubernetes_files(s, grafana))
+    files.update(mixin_files(s, grafana))
     files.update(stack_files(s))
     return files
 

@@ -12,6 +12,7 @@ from typing import Any
 from exporter.bundle.kubernetes.meta import PORT_NAME, metadata, selector_labels
 from exporter.bundle.rules import alert_groups, dur, recording_groups
 from exporter.bundle.settings import BundleConfig
+from exporter.yamlio import without_notes
 
 API_VERSION = "monitoring.coreos.com/v1"
 
@@ -44,10 +45,7 @@ def service_monitor(s: BundleConfig) -> dict[str, Any]:
 def rule_groups(s: BundleConfig) -> list[dict[str, Any]]:
     """The recording groups, then the alert groups: the two generated rule files, in that order, without the
     ``"#"`` notes that become comments there (a PrometheusRule has no comments, and no such field)."""
-    return [
-        {**group, "rules": [{key: v for key, v in rule.items() if key != "#"} for rule in group["rules"]]}
-        for group in [*recording_groups(s), *alert_groups(s)]
-    ]
+    return without_notes([*recording_groups(s), *alert_groups(s)])
 
 
 def prometheus_rule(s: BundleConfig) -> dict[str, Any]:
