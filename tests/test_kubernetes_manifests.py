@@ -300,3 +300,31 @@ def test_a_bad_kubernetes_setting_is_refused_with_its_key(tmp_path: Path) -> Non
     assert result.returncode == 2
     assert "bundle.kubernetes.namespace" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_alertmanager_config_takes_webhooks_and_relay_bots_with_tokens_from_a_secret() -> None:
+    from exporter.bundle.kubernetes.amconfig import alertmanager_config
+    from exporter.bundle.settings import BundleConfig
+
+    settings = BundleConfig.model_validate(
+        {
+            "receivers": {
+                "webhooks": [
+                    {"name": "hook", "url": "https://hooks.example.com/x", "bearer_token_file": "/run/s/hook-token"}
+                ],
+                "relay": {"bots": [{"name": "ops", "target": "feishu", "severities": ["critical"]}]},
+                "watchdog_url": "https://hc.example.com/ping",
+            }
+        }
+    )
+    receivers = {r["name"]: r for r in alertmanager_config(settings)["spec"]["receivers"]}
+    critical = receivers["critical"]["webhookConfigs"]
+    assert critical[0]["url"] == "https://hooks.example.com/x"
+    assert critical[0]["httpConfig"]["authorization"]["credentials"] == {
+        "name": "llmpulse-alertmanager",
+        "key": "hook-token",
+    }
+    # The default relay URL (compose's exporter:9877) becomes the exporter's Service in the cluster.
+    assert critical[1]["url"] == "http://llmpulse.monitoring.svc:9877/relay/feishu/ops"
+    assert [h["url"] for h in receivers["warning"]["webhookConfigs"]] == ["https://hooks.example.com/x"]
+    assert receivers["watchdog"]["webhookConfigs"] == [{"url": "https://hc.example.com/ping", "sendResolved": False}]

@@ -11,6 +11,6 @@ Layout (every file generated, checked by ``llmpulse generate --check``):
   directory, which kustomize requires).
 
 One module per job: :mod:`.workload` (core objects), :mod:`.operator` (ServiceMonitor, PrometheusRule),
-:mod:`.amconfig` (AlertmanagerConfig), :mod:`.dashboards` (dashboard ConfigMaps), :mod:`.kustomize` (the files), :mod:`.settings` (``bundle.kubernetes``). The package itself imports
+:mod:`.amconfig` (AlertmanagerConfig), :mod:`.dashboards` (dashboard ConfigMaps), :mod:`.kustomize` (the files), :mod:`.topology` (addresses), :mod:`.settings` (``bundle.kubernetes``). The package itself imports
 nothing, so the ``bundle:`` settings can import :mod:`.settings` without a cycle.
 """

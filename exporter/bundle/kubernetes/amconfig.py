@@ -2,7 +2,8 @@
 that an Operator-managed Alertmanager can use as they are.
 
 What fits: the routes and inhibit rules of ``alertmanager/alertmanager.yml`` (same matchers, timings, grouping),
-webhooks (``receivers.webhooks``), the relay's chat bots (pointed at the exporter's Service) and the Watchdog's
+webhooks (``receivers.webhooks``), the relay's chat bots (the default relay URL becomes the exporter's Service:
+:mod:`.topology`) and the Watchdog's
 dead man's switch. What does not: e-mail, Slack and WeCom format their messages with llmpulse's templates
 (``alertmanager/templates``), which an AlertmanagerConfig cannot ship; load them into your Alertmanager
 (kube-prometheus-stack: ``alertmanager.templateFiles``) and add those receivers there (docs/kubernetes.md).
@@ -22,7 +23,8 @@ import re
 from typing import Any
 
 from exporter.bundle import alertmanager as am
-from exporter.bundle.kubernetes.meta import metadata, service_url
+from exporter.bundle.kubernetes.meta import metadata
+from exporter.bundle.kubernetes.topology import kubernetes_topology
 from exporter.bundle.settings import BundleConfig
 
 API_VERSION = "monitoring.coreos.com/v1alpha1"
@@ -76,7 +78,7 @@ def _webhooks(s: BundleConfig, severity: str) -> list[dict[str, Any]]:
         for w in rc.webhooks
         if severity in w.severities
     ]
-    relay = service_url(s.kubernetes)
+    relay = kubernetes_topology(s.kubernetes).localize(rc.relay.url)
     hooks += [
         _webhook(s, f"{relay}/relay/{b.target}/{b.name}", b.send_resolved, 0, rc.relay.bearer_token_file)
         for b in rc.relay.bots

@@ -40,8 +40,3 @@ def metadata(
     if annotations:
         meta["annotations"] = annotations
     return meta
-
-
-def service_url(k: KubernetesSettings) -> str:
-    """The exporter as other pods reach it (Alertmanager's relay webhooks)."""
-    return f"http://{k.name}.{k.namespace}.svc:{PORT}"
