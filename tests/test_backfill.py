@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +18,8 @@ import pytest
 import requests
 import yaml
 from e2e_support import Prom, wait_for
-from helpers import ROOT, free_port, run_cli, stop_process, wait_http_ok
+from helpers import ROOT, run_cli
+from history_support import prometheus_on_blocks
 from usage_sums import Series, anthropic_expected, openai_expected
 
 from exporter import contract
@@ -169,41 +168,6 @@ def test_retention_warning_and_existing_blocks(tmp_path: Path, simulator: Any) -
 
 
 # --- end to end: a real Prometheus on the blocks -------------------------------------------------------------------------
-@pytest.fixture
-def prometheus_on(tmp_path: Path) -> Iterator[Any]:
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(blocks: Path) -> Prom:
-        binary = shutil.which("prometheus")
-        if binary is None:
-            pytest.skip("needs prometheus (apt install prometheus)")
-        data = tmp_path / "prom-data"
-        shutil.copytree(blocks, data)
-        conf = tmp_path / "prometheus.yml"
-        conf.write_text("global:\n  scrape_interval: 1m\n")
-        port = free_port()
-        log = (tmp_path / "prometheus.log").open("wb")
-        proc = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={conf}",
-                f"--storage.tsdb.path={data}",
-                "--storage.tsdb.retention.time=1y",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        procs.append(proc)
-        url = f"http://127.0.0.1:{port}"
-        wait_http_ok(f"{url}/-/ready", proc, 120, "prometheus", lambda: (tmp_path / "prometheus.log").read_text())
-        return Prom(url)
-
-    yield start
-    for proc in procs:
-        stop_process(proc)
-
-
 def _at(prom: Prom, expr: str, ts: float) -> list[dict[str, Any]]:
     resp = requests.post(f"{prom.url}/api/v1/query", data={"query": expr, "time": f"{ts:.3f}"}, timeout=30)
     body = resp.json()
@@ -246,7 +210,7 @@ def _dashboard_queries(name: str) -> list[tuple[str, str]]:
     return out
 
 
-def test_backfill_40_days_into_a_real_prometheus(tmp_path: Path, simulator: Any, prometheus_on: Any) -> None:
+def test_backfill_40_days_into_a_real_prometheus(tmp_path: Path, simulator: Any) -> None:
     now = datetime.now(UTC)
     last_month, this_month = month_bounds(now)
     cfg = write_config(tmp_path, simulator.url)
@@ -261,15 +225,19 @@ def test_backfill_40_days_into_a_real_prometheus(tmp_path: Path, simulator: Any,
     om = (out / "backfill.om").read_text()
     assert om.endswith("# EOF\n") and "# TYPE llmpulse_cost_usd counter" in om
 
-    prom = prometheus_on(out / "blocks")
+    with prometheus_on_blocks(tmp_path, out / "blocks") as prom:
+        check_prometheus(prom, simulator.url, last_month, this_month)
+
+
+def check_prometheus(prom: Prom, sim_url: str, last_month: datetime, this_month: datetime) -> None:
     end = this_month.timestamp() - 0.001  # the closing sample of last month
     query = '{__name__=~"' + "|".join(USAGE_FAMILIES) + '"}'
     wait_for(lambda: _at(prom, query, end), 60, "backfilled series in Prometheus")
     result_at_end = _at(prom, query, end)
     window = (last_month, this_month)
     for source, expected in (
-        ("openai-main", openai_expected(simulator.url, limit=31, window=window)),
-        ("anthropic-main", anthropic_expected(simulator.url, limit=31, window=window)),
+        ("openai-main", openai_expected(sim_url, limit=31, window=window)),
+        ("anthropic-main", anthropic_expected(sim_url, limit=31, window=window)),
     ):
         problems = _compare(_series(result_at_end, source), expected)
         assert not problems, "\n".join(problems[:20])
