@@ -517,10 +517,10 @@ GROUP_TITLES = {
 
 
 def markdown_reference() -> str:
-    """The README's metric list, generated from this module (a test keeps the README equal to it)."""
+    """The metric list of docs/metrics.md, generated from this module (a test keeps the doc equal to it)."""
     out: list[str] = []
     for group, title in GROUP_TITLES.items():
-        out.append(f"#### {title}\n\n| metric | type | labels | meaning |\n|---|---|---|---|")
+        out.append(f"### {title}\n\n| metric | type | labels | meaning |\n|---|---|---|---|")
         for fam in FAMILIES.values():
             if fam.group != group:
                 continue

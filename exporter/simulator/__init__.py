@@ -20,8 +20,9 @@ from exporter.httpserver import Request, Response, Router, Server
 from exporter.simulator import analytics, anthropic, balances, inference, openai, statuspage
 from exporter.simulator.common import DEMO_KEY, DEMO_MANAGEMENT_KEY
 from exporter.simulator.faults import FaultRegistry
+from exporter.simulator.usage_data import OrgSize
 
-__all__ = ["DEMO_KEY", "DEMO_MANAGEMENT_KEY", "Simulator"]
+__all__ = ["DEMO_KEY", "DEMO_MANAGEMENT_KEY", "OrgSize", "Simulator"]
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,8 @@ SIM_MODULES = (openai, anthropic, inference, balances, statuspage, analytics)
 
 
 class Simulator:
-    """The simulated provider APIs on one router. ``clock`` lets tests freeze "now"."""
+    """The simulated provider APIs on one router. ``clock`` lets tests freeze "now"; ``org_size`` replaces the
+    hand-written OpenAI and Anthropic organizations with generated ones of that size (see :class:`OrgSize`)."""
 
     def __init__(
         self,
@@ -39,8 +41,10 @@ class Simulator:
         clock: Callable[[], float] = time.time,
         keys: tuple[str, ...] = (DEMO_KEY, DEMO_MANAGEMENT_KEY),
         faults: dict[str, dict[str, Any]] | None = None,
+        org_size: OrgSize | None = None,
     ) -> None:
         self.seed = seed
+        self.org_size = org_size
         self.clock = clock
         self.keys = set(keys)
         self.faults = FaultRegistry(seed)
@@ -72,6 +76,7 @@ class Simulator:
                     "seed": self.seed,
                     "now": self.clock(),
                     "modules": self.modules,
+                    "org_size": str(self.org_size) if self.org_size else None,
                     **self.faults.snapshot(),
                     "state": _jsonable(self.state),
                 }
