@@ -239,7 +239,10 @@ class SourcePoller:
                     self._data_chunks = render_metricset(fallback, self.base_labels)
                     self._series = len(fallback)
         if error is None:
-            log.info("source=%s poll ok series=%d duration_seconds=%.3f", self.config.name, self._series, duration)
+            fetch = f" fetch={self.provider.last_fetch}" if self.provider.last_fetch else ""
+            log.info(
+                "source=%s poll ok series=%d duration_seconds=%.3f%s", self.config.name, self._series, duration, fetch
+            )
         else:
             log.warning(
                 "source=%s poll failed reason=%s err=%r duration_seconds=%.3f",
