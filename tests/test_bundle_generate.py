@@ -92,7 +92,7 @@ def test_a_changed_bundle_config_changes_thresholds_windows_and_receivers(tmp_pa
             by_name.setdefault(rule["alert"], []).append(rule)
     high = by_name["LLMAPIHighErrorRate"][0]
     assert high["expr"].splitlines()[0] == "provider_source_model:llmpulse_api_calls_errors:ratio_rate30s > 0.08"
-    assert high["expr"].splitlines()[-1] == "provider_source_model:llmpulse_api_calls:rate30s * 30 >= 30"
+    assert high["expr"].splitlines()[-1] == "provider_source_model:llmpulse_api_calls:rate30s * 30 >= 20"
     assert high["for"] == "10s"
     assert "8% threshold" in high["annotations"]["description"]
     assert "> 5" in by_name["LLMAPIHighLatencyP99"][0]["expr"]
