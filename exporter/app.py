@@ -45,8 +45,10 @@ class App:
     ) -> None:
         self.config = config
         self.started_at = time.time()
-        # Zero-first: a new counter series is held at 0 for one scrape (at most one scrape interval).
-        self.exposition = Exposition(zero_first_hold=config.bundle.prometheus.scrape_interval)
+        # Zero-first: a new counter series is held at 0 until a scrape read it. Without scrapes, the value is released
+        # after two scrape intervals: Prometheus scrapes within one, the second is a margin for its jitter (a zero
+        # released just before a late scrape would be lost).
+        self.exposition = Exposition(zero_first_hold=2 * config.bundle.prometheus.scrape_interval)
         if process_metrics:
             self.exposition.extra = lambda: generate_latest(REGISTRY)
             self.exposition.extra_openmetrics = _process_metrics_openmetrics
