@@ -3,8 +3,9 @@
 ``rate()`` and ``increase()`` read a series' first sample as its starting point: a counter that appears at 1 (a
 first 401, a new model's first tokens, a new line item's first dollars) is never counted, because Prometheus has no
 earlier sample to take the difference from. So every counter and histogram series a publisher adds is exported at
-0 first, and its real value only after a scrape has read that zero, or after ``hold`` seconds (the app uses two
-scrape intervals: Prometheus scrapes within one, plus a margin for its jitter) when nobody scrapes. Prometheus then stores ``0 -> value`` and counts the whole value.
+0 first, and its real value only after a scrape has read that zero, or after ``hold`` seconds when nobody scrapes
+(the app uses two scrape intervals: Prometheus scrapes within one, plus a margin for its jitter). Prometheus then
+stores ``0 -> value`` and counts the whole value.
 
 The delay is one scrape: a new series' first value shows up one scrape later than it would otherwise. Series
 already known keep updating at once. A series that disappears and later comes back is new again (zero first).
