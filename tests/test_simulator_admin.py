@@ -19,8 +19,8 @@ def _post(sim: RunningSimulator, path: str, body: object) -> requests.Response:
         ("/_sim/faults", {"openai": {"error_rate": 1.5}}, "openai.error_rate: Input should be less than or equal to 1"),
         (
             "/_sim/faults",
-            {"openai": {"error_status": 600}},
-            "openai.error_status: Input should be less than or equal to 599",
+            {"openai": {"error_status": 0}},
+            "openai.error_status: Input should be greater than 0",
         ),
         ("/_sim/faults", {"openai": {"down": "yes"}}, "openai.down: Input should be a valid boolean"),
         ("/_sim/faults", {"openai": 3}, "openai: Input should be a valid dictionary"),
