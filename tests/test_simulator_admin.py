@@ -38,6 +38,11 @@ def _post(sim: RunningSimulator, path: str, body: object) -> requests.Response:
         ("/_sim/analytics", {"drop_fields": "total"}, "drop_fields: Input should be a valid list"),
         ("/_sim/inference", {"limits": {"nobody": {"requests": 5}}}, "limits: Value error, unknown key 'nobody'"),
         ("/_sim/inference", {"ratelimit_headers": 1}, "ratelimit_headers: Input should be a valid boolean"),
+        ("/_sim/balances", {"deepseek": {"totl": 0}}, "deepseek.totl: Extra inputs are not permitted"),
+        ("/_sim/balances", {"moonshot": {"total": 1, "cash": 2}}, "moonshot: Value error, give total or its parts"),
+        ("/_sim/balances", {"*": {"granted": 1}}, "*.granted: Extra inputs are not permitted"),
+        ("/_sim/balances", {"openrouter": {"limit_reset": "yearly"}}, "openrouter.limit_reset: Input should be"),
+        ("/_sim/balances", {"nope": {}}, "nope: Extra inputs are not permitted"),
     ],
 )
 def test_a_wrong_admin_body_gets_400_with_where_and_what(
