@@ -36,12 +36,19 @@ def add_routes(router: Router, app: App) -> None:
         return Response(200, app.exposition.body(compressed=gz), headers, CONTENT_TYPE)
 
     def healthy(req: Request) -> Response:
+        problems = app.health_problems()
+        if problems:
+            return Response.text("Unhealthy: " + "; ".join(problems) + ".\n", 503)
         return Response.text("Healthy.\n")
 
     def ready(req: Request) -> Response:
-        if app.ready():
-            return Response.text("Ready.\n")
-        return Response.text("Not ready: waiting for the first poll of every source.\n", 503)
+        problems = app.health_problems()
+        if problems:
+            return Response.text("Not ready: " + "; ".join(problems) + ".\n", 503)
+        waiting = app.waiting_sources()
+        if waiting:
+            return Response.text(f"Not ready: waiting for the first poll of {', '.join(waiting)}.\n", 503)
+        return Response.text("Ready.\n")
 
     def index(req: Request) -> Response:
         sources: list[dict[str, Any]] = []
