@@ -244,7 +244,7 @@ def _message(err: ErrorDetails, field: str, sent: Any) -> str:
     if kind == "missing":
         return f"{field} is required"
     if kind == "string_unicode":
-        return f"{field} is not valid Unicode text (a lone surrogate such as \\ud83d: a string cut inside an emoji?)"
+        return f"{field or 'a field name'} is not valid Unicode text (a lone surrogate such as \\ud83d: a string cut inside an emoji?)"
     if kind == "string_type":
         want = "a string or an integer" if field in ID_FIELDS else "a string"
         return f"{field} must be {want}, got {kind_of(sent)}"

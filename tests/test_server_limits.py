@@ -17,7 +17,7 @@ import pytest
 import requests
 from helpers import exporter
 
-from exporter.httpserver import Request, Response, Router, Server, ServerLimits
+from exporter.httpserver import Response, Router, Server, ServerLimits
 
 
 def _router() -> Router:
