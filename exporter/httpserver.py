@@ -225,7 +225,7 @@ class Router:
 
 class _Handler(BaseHTTPRequestHandler):
     router: Router
-    server: _LimitedServer  # type: ignore[assignment]
+    server: _LimitedServer
     protocol_version = "HTTP/1.1"
     # Headers and body go out in separate writes; with Nagle on, a keep-alive client's delayed ACK stalls the
     # body ~40 ms on every request after the first (Prometheus and our API clients all keep connections alive).
@@ -237,9 +237,6 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s %s", self.address_string(), format % args)
 
     def setup(self) -> None:
-        limits = self.server.limits
-        # Each read or write; the watchdog enforces the tighter deadlines of heads and bodies.
-        self.timeout = max(limits.header_timeout, limits.idle_timeout, limits.body_timeout)
         super().setup()
         self._requests = 0
 
@@ -409,8 +406,11 @@ class Server:
     def __init__(
         self, router: Router, host: str = "127.0.0.1", port: int = 0, limits: ServerLimits | None = None
     ) -> None:
-        handler = type("BoundHandler", (_Handler,), {"router": router})
-        self.httpd = _LimitedServer((host, port), handler, limits or ServerLimits())
+        limits = limits or ServerLimits()
+        # ``timeout`` bounds each read or write; the watchdog enforces the tighter deadlines of heads and bodies.
+        timeout = max(limits.header_timeout, limits.idle_timeout, limits.body_timeout)
+        handler = type("BoundHandler", (_Handler,), {"router": router, "timeout": timeout})
+        self.httpd = _LimitedServer((host, port), handler, limits)
         self.thread = threading.Thread(
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, name=f"http-{port}", daemon=True
         )
