@@ -225,11 +225,3 @@ class Exposition:
         if version != self._failures_seen:
             self._failures_seen = version
             self.publish("exposition", {contract.EXPOSITION_RENDER_FAILURES: RENDER_FAILURES.chunk()})
-
-    def series_of(self, owner: str) -> int:
-        with self._lock:
-            return sample_lines(self._chunks.get(owner, {}))
-
-
-def parse_labels(key: LabelKey) -> dict[str, str]:
-    return dict(key)

@@ -168,8 +168,13 @@ class SourcePoller:
         self._thread = threading.Thread(target=self._run, name=f"poll-{self.config.name}", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def request_stop(self) -> None:
+        """Ask the poller's thread to end after its current poll; returns at once (see :meth:`stop`)."""
         self._stop.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the thread to end and wait up to ``timeout`` seconds for it."""
+        self.request_stop()
         if self._thread:
             self._thread.join(timeout)
 

@@ -40,10 +40,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
 import requests
-import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
+from exporter import contract, yamlio
 from exporter.bundle.stackfiles import (
     COMPOSE_MOUNTS,
     DEMO_CONFIG_PATH,
@@ -53,6 +53,7 @@ from exporter.bundle.stackfiles import (
     all_ports,
     demo_config_text,
 )
+from exporter.bundle.writer import run_generate
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +108,15 @@ def find_binary(service: str) -> str | None:
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket() as s:
+    """True if a server could listen on ``port`` now.
+
+    SO_REUSEADDR as every server sets it (Python's http.server, Prometheus, Alertmanager): a port whose last
+    connections are in TIME_WAIT after ``stack down`` is free for them, while a port something listens on is not.
+    """
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            s.bind((host, port))
+            sock.bind((host, port))
         except OSError:
             return False
     return True
@@ -129,6 +136,31 @@ def free_ports(names: Iterable[str] | None = None) -> dict[str, int]:
         for s in socks:
             s.close()
     return ports
+
+
+#: Who usually holds a service's port when ``stack up`` finds it taken, per service.
+PORT_HOLDERS: dict[str, str] = {
+    "simulator": "a `llmpulse serve --demo` or `llmpulse simulate` still running",
+    "exporter": "a `llmpulse serve` still running",
+    "mailpit": "mailpit, or a `llmpulse stack inbox` still running",
+    "alertmanager": "the distribution's prometheus-alertmanager service",
+    "prometheus": "the distribution's prometheus service",
+    "grafana": "the distribution's grafana-server service",
+}
+
+
+def busy_ports_message(busy: Mapping[str, int]) -> str:
+    """Say which ports are taken, by which service of the stack, and what usually holds each of them."""
+    services = {key: name for name, svc in SERVICES.items() for key in svc.port_names()}
+    lines = [
+        f"  {key} port {port}: something listens there (often {PORT_HOLDERS[services[key]]})"
+        for key, port in busy.items()
+    ]
+    return (
+        "port(s) already in use:\n" + "\n".join(lines) + "\n"
+        "Stop what listens there (a stack in another --workdir: `llmpulse stack down --workdir DIR`), choose other "
+        "ports with --port NAME=PORT, or let llmpulse pick free ones with --free-ports."
+    )
 
 
 # --- rewriting the compose-network configs for localhost -----------------------------------------------------------
@@ -203,15 +235,11 @@ def _drop_targets(prom: dict[str, Any], absent: set[str]) -> dict[str, Any]:
 
 
 def _dump(data: Any, header: str = "") -> str:
-    return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)
+    return header + yamlio.dump(data)
 
 
 def generate_bundle(out_dir: Path, bundle_config: Any = None) -> None:
     """Write the bundle as ``llmpulse generate`` does (same code, same settings) into ``out_dir``."""
-    try:
-        from exporter.bundle.writer import run_generate
-    except ImportError as exc:  # pragma: no cover - only while the bundle generator is missing
-        raise StackError(f"the bundle generator is not available ({exc}); cannot build the stack's configs") from None
     out_dir.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
@@ -235,6 +263,15 @@ class ServiceStatus:
         if not self.running:
             return "stopped"
         return "up" if self.healthy else "starting/unhealthy"
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    """One source of the running exporter as ``llmpulse_source_up`` reports it."""
+
+    name: str
+    provider: str
+    up: bool
 
 
 class Stack:
@@ -314,10 +351,10 @@ class Stack:
     def _load_exporter_config(self) -> tuple[dict[str, Any], Path]:
         """The exporter config as YAML data, and the directory its relative paths are relative to."""
         if self.config_path is None:
-            return yaml.safe_load(demo_config_text()), self.workdir
+            return yamlio.load(demo_config_text()), self.workdir
         try:
-            data = yaml.safe_load(self.config_path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
+            data = yamlio.load(self.config_path.read_text(encoding="utf-8")) or {}
+        except (OSError, yamlio.YAMLError) as exc:
             raise StackError(f"cannot read the exporter config {self.config_path}: {exc}") from None
         if not isinstance(data, dict):
             raise StackError(f"{self.config_path}: the top level must be a mapping")
@@ -377,18 +414,16 @@ class Stack:
         header = "# Written by `llmpulse stack` from the generated bundle, rewritten for localhost. Do not edit.\n"
 
         prom_path = etc / "prometheus" / "prometheus.yml"
-        prom = yaml.safe_load(prom_path.read_text(encoding="utf-8"))
+        prom = yamlio.load(prom_path.read_text(encoding="utf-8"))
         self_scrape = {f"localhost:{SERVICES['prometheus'].port}": f"127.0.0.1:{self.ports['prometheus']}"}
         prom = Rewriter({**self._hosts(), **self_scrape}, self._paths()).data(_drop_targets(prom, absent))
         prom_path.write_text(_dump(prom, header), encoding="utf-8")
 
         am_path = etc / "alertmanager" / "alertmanager.yml"
-        am_path.write_text(
-            _dump(rw.data(yaml.safe_load(am_path.read_text(encoding="utf-8"))), header), encoding="utf-8"
-        )
+        am_path.write_text(_dump(rw.data(yamlio.load(am_path.read_text(encoding="utf-8"))), header), encoding="utf-8")
 
         for prov in sorted((etc / "grafana" / "provisioning").rglob("*.y*ml")):
-            prov.write_text(_dump(rw.data(yaml.safe_load(prov.read_text(encoding="utf-8"))), header), encoding="utf-8")
+            prov.write_text(_dump(rw.data(yamlio.load(prov.read_text(encoding="utf-8"))), header), encoding="utf-8")
 
         exporter_rw = Rewriter(self._hosts(), {EXPORTER_CONFIG_DIR: str(base)})
         self._exporter_config = exporter_rw.data(_absolutize_files(data, base))
@@ -430,12 +465,6 @@ check_for_plugin_updates = false
         """Make the simulator post traffic events to the exporter, when both sides support it."""
         events = self._exporter_config.get("events")
         if not (self.traffic and isinstance(events, dict) and events.get("token_env") and "exporter" in self.services):
-            return []
-        try:
-            from exporter.cli import simulate
-        except ImportError:  # pragma: no cover
-            return []
-        if "events_url" not in {p.name for p in simulate.params}:
             return []
         return ["--events-url", f"{self.url('exporter')}/events", "--events-token-env", str(events["token_env"])]
 
@@ -495,12 +524,7 @@ check_for_plugin_updates = false
         self.plan()
         busy = [key for name in self.services for key in SERVICES[name].port_names() if not port_free(self.ports[key])]
         if busy:
-            detail = ", ".join(f"{n} port {self.ports[n]}" for n in busy)
-            raise StackError(
-                f"port(s) already in use: {detail}. Another Prometheus/Alertmanager (e.g. the "
-                "distribution's service) may be running; choose other ports with --port NAME=PORT or "
-                "let llmpulse pick with --free-ports"
-            )
+            raise StackError(busy_ports_message({key: self.ports[key] for key in busy}))
         self.prepare()
         try:
             for name in self.services:
@@ -626,6 +650,43 @@ check_for_plugin_updates = false
             )
         return out
 
+    def sources(self) -> list[SourceHealth]:
+        """Health of every source of the running exporter (its ``llmpulse_source_up``); empty if it is not up."""
+        if "exporter" not in self.services:
+            return []
+        try:
+            resp = requests.get(self.url("exporter") + "/metrics", timeout=5)
+            resp.raise_for_status()
+        except requests.RequestException:
+            return []
+        return [
+            SourceHealth(sample.labels.get("source", "?"), sample.labels.get("provider", "?"), sample.value == 1.0)
+            for family in text_string_to_metric_families(resp.text)
+            if family.name == contract.SOURCE_UP.name
+            for sample in family.samples
+        ]
+
+    def page(self, name: str) -> tuple[str, str]:
+        """The page of a service a person opens, on the binaries this stack runs, and a note when it is not the
+        usual one. Debian's Prometheus has only the classic UI (``/alerts`` is a 404 there, ``/classic/alerts``
+        works); Debian's Alertmanager has no web UI at all (a placeholder page), so its API and amtool it is."""
+        base = self.url(name)
+        if name == "prometheus" and not self._serves(base + "/alerts") and self._serves(base + "/classic/alerts"):
+            return base + "/classic/alerts", "classic UI (this Prometheus build has no other)"
+        if name == "alertmanager" and _placeholder_ui(base):
+            return (
+                base + "/api/v2/alerts",
+                f"no web UI in this build: `amtool --alertmanager.url={base} alert query`",
+            )
+        return base + SERVICES[name].open_path, ""
+
+    @staticmethod
+    def _serves(url: str) -> bool:
+        try:
+            return requests.get(url, timeout=5).status_code == 200
+        except requests.RequestException:
+            return False
+
     def log_tail(self, name: str, lines: int = 25) -> str:
         try:
             text = self.path("logs", f"{name}.log").read_text(errors="replace")
@@ -712,6 +773,14 @@ check_for_plugin_updates = false
             self._save_state()
 
 
+def _placeholder_ui(base: str) -> bool:
+    """True if the Alertmanager at ``base`` serves Debian's "no web application" page instead of its UI."""
+    try:
+        return "does not include a web" in requests.get(base + "/", timeout=5).text
+    except requests.RequestException:
+        return False
+
+
 def _signal_group(pid: int, sig: int) -> None:
     """Signal the process group the service leads (it was started in its own session), else the process."""
     try:
@@ -740,204 +809,3 @@ def _grafana_home(binary: str) -> str:
         if candidate and Path(candidate, "conf", "defaults.ini").exists():
             return candidate
     return "/usr/share/grafana"
-
-
-# --- CLI -----------------------------------------------------------------------------------------------------------
-CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True, "max_content_width": 110}
-_workdir_option = click.option(
-    "--workdir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_WORKDIR,
-    envvar="LLMPULSE_STACK_DIR",
-    help="Working directory (configs, data, logs, pids).",
-)
-
-
-def _parse_ports(values: tuple[str, ...]) -> dict[str, int]:
-    ports = {}
-    for item in values:
-        name, sep, port = item.partition("=")
-        if not sep or name not in all_ports() or not port.isdigit() or not 0 < int(port) < 65536:
-            raise click.BadParameter(
-                f"{item!r}: expected NAME=PORT with NAME one of {', '.join(all_ports())}", param_hint="--port"
-            )
-        ports[name] = int(port)
-    return ports
-
-
-@click.group(context_settings=CONTEXT)
-def stack() -> None:
-    """Run the monitoring stack natively (no Docker): simulator, exporter, mail catcher (mailpit, or the built-in
-    inbox), Prometheus, Alertmanager and Grafana if installed, with the generated configs rewritten for localhost."""
-
-
-@stack.command()
-@_workdir_option
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Exporter config [default: the demo config, polling the simulator].",
-)
-@click.option(
-    "--bundle-config",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Config whose bundle: section sets thresholds, windows and receivers [default: --config's].",
-)
-@click.option(
-    "--port",
-    "ports",
-    multiple=True,
-    metavar="NAME=PORT",
-    help=f"Port of a service ({', '.join(f'{n}={p}' for n, p in all_ports().items())}). Repeatable.",
-)
-@click.option("--free-ports", "pick_free_ports", is_flag=True, help="Pick free loopback ports for every service.")
-@click.option("--simulator/--no-simulator", default=None, help="Run the simulator [default: if the config uses it].")
-@click.option("--grafana/--no-grafana", default=None, help="Run Grafana [default: if grafana-server is installed].")
-@click.option("--foreground", is_flag=True, help="Stay attached; Ctrl-C stops the stack.")
-@click.option("--timeout", default=90.0, help="Seconds to wait for every service to become ready.")
-def up(
-    workdir: Path,
-    config_path: Path | None,
-    bundle_config: Path | None,
-    ports: tuple[str, ...],
-    pick_free_ports: bool,
-    simulator: bool | None,
-    grafana: bool | None,
-    foreground: bool,
-    timeout: float,
-) -> None:
-    """Start the stack and wait until every service is ready; print the URLs."""
-    chosen = free_ports() if pick_free_ports else {}
-    chosen.update(_parse_ports(ports))
-    st = Stack(
-        workdir, config=config_path, bundle_config=bundle_config, ports=chosen, simulator=simulator, grafana=grafana
-    )
-    click.echo(f"starting the llmpulse stack in {st.workdir} ...")
-    try:
-        st.start(timeout=timeout)
-    except StackError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-    _print_urls(st)
-    if "grafana" not in st.services:
-        why = "--no-grafana" if grafana is False else f"not installed; {BINARIES['grafana'].install}"
-        click.echo(f"(Grafana is not running: {why}. Dashboards: docker compose, or import grafana/dashboards.)")
-    if not foreground:
-        click.echo(
-            f"logs in {st.path('logs')}; stop with: llmpulse stack down"
-            + ("" if workdir == DEFAULT_WORKDIR else f" --workdir {workdir}")
-        )
-        return
-    click.echo("running in the foreground; Ctrl-C stops the stack")
-    stop = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.append(1))
-    while not stop:
-        time.sleep(0.5)
-    click.echo("stopping ...")
-    st.stop()
-
-
-def _print_urls(st: Stack) -> None:
-    click.echo("the llmpulse stack is up:")
-    for name in st.services:
-        svc = SERVICES[name]
-        role = svc.role
-        if name == "mailpit" and st.mail_catcher() == "inbox":
-            role = "notification inbox (built-in stand-in for mailpit): Alertmanager's mails arrive here"
-        click.echo(f"  {name:<13} {st.url(name) + svc.open_path:<40} {role}")
-    if "grafana" in st.services:
-        click.echo(f"  Grafana: anonymous read access; admin password in {st.grafana_password_file}")
-
-
-@stack.command()
-@_workdir_option
-@click.option("--timeout", default=STOP_GRACE_SECONDS, help="Seconds to wait after SIGTERM before SIGKILL.")
-def down(workdir: Path, timeout: float) -> None:
-    """Stop every service of the stack (SIGTERM, then SIGKILL after --timeout). Data and logs stay."""
-    st = Stack(workdir)
-    if not st.state_exists():
-        click.echo(f"no stack is running in {st.workdir}")
-        return
-    stopped = st.stop(grace=timeout)
-    click.echo(
-        f"stopped: {', '.join(stopped) if stopped else 'nothing was running'} (data and logs kept in {st.workdir})"
-    )
-
-
-@stack.command()
-@_workdir_option
-@click.option(
-    "--bundle-config",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Use this config's bundle: section from now on [default: the one the stack started with].",
-)
-def reload(workdir: Path, bundle_config: Path | None) -> None:
-    """Regenerate the bundle and reload the running Prometheus and Alertmanager (after editing a bundle: section)."""
-    st = Stack(workdir)
-    if not st.state_exists():
-        click.echo(f"no stack is running in {st.workdir}", err=True)
-        sys.exit(1)
-    try:
-        st.reload(bundle_config)
-    except StackError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-    click.echo("reloaded: prometheus, alertmanager")
-
-
-@stack.command()
-@_workdir_option
-def status(workdir: Path) -> None:
-    """Show each service's state, pid, URL and log; exit 1 unless every service is up and healthy."""
-    st = Stack(workdir)
-    if not st.state_exists():
-        click.echo(f"no stack is running in {st.workdir}")
-        sys.exit(1)
-    statuses = st.status()
-    for s in statuses:
-        click.echo(f"  {s.name:<13} {s.state:<19} pid {s.pid or '-':<8} {s.url:<24} {s.log}")
-    sys.exit(0 if statuses and all(s.healthy for s in statuses) else 1)
-
-
-@stack.command()
-@click.option("--listen", default=f"127.0.0.1:{SERVICES['mailpit'].port}", help="HOST:PORT of the inbox page.")
-@click.option(
-    "--smtp",
-    default=f"127.0.0.1:{SERVICES['mailpit'].extra_ports['smtp']}",
-    help="HOST:PORT of the SMTP listener Alertmanager's e-mail receiver sends to.",
-)
-@click.option("--keep", default=500, help="Notifications kept in memory.")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
-def inbox(listen: str, smtp: str, keep: int, log_level: str) -> None:
-    """Serve the notification inbox (the native stand-in for mailpit): mail over SMTP, Alertmanager webhooks on
-    /hook, all listed on the page at /."""
-    from exporter.httpserver import parse_listen
-    from exporter.inbox import Inbox
-    from exporter.logs import setup_logging
-
-    setup_logging(log_level)
-    try:
-        host, port = parse_listen(listen, SERVICES["mailpit"].port)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--listen") from None
-    try:
-        smtp_host, smtp_port = parse_listen(smtp, SERVICES["mailpit"].extra_ports["smtp"])
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--smtp") from None
-    box = Inbox(keep)
-    try:
-        box.serve_smtp(smtp_host, smtp_port)
-        server = box.serve(host, port)
-    except OSError as exc:
-        click.echo(f"error: cannot listen: {exc.strerror or exc}", err=True)
-        sys.exit(1)
-    log.info("inbox on %s (SMTP %s, Alertmanager webhook %s/hook)", server.url, box.smtp_address, server.url)
-    stop = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.append(1))
-    while not stop:
-        time.sleep(0.5)
-    server.stop()
-    box.stop_smtp()

@@ -17,12 +17,12 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
-from exporter import contract as c
+from exporter import contract
 from exporter.bundle.boards import Board, Ctx, cost, health, latency, overview, traffic, usage
 from exporter.bundle.panels import ALERTMANAGER_UID, DATASOURCE_UID, DS, layout
 from exporter.bundle.promql import RANGE, RATE, VARIABLES_BY_NAME
-from exporter.bundle.yamlio import dump as dump_yaml
-from exporter.bundle.yamlio import header as generated_header
+from exporter.yamlio import dump as dump_yaml
+from exporter.yamlio import header as generated_header
 
 FOLDER = "llmpulse"
 DASHBOARDS_DIR = "grafana/dashboards/llmpulse"
@@ -45,14 +45,19 @@ GENERATED = (
 #: Families a simulator-fed demo stack only produces when something extra happens; the end-to-end test uses
 #: this to arrange it (or to skip a query whose precondition it cannot meet), never to hide an empty panel.
 PRECONDITIONS: dict[str, str] = {
-    c.TLS_CERT_EXPIRY.name: "a probe of an https endpoint (the simulator serves plain http)",
+    contract.TLS_CERT_EXPIRY.name: "a probe of an https endpoint (the simulator serves plain http)",
     **{
         f.name: "traffic events posted to the exporter's /events endpoint"
-        for f in (c.EVENTS_CALLS, c.EVENTS_SESSIONS, c.EVENTS_DISTINCT_USERS, c.EVENTS_TOKENS)
+        for f in (
+            contract.EVENTS_CALLS,
+            contract.EVENTS_SESSIONS,
+            contract.EVENTS_DISTINCT_USERS,
+            contract.EVENTS_TOKENS,
+        )
     },
     **{
         name: "traffic events with session_start and session_end posted to /events"
-        for name in c.EVENTS_SESSION_DURATION.series_names
+        for name in contract.EVENTS_SESSION_DURATION.series_names
     },
 }
 
@@ -252,11 +257,6 @@ Grafana dashboard provider: loads the llmpulse dashboards from files into the fo
 def _bundle_settings(settings: Any | None) -> Any | None:
     """Accept the ``bundle:`` section itself or a whole config that has one."""
     return getattr(settings, "bundle", settings)
-
-
-def boards(settings: Any | None = None) -> list[Board]:
-    ctx = Ctx.from_settings(_bundle_settings(settings))
-    return [module.build(ctx) for module in BOARDS]
 
 
 def grafana_files(settings: Any | None = None) -> dict[str, str]:

@@ -7,18 +7,19 @@ exactly what ``llmpulse generate`` (no config) writes; ``--check`` proves it in 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from exporter.bundle import alertmanager as am
 from exporter.bundle.am_templates import TEMPLATE_FILE, template_text
+from exporter.bundle.dashboards import grafana_files
 from exporter.bundle.prometheus import prometheus_config
 from exporter.bundle.rule_tests import test_files
 from exporter.bundle.rules import ALERTS_FILE, RULES_FILE, alert_groups, recording_groups
 from exporter.bundle.runbooks import RUNBOOKS_FILE, runbooks_markdown
 from exporter.bundle.settings import BundleConfig
-from exporter.bundle.yamlio import GENERATED, dump, dump_json, dump_rule_groups, header
+from exporter.bundle.stackfiles import stack_files
+from exporter.yamlio import GENERATED, dump, dump_json, dump_rule_groups, header
 
 if TYPE_CHECKING:
     from exporter.config import Config
@@ -67,27 +68,9 @@ def bundle_files(settings: BundleConfig | None = None) -> dict[str, str]:
         {"_comment": f"{GENERATED} Template test data (webhook payload shape).", **am.template_data(s)}
     )
     files[RUNBOOKS_FILE] = runbooks_markdown(s, header("exporter/bundle/runbooks.py", comment="").replace("\n ", "\n"))
-    for extra in _optional_generators():
-        files.update(extra(s))
+    files.update(grafana_files(s))
+    files.update(stack_files(s))
     return files
-
-
-def _optional_generators() -> list[Callable[[BundleConfig], dict[str, str]]]:
-    """The dashboards and the stack's own files, built by sibling modules of this package."""
-    out: list[Callable[[BundleConfig], dict[str, str]]] = []
-    try:
-        from exporter.bundle.dashboards import grafana_files
-    except ImportError:  # pragma: no cover - the dashboards ship with the package
-        pass
-    else:
-        out.append(grafana_files)
-    try:
-        from exporter.bundle.stackfiles import stack_files
-    except ImportError:  # pragma: no cover
-        pass
-    else:
-        out.append(stack_files)
-    return out
 
 
 def _stale(out_dir: Path, files: dict[str, str]) -> list[str]:

@@ -11,29 +11,22 @@ faults at run time and reports what was served:
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 from exporter.httpserver import Request, Response, Router, Server
+from exporter.simulator import analytics, anthropic, balances, inference, openai, statuspage
+from exporter.simulator.common import DEMO_KEY, DEMO_MANAGEMENT_KEY
 from exporter.simulator.faults import FaultRegistry
+
+__all__ = ["DEMO_KEY", "DEMO_MANAGEMENT_KEY", "Simulator"]
 
 log = logging.getLogger(__name__)
 
-DEMO_KEY = "llmpulse-demo-key"
-#: OpenRouter's /credits needs a management key; the simulator accepts this one there.
-DEMO_MANAGEMENT_KEY = "llmpulse-demo-management-key"
-
-SIM_MODULES = (
-    "exporter.simulator.openai",
-    "exporter.simulator.anthropic",
-    "exporter.simulator.inference",
-    "exporter.simulator.balances",
-    "exporter.simulator.statuspage",
-    "exporter.simulator.analytics",
-)
+#: One module per simulated API; each registers its routes on the simulator's router.
+SIM_MODULES = (openai, anthropic, inference, balances, statuspage, analytics)
 
 
 class Simulator:
@@ -56,15 +49,9 @@ class Simulator:
         self.resetters: list[Callable[[], None]] = []
         self._register_admin()
         self.modules: list[str] = []
-        for name in SIM_MODULES:
-            try:
-                module = importlib.import_module(name)
-            except ImportError as exc:
-                if exc.name == name:
-                    continue  # not built yet
-                raise
+        for module in SIM_MODULES:
             module.register(self)
-            self.modules.append(name.rsplit(".", 1)[-1])
+            self.modules.append(module.__name__.rsplit(".", 1)[-1])
         for provider, spec in (faults or {}).items():
             self.faults.set(provider, spec)
 

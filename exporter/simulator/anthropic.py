@@ -204,7 +204,7 @@ def cost_lines(stream: Stream, v: Values) -> list[tuple[str, dict[str, Any], Dec
         tokens = v.get(field, 0)
         if tokens:
             cents = tokens * getattr(price, attr) * factor_ * 100 / MILLION
-            fields = {
+            fields: dict[str, Any] = {
                 "cost_type": "tokens",
                 "model": model,
                 "token_type": token_type,
@@ -212,7 +212,7 @@ def cost_lines(stream: Stream, v: Values) -> list[tuple[str, dict[str, Any], Dec
                 "context_window": context,
             }
             out.append((f"{label} Usage - {suffix}", fields, cents))
-    empty = {"model": None, "token_type": None, "service_tier": None, "context_window": None}
+    empty: dict[str, str | None] = {"model": None, "token_type": None, "service_tier": None, "context_window": None}
     if v.get("web_search_requests"):
         out.append(
             ("Web Search Usage", {**empty, "cost_type": "web_search"}, v["web_search_requests"] * WEB_SEARCH_CENTS)
