@@ -278,3 +278,78 @@ def test_healthy_fails_when_metrics_cannot_render(tmp_path: Path) -> None:
             assert resp.status_code == 503 and "/metrics cannot render: MemoryError" in resp.text
         finally:
             app.stop()
+
+
+def test_an_exception_while_recording_a_probe_marks_it_failing_internal_and_its_loop_goes_on() -> None:
+    from exporter.config import parse_config
+    from exporter.probes.scheduler import ProbeRunner
+
+    cfg = parse_config(
+        {
+            "probes": [
+                {"name": "hp", "type": "http", "base_url": "http://127.0.0.1:9/", "interval": "1s", "timeout": "1s"}
+            ]
+        }
+    )
+    live = LiveMetrics()
+    runner = ProbeRunner(cfg.probes[0], live)
+    calls = {"n": 0}
+
+    def broken_record(outcome: Any) -> None:
+        calls["n"] += 1
+        raise RuntimeError("a bug while recording")
+
+    runner.recorder.record = broken_record  # type: ignore[method-assign]
+    runner.start()
+    try:
+        _wait(lambda: calls["n"] >= 2, 15, "the loop runs again after a failing run")
+        assert runner.alive()
+        status = runner.describe()
+        assert status["success"] is False and status["last_error"].startswith("internal error: RuntimeError")
+        labels = {"provider": runner.recorder.labels["provider"], "source": "hp", "model": runner.config.model}
+        assert live.value(contract.PROBE_SUCCESS, labels) == 0.0
+    finally:
+        runner.stop()
+        runner.join(2)
+
+
+def test_a_cost_that_sums_past_the_largest_float_fails_the_poll_instead_of_exporting_inf(tmp_path: Path) -> None:
+    from exporter.config import parse_config
+    from exporter.poller import SourcePoller
+
+    answer = json.dumps({"items": [{"name": "a", "value": 1e308}, {"name": "a2", "value": 1e308}]}).encode()
+    with raw_upstream({"/items": answer}) as url:
+        cfg = parse_config(
+            {
+                "sources": [
+                    {
+                        "type": "http_json",
+                        "name": "huge",
+                        "base_url": url,
+                        "path": "/items",
+                        "auth": {"type": "none"},
+                        "metrics": [
+                            {
+                                "name": "llmpulse_huge_usd_total",
+                                "type": "counter",
+                                "path": "items[*].value",
+                                "select": "sum",
+                            },
+                            {
+                                "name": "llmpulse_huge_neg_total",
+                                "type": "counter",
+                                "path": "items[0].value",
+                                "scale": -1,
+                            },
+                        ],
+                    }
+                ]
+            }
+        )
+        expo = Exposition()
+        poller = SourcePoller(cfg.sources[0], expo)
+        assert poller.poll_once() is False
+        status = poller.status()
+        assert status.up is False and "is not a finite number" in status.last_error
+        text = expo.body().decode()
+        assert "+Inf" not in text and 'reason="invalid_response"} 1.0' in text
