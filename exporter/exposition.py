@@ -83,7 +83,7 @@ RENDER_FAILURES = RenderFailures()
 def render_metricset(ms: MetricSet, base: Mapping[str, str]) -> dict[Family, bytes]:
     """Render a poll's samples with ``base`` labels (provider, source, static labels) prepended. A family that
     cannot be rendered is left out (see :class:`RenderFailures`); the others are returned."""
-    base_pairs = list(base.items())
+    base_pairs = [(name, repair_text(value)) for name, value in base.items()]
     out: dict[Family, bytes] = {}
     for family in ms.families():
         try:

@@ -40,6 +40,8 @@ from exporter.hll import DEFAULT_PRECISION, SlidingDistinct, hash64
 from exporter.httpserver import Request, Response
 from exporter.samples import LiveBatch, LiveMetrics
 
+__all__ = ["Event", "EventError", "EventIngest", "Refused", "decode_body", "parse_event", "parse_timestamp"]
+
 log = logging.getLogger(__name__)
 
 REASONS = ("unauthorized", "too_large", "invalid_json", "invalid_event", "too_many_events")
@@ -57,9 +59,6 @@ class Pricing(Protocol):
 
 
 # --- validation: pure functions of the request (the event schema is exporter.events_schema) ------------------------
-__all__ = ["Event", "EventError", "EventIngest", "Refused", "decode_body", "parse_event", "parse_timestamp"]
-
-
 class Refused(Exception):
     """A post that is refused as a whole: HTTP status, counted reason, message for the client."""
 

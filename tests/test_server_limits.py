@@ -39,12 +39,16 @@ def running(limits: ServerLimits | None = None) -> Iterator[Server]:
 def _connect(server: Server) -> socket.socket:
     sock = socket.create_connection((server.host, server.port), timeout=5)
     sock.settimeout(5)
+    _PENDING.pop(sock.fileno(), None)  # a new socket may reuse a closed one's number
     return sock
 
 
+_PENDING: dict[int, bytes] = {}  # bytes read past one response, per socket (pipelined answers)
+
+
 def _read_response(sock: socket.socket) -> tuple[int, bytes, bytes]:
-    """One response (status, headers, body) read with Content-Length framing."""
-    data = b""
+    """One response (status, headers, body) read with Content-Length framing; bytes of the next one are kept."""
+    data = _PENDING.pop(sock.fileno(), b"")
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(4096)
         if not chunk:
@@ -58,6 +62,7 @@ def _read_response(sock: socket.socket) -> tuple[int, bytes, bytes]:
             length = int(value)
     while len(rest) < length:
         rest += sock.recv(4096)
+    _PENDING[sock.fileno()] = rest[length:]
     return int(head.split(b" ")[1]), head, rest[:length]
 
 

@@ -80,7 +80,7 @@ def number(value: Any, where: str) -> float:
     except (ValueError, OverflowError):
         result = None
     if result is not None and not math.isfinite(result):
-        raise ApiError("invalid_response", f"{where}: expected a finite number, got {str(value)[:40]!r}")
+        raise ApiError("invalid_response", f"{where}: {str(value)[:40]!r} is not a finite number")
     if result is not None:
         return result
     raise ApiError("invalid_response", f"{where}: expected a number, got {value!r}"[:200])
