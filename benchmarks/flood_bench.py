@@ -13,8 +13,11 @@ time of the first scrape after the flood.
 
 Part 2, connections. Against the bounded process: /metrics latency (median and worst of N scrapes) with no other
 connection open (the baseline), then with 200 idle connections and 200 connections that sent half a request head.
+Part 3, a burst: 300 new connections at the same instant, each asking /metrics once (the listen backlog at work).
 
 Run: ``python benchmarks/flood_bench.py [--events 80000] [--scrapes 30]``. It prints figures; it asserts nothing.
+``--connections-only --root DIR`` runs part 2 alone against another checkout (e.g. ``git archive`` of an older
+commit unpacked in DIR), for a before/after comparison of the server.
 """
 
 from __future__ import annotations
@@ -95,7 +98,7 @@ def config(upstream: str, bounded: bool) -> dict[str, Any]:
 
 
 class Exporter:
-    def __init__(self, cfg: dict[str, Any], tmp: Path) -> None:
+    def __init__(self, cfg: dict[str, Any], tmp: Path, root: Path = ROOT) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         path = tmp / f"flood-{self.port}.yml"
@@ -103,7 +106,7 @@ class Exporter:
         self.log = open(tmp / f"flood-{self.port}.log", "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "exporter", "serve", "--config", str(path), "--listen", f"127.0.0.1:{self.port}"],
-            cwd=ROOT,
+            cwd=root,  # ``python -m exporter`` runs the checkout in ``root``
             env={**os.environ, "FLOOD_BENCH_TOKEN": TOKEN},
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -223,16 +226,58 @@ def connection_flood(exp: Exporter, scrapes: int) -> None:
     print(f"worst-case ratio flood/baseline: {max(flood) / max(base):.2f}")
 
 
+def burst(exp: Exporter, clients: int) -> None:
+    """``clients`` new connections at the same instant, each asking /metrics once: the listen backlog at work (with
+    a backlog of 5, connections beyond it wait for SYN retransmits of 1, 3, 7... seconds)."""
+    barrier = threading.Barrier(clients)
+    took: list[float] = []
+    failed = [0]
+    lock = threading.Lock()
+
+    def one() -> None:
+        barrier.wait()
+        start = time.perf_counter()
+        try:
+            with socket.create_connection(("127.0.0.1", exp.port), timeout=30) as sock:
+                sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                while sock.recv(65536):
+                    pass
+            with lock:
+                took.append(time.perf_counter() - start)
+        except OSError:
+            with lock:
+                failed[0] += 1
+
+    threads = [threading.Thread(target=one) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    took.sort()
+    print(
+        f"{clients} simultaneous new connections asking /metrics: median {statistics.median(took) * 1000:7.1f} ms   "
+        f"p95 {took[int(len(took) * 0.95) - 1] * 1000:7.1f} ms   worst {took[-1] * 1000:7.1f} ms   failed {failed[0]}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=80_000)
     parser.add_argument("--items", type=int, default=5_000, help="http_json rows per poll, all with new labels")
     parser.add_argument("--scrapes", type=int, default=30)
+    parser.add_argument("--burst", type=int, default=300, help="simultaneous new connections in part 3")
+    parser.add_argument("--connections-only", action="store_true", help="part 2 only, with /events configured")
+    parser.add_argument("--root", type=Path, default=ROOT, help="checkout whose exporter runs (default: this one)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        exp = cardinality(args.events, args.items, Path(tmp))
+        if args.connections_only:
+            events = {"name": "flood", "token_env": "FLOOD_BENCH_TOKEN"}
+            exp = Exporter({"events": events}, Path(tmp), args.root)
+        else:
+            exp = cardinality(args.events, args.items, Path(tmp))
         try:
             connection_flood(exp, args.scrapes)
+            burst(exp, args.burst)
         finally:
             exp.stop()
 
