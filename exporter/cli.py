@@ -16,6 +16,9 @@ import click
 
 from exporter import __version__
 from exporter.config import Config, ConfigError, load_config, parse_config, require_something_to_do
+from exporter.history_cli import backfill as backfill_command
+from exporter.history_cli import export as export_command
+from exporter.history_cli import report as report_command
 from exporter.httpserver import parse_listen
 from exporter.logs import setup_logging
 from exporter.stack_cli import stack as stack_group
@@ -64,7 +67,7 @@ def main() -> None:
     "--config",
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="YAML config file (see the README's config reference).",
+    help="YAML config file (see docs/config.md).",
 )
 @click.option("--listen", default=f"0.0.0.0:{DEFAULT_PORT}", help="HOST:PORT to serve /metrics on.")
 @click.option("--demo", is_flag=True, help="No keys needed: start the built-in simulator in-process and poll it.")
@@ -193,6 +196,12 @@ def _count(n: int, noun: str) -> str:
     help="demo: realistic inference latency with rare slow calls and errors (below the default alert "
     "thresholds); instant: no added latency or errors. --fault switches apply on top.",
 )
+@click.option(
+    "--org-size",
+    metavar="PROJECTSxMODELSxKEYS",
+    help="Serve generated OpenAI and Anthropic organizations of this size instead of the small hand-written ones, "
+    "e.g. 10x10x10: 10 projects with 10 keys each, every key calling 10 models (1,000 project/model/key groups).",
+)
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
 def simulate(
     listen: str,
@@ -202,6 +211,7 @@ def simulate(
     events_token_env: str,
     events_interval: str,
     profile: str,
+    org_size: str | None,
     log_level: str,
 ) -> None:
     """Serve simulated provider APIs (OpenAI, Anthropic, DeepSeek, Moonshot, OpenRouter, SiliconFlow, Coze,
@@ -209,8 +219,12 @@ def simulate(
     setup_logging(log_level)
     traffic_args = _traffic_args(events_url, events_token_env, events_interval) if events_url else None
     from exporter.demo import DEMO_FAULTS
-    from exporter.simulator import Simulator
+    from exporter.simulator import OrgSize, Simulator
 
+    try:
+        size = OrgSize.parse(org_size) if org_size else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--org-size") from None
     host, port = _listen(listen, SIMULATOR_PORT)
     spec: dict[str, dict[str, object]] = {k: dict(v) for k, v in DEMO_FAULTS.items()} if profile == "demo" else {}
     for item in faults:
@@ -221,7 +235,7 @@ def simulate(
         except ValueError:
             raise click.BadParameter(f"{item!r}: expected PROVIDER.SWITCH=VALUE", param_hint="--fault") from None
     try:
-        sim = Simulator(seed=seed, faults=spec)
+        sim = Simulator(seed=seed, faults=spec, org_size=size)
     except (TypeError, ValueError) as exc:
         raise click.BadParameter(str(exc), param_hint="--fault") from None
     try:
@@ -315,3 +329,6 @@ def generate(config_path: Path | None, out_dir: Path, check: bool) -> None:
 
 
 main.add_command(stack_group, "stack")
+main.add_command(backfill_command, "backfill")
+main.add_command(export_command, "export")
+main.add_command(report_command, "report")

@@ -150,6 +150,14 @@ class UsageSourceBase(SourceBase):
     group_by: list[GroupBy] = Field(default_factory=_default_group_by)
     project_names: bool = Field(default=False, description="export llmpulse_project_info with project names")
     page_size: int | None = Field(default=None, ge=1, le=31, description="buckets per page (default: max)")
+    revision_window: Duration = Field(
+        default=2 * 86400.0,
+        le=31 * 86400.0,
+        description="days before today refetched on every poll for late data (rounded up to whole UTC days)",
+    )
+    full_refetch_interval: Duration = Field(
+        default=3600.0, description="how often the whole month is refetched (at most the interval: every poll)"
+    )
 
     @field_validator("group_by")
     @classmethod

@@ -55,6 +55,11 @@ class Family:
             if not LABEL_RE.match(label) or label in RESERVED_LABELS:
                 raise ValueError(f"invalid label {label!r} on {self.name}")
 
+    def __hash__(self) -> int:
+        # Families key every per-series dict (poll sums, the month-to-date guard, rendering), so this runs once per
+        # series and poll: hash the name (equal families have equal names) instead of a tuple of every field.
+        return hash(self.name)
+
     @property
     def all_labels(self) -> frozenset[str]:
         return frozenset(self.labels) | frozenset(self.optional_labels)
@@ -543,10 +548,10 @@ GROUP_TITLES = {
 
 
 def markdown_reference() -> str:
-    """The README's metric list, generated from this module (a test keeps the README equal to it)."""
+    """The metric list of docs/metrics.md, generated from this module (a test keeps the doc equal to it)."""
     out: list[str] = []
     for group, title in GROUP_TITLES.items():
-        out.append(f"#### {title}\n\n| metric | type | labels | meaning |\n|---|---|---|---|")
+        out.append(f"### {title}\n\n| metric | type | labels | meaning |\n|---|---|---|---|")
         for fam in FAMILIES.values():
             if fam.group != group:
                 continue

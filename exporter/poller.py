@@ -260,7 +260,10 @@ class SourcePoller:
                 assert error is not None
                 self._record_failure(error)
         if error is None:
-            log.info("source=%s poll ok series=%d duration_seconds=%.3f", self.config.name, self._series, duration)
+            fetch = f" fetch={self.provider.last_fetch}" if self.provider.last_fetch else ""
+            log.info(
+                "source=%s poll ok series=%d duration_seconds=%.3f%s", self.config.name, self._series, duration, fetch
+            )
         else:
             log.warning(
                 "source=%s poll failed reason=%s err=%r duration_seconds=%.3f",

@@ -47,7 +47,7 @@ def _parse_ports(values: tuple[str, ...]) -> dict[str, int]:
 @click.group(context_settings=CONTEXT)
 def stack() -> None:
     """Run the monitoring stack natively (no Docker): simulator, exporter, mail catcher (mailpit, or the built-in
-    inbox), Prometheus, Alertmanager and Grafana if installed, with the generated configs rewritten for localhost."""
+    inbox), Prometheus, Alertmanager and Grafana if installed, with the bundle generated for their loopback ports."""
 
 
 @stack.command()

@@ -21,6 +21,7 @@ from exporter import contract
 from exporter.bundle.boards import Board, Ctx, cost, health, latency, overview, traffic, usage
 from exporter.bundle.panels import ALERTMANAGER_UID, DATASOURCE_UID, DS, layout
 from exporter.bundle.promql import RANGE, RATE, VARIABLES_BY_NAME
+from exporter.bundle.topology import COMPOSE, Topology
 from exporter.yamlio import dump as dump_yaml
 from exporter.yamlio import header as generated_header
 
@@ -186,7 +187,7 @@ Grafana datasource provisioning (mount ./grafana/provisioning at /etc/grafana/pr
 - timeInterval is Prometheus' scrape interval: Grafana computes $__rate_interval from it (too small a value
   gives gaps in rate() panels). Keep it equal to scrape_interval in prometheus/prometheus.yml.
 - The Alertmanager datasource lets Grafana show the alerts and silences of the bundled Alertmanager.
-- URLs are those of the compose stack; `llmpulse stack` rewrites them for localhost.
+- URLs are those of the topology the bundle was generated for (the compose stack's in the committed files).
 """
     data = {
         "apiVersion": 1,
@@ -226,7 +227,7 @@ def provider_yaml(ctx: Ctx) -> str:
 Grafana dashboard provider: loads the llmpulse dashboards from files into the folder "{FOLDER}".
 - path: {ctx.dashboards_path} -- the compose stack mounts ./grafana/dashboards there (read-only; the
   table in exporter/bundle/stackfiles.py); Grafana reads its subfolders too, so ./{DASHBOARDS_DIR}/*.json
-  all land in the folder "{FOLDER}". `llmpulse stack` rewrites the path for a native Grafana.
+  all land in the folder "{FOLDER}". The native stack generates this file with its own path.
 - disableDeletion: a dashboard stays if its file disappears by accident.
 - allowUiUpdates: false -- the files are the source of truth (regenerate instead of editing in the UI).
 """
@@ -259,9 +260,10 @@ def _bundle_settings(settings: Any | None) -> Any | None:
     return getattr(settings, "bundle", settings)
 
 
-def grafana_files(settings: Any | None = None) -> dict[str, str]:
-    """Every Grafana file of the bundle: relative output path -> file text."""
-    ctx = Ctx.from_settings(_bundle_settings(settings))
+def grafana_files(settings: Any | None = None, topology: Topology = COMPOSE) -> dict[str, str]:
+    """Every Grafana file of the bundle for ``topology`` (its datasource URLs, its dashboard directory): relative
+    output path -> file text."""
+    ctx = Ctx.from_settings(_bundle_settings(settings), topology)
     files = {DATASOURCES_FILE: datasources_yaml(ctx), PROVIDER_FILE: provider_yaml(ctx)}
     uids: set[str] = set()
     for module in BOARDS:

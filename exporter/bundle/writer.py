@@ -13,12 +13,15 @@ from typing import TYPE_CHECKING, Any
 from exporter.bundle import alertmanager as am
 from exporter.bundle.am_templates import TEMPLATE_FILE, template_text
 from exporter.bundle.dashboards import grafana_files
+from exporter.bundle.demofile import stack_files
+from exporter.bundle.kubernetes.kustomize import kubernetes_files
+from exporter.bundle.mixin import mixin_files
 from exporter.bundle.prometheus import prometheus_config
 from exporter.bundle.rule_tests import test_files
 from exporter.bundle.rules import ALERTS_FILE, RULES_FILE, alert_groups, recording_groups
 from exporter.bundle.runbooks import RUNBOOKS_FILE, runbooks_markdown
 from exporter.bundle.settings import BundleConfig
-from exporter.bundle.stackfiles import stack_files
+from exporter.bundle.topology import COMPOSE, Topology
 from exporter.yamlio import GENERATED, dump, dump_json, dump_rule_groups, header
 
 if TYPE_CHECKING:
@@ -26,20 +29,27 @@ if TYPE_CHECKING:
 
 PROMETHEUS_FILE = "prometheus/prometheus.yml"
 # Directories whose every file the generator owns: a generated file there that is no longer produced is stale.
-OWNED_DIRS = ("prometheus/rules", "prometheus/tests", "alertmanager/templates", "alertmanager/tests")
+OWNED_DIRS = (
+    "prometheus/rules",
+    "prometheus/tests",
+    "alertmanager/templates",
+    "alertmanager/tests",
+    "deploy/kubernetes",
+    "deploy/kube-prometheus-stack",
+)
 
 
 def _yaml(source: str, data: Any, note: str = "") -> str:
     return header(source) + (f"# {note}\n" if note else "") + dump(data)
 
 
-def bundle_files(settings: BundleConfig | None = None) -> dict[str, str]:
-    """Every generated file: repository-relative path -> text."""
+def bundle_files(settings: BundleConfig | None = None, topology: Topology = COMPOSE) -> dict[str, str]:
+    """Every generated file for ``topology`` (the compose stack: the committed files): relative path -> text."""
     s = settings or BundleConfig()
     files: dict[str, str] = {
         PROMETHEUS_FILE: _yaml(
             "exporter/bundle/prometheus.py",
-            prometheus_config(s),
+            prometheus_config(s, topology),
             "Scrapes the exporter, Prometheus and Alertmanager; rule files are relative to this file.",
         ),
         RULES_FILE: header("exporter/bundle/rules.py") + dump_rule_groups(recording_groups(s)),
@@ -49,7 +59,7 @@ def bundle_files(settings: BundleConfig | None = None) -> dict[str, str]:
         files[path] = _yaml("exporter/bundle/rule_tests.py", data, "Run: promtool test rules prometheus/tests/*.yml")
     files[am.CONFIG_FILE] = _yaml(
         "exporter/bundle/alertmanager.py",
-        am.alertmanager_config(s),
+        am.alertmanager_config(s, topology),
         "Templates are relative to this file; check with: amtool check-config",
     )
     files[TEMPLATE_FILE] = template_text(header("exporter/bundle/am_templates.py"))
@@ -68,8 +78,11 @@ def bundle_files(settings: BundleConfig | None = None) -> dict[str, str]:
         {"_comment": f"{GENERATED} Template test data (webhook payload shape).", **am.template_data(s)}
     )
     files[RUNBOOKS_FILE] = runbooks_markdown(s, header("exporter/bundle/runbooks.py", comment="").replace("\n ", "\n"))
-    files.update(grafana_files(s))
-    files.update(stack_files(s))
+    grafana = grafana_files(s, topology)
+    files.update(grafana)
+    files.update(stack_files(s, topology))
+    files.update(kubernetes_files(s, grafana))
+    files.update(mixin_files(s, grafana))
     return files
 
 
@@ -110,7 +123,7 @@ def _differences(out_dir: Path, files: dict[str, str]) -> list[str]:
     return problems
 
 
-def run_generate(config: Config | None, out_dir: Path, check: bool) -> int:
+def run_generate(config: Config | None, out_dir: Path, check: bool, topology: Topology = COMPOSE) -> int:
     """Write the bundle into ``out_dir`` (or with ``check`` compare it); return the exit status.
 
     0: written, or up to date; 1: ``--check`` found differences (listed on stderr); 2: the settings cannot produce
@@ -118,7 +131,7 @@ def run_generate(config: Config | None, out_dir: Path, check: bool) -> int:
     """
     settings = config.bundle if config is not None else BundleConfig()
     try:
-        files = bundle_files(settings)
+        files = bundle_files(settings, topology)
     except (ValueError, LookupError) as exc:
         print(f"error: cannot generate the bundle: {exc}", file=sys.stderr)
         return 2

@@ -8,14 +8,15 @@ to float once at the end makes the exported value independent of page size and r
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 from exporter.contract import Family
 from exporter.http import ApiClient, ApiError, paginate
-from exporter.samples import MetricSet
+from exporter.samples import LabelKey, MetricSet, label_key
 
 #: Label value of a required dimension (project, model) that the source does not break down by (group_by).
 UNGROUPED = "all"
@@ -69,28 +70,89 @@ def dimension(result: Mapping[str, Any], field: str, grouped: bool, null_as: str
     return str(value)
 
 
+#: Labels of a sum, sorted by name (a hashable, order-free form of keyword arguments).
+SortedLabels = tuple[tuple[str, str], ...]
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _contract_key(family: Family, labels: SortedLabels) -> LabelKey:
+    """The MetricSet key of a sum's labels, checked against the contract once per series, not once per poll."""
+    return label_key(family, dict(labels))
+
+
 class Totals:
     """Exact per-series sums across buckets and pages, written into a :class:`MetricSet` at the end."""
 
     def __init__(self) -> None:
-        self._sums: dict[tuple[Family, tuple[tuple[str, str], ...]], Decimal] = {}
+        self._sums: dict[Family, dict[SortedLabels, Decimal]] = {}
+
+    def for_bucket(self, start: float) -> Totals:
+        """Where a bucket's results go: one Totals sums every bucket (see :class:`BucketSink`)."""
+        return self
+
+    def merge(self, other: Totals) -> None:
+        """Add every sum of ``other`` (exact: the result does not depend on how the buckets were split)."""
+        for family, theirs in other._sums.items():
+            ours = self._sums.get(family)
+            if ours is None:
+                self._sums[family] = dict(theirs)
+                continue
+            for labels, value in theirs.items():
+                ours[labels] = ours[labels] + value if labels in ours else value
+
+    def copy(self) -> Totals:
+        out = Totals()
+        out._sums = {family: dict(sums) for family, sums in self._sums.items()}
+        return out
+
+    def any_below(self, other: Totals) -> bool:
+        """Whether any series of ``other`` is lower here (missing counts as 0): a downward revision."""
+        zero = Decimal(0)
+        for family, theirs in other._sums.items():
+            ours = self._sums.get(family, {})
+            if any(ours.get(labels, zero) < value for labels, value in theirs.items()):
+                return True
+        return False
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Totals) and self._sums == other._sums
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
 
     def add(self, family: Family, value: Decimal | int, **labels: str) -> None:
-        key = (family, tuple(sorted(labels.items())))
-        self._sums[key] = self._sums.get(key, Decimal(0)) + Decimal(value)
+        sums = self._sums.get(family)
+        if sums is None:
+            sums = self._sums[family] = {}
+        key = tuple(sorted(labels.items()))
+        sums[key] = sums[key] + Decimal(value) if key in sums else Decimal(value)
 
     def get(self, family: Family, **labels: str) -> Decimal | None:
-        return self._sums.get((family, tuple(sorted(labels.items()))))
+        return self._sums.get(family, {}).get(tuple(sorted(labels.items())))
 
     def __len__(self) -> int:
-        return len(self._sums)
+        return sum(len(sums) for sums in self._sums.values())
+
+    def items(self) -> Iterator[tuple[Family, dict[str, str], Decimal]]:
+        """Every exact sum with its family and labels (exports need the Decimal, not the float)."""
+        for family, sums in self._sums.items():
+            for labels, value in sums.items():
+                yield family, dict(labels), value
 
     def metricset(self, ms: MetricSet | None = None) -> MetricSet:
-        """Write the totals (labels are checked against the contract here)."""
+        """Write the totals (labels are checked against the contract, once per series the process has seen)."""
         ms = ms if ms is not None else MetricSet()
-        for (family, labels), value in self._sums.items():
-            ms.set(family, float(value), **dict(labels))
+        for family, sums in self._sums.items():
+            series = dict(ms.series(family))
+            series.update((_contract_key(family, labels), float(value)) for labels, value in sums.items())
+            ms.replace_series(family, series)
         return ms
+
+
+class BucketSink(Protocol):
+    """Where parsed results go: one :class:`Totals` for everything, or one per day
+    (:class:`exporter.providers.month_to_date.DailyTotals`)."""
+
+    def for_bucket(self, start: float) -> Totals: ...
 
 
 def bucket_results(
@@ -99,11 +161,12 @@ def bucket_results(
     *,
     bucket_start: Callable[[Mapping[str, Any], str], float],
     not_before: float,
-) -> Iterator[Mapping[str, Any]]:
-    """The results of every bucket of one usage/cost page, checking the envelope.
+) -> Iterator[tuple[float, Mapping[str, Any]]]:
+    """``(bucket start, result)`` for the results of every bucket of one usage/cost page, checking the envelope.
 
-    Buckets that start before ``not_before`` (the month start) are skipped: if a provider or a proxy ever ignores
-    the start parameter, the month-to-date total must not silently include last month.
+    Buckets that start before ``not_before`` (the first day asked for) are skipped: if a provider or a proxy ever
+    ignores the start parameter, the month-to-date total must not silently include last month (or, on an
+    incremental poll, count a day twice).
     """
     data = page.get("data")
     if not isinstance(data, list):
@@ -115,12 +178,13 @@ def bucket_results(
         results = bucket.get("results")
         if not isinstance(results, list):
             raise ApiError("invalid_response", f"{here}: field 'results' is missing or not a list")
-        if bucket_start(bucket, here) < not_before:
+        start = bucket_start(bucket, here)
+        if start < not_before:
             continue
         for j, result in enumerate(results):
             if not isinstance(result, Mapping):
                 raise ApiError("invalid_response", f"{here}.results[{j}] is not an object")
-            yield result
+            yield start, result
 
 
 def fetch_pages(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.bundle.panels import Row
-from exporter.bundle.stackfiles import COMPOSE_MOUNTS, service_url
+from exporter.bundle.topology import COMPOSE, Topology
 
 
 def _setting(settings: Any, path: str, default: Any) -> Any:
@@ -68,8 +68,8 @@ class Ctx:
     dashboards_path: str = "/var/lib/grafana/dashboards"
 
     @classmethod
-    def from_settings(cls, settings: Any | None) -> Ctx:
-        """Read a ``BundleConfig`` (None = the built-in defaults)."""
+    def from_settings(cls, settings: Any | None, topology: Topology = COMPOSE) -> Ctx:
+        """Read a ``BundleConfig`` (None = the built-in defaults); service URLs and paths come from ``topology``."""
         from exporter.durations import format_duration
 
         if settings is None:
@@ -99,9 +99,9 @@ class Ctx:
             / 86400,
             stale_seconds=float(_setting(settings, "exporter.stale_after", d.stale_seconds)),
             scrape_interval=format_duration(float(_setting(settings, "prometheus.scrape_interval", 15.0))),
-            prometheus_url=service_url("prometheus"),
-            alertmanager_url=service_url("alertmanager"),
-            dashboards_path=COMPOSE_MOUNTS["grafana/dashboards"][1],
+            prometheus_url=topology.url("prometheus"),
+            alertmanager_url=topology.url("alertmanager"),
+            dashboards_path=topology.mount("grafana/dashboards"),
         )
 
     @property
