@@ -13,7 +13,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -61,48 +61,92 @@ class SourceStatus:
     note: str = ""
 
 
+SeriesId = tuple[contract.Family, LabelKey]
+HIGH, REPORTED = 0, 1
+#: Per family, per label set: [highest value exported, value the provider last reported].
+Marks = dict[contract.Family, dict[LabelKey, list[float]]]
+
+
 class MonthToDateGuard:
     """Keeps month-to-date counters monotonic within a UTC month and counts downward revisions.
 
     The provider's data is the truth and is recomputed every poll, so a restart shows the same value; but if the
     provider revises a total downward, the exported counter keeps its higher value (a decrease would read as a
     counter reset to ``rate()``) and ``llmpulse_source_revisions_total`` counts the revision instead.
+
+    A poll costs one lookup per series and one pass over each family's marks in the order they were made (cache
+    friendly at 100k series), and replaces a family with vanished series once: linear in the series. :attr:`high`
+    and :attr:`reported` read and write the marks as flat ``(family, label set) -> value`` maps, the form a state
+    file stores.
     """
 
     def __init__(self) -> None:
         self.month = ""
-        self.high: dict[tuple[contract.Family, LabelKey], float] = {}
-        self.reported: dict[tuple[contract.Family, LabelKey], float] = {}
+        self._marks: Marks = {}
+
+    @property
+    def high(self) -> dict[SeriesId, float]:
+        """The highest value exported per series this month (a copy)."""
+        return {(f, key): m[HIGH] for f, marks in self._marks.items() for key, m in marks.items()}
+
+    @high.setter
+    def high(self, values: Mapping[SeriesId, float]) -> None:
+        reported = self.reported
+        self._marks = {}
+        for (family, key), value in values.items():
+            self._marks.setdefault(family, {})[key] = [value, reported.get((family, key), 0.0)]
+
+    @property
+    def reported(self) -> dict[SeriesId, float]:
+        """The value the provider last reported per series (0 once it vanished; a copy)."""
+        return {(f, key): m[REPORTED] for f, marks in self._marks.items() for key, m in marks.items()}
+
+    @reported.setter
+    def reported(self, values: Mapping[SeriesId, float]) -> None:
+        for family, marks in self._marks.items():
+            for key, mark in marks.items():
+                mark[REPORTED] = values.get((family, key), 0.0)
 
     def apply(self, ms: MetricSet, now: datetime) -> dict[str, int]:
+        """Raise every counter of ``ms`` to its high-water mark, put back the series that vanished, and return the
+        revisions per family name (it runs under the poller's lock, which ``/-/ready`` and the landing page wait
+        on, so it must stay linear)."""
         month = now.astimezone(UTC).strftime("%Y-%m")
         if month != self.month:
-            self.month, self.high, self.reported = month, {}, {}
+            self.month, self._marks = month, {}
         revisions: dict[str, int] = {}
-        present: set[tuple[contract.Family, LabelKey]] = set()
-        for family in ms.families():
-            if family.type != "counter":
-                continue
+        families = [f for f in ms.families() if f.type == "counter"]
+        listed = set(families)
+        families += [f for f in self._marks if f not in listed]  # families with no series left at all
+        for family in families:
             series = ms.series(family)
-            for key, value in list(series.items()):
-                ident = (family, key)
-                present.add(ident)
-                last = self.reported.get(ident)
-                if last is not None and value < last - 1e-9 * max(1.0, abs(last)):
-                    revisions[family.name] = revisions.get(family.name, 0) + 1
-                self.reported[ident] = value
-                high = max(value, self.high.get(ident, value))
-                self.high[ident] = high
-                series[key] = high
-        # A series that vanished from the provider's answer within the month is a revision to zero: keep it.
-        for (family, key), high in self.high.items():
-            if (family, key) not in present:
-                if self.reported.get((family, key), 0.0) != 0.0:
-                    revisions[family.name] = revisions.get(family.name, 0) + 1
-                    self.reported[(family, key)] = 0.0
-                series = dict(ms.series(family))
-                series[key] = high
-                ms.replace_series(family, series)
+            marks = self._marks.setdefault(family, {})
+            revised = 0
+            for key, value in series.items():
+                mark = marks.get(key)
+                if mark is None:
+                    marks[key] = [value, value]
+                    continue
+                last = mark[REPORTED]
+                if value < last - 1e-9 * max(1.0, abs(last)):
+                    revised += 1
+                mark[REPORTED] = value
+                if value >= mark[HIGH]:
+                    mark[HIGH] = value
+                else:
+                    series[key] = mark[HIGH]  # an existing key: the dict does not change size while iterated
+            if len(series) < len(marks):
+                # A series that vanished from the provider's answer within the month is a revision to zero: keep it.
+                kept = dict(series)
+                for key, mark in marks.items():
+                    if key not in series:
+                        if mark[REPORTED] != 0.0:
+                            revised += 1
+                            mark[REPORTED] = 0.0
+                        kept[key] = mark[HIGH]
+                ms.replace_series(family, kept)
+            if revised:
+                revisions[family.name] = revised
         return revisions
 
 
