@@ -55,6 +55,11 @@ class Family:
             if not LABEL_RE.match(label) or label in RESERVED_LABELS:
                 raise ValueError(f"invalid label {label!r} on {self.name}")
 
+    def __hash__(self) -> int:
+        # Families key every per-series dict (poll sums, the month-to-date guard, rendering), so this runs once per
+        # series and poll: hash the name (equal families have equal names) instead of a tuple of every field.
+        return hash(self.name)
+
     @property
     def all_labels(self) -> frozenset[str]:
         return frozenset(self.labels) | frozenset(self.optional_labels)
