@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -328,3 +329,18 @@ def test_alertmanager_config_takes_webhooks_and_relay_bots_with_tokens_from_a_se
     assert critical[1]["url"] == "http://llmpulse.monitoring.svc:9877/relay/feishu/ops"
     assert [h["url"] for h in receivers["warning"]["webhookConfigs"]] == ["https://hooks.example.com/x"]
     assert receivers["watchdog"]["webhookConfigs"] == [{"url": "https://hc.example.com/ping", "sendResolved": False}]
+
+
+@needs_promtool
+def test_remote_write_snippets_in_the_docs_pass_promtool(tmp_path: Path) -> None:
+    doc = (ROOT / "docs" / "kubernetes.md").read_text()
+    snippets = re.findall(r"<!-- promtool check config -->\n```yaml\n(.*?)```", doc, flags=re.S)
+    assert len(snippets) == 3, "Mimir, Thanos and VictoriaMetrics"
+    for i, snippet in enumerate(snippets):
+        assert "remote_write" in snippet
+        path = tmp_path / f"snippet{i}.yml"
+        path.write_text(snippet)
+        result = subprocess.run(
+            [str(PROMTOOL), "check", "config", str(path)], capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, f"snippet {i}:\n{snippet}\n{result.stdout}{result.stderr}"
