@@ -43,6 +43,15 @@ def _post(sim: RunningSimulator, path: str, body: object) -> requests.Response:
         ("/_sim/balances", {"*": {"granted": 1}}, "*.granted: Extra inputs are not permitted"),
         ("/_sim/balances", {"openrouter": {"limit_reset": "yearly"}}, "openrouter.limit_reset: Input should be"),
         ("/_sim/balances", {"nope": {}}, "nope: Extra inputs are not permitted"),
+        ("/_sim/status", {"openai": {"indicator": "bad"}}, "openai.indicator: Value error, expected one of none"),
+        ("/_sim/status", {"openai": {"incident": {"impact": "huge"}}}, "openai.incident.impact: Value error"),
+        ("/_sim/status", {"openai": {"incident": {"colour": "red"}}}, "openai.incident.colour: Extra inputs"),
+        ("/_sim/status", {"nope": {}}, "unknown page(s) ['nope']"),
+        (
+            "/_sim/status",
+            {"openai": {"components": {"No such thing": "major_outage"}}},
+            "openai.components: no component",
+        ),
     ],
 )
 def test_a_wrong_admin_body_gets_400_with_where_and_what(
