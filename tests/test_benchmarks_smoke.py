@@ -10,9 +10,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_poll_bench_prints_incremental_and_full_figures_that_agree() -> None:
+    tiny = ["--groups", "8", "--days", "2", "--polls", "1", "--guard", "1000,4000"]
     out = subprocess.run(
-        [sys.executable, "benchmarks/poll_bench.py", "--groups", "8", "--days", "2", "--polls", "1"]
-        + ["--guard", "1000,4000"],
+        [sys.executable, "benchmarks/poll_bench.py", *tiny],
         cwd=ROOT,
         capture_output=True,
         text=True,
