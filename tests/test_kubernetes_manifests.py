@@ -344,3 +344,17 @@ def test_remote_write_snippets_in_the_docs_pass_promtool(tmp_path: Path) -> None
             [str(PROMTOOL), "check", "config", str(path)], capture_output=True, text=True, check=False
         )
         assert result.returncode == 0, f"snippet {i}:\n{snippet}\n{result.stdout}{result.stderr}"
+
+
+def test_events_senders_can_be_narrowed_to_namespaces() -> None:
+    from exporter.bundle.kubernetes.settings import KubernetesSettings
+    from exporter.bundle.kubernetes.workload import network_policy
+
+    policy = network_policy(KubernetesSettings(events_from_namespaces=["apps", "monitoring"]))
+    (sender,) = policy["spec"]["ingress"][1]["from"]
+    assert sender["namespaceSelector"]["matchExpressions"] == [
+        {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["apps", "monitoring"]}
+    ]
+    kubernetes_validate.validate(policy, KUBERNETES_VERSION, strict=True)
+    with pytest.raises(ValueError, match="not a namespace name"):
+        KubernetesSettings(events_from_namespaces=["Apps!"])
