@@ -12,6 +12,8 @@ import requests
 from e2e_support import require_binaries
 from helpers import run_cli
 
+from exporter.durations import parse_duration
+
 pytestmark = pytest.mark.e2e
 
 
@@ -25,7 +27,8 @@ def test_stack_up_with_backfill_shows_last_month(tmp_path: Path) -> None:
         assert up.returncode == 0, up.stdout + up.stderr
         prom = dict(re.findall(r"^\s+(\w+)\s+(http://127\.0\.0\.1:\d+)\S*", up.stdout, re.M))["prometheus"]
         flags = requests.get(f"{prom}/api/v1/status/flags", timeout=10).json()["data"]
-        assert flags["storage.tsdb.retention.time"] == "70d"  # 40 days of history + 30 of live data
+        # 40 days of history + 30 of live data (Prometheus prints it back as 10w)
+        assert parse_duration(flags["storage.tsdb.retention.time"]) == 70 * 86400
         this_month = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         if datetime.now(UTC) - timedelta(hours=3) < this_month:
             pytest.skip("the default --until (3 hours ago) is still in last month")
