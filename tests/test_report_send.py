@@ -163,3 +163,38 @@ def test_next_run_and_email_html() -> None:
     assert "<td>Calls</td><td>10</td><td>n/a</td>" in page
     assert "&lt;script&gt;" in page and "<script>" not in page
     json.dumps(report.to_json())
+
+
+def test_email_receiver_gets_html_and_text(tmp_path: Path, prometheus: str) -> None:
+    """Through the stack's built-in inbox (a real SMTP listener on loopback)."""
+    from exporter.inbox import Inbox
+
+    inbox = Inbox()
+    host, port = inbox.serve_smtp()
+    try:
+        cfg = tmp_path / "mail.yml"
+        cfg.write_text(
+            yaml.safe_dump(
+                {
+                    "report": {
+                        "prometheus_url": prometheus,
+                        "email": {
+                            "smarthost": f"{host}:{port}",
+                            "from": "llmpulse@example.com",
+                            "to": ["team@example.com"],
+                            "require_tls": False,
+                        },
+                    }
+                }
+            )
+        )
+        day = day_under_test().strftime("%Y-%m-%d")
+        result = run_cli("report", "--send", "--config", str(cfg), "--day", day)
+        assert result.returncode == 0, result.stderr
+        assert "email: delivered" in result.stdout
+        mails = inbox.items("mail")
+        assert len(mails) == 1 and day in mails[0]["subject"] and mails[0]["envelope_to"] == ["team@example.com"]
+        assert f"<td>Calls</td><td>{21 * PER_DAY:,}</td>" in mails[0]["html"]
+        assert f"| Calls | {21 * PER_DAY:,} |" in mails[0]["text"]
+    finally:
+        inbox.stop_smtp()
