@@ -496,23 +496,40 @@ class EventIngest:
             }
         return windows
 
-    def _refresh_users(self, pairs: set[tuple[str, str]] | None, now: float) -> None:
-        """Set the distinct-user gauges of ``pairs`` (all when None) where the estimate changed. Holds _lock."""
-        for pair in list(self._users) if pairs is None else pairs:
+    def _refresh_users(self, pairs: set[tuple[str, str]], now: float) -> None:
+        """Set the distinct-user gauges of ``pairs`` after a post. Holds _lock. A window a slot just left is stale
+        and keeps its gauge until the timer rebuilds it (:meth:`tick`): a rebuild costs milliseconds per window
+        and a post must never wait for hundreds of them."""
+        for pair in pairs:
             for name, window in self._users[pair].items():
                 window.advance(now)
-                value = round(window.estimate())
-                key = (*pair, name)
-                if self._exported_users.get(key) != value:
-                    self._exported_users[key] = value
-                    labels = {**self._base, "app": pair[0], "channel": pair[1], "window": name}
-                    self.live.set(contract.EVENTS_DISTINCT_USERS, labels, value, extra=self._extra)
+                if not window.stale:
+                    self._export_users(pair, name, window)
+
+    def _export_users(self, pair: tuple[str, str], name: str, window: SlidingDistinct) -> None:
+        """Set one distinct-user gauge if its estimate changed. Holds _lock."""
+        value = round(window.estimate())
+        key = (*pair, name)
+        if self._exported_users.get(key) != value:
+            self._exported_users[key] = value
+            labels = {**self._base, "app": pair[0], "channel": pair[1], "window": name}
+            self.live.set(contract.EVENTS_DISTINCT_USERS, labels, value, extra=self._extra)
 
     def tick(self, now: float | None = None) -> None:
-        """Slide the distinct-user windows and expire open sessions (the timer calls this)."""
+        """Slide the distinct-user windows and expire open sessions (the timer calls this).
+
+        One window at a time, each under the lock for the few milliseconds its rebuild takes, so posts arriving
+        meanwhile wait for one window, not for all of them (hundreds of pairs x 2 windows took seconds)."""
+        moment = float(self.clock()) if now is None else now
         with self._lock:
-            moment = float(self.clock()) if now is None else now
-            self._refresh_users(None, moment)
+            windows = [(pair, name) for pair, named in self._users.items() for name in named]
+        for pair, name in windows:
+            with self._lock:
+                window = self._users[pair][name]
+                window.advance(moment)
+                self._export_users(pair, name, window)
+            time.sleep(0)  # let a waiting post take the lock (a released lock is not handed over by itself)
+        with self._lock:
             self._sessions.expire(moment)
 
     def _run_timer(self, interval: float) -> None:
