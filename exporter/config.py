@@ -35,6 +35,7 @@ from pydantic import (
 from exporter import contract
 from exporter.bundle.settings import BundleConfig
 from exporter.durations import parse_duration
+from exporter.http import DEFAULT_MAX_RESPONSE_BYTES
 from exporter.redact import redact
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -108,6 +109,12 @@ class SourceBase(_Strict):
     labels: dict[str, str] = Field(default_factory=dict)
     retries: int = Field(default=3, ge=0, le=10, description="retries of a call on 429/5xx/timeouts")
     max_retry_after: Duration = Field(default=60.0, description="cap on a provider's Retry-After")
+    max_response_bytes: int = Field(
+        default=DEFAULT_MAX_RESPONSE_BYTES,
+        ge=1024,
+        le=1024 * 1024 * 1024,
+        description="largest answer body read from the provider (after decompression); larger fails the poll",
+    )
 
     _api_key: SecretStr | None = PrivateAttr(default=None)
 

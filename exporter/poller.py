@@ -175,6 +175,7 @@ class SourcePoller:
             retries=self.config.retries,
             max_retry_after=self.config.max_retry_after,
             deadline=deadline,
+            max_response_bytes=self.config.max_response_bytes,
             secrets=(self.config.api_key,),
             on_response=self._count_response,
             session=self.session_factory() if self.session_factory else None,
