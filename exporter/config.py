@@ -37,6 +37,17 @@ from exporter.bundle.settings import BundleConfig
 from exporter.durations import parse_duration
 from exporter.http import DEFAULT_MAX_RESPONSE_BYTES
 from exporter.redact import redact
+from exporter.safeyaml import (
+    MAX_CA_BYTES,
+    MAX_SECRET_BYTES,
+    MAX_YAML_BYTES,
+    FileProblem,
+    decode_utf8,
+    load_yaml,
+    read_limited,
+    read_text,
+    yaml_problem,
+)
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$"
@@ -47,12 +58,15 @@ class ConfigError(Exception):
 
     def __init__(self, path: str, problems: list[tuple[str, str]]):
         self.path = path
+        # one line per problem: a reason quoting a multi-line value must not break the file: key: reason shape
+        problems = [(loc, " ".join(msg.split()) or "invalid value") for loc, msg in problems]
         self.problems = problems
         super().__init__("\n".join(f"{path}: {loc}: {msg}" if loc else f"{path}: {msg}" for loc, msg in problems))
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan: .nan, .inf and 1e999 are never a price, a rate or a threshold.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _resolve_secret(env: str | None, file: str | None, info: ValidationInfo, what: str) -> SecretStr | None:
@@ -60,24 +74,28 @@ def _resolve_secret(env: str | None, file: str | None, info: ValidationInfo, wha
     if env and file:
         raise ValueError(f"set only one of {what}_env and {what}_file")
     if env:
+        # The value of a *_env key is never echoed, even when it looks like a variable name: users paste the
+        # credential itself here, and Coze tokens (pat_...), hex tokens and signing secrets look like names.
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", env):
-            # Users paste the key itself here; never echo it back.
             raise ValueError(
                 f"{what}_env: must be the NAME of an environment variable (letters, digits, _), not "
                 "the credential itself (the value is not shown)"
             )
         value = os.environ.get(env)
         if value is None or not value.strip():
-            raise ValueError(f"{what}_env: environment variable {env} is not set or empty")
+            raise ValueError(
+                f"{what}_env: the environment variable it names is not set or is empty (the name is not shown, "
+                "in case it is a credential)"
+            )
         return SecretStr(value.strip())
     if file:
         base = Path((info.context or {}).get("base_dir", "."))
         path = Path(file) if Path(file).is_absolute() else base / file
         shown = redact(str(path))  # a key pasted as the file name must not be echoed
         try:
-            value = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ValueError(f"{what}_file: cannot read {shown!r}: {exc.strerror or exc}") from None
+            value = read_text(path, max_bytes=MAX_SECRET_BYTES, what=f"{what}_file {shown!r}").strip()
+        except FileProblem as exc:
+            raise ValueError(f"{what}_file: {exc}") from None
         if not value:
             raise ValueError(f"{what}_file: {shown!r} is empty")
         return SecretStr(value)
@@ -353,6 +371,8 @@ class HttpJsonMetric(_Strict):
                 "select: 'all' over a list gives one series per item and needs labels that tell the "
                 "items apart; or reduce the items with select: last, first, sum, max, min or count"
             )
+        if self.type == "counter" and self.scale < 0:
+            raise ValueError("scale: a counter cannot be scaled by a negative number (it would decrease)")
         if self.token_type and (self.type != "counter" or "model" not in self.labels):
             raise ValueError("token_type: token metrics must be counters with a model label")
         return self
@@ -591,7 +611,12 @@ class ProbeConfig(_Strict):
             base = Path((info.context or {}).get("base_dir", "."))
             ca = Path(self.tls_ca_file) if Path(self.tls_ca_file).is_absolute() else base / self.tls_ca_file
             try:
-                ssl.create_default_context(cafile=str(ca))
+                pem = decode_utf8(
+                    read_limited(ca, max_bytes=MAX_CA_BYTES, what=f"tls_ca_file {str(ca)!r}"), "tls_ca_file"
+                )
+                ssl.create_default_context(cadata=pem)
+            except FileProblem as exc:
+                raise ValueError(str(exc)) from None
             except (OSError, ssl.SSLError) as exc:
                 raise ValueError(
                     f"cannot load tls_ca_file {str(ca)!r}: {getattr(exc, 'strerror', None) or exc}"
@@ -829,23 +854,6 @@ class Config(_Strict):
 
 
 # --- loading --------------------------------------------------------------------------------------------------------
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses duplicate mapping keys (PyYAML silently keeps the last one)."""
-
-
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    mapping: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in mapping:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        mapping[key] = loader.construct_object(value_node, deep=deep)
-    return mapping
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def _loc_to_path(loc: tuple[int | str, ...], data: Any) -> str:
     """Turn a pydantic error location into ``sources[1].interval``, dropping discriminator tags."""
     out = ""
@@ -864,24 +872,37 @@ def _loc_to_path(loc: tuple[int | str, ...], data: Any) -> str:
     return out
 
 
-def _describe(err: Mapping[str, Any]) -> str:
+def _shown(value: Any) -> str:
+    """A config value quoted in an error: short, and without anything shaped like a credential."""
+    text = repr(value)
+    return redact(text if len(text) <= 80 else text[:77] + "...")
+
+
+def _describe(err: Mapping[str, Any], secret: bool = False) -> str:
+    """One reason for one pydantic error. ``secret``: the value sits at a ``*_env`` key and is never quoted."""
     kind = err.get("type", "")
     msg = str(err.get("msg", "invalid value"))
+    value = err.get("input")
     if kind == "extra_forbidden":
         return "unknown key (check its spelling against the config reference)"
     if kind == "missing":
         return "required key is missing"
     if kind == "union_tag_invalid":
         ctx = err.get("ctx", {})
-        return f"unknown type {ctx.get('tag')!r}; expected one of: {', '.join(SOURCE_TYPES)}"
+        return f"unknown type {_shown(ctx.get('tag'))}; expected one of: {', '.join(SOURCE_TYPES)}"
     if kind == "union_tag_not_found":
         return "required key 'type' is missing"
     if kind == "literal_error":
-        return f"{msg} (got {err.get('input')!r})"
+        return msg if secret else f"{msg} (got {_shown(value)})"
     msg = msg.removeprefix("Value error, ")
     if kind.endswith("_type") or kind.endswith("_parsing"):
-        return f"{msg} (got {type(err.get('input')).__name__} {err.get('input')!r})"
+        if secret:
+            return f"{msg} (got a {type(value).__name__}; the value is not shown)"
+        return f"{msg} (got {type(value).__name__} {_shown(value)})"
     return msg
+
+
+MAX_PROBLEMS = 50  # a list of 50,000 broken entries needs its first errors, not 50,000 lines
 
 
 def parse_config(data: Any, path: str = "<config>", base_dir: str | Path = ".") -> Config:
@@ -894,31 +915,36 @@ def parse_config(data: Any, path: str = "<config>", base_dir: str | Path = ".") 
         cfg = Config.model_validate(data, context={"base_dir": str(base_dir)})
     except ValidationError as exc:
         problems = []
-        for err in exc.errors(include_url=False, include_input=True):
+        errors = exc.errors(include_url=False, include_input=True)
+        for err in errors[:MAX_PROBLEMS]:
             loc = _loc_to_path(tuple(err["loc"]), data)
-            msg = _describe(err)
+            secret = any(isinstance(part, str) and part.endswith("_env") for part in err["loc"])
+            msg = _describe(err, secret)
             # errors raised by model validators name their own key path below the model's location
             if ": " in msg and re.match(r"^[\w\[\].]+: ", msg):
                 sub, msg = msg.split(": ", 1)
                 loc = f"{loc}.{sub}" if loc else sub
-            problems.append((loc, msg))
+            problems.append((redact(loc), msg))
+        if len(errors) > MAX_PROBLEMS:
+            problems.append(("", f"... and {len(errors) - MAX_PROBLEMS} more problems"))
         raise ConfigError(path, problems) from None
     cfg._path = path
     return cfg
 
 
 def load_config(path: str | Path) -> Config:
-    """Read, parse and validate a config file. Raises :class:`ConfigError` on any problem."""
+    """Read, parse and validate a config file. Raises :class:`ConfigError` on any problem.
+
+    The file is read bounded and as UTF-8 only, and parsed with YAML aliases, nesting and size limited (see
+    :mod:`exporter.safeyaml`): a hostile or broken file is an error naming the file, never a hang or a traceback.
+    """
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(p), [("", f"cannot read config file: {exc.strerror or exc}")]) from None
+        text = read_text(p, max_bytes=MAX_YAML_BYTES, what="config file")
+    except FileProblem as exc:
+        raise ConfigError(str(p), [("", str(exc))]) from None
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(str(p), [(where, f"invalid YAML: {problem}")]) from None
+        raise ConfigError(str(p), [yaml_problem(exc, text)]) from None
     return parse_config(data, str(p), p.parent)

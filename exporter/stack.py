@@ -315,10 +315,16 @@ class Stack:
         """The exporter config as YAML data, and the directory its relative paths are relative to."""
         if self.config_path is None:
             return yaml.safe_load(demo_config_text()), self.workdir
-        try:
-            data = yaml.safe_load(self.config_path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise StackError(f"cannot read the exporter config {self.config_path}: {exc}") from None
+        from exporter.safeyaml import MAX_YAML_BYTES, FileProblem, load_yaml, read_text, yaml_problem
+
+        try:  # bounded and alias-safe: the data is walked (json.dumps) before the config is validated
+            text = read_text(self.config_path, max_bytes=MAX_YAML_BYTES, what="config file")
+            data = load_yaml(text) or {}
+        except FileProblem as exc:
+            raise StackError(f"{self.config_path}: {exc}") from None
+        except yaml.YAMLError as exc:
+            where, problem = yaml_problem(exc, text)
+            raise StackError(f"{self.config_path}: {where}: {problem}") from None
         if not isinstance(data, dict):
             raise StackError(f"{self.config_path}: the top level must be a mapping")
         return data, self.config_path.parent

@@ -40,7 +40,7 @@ CASES = [
     pytest.param(
         "sources:\n  - {type: openai, name: a, api_key_env: LLMPULSE_TEST_UNSET_VAR}\n",
         "sources[0].api_key_env",
-        "LLMPULSE_TEST_UNSET_VAR is not set",
+        "the environment variable it names is not set or is empty",
         id="missing-credential-env",
     ),
     pytest.param(

@@ -203,19 +203,17 @@ def parse_table(data: Any, origin: str, key: str) -> dict[str, Price]:
 
 
 def _read_yaml(path: Path, key: str) -> Any:
-    from exporter.config import _UniqueKeyLoader  # refuses duplicate keys, like the config itself
+    from exporter.safeyaml import MAX_YAML_BYTES, FileProblem, load_yaml, read_text, yaml_problem
 
+    try:  # bounded, UTF-8 only, YAML aliases and nesting limited, duplicate keys refused: like the config itself
+        text = read_text(path, max_bytes=MAX_YAML_BYTES, what=f"price file {str(path)!r}")
+    except FileProblem as exc:
+        raise PriceTableError(key, str(exc)) from None
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PriceTableError(key, f"cannot read price file {str(path)!r}: {exc.strerror or exc}") from None
-    try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
+        return load_yaml(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise PriceTableError(key, f"{path}: {where}invalid YAML: {problem}") from None
+        where, problem = yaml_problem(exc, text)
+        raise PriceTableError(key, f"{path}: {where + ': ' if where else ''}{problem}") from None
 
 
 @lru_cache(maxsize=1)
