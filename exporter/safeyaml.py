@@ -91,6 +91,13 @@ class SafeLoader(yaml.SafeLoader):
         self._depth = 0
         self._aliases = 0
 
+    def fetch_flow_collection_start(self, TokenClass: type) -> None:
+        # The scanner keeps one pending "simple key" per open bracket and rescans them all at every token: 100k
+        # nested brackets cost O(n^2) before the composer sees any node, so the depth is checked here first.
+        if self.flow_level >= MAX_DEPTH:
+            raise yaml.scanner.ScannerError(None, None, f"nested deeper than {MAX_DEPTH} levels", self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)  # type: ignore[misc]
+
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:  # type: ignore[override]
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
