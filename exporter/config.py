@@ -423,7 +423,7 @@ class HttpJsonSource(SourceBase):
     headers: dict[str, str] = Field(default_factory=dict)
     body: dict[str, Any] | None = None
     auth: HttpJsonAuth = Field(default_factory=HttpJsonAuth)
-    metrics: list[HttpJsonMetric] = Field(min_length=1)
+    metrics: list[HttpJsonMetric] = Field(min_length=1, max_length=500)
     expect: dict[str, Any] = Field(
         default_factory=dict,
         description="path -> value the answer must have (e.g. code: 0), else the poll fails with the answer's message",
@@ -791,7 +791,7 @@ class RelayConfig(_Strict):
     max_alerts: int = Field(default=10, ge=1, le=100, description="alerts listed per message (the rest counted)")
     token_env: str | None = Field(default=None, description="bearer token Alertmanager must send (optional)")
     token_file: str | None = None
-    bots: list[RelayBotConfig] = Field(min_length=1)
+    bots: list[RelayBotConfig] = Field(min_length=1, max_length=100)
 
     _token: SecretStr | None = PrivateAttr(default=None)
 
@@ -812,8 +812,8 @@ class RelayConfig(_Strict):
 
 # --- the whole file -------------------------------------------------------------------------------------------------
 class Config(_Strict):
-    sources: list[SourceConfig] = Field(default_factory=list)
-    probes: list[ProbeConfig] = Field(default_factory=list)
+    sources: list[SourceConfig] = Field(default_factory=list, max_length=1000)
+    probes: list[ProbeConfig] = Field(default_factory=list, max_length=1000)
     events: EventsConfig | None = None
     pricing: PricingConfig = Field(default_factory=PricingConfig)
     exchange_rates: dict[str, float] = Field(

@@ -18,15 +18,19 @@ from typing import Any
 
 import yaml
 
-#: A config or price table is a few KB; 4 MiB is far beyond any real one and still cheap to parse.
-MAX_YAML_BYTES = 4 * 1024 * 1024
+#: A config is a few KB (the demo config 4 KB); the pure-Python YAML scanner needs seconds per MB, so the cap is
+#: what bounds the time to refuse a hostile file. Price tables may be larger (hundreds of models).
+MAX_YAML_BYTES = 256 * 1024
+MAX_PRICE_FILE_BYTES = 1024 * 1024
 #: Key files hold one token or URL; a CA bundle a few hundred KB.
 MAX_SECRET_BYTES = 64 * 1024
 MAX_CA_BYTES = 4 * 1024 * 1024
 #: Nesting of mappings and lists (the deepest real config is about 8 levels).
 MAX_DEPTH = 64
-#: Nodes of the document once every alias is expanded, and aliases in it: enough for any sensible use of YAML
-#: anchors (shared label sets, repeated metric blocks), far below what an alias bomb needs.
+#: Nodes written in the document (a large config has about 2,000; a table of 1,000 prices about 12,000).
+MAX_DOCUMENT_NODES = 20_000
+#: Nodes once every alias is expanded, and aliases: enough for any sensible use of YAML anchors (shared label
+#: sets, repeated metric blocks), far below what an alias bomb needs.
 MAX_NODES = 200_000
 MAX_ALIASES = 1000
 
@@ -89,6 +93,7 @@ class SafeLoader(yaml.SafeLoader):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._depth = 0
+        self._nodes = 0
         self._aliases = 0
 
     def fetch_flow_collection_start(self, TokenClass: type) -> None:
@@ -107,7 +112,12 @@ class SafeLoader(yaml.SafeLoader):
                 )
             return super().compose_node(parent, index)  # type: ignore[no-any-return]
         self._depth += 1
+        self._nodes += 1
         try:
+            if self._nodes > MAX_DOCUMENT_NODES:
+                raise yaml.composer.ComposerError(
+                    None, None, f"more than {MAX_DOCUMENT_NODES} values in one document", self.peek_event().start_mark
+                )
             if self._depth > MAX_DEPTH:
                 raise yaml.composer.ComposerError(
                     None, None, f"nested deeper than {MAX_DEPTH} levels", self.peek_event().start_mark

@@ -223,6 +223,8 @@ def special_documents() -> list[bytes]:
         b"sources: !!binary aGVsbG8=\n",
         b"sources: !!python/object/apply:os.system ['true']\n",
         b"key: " + b"x" * (5 * 1024 * 1024) + b"\n",
+        b"key: " + b"x " * (127 * 1024) + b"\n",  # just under the size cap: the slowest text to scan
+        b"key: [" + b"1," * (127 * 1024) + b"]\n",  # just under the size cap: as many values as fit
     ]
 
 

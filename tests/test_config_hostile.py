@@ -135,7 +135,7 @@ def test_deep_nesting_and_self_reference_are_refused(tmp_path: Path) -> None:
     for name, text in {
         "deep": "a: " + "[" * 10_000 + "]" * 10_000 + "\n",
         "self": "sources: &s [*s]\n",
-        "too-big": "x: '" + "y" * (5 * 1024 * 1024) + "'\n",
+        "too-big": "x: '" + "y" * (300 * 1024) + "'\n",
     }.items():
         path = tmp_path / f"{name}.yml"
         path.write_text(text)

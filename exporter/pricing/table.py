@@ -203,10 +203,10 @@ def parse_table(data: Any, origin: str, key: str) -> dict[str, Price]:
 
 
 def _read_yaml(path: Path, key: str) -> Any:
-    from exporter.safeyaml import MAX_YAML_BYTES, FileProblem, load_yaml, read_text, yaml_problem
+    from exporter.safeyaml import MAX_PRICE_FILE_BYTES, FileProblem, load_yaml, read_text, yaml_problem
 
     try:  # bounded, UTF-8 only, YAML aliases and nesting limited, duplicate keys refused: like the config itself
-        text = read_text(path, max_bytes=MAX_YAML_BYTES, what=f"price file {str(path)!r}")
+        text = read_text(path, max_bytes=MAX_PRICE_FILE_BYTES, what=f"price file {str(path)!r}")
     except FileProblem as exc:
         raise PriceTableError(key, str(exc)) from None
     try:
