@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import REGISTRY, generate_latest
@@ -29,9 +30,18 @@ class App:
     """Everything one ``llmpulse serve`` runs. Build, :meth:`start`, then :meth:`stop`."""
 
     def __init__(
-        self, config: Config, host: str = "0.0.0.0", port: int = 9877, *, process_metrics: bool = True
+        self,
+        config: Config,
+        host: str = "0.0.0.0",
+        port: int = 9877,
+        *,
+        process_metrics: bool = True,
+        state_dir: Path | None = None,
     ) -> None:
+        """``state_dir`` (else the config's ``state_dir``) keeps month-to-date marks across restarts; it must
+        exist and be writable (see :func:`exporter.state.prepare_dir`)."""
         self.config = config
+        self.state_dir = state_dir or config.state_path
         self.started_at = time.time()
         self.exposition = Exposition()
         if process_metrics:
@@ -49,7 +59,9 @@ class App:
             if source.type == "http_json":  # families named by the config, not by the contract
                 for fam in families_for(source):
                     self.exposition.add_family(fam)
-        self.pollers = [SourcePoller(s, self.exposition, enrichers=enrichers) for s in config.sources]
+        self.pollers = [
+            SourcePoller(s, self.exposition, enrichers=enrichers, state_dir=self.state_dir) for s in config.sources
+        ]
 
         self.probe_live = LiveMetrics()
         self.probes: Any = None

@@ -69,7 +69,16 @@ def main() -> None:
 @click.option("--demo", is_flag=True, help="No keys needed: start the built-in simulator in-process and poll it.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
 @click.option("--log-format", type=click.Choice(["logfmt", "json"]), default="logfmt")
-def serve(config_path: Path | None, listen: str, demo: bool, log_level: str, log_format: str) -> None:
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory for state kept across restarts (month-to-date high-water marks); overrides state_dir: "
+    "in the config. Created if missing.",
+)
+def serve(
+    config_path: Path | None, listen: str, demo: bool, log_level: str, log_format: str, state_dir: Path | None
+) -> None:
     """Run the exporter: poll sources, run probes, accept events, serve /metrics."""
     setup_logging(log_level, log_format)
     host, port = _listen(listen, DEFAULT_PORT)
@@ -97,10 +106,11 @@ def serve(config_path: Path | None, listen: str, demo: bool, log_level: str, log
             config = load_config(config_path)
         except ConfigError as err:
             _fail_config(err)
+    state = _state_dir(state_dir, config)
     from exporter.app import App
 
     try:
-        app = App(config, host, port).start()
+        app = App(config, host, port, state_dir=state).start()
     except OSError as exc:
         click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
         sys.exit(1)
@@ -112,6 +122,22 @@ def serve(config_path: Path | None, listen: str, demo: bool, log_level: str, log
     app.stop()
     if sim_server is not None:
         sim_server.stop()
+
+
+def _state_dir(flag: Path | None, config: Config) -> Path | None:
+    """The state directory (the flag wins over the config key), created and checked writable; exit 2 if not."""
+    from exporter.state import prepare_dir
+
+    path = flag or config.state_path
+    if path is None:
+        return None
+    try:
+        prepare_dir(path)
+    except OSError as exc:
+        where = "--state-dir" if flag else f"{config.path}: state_dir"
+        click.echo(f"error: {where}: cannot use {str(path)!r} as the state directory: {exc.strerror or exc}", err=True)
+        sys.exit(2)
+    return path
 
 
 def _demo_traffic(app: App, sim: Simulator) -> TrafficGenerator | None:

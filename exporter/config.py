@@ -821,8 +821,29 @@ class Config(_Strict):
     )
     bundle: BundleConfig = Field(default_factory=BundleConfig)
     relay: RelayConfig | None = None
+    state_dir: str | None = Field(
+        default=None,
+        description="directory for state kept across restarts (month-to-date high-water marks); relative to "
+        "the config file; serve --state-dir overrides it",
+    )
 
     _path: str = PrivateAttr(default="")
+    _base_dir: str = PrivateAttr(default=".")
+
+    @field_validator("state_dir")
+    @classmethod
+    def _state_dir_ok(cls, v: str | None) -> str | None:
+        if v is not None and (not v.strip() or "\x00" in v):
+            raise ValueError("state_dir must be a directory path")
+        return v
+
+    @property
+    def state_path(self) -> Path | None:
+        """state_dir resolved against the config file's directory (None when not configured)."""
+        if self.state_dir is None:
+            return None
+        path = Path(self.state_dir)
+        return path if path.is_absolute() else Path(self._base_dir) / path
 
     @model_validator(mode="after")
     def _unique_names(self) -> Config:
@@ -929,6 +950,7 @@ def parse_config(data: Any, path: str = "<config>", base_dir: str | Path = ".") 
             problems.append(("", f"... and {len(errors) - MAX_PROBLEMS} more problems"))
         raise ConfigError(path, problems) from None
     cfg._path = path
+    cfg._base_dir = str(base_dir)
     return cfg
 
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from exporter import contract
@@ -24,6 +25,7 @@ from exporter.providers import provider_class
 from exporter.providers.base import ProviderBase
 from exporter.redact import redact
 from exporter.samples import LabelKey, MetricSet
+from exporter.state import MonthMarks, SourceState
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +64,21 @@ class SourceStatus:
 class MonthToDateGuard:
     """Keeps month-to-date counters monotonic within a UTC month and counts downward revisions.
 
-    The provider's data is the truth and is recomputed every poll, so a restart shows the same value; but if the
-    provider revises a total downward, the exported counter keeps its higher value (a decrease would read as a
-    counter reset to ``rate()``) and ``llmpulse_source_revisions_total`` counts the revision instead.
+    The provider's data is the truth and is recomputed every poll; but if the provider revises a total downward,
+    the exported counter keeps its higher value (a decrease would read as a counter reset to ``rate()``) and
+    ``llmpulse_source_revisions_total`` counts the revision instead. With a state directory the marks are
+    restored at start (see :mod:`exporter.state`), so a restart after a revision does not decrease the counter.
     """
 
-    def __init__(self) -> None:
-        self.month = ""
-        self.high: dict[tuple[contract.Family, LabelKey], float] = {}
-        self.reported: dict[tuple[contract.Family, LabelKey], float] = {}
+    def __init__(self, marks: MonthMarks | None = None) -> None:
+        marks = marks or MonthMarks()
+        self.month = marks.month
+        self.high: dict[tuple[contract.Family, LabelKey], float] = dict(marks.high)
+        self.reported: dict[tuple[contract.Family, LabelKey], float] = dict(marks.reported)
+
+    def marks(self) -> MonthMarks:
+        """A copy of what the guard remembers (what the state file holds)."""
+        return MonthMarks(self.month, dict(self.high), dict(self.reported))
 
     def apply(self, ms: MetricSet, now: datetime) -> dict[str, int]:
         month = now.astimezone(UTC).strftime("%Y-%m")
@@ -116,6 +124,7 @@ class SourcePoller:
         clock: Callable[[], float] = time.time,
         jitter: float = 0.1,
         session_factory: Callable[[], Any] | None = None,
+        state_dir: Path | None = None,
     ) -> None:
         self.config = config
         self.exposition = exposition
@@ -128,7 +137,10 @@ class SourcePoller:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._guard = MonthToDateGuard()
+        self.provider: ProviderBase = provider_class(config.type)(config)
+        # Month-to-date marks survive restarts when a state directory is configured (month-to-date sources only).
+        self._state = SourceState(state_dir, config.name) if state_dir and self.provider.month_to_date else None
+        self._guard = MonthToDateGuard(self._state.load() if self._state else None)
         self._data_chunks: dict[contract.Family, bytes] = {}
         self._api_requests: dict[str, float] = {}
         self._poll_errors: dict[str, float] = dict.fromkeys(POLL_ERROR_REASONS, 0.0)
@@ -139,7 +151,6 @@ class SourcePoller:
         self._last_error = ""
         self._last_duration = 0.0
         self._series = 0
-        self.provider: ProviderBase = provider_class(config.type)(config)
         self._publish()
 
     # -- lifecycle ---------------------------------------------------------------------------------------------------
@@ -200,13 +211,17 @@ class SourcePoller:
         finally:
             client.close()
         duration = time.monotonic() - started
+        to_save: MonthMarks | None = None
         with self._lock:
             self._polls += 1
             self._last_duration = duration
             if error is None and ms is not None:
                 if self.provider.month_to_date:
+                    before = self._guard.marks() if self._state else None
                     for name, count in self._guard.apply(ms, now).items():
                         self._revisions[name] = self._revisions.get(name, 0.0) + count
+                    if self._state and self._guard.marks() != before:
+                        to_save = self._guard.marks()
                 self._data_chunks = render_metricset(ms, self.base_labels)
                 self._series = len(ms)
                 self._up = True
@@ -222,6 +237,8 @@ class SourcePoller:
                 if fallback is not None:
                     self._data_chunks = render_metricset(fallback, self.base_labels)
                     self._series = len(fallback)
+        if to_save is not None and self._state is not None:
+            self._state.save(to_save)  # outside the lock: a slow disk must not stall the landing page
         if error is None:
             log.info("source=%s poll ok series=%d duration_seconds=%.3f", self.config.name, self._series, duration)
         else:
