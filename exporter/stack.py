@@ -452,7 +452,8 @@ check_for_plugin_updates = false
         if name == "simulator":
             return [*py, "simulate", "--listen", listen, *self._traffic_args()]
         if name == "exporter":
-            return [*py, "serve", "--config", str(etc / "exporter.yml"), "--listen", listen]
+            state = ["--state-dir", str(self.path("data", "exporter"))]  # month-to-date marks across restarts
+            return [*py, "serve", "--config", str(etc / "exporter.yml"), "--listen", listen, *state]
         if name == "mailpit":
             smtp = f"127.0.0.1:{self.ports['mailpit_smtp']}"
             binary = find_binary("mailpit") if self.use_mailpit else None
