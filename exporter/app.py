@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
 
 from prometheus_client import REGISTRY, generate_latest
 
@@ -21,7 +20,7 @@ from exporter.providers.balance import balance_usd_enricher
 from exporter.providers.http_json import families_for
 from exporter.relay import Relay
 from exporter.samples import LiveMetrics, MetricSet
-from exporter.server import add_routes
+from exporter.server import Endpoints, add_routes
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +36,7 @@ class App:
         *,
         process_metrics: bool = True,
         state_dir: Path | None = None,
+        simulator_url: str | None = None,
     ) -> None:
         """``state_dir`` (else the config's ``state_dir``) keeps month-to-date marks across restarts; it must
         exist and be writable (see :func:`exporter.state.prepare_dir`)."""
@@ -64,13 +64,13 @@ class App:
         ]
 
         self.probe_live = LiveMetrics()
-        self.probes: Any = None
+        self.probes: ProbeScheduler | None = None
         if config.probes:
             self.probes = ProbeScheduler(config.probes, self.probe_live)
             self.exposition.attach_live("probes", self.probe_live)
 
         self.router = Router()
-        self.ingest: Any = None
+        self.ingest: EventIngest | None = None
         if config.events is not None:
             self.events_live = LiveMetrics()
             self.ingest = EventIngest(config.events, self.events_live, pricing=self.pricing)
@@ -88,7 +88,19 @@ class App:
         self.exposition.attach_live("relay", self.relay_live)
         self.relay.register(self.router)
 
-        add_routes(self.router, self)
+        add_routes(
+            self.router,
+            Endpoints(
+                metrics_body=lambda compressed: self.exposition.body(compressed=compressed),
+                ready=self.ready,
+                sources=lambda: [poller.status() for poller in self.pollers],
+                probes=self.probes.statuses if self.probes is not None else list,
+                started_at=self.started_at,
+                config_path=config.path or None,
+                events_source=config.events.name if config.events is not None else None,
+                simulator_url=simulator_url,
+            ),
+        )
         self.server = Server(self.router, host, port)
 
     @property
@@ -112,8 +124,8 @@ class App:
         return self
 
     def stop(self) -> None:
-        for poller in self.pollers:
-            poller._stop.set()
+        for poller in self.pollers:  # all of them at once, then wait for each
+            poller.request_stop()
         if self.probes is not None:
             self.probes.stop()
         if self.ingest is not None:

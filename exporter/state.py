@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from exporter import contract
-from exporter.safeyaml import FileProblem, read_limited
+from exporter.safefiles import FileProblem, read_limited
 from exporter.samples import LabelKey, label_key
 
 log = logging.getLogger(__name__)

@@ -335,7 +335,7 @@ def test_exporter_reports_a_cross_origin_redirect_as_a_poll_error_and_keeps_the_
 
 def test_probe_does_not_follow_a_redirect_with_its_key() -> None:
     """Probes never follow redirects: a 302 is the probe's answer (code 302), the key stays with its host."""
-    from exporter.config import ProbeConfig
+    from exporter.config import HttpProbeConfig
     from exporter.probes.http import HttpProbe
 
     with upstreams(2) as (api, elsewhere):
@@ -343,7 +343,7 @@ def test_probe_does_not_follow_a_redirect_with_its_key() -> None:
         api.scripts["/v1/models"] = redirect_to(f"{elsewhere.url}/v1/models")
         os.environ["T_PROBE_KEY"] = KEY
         try:
-            config = ProbeConfig.model_validate(
+            config = HttpProbeConfig.model_validate(
                 {"name": "p", "type": "http", "base_url": api.url, "api_key_env": "T_PROBE_KEY", "auth": "x-api-key"}
             )
         finally:

@@ -10,7 +10,7 @@ Endpoints (Bearer auth with a simulator key; each provider's own error envelope 
   the voucher balance.
 - OpenRouter ``GET /api/v1/key`` and the legacy ``GET /api/v1/auth/key`` (any simulator key; limit nullable,
   usage by window) and ``GET /api/v1/credits``, which answers **403 "Only management keys can perform this
-  operation"** unless the key is ``exporter.simulator.DEMO_MANAGEMENT_KEY``. Errors are
+  operation"** unless the key is ``exporter.simulator.common.DEMO_MANAGEMENT_KEY``. Errors are
   ``{"error": {"code": <int = HTTP status>, "message": ...}}``.
 - SiliconFlow ``GET /v1/user/info``: **strings** and success code **20000**; a bad key gets HTTP 401 with the
   plain-text body ``Invalid token``.
@@ -51,8 +51,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from exporter.httpserver import Request, Response
-from exporter.simulator import DEMO_MANAGEMENT_KEY
-from exporter.simulator.common import with_faults
+from exporter.simulator.common import DEMO_MANAGEMENT_KEY, with_faults
 
 TOPUP_SHARE = 0.8  # an auto-topped-up account refills each time this share of its starting balance is spent
 PROVIDERS = ("deepseek", "moonshot", "openrouter", "siliconflow")
