@@ -227,7 +227,9 @@ def test_an_unusable_state_dir_is_exit_2_with_the_reason(tmp_path: Path) -> None
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     config = tmp_path / "config.yml"
-    config.write_text(f"state_dir: {blocker / 'sub'}\nsources:\n  - {{type: statuspage, name: s, base_url: 'http://127.0.0.1:9'}}\n")
+    config.write_text(
+        f"state_dir: {blocker / 'sub'}\nsources:\n  - {{type: statuspage, name: s, base_url: 'http://127.0.0.1:9'}}\n"
+    )
     proc = run_cli("serve", "--config", str(config), "--listen", "127.0.0.1:0", timeout=30)
     assert proc.returncode == 2
     assert f"{config}: state_dir: cannot use" in proc.stderr and "Traceback" not in proc.stderr
