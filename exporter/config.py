@@ -773,8 +773,12 @@ class RelayConfig(StrictModel):
 
     timeout: Duration = Field(default=10.0, description="per bot call; Alertmanager retries a failed relay")
     max_alerts: int = Field(default=10, ge=1, le=100, description="alerts listed per message (the rest counted)")
-    token_env: str | None = Field(default=None, description="bearer token Alertmanager must send (optional)")
+    token_env: str | None = Field(default=None, description="bearer token Alertmanager must send")
     token_file: str | None = None
+    allow_unauthenticated: bool = Field(
+        default=False,
+        description="accept posts without a token (anyone who reaches the exporter could then post to the chats)",
+    )
     bots: list[RelayBotConfig] = Field(min_length=1, max_length=100)
 
     _token: SecretStr | None = PrivateAttr(default=None)
@@ -782,6 +786,14 @@ class RelayConfig(StrictModel):
     @model_validator(mode="after")
     def _resolve(self, info: ValidationInfo) -> RelayConfig:
         self._token = _resolve_secret(self.token_env, self.token_file, info, "token")
+        if self._token is None and not self.allow_unauthenticated:
+            raise ValueError(
+                "missing token: set token_env or token_file (the bearer token Alertmanager sends: "
+                "bundle.receivers.relay.bearer_token_file holds the same value), so that not everyone who reaches "
+                "the exporter can post to your chats; or set allow_unauthenticated: true"
+            )
+        if self._token is not None and self.allow_unauthenticated:
+            raise ValueError("allow_unauthenticated: set it only when no token is configured")
         seen: set[tuple[str, str]] = set()
         for i, bot in enumerate(self.bots):
             if (bot.type, bot.name) in seen:

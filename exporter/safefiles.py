@@ -71,3 +71,17 @@ def decode_utf8(data: bytes, what: str) -> str:
 def read_text(path: Path, *, max_bytes: int, what: str) -> str:
     """A small UTF-8 text file (see :func:`read_limited` and :func:`decode_utf8`)."""
     return decode_utf8(read_limited(path, max_bytes=max_bytes, what=what), what)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file that holds a secret so that only its owner can read it (0600), from the first byte on: the file
+    is created with that mode (not chmod-ed after writing) and an existing file is narrowed before it is rewritten."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        data = text.encode("utf-8")
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)

@@ -46,8 +46,9 @@ from exporter import contract, yamlio
 from exporter.bundle.stackfiles import EXPORTER_CONFIG_DIR, SERVICES, START_ORDER, all_ports
 from exporter.bundle.topology import Topology, native
 from exporter.bundle.writer import run_generate
-from exporter.config import Config, ConfigError, load_config
+from exporter.config import Config, ConfigError, load_config, parse_config
 from exporter.demo import DEMO_ENV, demo_config
+from exporter.safefiles import write_private
 
 log = logging.getLogger(__name__)
 
@@ -260,6 +261,7 @@ class Stack:
         self._exporter_config: dict[str, Any] = {}
         self._recorded: dict[str, dict[str, Any]] = {}  # pids a previous `stack up` recorded
         self._raw_exporter_config: dict[str, Any] = {}
+        self._relay_token_made = False
         self._config_base = self.workdir
         self._bundle: Config | None = None
 
@@ -301,20 +303,54 @@ class Stack:
             raise StackError(f"{self.config_path}: the top level must be a mapping")
         return data, self.config_path.parent
 
+    @property
+    def relay_token_file(self) -> Path:
+        return self.path("secrets", "relay-token")
+
+    def _with_relay_token(self, data: dict[str, Any]) -> dict[str, Any]:
+        """A ``relay:`` section without a token gets the stack's own (``secrets/relay-token``, 0600, made once):
+        the relay refuses unauthenticated posts, and this stack's Alertmanager sends the same token."""
+        relay = data.get("relay")
+        if not isinstance(relay, dict) or any(
+            key in relay for key in ("token_env", "token_file", "allow_unauthenticated")
+        ):
+            return data
+        token = self.relay_token_file
+        if not token.exists():
+            token.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(token.parent, 0o700)
+            write_private(token, secrets.token_urlsafe(32) + "\n")
+        self._relay_token_made = True
+        return {**data, "relay": {**relay, "token_file": str(token)}}
+
     def _bundle_settings(self) -> Config | None:
         source = self.bundle_config_path or self.config_path
         if source is None:
             return None
         try:
-            return load_config(source)
+            if source == self.config_path and self._relay_token_made:
+                config = parse_config(self._raw_exporter_config, str(source), self._config_base)
+            else:
+                config = load_config(source)
         except ConfigError as err:
             raise StackError(f"invalid config\n{err}") from None
+        relay = config.bundle.receivers.relay
+        if self._relay_token_made and relay.bots and not relay.bearer_token_file:
+            # Alertmanager authenticates to the relay with the token the stack made for it.
+            receivers = config.bundle.receivers.model_copy(
+                update={"relay": relay.model_copy(update={"bearer_token_file": str(self.relay_token_file)})}
+            )
+            bundle = config.bundle.model_copy(update={"receivers": receivers})
+            config = config.model_copy(update={"bundle": bundle})
+        return config
 
     def plan(self) -> None:
-        """Decide which services run and check their programs are installed. Writes nothing."""
+        """Decide which services run and check their programs are installed. Writes nothing, except the stack's
+        relay token (``secrets/relay-token``) when the config's ``relay:`` has none."""
         # MP_DISABLE_VERSION_CHECK: mailpit (1.26.2+; older ones ignore it) must not call GitHub from a loopback stack
         self._env = {**DEMO_ENV, **os.environ, "PYTHONUNBUFFERED": "1", "MP_DISABLE_VERSION_CHECK": "true"}
         data, self._config_base = self._load_exporter_config()
+        data = self._with_relay_token(data)
         self._raw_exporter_config = data
         uses_sim = "simulator:" in json.dumps(data)
         simulator = uses_sim if self.want_simulator is None else self.want_simulator
@@ -461,8 +497,9 @@ check_for_plugin_updates = false
             self._restore()
         if bundle_config is not None:
             self.bundle_config_path = Path(bundle_config).resolve()
+        data, self._config_base = self._load_exporter_config()
+        self._raw_exporter_config = self._with_relay_token(data)
         self._bundle = self._bundle_settings()
-        self._raw_exporter_config, self._config_base = self._load_exporter_config()
         self.prepare()
         for name in ("prometheus", "alertmanager"):
             if name not in self.services:

@@ -142,13 +142,18 @@ def test_docker_compose_config_validates(
 # --- compose mounts exactly the generated files -----------------------------------------------------------------------
 def test_compose_mounts_exactly_the_table_shared_with_the_native_stack() -> None:
     mounts = _bind_mounts(_compose())
-    config_mounts = {(s, p, t, ro) for s, p, t, ro in mounts if t != SECRETS_TARGET}
+    secret_targets = (SECRETS_TARGET, "/etc/alertmanager/secrets")
+    config_mounts = {(s, p, t, ro) for s, p, t, ro in mounts if t not in secret_targets}
     expected = {(svc, repo, target, True) for repo, (svc, target) in COMPOSE_MOUNTS.items()}
     assert config_mounts == expected
     for _, repo, _, _ in config_mounts:
         assert (ROOT / repo).exists(), f"compose mounts {repo}, which is not in the repository"
-    secrets = [m for m in mounts if m[2] == SECRETS_TARGET]
-    assert secrets == [("exporter", "examples/secrets", SECRETS_TARGET, True)]
+    secrets = sorted(m for m in mounts if m[2] in secret_targets)
+    # the relay's token is shared: the exporter checks it, Alertmanager sends it
+    assert secrets == [
+        ("alertmanager", "examples/secrets", "/etc/alertmanager/secrets", True),
+        ("exporter", "examples/secrets", SECRETS_TARGET, True),
+    ]
     assert (ROOT / "examples/secrets").is_dir()
 
 
