@@ -9,6 +9,7 @@ from pathlib import Path
 from prometheus_client import REGISTRY, generate_latest
 
 from exporter import __version__, contract
+from exporter.budget import SeriesBudget
 from exporter.config import Config
 from exporter.exposition import Exposition, render_metricset
 from exporter.httpserver import Router, Server
@@ -72,7 +73,8 @@ class App:
         self.router = Router()
         self.ingest: EventIngest | None = None
         if config.events is not None:
-            self.events_live = LiveMetrics()
+            budget = SeriesBudget(config.events.max_series_per_family, config.events.max_series)
+            self.events_live = LiveMetrics(budget)
             self.ingest = EventIngest(config.events, self.events_live, pricing=self.pricing)
             self.exposition.attach_live("events", self.events_live)
             self.router.add(
@@ -99,6 +101,8 @@ class App:
                 config_path=config.path or None,
                 events_source=config.events.name if config.events is not None else None,
                 simulator_url=simulator_url,
+                health_problems=self.health_problems,
+                waiting_sources=self.waiting_sources,
             ),
         )
         self.server = Server(self.router, host, port)
@@ -137,3 +141,22 @@ class App:
     def ready(self) -> bool:
         """Ready once every source has finished its first poll (successful or not)."""
         return all(p.status().polls > 0 for p in self.pollers)
+
+    def waiting_sources(self) -> list[str]:
+        """Sources that have not finished their first poll yet."""
+        return [p.config.name for p in self.pollers if p.status().polls == 0]
+
+    def health_problems(self) -> list[str]:
+        """Why this process should be restarted: a background loop that stopped, or /metrics that cannot render.
+        Empty when healthy."""
+        problems = [f"source {p.config.name}: poll loop stopped" for p in self.pollers if not p.alive()]
+        if self.probes is not None:
+            problems += [f"probe {name}: probe loop stopped" for name in self.probes.stopped()]
+        if self.ingest is not None and not self.ingest.alive():
+            problems.append("events: window timer stopped")
+        try:
+            self.exposition.body()
+        except Exception as exc:
+            log.exception("/metrics cannot render")
+            problems.append(f"/metrics cannot render: {type(exc).__name__}")
+        return problems

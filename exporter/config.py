@@ -116,6 +116,15 @@ class SourceBase(StrictModel):
         le=1024 * 1024 * 1024,
         description="largest answer body read from the provider (after decompression); larger fails the poll",
     )
+    max_series: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="series budget of the source; beyond it new series fold into other",
+    )
+    max_series_per_family: int | None = Field(
+        default=None, ge=1, le=1_000_000, description="series budget of each metric family of the source"
+    )
 
     _api_key: SecretStr | None = PrivateAttr(default=None)
 
@@ -412,7 +421,9 @@ class HttpJsonSource(SourceBase):
         description="path -> value the answer must have (e.g. code: 0), else the poll fails with the answer's message",
     )
     timezone: str = Field(default="UTC", description="time zone of the ${today}-style placeholders")
-    max_series: int = Field(default=1000, ge=1, le=100_000, description="a poll mapping to more series fails")
+    max_series: int | None = Field(
+        default=1000, ge=1, le=100_000, description="series budget; beyond it new series fold into other"
+    )
 
     def _needs_key(self) -> bool:
         return self.auth.type != "none"
@@ -667,6 +678,16 @@ class EventsConfig(StrictModel):
     max_events: int = Field(default=1000, ge=1, le=100_000, description="events per post")
     max_label_values: int = Field(
         default=200, ge=1, description="distinct app/channel/model values kept before new ones fold into 'other'"
+    )
+    max_series_per_family: int = Field(
+        default=5000,
+        ge=10,
+        le=1_000_000,
+        description="series of one family (label combinations; a histogram counts its buckets) before new "
+        "combinations fold into 'other'",
+    )
+    max_series: int = Field(
+        default=20_000, ge=10, le=10_000_000, description="series of all events families before new ones fold"
     )
     session_ttl: Duration = Field(
         default=86400.0, description="open sessions with no session_end are forgotten after this long"

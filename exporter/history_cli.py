@@ -199,3 +199,31 @@ def export(config_path: Path, from_day: datetime, to_day: datetime, fmt: str, ou
 
 def _midnight(day: date) -> float:
     return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+
+
+@click.command()
+@click.option("--prometheus", "prometheus_url", required=True, metavar="URL", help="Prometheus base URL.")
+@click.option("--day", type=click.DateTime(["%Y-%m-%d"]), help="The day to report  [default: yesterday]")
+@click.option(
+    "--timezone", "tz_name", default="UTC", metavar="TZ", help="IANA time zone of the day, e.g. Asia/Shanghai."
+)
+@click.option("--format", "fmt", type=click.Choice(["markdown", "csv", "json"]), default="markdown")
+def report(prometheus_url: str, day: datetime | None, tz_name: str, fmt: str) -> None:
+    """One day's summary read from Prometheus: calls, users, response times, errors, spend, top models,
+    projects and error codes, balances and runway, each against the day before."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from exporter.report import ReportError, build_report, prometheus_query, render
+
+    try:
+        tz = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(
+            f"unknown time zone {tz_name!r} (use an IANA name such as Asia/Shanghai)", param_hint="--timezone"
+        ) from None
+    the_day = day.date() if day else datetime.now(tz).date() - timedelta(days=1)
+    try:
+        result = build_report(prometheus_query(prometheus_url), the_day, tz_name)
+    except ReportError as exc:
+        fail(str(exc), 1)
+    click.echo(render(result, fmt), nl=False)

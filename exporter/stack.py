@@ -352,7 +352,8 @@ class Stack:
         data, self._config_base = self._load_exporter_config()
         data = self._with_relay_token(data)
         self._raw_exporter_config = data
-        uses_sim = "simulator:" in json.dumps(data)
+        # the demo config polls the simulator; a user's config does when it names the compose simulator
+        uses_sim = self.config_path is None or f"simulator:{SERVICES['simulator'].port}" in json.dumps(data)
         simulator = uses_sim if self.want_simulator is None else self.want_simulator
         grafana = (find_binary("grafana") is not None) if self.want_grafana is None else self.want_grafana
         for name, binary in BINARIES.items():
@@ -626,7 +627,7 @@ check_for_plugin_updates = false
         works); Debian's Alertmanager has no web UI at all (a placeholder page), so its API and amtool it is."""
         base = self.url(name)
         if name == "prometheus" and not self._serves(base + "/alerts") and self._serves(base + "/classic/alerts"):
-            return base + "/classic/alerts", "classic UI (this Prometheus build has no other)"
+            return base + "/classic/alerts", "this Prometheus build has only the classic UI"
         if name == "alertmanager" and _placeholder_ui(base):
             return (
                 base + "/api/v2/alerts",

@@ -43,11 +43,14 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field, model_validator
 
 from exporter.httpserver import Request, Response
+from exporter.simulator.admin import AdminModel, BadBody, read_body
 from exporter.simulator.common import broken_page, stable_random
 
 HOUR = 3600
@@ -478,20 +481,6 @@ def revised_days(sim: Any) -> dict[int, Decimal]:
     return out
 
 
-def _check_revise_days(value: Any) -> str | None:
-    """Why a ``revise_days`` value is not an object of ``YYYY-MM-DD`` -> positive factor, or None."""
-    if not isinstance(value, dict):
-        return "revise_days must be an object of YYYY-MM-DD -> factor"
-    for day, f in value.items():
-        try:
-            datetime.strptime(str(day), "%Y-%m-%d")
-        except ValueError:
-            return f"revise_days: {day!r} is not a YYYY-MM-DD date"
-        if isinstance(f, bool) or not isinstance(f, int | float) or not 0 < f < 1e6:
-            return f"revise_days: the factor of {day} must be a positive number"
-    return None
-
-
 def factor(sim: Any) -> Decimal:
     """The factor every served amount is multiplied by (multiplier x revise)."""
     k = knobs(sim)
@@ -535,6 +524,25 @@ class UsageAdmin:
             self.log.clear()
 
 
+Multiplier = Annotated[float, Field(gt=0, lt=1e6, strict=True)]
+
+
+class UsageKnobs(AdminModel):
+    """``/_sim/usage``: scale the simulated spend (``multiplier``), revise past totals (``revise``) or single days
+    (``revise_days``)."""
+
+    multiplier: Multiplier | None = None
+    revise: Multiplier | None = None
+    #: the provider revises single UTC days: YYYY-MM-DD -> factor (0.9 = down, 1.1 = up)
+    revise_days: dict[date, Multiplier] | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> UsageKnobs:
+        if self.multiplier is None and self.revise is None and self.revise_days is None:
+            raise ValueError("expected multiplier, revise and/or revise_days")
+        return self
+
+
 def install(sim: Any) -> UsageAdmin:
     """Register ``/_sim/usage`` once per simulator (both provider modules call this) and return its admin."""
     admin: UsageAdmin | None = getattr(sim, "usage_admin", None)
@@ -551,26 +559,13 @@ def install(sim: Any) -> UsageAdmin:
     @sim.router.route("POST", "/_sim/usage")
     def set_usage(req: Request) -> Response:
         try:
-            body = req.json()
-        except ValueError:
-            return Response.json({"error": "body must be JSON"}, 400)
-        if not isinstance(body, dict) or not body or set(body) - {"multiplier", "revise", "revise_days"}:
-            return Response.json({"error": "expected an object with multiplier, revise and/or revise_days"}, 400)
-        for name, value in body.items():
-            problem = (
-                _check_revise_days(value)
-                if name == "revise_days"
-                else (
-                    f"{name} must be a positive number"
-                    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1e6
-                    else None
-                )
-            )
-            if problem:
-                return Response.json({"error": problem}, 400)
-        knobs(sim).update(
-            {k: {str(d): float(f) for d, f in v.items()} if k == "revise_days" else float(v) for k, v in body.items()}
-        )
+            body = read_body(req, UsageKnobs)
+        except BadBody as exc:
+            return exc.response()
+        changes = body.model_dump(exclude_none=True)
+        if body.revise_days is not None:
+            changes["revise_days"] = {day.isoformat(): f for day, f in body.revise_days.items()}
+        knobs(sim).update(changes)
         return Response.json({**knobs(sim), "factor": float(factor(sim))})
 
     return admin
