@@ -351,7 +351,7 @@ class ApiClient:
             resp.close()
             raise
         resp._content = bytes(body)  # requests' own cache of the body: .text and .json() read it
-        resp._content_consumed = True
+        resp._content_consumed = True  # type: ignore[attr-defined]
         resp.close()  # the body was read to its end: the connection goes back to the pool
 
     def get_json(self, path: str, params: Any = None, headers: Mapping[str, str] | None = None) -> Any:
