@@ -443,7 +443,6 @@ check_for_plugin_updates = false
                 f"--storage.tsdb.path={self.path('data', 'prometheus')}",
                 f"--web.listen-address={listen}",
                 f"--web.external-url={self.url('prometheus')}/",
-                "--web.enable-lifecycle",
             ]
         if name == "alertmanager":
             return [
@@ -493,7 +492,7 @@ check_for_plugin_updates = false
 
     def reload(self, bundle_config: Path | str | None = None) -> None:
         """Regenerate the bundle (with ``bundle_config``'s ``bundle:`` section if given) and make the running
-        Prometheus and Alertmanager load it (their ``/-/reload``). Grafana picks changed dashboards up by itself."""
+        Prometheus (SIGHUP) and Alertmanager (``/-/reload``) load it. Grafana picks changed dashboards up by itself."""
         if not self.services:
             self._restore()
         if bundle_config is not None:
@@ -505,6 +504,9 @@ check_for_plugin_updates = false
         for name in ("prometheus", "alertmanager"):
             if name not in self.services:
                 continue
+            if name == "prometheus":
+                self._reload_prometheus()
+                continue
             try:
                 resp = requests.post(f"{self.url(name)}/-/reload", timeout=30)
             except requests.RequestException as exc:
@@ -512,6 +514,47 @@ check_for_plugin_updates = false
             if resp.status_code != 200:
                 raise StackError(f"{name} refused the new config ({resp.status_code}): {resp.text.strip()}")
         self._save_state()
+
+    def _prometheus_reload_state(self) -> tuple[float, float]:
+        """(time of the last successful config reload, 1 if the last reload succeeded) from Prometheus' metrics."""
+        text = requests.get(f"{self.url('prometheus')}/metrics", timeout=10).text
+        values = {}
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if name in (
+                "prometheus_config_last_reload_success_timestamp_seconds",
+                "prometheus_config_last_reload_successful",
+            ):
+                values[name] = float(value)
+        return (
+            values.get("prometheus_config_last_reload_success_timestamp_seconds", 0.0),
+            values.get("prometheus_config_last_reload_successful", 0.0),
+        )
+
+    def _reload_prometheus(self, timeout: float = 30.0) -> None:
+        """Reload Prometheus with SIGHUP: it runs without --web.enable-lifecycle (which would let anything that
+        reaches its port POST /-/quit), and reports the outcome in its own metrics."""
+        pid = self._pid("prometheus")
+        if pid is None:
+            raise StackError("prometheus is not running; start the stack with `llmpulse stack up`")
+        try:
+            before, ok_before = self._prometheus_reload_state()
+        except requests.RequestException as exc:
+            raise StackError(f"prometheus does not answer: {exc}") from None
+        time.sleep(1.0)  # the success timestamp has a resolution of one second
+        os.kill(pid, signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                stamp, ok = self._prometheus_reload_state()
+            except requests.RequestException:
+                stamp, ok = before, 1.0
+            if not ok and ok_before:
+                raise StackError(f"prometheus refused the new config (see {self.path('logs', 'prometheus.log')})")
+            if stamp > before:
+                return
+            time.sleep(0.2)
+        raise StackError(f"prometheus did not reload within {timeout:g}s (see {self.path('logs', 'prometheus.log')})")
 
     def start_service(self, name: str, *, wait: bool = True, timeout: float = 60.0) -> None:
         """Start one service (again) with the command prepared for it; logs are appended."""
