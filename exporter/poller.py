@@ -78,9 +78,9 @@ class MonthToDateGuard:
     restored at start (see :mod:`exporter.state`), so a restart after a revision does not decrease the counter.
 
     A poll costs one lookup per series and one pass over each family's marks in the order they were made (cache
-    friendly at 100k series), and replaces a family with vanished series once: linear in the series. :attr:`high`
-    and :attr:`reported` read and write the marks as flat ``(family, label set) -> value`` maps, the form a state
-    file stores.
+    friendly at 100k series), and replaces a family with vanished series once: linear in the series. :attr:`high`,
+    :attr:`reported` and :meth:`restore` read and write the marks as flat ``(family, label set) -> value`` maps,
+    the form a state file stores.
     """
 
     def __init__(self, marks: MonthMarks | None = None) -> None:
@@ -95,28 +95,22 @@ class MonthToDateGuard:
         """A copy of what the guard remembers (what the state file holds)."""
         return MonthMarks(self.month, self.high, self.reported)
 
-    @property
-    def high(self) -> dict[SeriesId, float]:
-        """The highest value exported per series this month (a copy)."""
-        return {(f, key): m[HIGH] for f, marks in self._marks.items() for key, m in marks.items()}
-
-    @high.setter
-    def high(self, values: Mapping[SeriesId, float]) -> None:
-        reported = self.reported
+    def restore(self, month: str, high: Mapping[SeriesId, float], reported: Mapping[SeriesId, float]) -> None:
+        """Take marks as a state file stores them: flat ``(family, label set) -> value`` maps."""
+        self.month = month
         self._marks = {}
-        for (family, key), value in values.items():
+        for (family, key), value in high.items():
             self._marks.setdefault(family, {})[key] = [value, reported.get((family, key), 0.0)]
 
     @property
-    def reported(self) -> dict[SeriesId, float]:
-        """The value the provider last reported per series (0 once it vanished; a copy)."""
-        return {(f, key): m[REPORTED] for f, marks in self._marks.items() for key, m in marks.items()}
+    def high(self) -> dict[SeriesId, float]:
+        """The highest value exported per series this month (a flat copy)."""
+        return {(f, key): m[HIGH] for f, marks in self._marks.items() for key, m in marks.items()}
 
-    @reported.setter
-    def reported(self, values: Mapping[SeriesId, float]) -> None:
-        for family, marks in self._marks.items():
-            for key, mark in marks.items():
-                mark[REPORTED] = values.get((family, key), 0.0)
+    @property
+    def reported(self) -> dict[SeriesId, float]:
+        """The value the provider last reported per series (0 once it vanished; a flat copy)."""
+        return {(f, key): m[REPORTED] for f, marks in self._marks.items() for key, m in marks.items()}
 
     def apply(self, ms: MetricSet, now: datetime) -> dict[str, int]:
         """Raise every counter of ``ms`` to its high-water mark, put back the series that vanished, and return the

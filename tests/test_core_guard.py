@@ -124,3 +124,17 @@ def test_the_guard_is_linear_in_vanished_series() -> None:
     benchmarks/poll_bench.py prints the ratio against its 5x target."""
     small, large = _vanish_cost(16_000), _vanish_cost(64_000)
     assert large <= 8 * small, f"16k: {small:.4f}s, 64k: {large:.4f}s, ratio {large / small:.1f}"
+
+
+def test_marks_read_and_restored_as_flat_maps_keep_the_guard_going() -> None:
+    guard = MonthToDateGuard()
+    guard.apply(_ms(a=10.0, b=3.0), NOV)
+    guard.apply(_ms(a=9.0, b=4.0), NOV)
+    key_a = (contract.COST_USD, (("project", "a"), ("line_item", "x")))
+    assert guard.high[key_a] == 10.0 and guard.reported[key_a] == 9.0
+    restored = MonthToDateGuard()
+    restored.restore(guard.month, guard.high, guard.reported)
+    after_restart = _ms(a=9.0)  # b vanished while the exporter was down
+    assert restored.apply(after_restart, NOV) == {"llmpulse_cost_usd_total": 1}
+    assert after_restart.get(contract.COST_USD, project="a", line_item="x") == 10.0
+    assert after_restart.get(contract.COST_USD, project="b", line_item="x") == 4.0
