@@ -86,10 +86,8 @@ class MonthToDateGuard:
     def __init__(self, marks: MonthMarks | None = None) -> None:
         self.month = ""
         self._marks: Marks = {}
-        if marks is not None:  # restored from a state file
-            self.month = marks.month
-            self.high = marks.high
-            self.reported = marks.reported
+        if marks is not None:  # read from a state file
+            self.restore(marks.month, marks.high, marks.reported)
 
     def marks(self) -> MonthMarks:
         """A copy of what the guard remembers (what the state file holds)."""
