@@ -61,7 +61,7 @@ _RECEIVER_NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
 
 def _hostports(values: list[str]) -> list[str]:
@@ -586,7 +586,7 @@ def _default_receivers() -> Receivers:
 class BundleConfig(BaseModel):
     """The whole ``bundle:`` section. Every key is optional; see docs/bundle.md for the reference."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
     links: LinksSettings = Field(default_factory=LinksSettings)
