@@ -210,8 +210,9 @@ SOURCE_API_REQUESTS = _family(
 SOURCE_POLL_ERRORS = _family(
     "llmpulse_source_poll_errors_total",
     "counter",
-    "Failed polls of this source by reason (http_4xx, http_5xx, rate_limited, timeout, connection, "
-    "invalid_response, pagination).",
+    "Failed polls of this source by reason (http_4xx, http_5xx, rate_limited, timeout, connection, tls, "
+    "invalid_response, pagination, blocked = a CDN/bot challenge instead of the API, endpoint_retired = HTTP 410, "
+    "internal).",
     ("reason",),
     group="self",
 )

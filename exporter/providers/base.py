@@ -8,6 +8,7 @@ poller keeps the last good snapshot.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -67,14 +68,20 @@ def require(data: Any, key: str, kind: type | tuple[type, ...], where: str) -> A
 
 
 def number(value: Any, where: str) -> float:
-    """A JSON number or a numeric string (providers disagree: DeepSeek and SiliconFlow send strings)."""
+    """A finite JSON number or numeric string (providers disagree: DeepSeek, SiliconFlow and OpenAI's costs
+    sometimes send strings). NaN and infinities (``"NaN"``, ``1e999``) are refused: no sum or alert survives one."""
     if isinstance(value, bool):
         raise ApiError("invalid_response", f"{where}: expected a number, got a boolean")
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            pass
-    raise ApiError("invalid_response", f"{where}: expected a number, got {value!r}"[:200])
+    parsed: float | None = None
+    try:
+        if isinstance(value, int | float):
+            parsed = float(value)
+        elif isinstance(value, str):
+            parsed = float(value.strip())
+    except (ValueError, OverflowError):
+        parsed = None if isinstance(value, str) else math.inf
+    if parsed is None:
+        raise ApiError("invalid_response", f"{where}: expected a number, got {value!r}"[:200])
+    if not math.isfinite(parsed):
+        raise ApiError("invalid_response", f"{where}: {value!r} is not a finite number"[:200])
+    return parsed
