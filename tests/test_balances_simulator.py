@@ -187,12 +187,23 @@ def test_auth_failures_use_each_providers_envelope(sim: Clocked) -> None:
 
 
 def test_openrouter_credits_need_the_management_key(sim: Clocked) -> None:
+    zeros = sim.get("/api/v1/credits")  # what an ordinary key got from the real API in 2026
+    assert zeros.status_code == 200 and zeros.json() == {"data": {"total_credits": 0, "total_usage": 0}}
+    sim.admin({"openrouter": {"credits_refusal": "403"}})  # the documented answer
     refused = sim.get("/api/v1/credits")
     assert refused.status_code == 403
     assert refused.json() == {"error": {"code": 403, "message": "Only management keys can perform this operation"}}
     assert sim.get("/api/v1/credits", MGMT).status_code == 200
+    assert sim.get("/api/v1/credits", MGMT).json()["data"]["total_credits"] > 0
     assert sim.get("/api/v1/key").json()["data"]["is_management_key"] is False
     assert sim.get("/api/v1/key", MGMT).json()["data"]["is_management_key"] is True
+
+
+def test_openrouter_legacy_key_shape(sim: Clocked) -> None:
+    sim.admin({"openrouter": {"key_shape": "legacy", "limit": None}})
+    data = sim.get("/api/v1/key").json()["data"]
+    assert "is_management_key" not in data and "usage_daily" not in data
+    assert data["limit"] is None and data["rate_limit"] == {"requests": 40, "interval": "10s"}
 
 
 def test_openrouter_knobs(sim: Clocked) -> None:

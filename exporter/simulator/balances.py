@@ -9,9 +9,12 @@ Endpoints (Bearer auth with a simulator key; each provider's own error envelope 
   "status": true}`` wrapper; ``cash_balance`` may be set negative (arrears), ``available_balance`` then equals
   the voucher balance.
 - OpenRouter ``GET /api/v1/key`` and the legacy ``GET /api/v1/auth/key`` (any simulator key; limit nullable,
-  usage by window) and ``GET /api/v1/credits``, which answers **403 "Only management keys can perform this
-  operation"** unless the key is ``exporter.simulator.DEMO_MANAGEMENT_KEY``. Errors are
-  ``{"error": {"code": <int = HTTP status>, "message": ...}}``.
+  usage by window, ``is_management_key``) and ``GET /api/v1/credits``, which shows the account only to the
+  management key ``exporter.simulator.DEMO_MANAGEMENT_KEY``; an ordinary key gets what real ordinary keys got in
+  2026: **HTTP 200 ``{"total_credits": 0, "total_usage": 0}``** (``credits_refusal: "403"`` answers the
+  documented 403 "Only management keys can perform this operation" instead). ``key_shape: "legacy"`` serves the
+  older ``/key`` answer: no ``is_management_key``, no daily/weekly/monthly or byok fields, ``rate_limit``
+  ``{"requests": 40, "interval": "10s"}``. Errors are ``{"error": {"code": <int = HTTP status>, "message": ...}}``.
 - SiliconFlow ``GET /v1/user/info``: **strings** and success code **20000**; a bad key gets HTTP 401 with the
   plain-text body ``Invalid token``.
 
@@ -36,7 +39,8 @@ Admin (fault switches are the shared ones under provider keys ``deepseek``, ``mo
   moonshot     ``voucher``, ``cash`` (may be negative), ``code`` (non-zero: the wrapper reports an error)
   openrouter   ``purchased`` and ``used`` (total_credits / total_usage), ``limit`` (number or null =
                unlimited), ``limit_reset`` (null, "daily", "weekly", "monthly"), ``legacy_only`` (``/key``
-               answers 404 so clients must use ``/auth/key``)
+               answers 404 so clients must use ``/auth/key``), ``credits_refusal`` ("zeros" | "403": what
+               ``/credits`` answers an ordinary key), ``key_shape`` ("current" | "legacy")
   siliconflow  ``granted`` (balance), ``charged`` (chargeBalance), ``code`` and ``message`` (any code other
                than 20000 is an error answered with HTTP 200, as SiliconFlow does)
   ===========  ==============================================================================================
@@ -112,6 +116,8 @@ class OpenRouterState:
     limit: float | None = 50.0
     limit_reset: str | None = "monthly"
     legacy_only: bool = False
+    credits_refusal: str = "zeros"  # what /credits answers an ordinary key: "zeros" (seen in 2026) or "403"
+    key_shape: str = "current"
 
     def purchased(self, now: float) -> float:
         return self.used + self.account.parts["credits"] + self.account.topups(now)
@@ -250,6 +256,17 @@ def openrouter_key_body(state: BalanceState, now: float, key: str) -> dict[str, 
         in_window = windows.get(o.limit_reset or "", usage)
         remaining = round(max(0.0, o.limit - in_window), 6)
     management = key == DEMO_MANAGEMENT_KEY
+    if o.key_shape == "legacy":
+        return {
+            "data": {
+                "label": f"{key[:12]}...{key[-3:]}",
+                "limit": o.limit,
+                "limit_remaining": remaining,
+                "usage": round(usage, 6),
+                "is_free_tier": False,
+                "rate_limit": {"requests": 40, "interval": "10s"},
+            }
+        }
     return {
         "data": {
             "label": f"{key[:12]}...{key[-3:]}",
@@ -337,7 +354,8 @@ COMMON_KEYS = {"total", "burn_per_hour", "auto_topup", "amounts"}
 PROVIDER_KEYS = {
     "deepseek": COMMON_KEYS | {"currency", "granted", "topped_up", "remove"},
     "moonshot": COMMON_KEYS | {"voucher", "cash", "code"},
-    "openrouter": COMMON_KEYS | {"purchased", "used", "limit", "limit_reset", "legacy_only"},
+    "openrouter": COMMON_KEYS
+    | {"purchased", "used", "limit", "limit_reset", "legacy_only", "credits_refusal", "key_shape"},
     "siliconflow": COMMON_KEYS | {"granted", "charged", "code", "message"},
 }
 PART_KEYS = {
@@ -388,6 +406,10 @@ def _check_values(provider: str, c: dict[str, Any]) -> None:
     for key in ("auto_topup", "legacy_only", "remove"):
         if key in c and not isinstance(c[key], bool):
             raise ValueError(f"{provider}.{key}: expected true or false")
+    if "credits_refusal" in c and c["credits_refusal"] not in ("zeros", "403"):
+        raise ValueError(f'{provider}.credits_refusal: expected "zeros" or "403"')
+    if "key_shape" in c and c["key_shape"] not in ("current", "legacy"):
+        raise ValueError(f'{provider}.key_shape: expected "current" or "legacy"')
     if "amounts" in c and c["amounts"] not in ("string", "number"):
         raise ValueError(f'{provider}.amounts: expected "string" or "number"')
     if "code" in c and (not isinstance(c["code"], int) or isinstance(c["code"], bool)):
@@ -467,6 +489,9 @@ def _apply_openrouter(o: OpenRouterState, c: dict[str, Any], now: float) -> Open
         out = replace(out, limit_reset=c["limit_reset"])
     if "legacy_only" in c:
         out = replace(out, legacy_only=c["legacy_only"])
+    for key in ("credits_refusal", "key_shape"):
+        if key in c:
+            out = replace(out, **{key: c[key]})
     return out
 
 
@@ -481,6 +506,8 @@ def describe(state: BalanceState, now: float) -> dict[str, Any]:
             "burn_per_hour": state.openrouter.account.burn_per_hour,
             "auto_topup": state.openrouter.account.auto_topup,
             "legacy_only": state.openrouter.legacy_only,
+            "credits_refusal": state.openrouter.credits_refusal,
+            "key_shape": state.openrouter.key_shape,
         },
         "siliconflow": {"burn_per_hour": state.siliconflow.burn_per_hour, "auto_topup": state.siliconflow.auto_topup},
     }
@@ -578,7 +605,9 @@ def register(sim: Any) -> None:
         if denied:
             return denied
         if key != DEMO_MANAGEMENT_KEY:
-            return openrouter_error(403, "Only management keys can perform this operation")
+            if state.openrouter.credits_refusal == "403":
+                return openrouter_error(403, "Only management keys can perform this operation")
+            return Response.json({"data": {"total_credits": 0, "total_usage": 0}})
         return Response.json(openrouter_credits_body(state, sim.clock()))
 
     @r.route("GET", "/_sim/balances")
