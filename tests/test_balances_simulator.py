@@ -213,6 +213,13 @@ def test_openrouter_knobs(sim: Clocked) -> None:
     assert data["limit"] is None and data["limit_remaining"] is None and data["limit_reset"] is None
 
 
+def test_siliconflow_retired_switch_answers_410(sim: Clocked) -> None:
+    sim.admin({"siliconflow": {"retired": True}})
+    assert sim.get("/v1/user/info").status_code == 410
+    sim.admin({"siliconflow": {"retired": False}})
+    assert sim.get("/v1/user/info").status_code == 200
+
+
 def test_siliconflow_error_code_under_http_200(sim: Clocked) -> None:
     sim.admin({"siliconflow": {"code": 30001, "message": "account suspended"}})
     resp = sim.get("/v1/user/info")

@@ -16,7 +16,8 @@ Endpoints (Bearer auth with a simulator key; each provider's own error envelope 
   older ``/key`` answer: no ``is_management_key``, no daily/weekly/monthly or byok fields, ``rate_limit``
   ``{"requests": 40, "interval": "10s"}``. Errors are ``{"error": {"code": <int = HTTP status>, "message": ...}}``.
 - SiliconFlow ``GET /v1/user/info``: **strings** and success code **20000**; a bad key gets HTTP 401 with the
-  plain-text body ``Invalid token``.
+  plain-text body ``Invalid token``. ``retired: true`` answers **HTTP 410**, as api.siliconflow.cn has since late
+  August 2026 (the real body was not recorded; this one is a plain JSON message).
 
 Balances **burn down** at a steady rate per provider (``burn_per_hour``), spending gift/voucher parts first, so a
 runway panel has a slope. By default an account is "topped up" back to its starting level each time 80 % of it
@@ -42,7 +43,7 @@ Admin (fault switches are the shared ones under provider keys ``deepseek``, ``mo
                answers 404 so clients must use ``/auth/key``), ``credits_refusal`` ("zeros" | "403": what
                ``/credits`` answers an ordinary key), ``key_shape`` ("current" | "legacy")
   siliconflow  ``granted`` (balance), ``charged`` (chargeBalance), ``code`` and ``message`` (any code other
-               than 20000 is an error answered with HTTP 200, as SiliconFlow does)
+               than 20000 is an error answered with HTTP 200, as SiliconFlow does), ``retired`` (bool: 410)
   ===========  ==============================================================================================
 """
 
@@ -141,6 +142,7 @@ class BalanceState:
         }
     )
     codes: dict[str, tuple[int, str]] = field(default_factory=dict)  # moonshot / siliconflow body error codes
+    siliconflow_retired: bool = False
     hits: dict[str, int] = field(default_factory=dict)
 
 
@@ -356,7 +358,7 @@ PROVIDER_KEYS = {
     "moonshot": COMMON_KEYS | {"voucher", "cash", "code"},
     "openrouter": COMMON_KEYS
     | {"purchased", "used", "limit", "limit_reset", "legacy_only", "credits_refusal", "key_shape"},
-    "siliconflow": COMMON_KEYS | {"granted", "charged", "code", "message"},
+    "siliconflow": COMMON_KEYS | {"granted", "charged", "code", "message", "retired"},
 }
 PART_KEYS = {
     "deepseek": ("granted", "topped_up"),
@@ -403,7 +405,7 @@ def _check_values(provider: str, c: dict[str, Any]) -> None:
         raise ValueError(f"{provider}.limit: expected a number >= 0 or null (unlimited)")
     if "limit_reset" in c and c["limit_reset"] not in (None, "daily", "weekly", "monthly"):
         raise ValueError(f"{provider}.limit_reset: expected null, daily, weekly or monthly")
-    for key in ("auto_topup", "legacy_only", "remove"):
+    for key in ("auto_topup", "legacy_only", "remove", "retired"):
         if key in c and not isinstance(c[key], bool):
             raise ValueError(f"{provider}.{key}: expected true or false")
     if "credits_refusal" in c and c["credits_refusal"] not in ("zeros", "403"):
@@ -462,6 +464,8 @@ def apply(state: BalanceState, changes: dict[str, dict[str, Any]], now: float) -
             setattr(s, provider, _set_account(getattr(s, provider), c, PART_KEYS[provider], now))
             if "code" in c:
                 s.codes[provider] = (c["code"], c.get("message", ""))
+            if "retired" in c:
+                s.siliconflow_retired = c["retired"]
         elif provider == "openrouter":
             s.openrouter = _apply_openrouter(s.openrouter, c, now)
     return s
@@ -519,6 +523,7 @@ def describe(state: BalanceState, now: float) -> dict[str, Any]:
             "credits": openrouter_credits_body(state, now),
         },
         "siliconflow": siliconflow_body(state, now),
+        "siliconflow_retired": state.siliconflow_retired,
         "settings": burn,
         "amounts": dict(state.amounts),
         "hits": dict(state.hits),
@@ -565,6 +570,8 @@ def register(sim: Any) -> None:
         state = snapshot(req.path)
         if not sim.key_ok(sim.bearer(req)):
             return siliconflow_error(401)
+        if state.siliconflow_retired:
+            return Response.json({"message": "Gone: this endpoint is no longer available"}, 410)
         return Response.json(siliconflow_body(state, sim.clock()))
 
     def openrouter_auth(req: Request) -> tuple[str, Response | None]:
