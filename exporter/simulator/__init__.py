@@ -33,6 +33,10 @@ SIM_MODULES = (
     "exporter.simulator.balances",
     "exporter.simulator.statuspage",
     "exporter.simulator.analytics",
+    "exporter.simulator.stepfun",
+    "exporter.simulator.minimax",
+    "exporter.simulator.zhipu",
+    "exporter.simulator.coze_benefits",
 )
 
 
