@@ -37,6 +37,7 @@ SOURCE_DATA_ALERTS = (
     "LLMUnpricedUsage",
     "LLMBalanceLow",
     "LLMBalanceRunwayShort",
+    "LLMPlanQuotaLow",
     "LLMProviderIncident",
     "LLMStatusPageUnreadable",
 )
