@@ -82,7 +82,7 @@ def exposition(ms: MetricSet, base: dict[str, str]) -> str:
     chunks = render_metricset(ms, base)
     out = []
     for family in contract.FAMILIES.values():
-        if family in chunks and chunks[family]:
+        if chunks.get(family):
             out.append((family_header(family) + chunks[family]).decode())
     return "".join(out)
 

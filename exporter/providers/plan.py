@@ -40,6 +40,13 @@ def percent_ratio(value: Any, where: str) -> float:
     return pct / 100.0
 
 
+def remaining_from_used_percent(value: Any, where: str) -> float:
+    """The unused share from a *used* percentage, computed as (100 - used) / 100 so 91 % used reads 0.09, not
+    0.08999999999999997."""
+    percent_ratio(value, where)  # checks it is a finite number in 0-100
+    return (100.0 - number(value, where)) / 100.0
+
+
 def epoch_seconds(value: Any, where: str) -> float | None:
     """A Unix time in seconds or milliseconds as seconds; None for 0 or null (no reset announced)."""
     if value is None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from exporter.http import ApiClient, ApiError
 from exporter.providers.base import ProviderBase, json_object, number, require
-from exporter.providers.plan import epoch_seconds, label_value, percent_ratio, set_plan, set_quota
+from exporter.providers.plan import epoch_seconds, label_value, remaining_from_used_percent, set_plan, set_quota
 from exporter.samples import MetricSet
 
 PATH = "/api/monitor/usage/quota/limit"
@@ -63,7 +63,7 @@ def parse_quota_limit(data: Any) -> MetricSet:
         kind = require(item, "type", str, at)
         quota = QUOTAS.get(kind) or label_value(kind.removesuffix("_LIMIT").lower(), f"{at}: type")
         window = window_of(item, at)
-        ratio = 1.0 - percent_ratio(require(item, "percentage", (int, float, str), at), f"{at}: percentage")
+        ratio = remaining_from_used_percent(require(item, "percentage", (int, float, str), at), f"{at}: percentage")
         reset = epoch_seconds(item.get("nextResetTime"), f"{at}: nextResetTime")
         previous = kept.get((quota, window))
         if previous is None or ratio < previous[0]:
