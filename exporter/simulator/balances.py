@@ -3,8 +3,9 @@ types and error envelopes (see provider-apis.md section 4).
 
 Endpoints (Bearer auth with a simulator key; each provider's own error envelope when it fails):
 
-- DeepSeek ``GET /user/balance``: amounts as **strings** ("110.00"), one ``balance_infos`` entry per currency
-  (CNY and USD by default); 401 ``{"error": {"message", "type", "param", "code"}}``.
+- DeepSeek ``GET /user/balance``: amounts as **strings** ("110.00"), one ``balance_infos`` entry per currency:
+  CNY only by default, as real accounts answer (a USD entry is added with ``{"deepseek": {"currency": "USD",
+  "topped_up": 25}}``); 401 ``{"error": {"message", "type", "param", "code"}}``.
 - Moonshot ``GET /v1/users/me/balance``: **floats** in a ``{"code": 0, "data": {...}, "scode": "0x0",
   "status": true}`` wrapper; ``cash_balance`` may be set negative (arrears), ``available_balance`` then equals
   the voucher balance.
@@ -150,10 +151,9 @@ def default_state(now: float) -> BalanceState:
     """A healthy start: every balance above the bundle's default low-balance thresholds (USD 10, CNY 70) with more
     than the default 7 days of runway, so the demo alerts only when someone drains a balance on purpose."""
     return BalanceState(
-        deepseek={
-            "CNY": Account({"granted": 10.0, "topped_up": 300.0}, burn_per_hour=1.2, since=now),
-            "USD": Account({"granted": 0.0, "topped_up": 25.0}, burn_per_hour=0.02, since=now),
-        },
+        # Real accounts return one currency (provider-apis.md, Corrections); add USD with
+        # {"deepseek": {"currency": "USD", "topped_up": 25}} for the documented one-entry-per-currency shape.
+        deepseek={"CNY": Account({"granted": 10.0, "topped_up": 300.0}, burn_per_hour=1.2, since=now)},
         moonshot=Account({"voucher": 146.58893, "cash": 3.00001}, burn_per_hour=0.6, since=now),
         openrouter=OpenRouterState(Account({"credits": 74.75}, burn_per_hour=0.25, since=now), used=25.75),
         siliconflow=Account({"granted": 14.0, "charged": 188.0}, burn_per_hour=0.6, since=now),
