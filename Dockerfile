@@ -1,6 +1,9 @@
 # llmpulse exporter image: the `llmpulse` command on a slim Python base, as a non-root user, with no secrets inside.
 #   docker build -t llmpulse:local .
-#   docker run --rm -p 127.0.0.1:9877:9877 -v "$PWD/examples/demo.yml:/etc/llmpulse/config.yml:ro" llmpulse:local
+#   docker run --rm -p 127.0.0.1:9877:9877 llmpulse:local serve --demo --listen 0.0.0.0:9877
+#   docker run --rm -p 127.0.0.1:9877:9877 -e OPENAI_ADMIN_KEY -v "$PWD/llmpulse.yml:/etc/llmpulse/config.yml:ro" llmpulse:local
+# The first is the demo (the simulator runs inside, no keys); the second serves your config (README "With your own
+# keys"), with each key variable it names passed by -e.
 # The same image runs the simulator (`simulate`) and the notification inbox (`stack inbox`) in docker-compose.yml.
 ARG PYTHON_IMAGE=python:3.11.10-slim-bookworm
 
@@ -8,7 +11,7 @@ ARG PYTHON_IMAGE=python:3.11.10-slim-bookworm
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY exporter ./exporter
 RUN python -m pip wheel --wheel-dir /wheels . \
  && python -m venv /opt/llmpulse \

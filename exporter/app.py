@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from prometheus_client import REGISTRY, generate_latest
 
@@ -20,7 +19,7 @@ from exporter.providers.balance import balance_usd_enricher
 from exporter.providers.http_json import families_for
 from exporter.relay import Relay
 from exporter.samples import LiveMetrics, MetricSet
-from exporter.server import add_routes
+from exporter.server import Endpoints, add_routes
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +28,13 @@ class App:
     """Everything one ``llmpulse serve`` runs. Build, :meth:`start`, then :meth:`stop`."""
 
     def __init__(
-        self, config: Config, host: str = "0.0.0.0", port: int = 9877, *, process_metrics: bool = True
+        self,
+        config: Config,
+        host: str = "0.0.0.0",
+        port: int = 9877,
+        *,
+        process_metrics: bool = True,
+        simulator_url: str | None = None,
     ) -> None:
         self.config = config
         self.started_at = time.time()
@@ -52,13 +57,13 @@ class App:
         self.pollers = [SourcePoller(s, self.exposition, enrichers=enrichers) for s in config.sources]
 
         self.probe_live = LiveMetrics()
-        self.probes: Any = None
+        self.probes: ProbeScheduler | None = None
         if config.probes:
             self.probes = ProbeScheduler(config.probes, self.probe_live)
             self.exposition.attach_live("probes", self.probe_live)
 
         self.router = Router()
-        self.ingest: Any = None
+        self.ingest: EventIngest | None = None
         if config.events is not None:
             self.events_live = LiveMetrics()
             self.ingest = EventIngest(config.events, self.events_live, pricing=self.pricing)
@@ -76,7 +81,19 @@ class App:
         self.exposition.attach_live("relay", self.relay_live)
         self.relay.register(self.router)
 
-        add_routes(self.router, self)
+        add_routes(
+            self.router,
+            Endpoints(
+                metrics_body=lambda compressed: self.exposition.body(compressed=compressed),
+                ready=self.ready,
+                sources=lambda: [poller.status() for poller in self.pollers],
+                probes=self.probes.statuses if self.probes is not None else list,
+                started_at=self.started_at,
+                config_path=config.path or None,
+                events_source=config.events.name if config.events is not None else None,
+                simulator_url=simulator_url,
+            ),
+        )
         self.server = Server(self.router, host, port)
 
     @property
@@ -100,8 +117,8 @@ class App:
         return self
 
     def stop(self) -> None:
-        for poller in self.pollers:
-            poller._stop.set()
+        for poller in self.pollers:  # all of them at once, then wait for each
+            poller.request_stop()
         if self.probes is not None:
             self.probes.stop()
         if self.ingest is not None:

@@ -15,9 +15,12 @@ from typing import TYPE_CHECKING
 import click
 
 from exporter import __version__
-from exporter.config import Config, ConfigError, load_config, parse_config
+from exporter.config import Config, ConfigError, load_config, parse_config, require_something_to_do
+from exporter.history_cli import backfill as backfill_command
+from exporter.history_cli import export as export_command
 from exporter.httpserver import parse_listen
 from exporter.logs import setup_logging
+from exporter.stack_cli import stack as stack_group
 
 if TYPE_CHECKING:
     from exporter.app import App
@@ -36,11 +39,11 @@ def _fail_config(err: ConfigError) -> None:
     sys.exit(2)
 
 
-def _listen(value: str, default_port: int) -> tuple[str, int]:
+def _listen(value: str, default_port: int, option: str = "--listen") -> tuple[str, int]:
     try:
         return parse_listen(value, default_port)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--listen") from None
+        raise click.BadParameter(str(exc), param_hint=option) from None
 
 
 def _wait_for_signal() -> None:
@@ -63,16 +66,24 @@ def main() -> None:
     "--config",
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="YAML config file (see the README's config reference).",
+    help="YAML config file (see docs/config.md).",
 )
 @click.option("--listen", default=f"0.0.0.0:{DEFAULT_PORT}", help="HOST:PORT to serve /metrics on.")
 @click.option("--demo", is_flag=True, help="No keys needed: start the built-in simulator in-process and poll it.")
+@click.option(
+    "--simulator-listen",
+    default=f"127.0.0.1:{SIMULATOR_PORT}",
+    help="With --demo: HOST:PORT of the simulator (its /_sim fault switches); port 0 picks a free one.",
+)
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
 @click.option("--log-format", type=click.Choice(["logfmt", "json"]), default="logfmt")
-def serve(config_path: Path | None, listen: str, demo: bool, log_level: str, log_format: str) -> None:
+def serve(
+    config_path: Path | None, listen: str, demo: bool, simulator_listen: str, log_level: str, log_format: str
+) -> None:
     """Run the exporter: poll sources, run probes, accept events, serve /metrics."""
     setup_logging(log_level, log_format)
     host, port = _listen(listen, DEFAULT_PORT)
+    sim_host, sim_port = _listen(simulator_listen, SIMULATOR_PORT, "--simulator-listen")
     if demo and config_path:
         raise click.UsageError("use either --demo or --config, not both")
     if not demo and not config_path:
@@ -85,7 +96,15 @@ def serve(config_path: Path | None, listen: str, demo: bool, log_level: str, log
 
         set_demo_env()
         sim = Simulator(faults=DEMO_FAULTS)
-        sim_server = sim.serve("127.0.0.1", 0)
+        try:
+            sim_server = sim.serve(sim_host, sim_port)
+        except OSError as exc:
+            click.echo(
+                f"error: the demo simulator cannot listen on {sim_host}:{sim_port}: {exc.strerror or exc} "
+                "(choose another with --simulator-listen HOST:PORT)",
+                err=True,
+            )
+            sys.exit(1)
         try:
             config: Config = parse_config(demo_config(sim_server.url), "<demo>")
         except ConfigError as err:
@@ -95,12 +114,13 @@ def serve(config_path: Path | None, listen: str, demo: bool, log_level: str, log
         assert config_path is not None
         try:
             config = load_config(config_path)
+            require_something_to_do(config)
         except ConfigError as err:
             _fail_config(err)
     from exporter.app import App
 
     try:
-        app = App(config, host, port).start()
+        app = App(config, host, port, simulator_url=sim_server.url if sim_server else None).start()
     except OSError as exc:
         click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
         sys.exit(1)
@@ -132,12 +152,17 @@ def check_config(config_file: Path) -> None:
     """Validate a config file; exit 2 with file, key path and reason for each problem."""
     try:
         config = load_config(config_file)
+        require_something_to_do(config)
     except ConfigError as err:
         _fail_config(err)
     click.echo(
-        f"{config_file}: OK ({len(config.sources)} sources, {len(config.probes)} probes, "
-        f"events {'on' if config.events else 'off'})"
+        f"{config_file}: OK ({_count(len(config.sources), 'source')}, {_count(len(config.probes), 'probe')}, "
+        f"events {'on' if config.events else 'off'}, relay {'on' if config.relay else 'off'})"
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 @main.command()
@@ -170,6 +195,12 @@ def check_config(config_file: Path) -> None:
     help="demo: realistic inference latency with rare slow calls and errors (below the default alert "
     "thresholds); instant: no added latency or errors. --fault switches apply on top.",
 )
+@click.option(
+    "--org-size",
+    metavar="PROJECTSxMODELSxKEYS",
+    help="Serve generated OpenAI and Anthropic organizations of this size instead of the small hand-written ones, "
+    "e.g. 10x10x10: 10 projects with 10 keys each, every key calling 10 models (1,000 project/model/key groups).",
+)
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
 def simulate(
     listen: str,
@@ -179,6 +210,7 @@ def simulate(
     events_token_env: str,
     events_interval: str,
     profile: str,
+    org_size: str | None,
     log_level: str,
 ) -> None:
     """Serve simulated provider APIs (OpenAI, Anthropic, DeepSeek, Moonshot, OpenRouter, SiliconFlow, Coze,
@@ -186,8 +218,12 @@ def simulate(
     setup_logging(log_level)
     traffic_args = _traffic_args(events_url, events_token_env, events_interval) if events_url else None
     from exporter.demo import DEMO_FAULTS
-    from exporter.simulator import Simulator
+    from exporter.simulator import OrgSize, Simulator
 
+    try:
+        size = OrgSize.parse(org_size) if org_size else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--org-size") from None
     host, port = _listen(listen, SIMULATOR_PORT)
     spec: dict[str, dict[str, object]] = {k: dict(v) for k, v in DEMO_FAULTS.items()} if profile == "demo" else {}
     for item in faults:
@@ -198,7 +234,7 @@ def simulate(
         except ValueError:
             raise click.BadParameter(f"{item!r}: expected PROVIDER.SWITCH=VALUE", param_hint="--fault") from None
     try:
-        sim = Simulator(seed=seed, faults=spec)
+        sim = Simulator(seed=seed, faults=spec, org_size=size)
     except (TypeError, ValueError) as exc:
         raise click.BadParameter(str(exc), param_hint="--fault") from None
     try:
@@ -291,11 +327,6 @@ def generate(config_path: Path | None, out_dir: Path, check: bool) -> None:
     sys.exit(run_generate(config, out_dir, check))
 
 
-def _add_stack_commands() -> None:
-    """`llmpulse stack ...`: the native stack runner (imported here because it imports the bundle generator)."""
-    from exporter.stack import stack as stack_group
-
-    main.add_command(stack_group, "stack")
-
-
-_add_stack_commands()
+main.add_command(stack_group, "stack")
+main.add_command(backfill_command, "backfill")
+main.add_command(export_command, "export")

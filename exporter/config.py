@@ -18,11 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
     PrivateAttr,
     SecretStr,
@@ -32,13 +28,19 @@ from pydantic import (
     model_validator,
 )
 
-from exporter import contract
+from exporter import contract, yamlio
 from exporter.bundle.settings import BundleConfig
-from exporter.durations import parse_duration
+from exporter.modeltypes import (
+    NAME_PATTERN,
+    Duration,
+    HttpUrl,
+    OptionalHttpUrl,
+    SafeHeaders,
+    StaticLabels,
+    StrictModel,
+)
+from exporter.pricing.table import ModelPrice, PriceTable, PriceTableError, load_table
 from exporter.redact import redact
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$"
 
 
 class ConfigError(Exception):
@@ -48,10 +50,6 @@ class ConfigError(Exception):
         self.path = path
         self.problems = problems
         super().__init__("\n".join(f"{path}: {loc}: {msg}" if loc else f"{path}: {msg}" for loc, msg in problems))
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _resolve_secret(env: str | None, file: str | None, info: ValidationInfo, what: str) -> SecretStr | None:
@@ -83,45 +81,21 @@ def _resolve_secret(env: str | None, file: str | None, info: ValidationInfo, wha
     return None
 
 
-def _check_static_labels(labels: dict[str, str]) -> dict[str, str]:
-    reserved = set(contract.BASE_LABELS) | contract.RESERVED_LABELS
-    for key, val in labels.items():
-        if not contract.LABEL_RE.match(key) or key.startswith("__"):
-            raise ValueError(f"invalid label name {key!r}")
-        if key in reserved or any(key in f.all_labels for f in contract.FAMILIES.values()):
-            raise ValueError(f"label {key!r} is set by llmpulse itself; pick another name")
-        if not isinstance(val, str):
-            raise ValueError(f"label {key!r} must be a string")
-    return labels
-
-
 # --- sources --------------------------------------------------------------------------------------------------------
-class SourceBase(_Strict):
+class SourceBase(StrictModel):
     """Keys every source has. Subclasses set ``type`` and their own defaults."""
 
     name: str = Field(pattern=NAME_PATTERN, description="unique name; becomes the source label")
-    base_url: str = ""
+    base_url: OptionalHttpUrl = ""
     api_key_env: str | None = None
     api_key_file: str | None = None
     interval: Duration = 300.0
     timeout: Duration = 30.0
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: StaticLabels = Field(default_factory=dict)
     retries: int = Field(default=3, ge=0, le=10, description="retries of a call on 429/5xx/timeouts")
     max_retry_after: Duration = Field(default=60.0, description="cap on a provider's Retry-After")
 
     _api_key: SecretStr | None = PrivateAttr(default=None)
-
-    @field_validator("labels")
-    @classmethod
-    def _labels_ok(cls, v: dict[str, str]) -> dict[str, str]:
-        return _check_static_labels(v)
-
-    @field_validator("base_url")
-    @classmethod
-    def _url_ok(cls, v: str) -> str:
-        if v and not re.match(r"^https?://[^\s/]+", v):
-            raise ValueError(f"base_url must be an http(s) URL, got {v!r}")
-        return v.rstrip("/")
 
     @model_validator(mode="after")
     def _resolve(self, info: ValidationInfo) -> SourceBase:
@@ -159,10 +133,22 @@ class SourceBase(_Strict):
 GroupBy = Literal["project", "model", "api_key", "user"]
 
 
+def _default_group_by() -> list[GroupBy]:
+    return ["project", "model"]
+
+
 class UsageSourceBase(SourceBase):
-    group_by: list[GroupBy] = Field(default_factory=lambda: ["project", "model"])
+    group_by: list[GroupBy] = Field(default_factory=_default_group_by)
     project_names: bool = Field(default=False, description="export llmpulse_project_info with project names")
     page_size: int | None = Field(default=None, ge=1, le=31, description="buckets per page (default: max)")
+    revision_window: Duration = Field(
+        default=2 * 86400.0,
+        le=31 * 86400.0,
+        description="days before today refetched on every poll for late data (rounded up to whole UTC days)",
+    )
+    full_refetch_interval: Duration = Field(
+        default=3600.0, description="how often the whole month is refetched (at most the interval: every poll)"
+    )
 
     @field_validator("group_by")
     @classmethod
@@ -271,12 +257,19 @@ class ZhipuSource(SourceBase):
         return "https://open.bigmodel.cn"
 
 
+CozeResource = Literal["chat", "workflow", "plugin"]
+
+
+def _default_coze_resources() -> list[CozeResource]:
+    return ["chat", "workflow"]
+
+
 class CozeSource(BalanceSourceBase):
     """Coze account benefits: plan level, API QPS per resource, paid-plugin call allowance; global: api.coze.com."""
 
     type: Literal["coze"]
-    qps_resources: list[Literal["chat", "workflow", "plugin"]] = Field(
-        default_factory=lambda: ["chat", "workflow"],
+    qps_resources: list[CozeResource] = Field(
+        default_factory=_default_coze_resources,
         description="API resources whose QPS limit to read (one call each)",
     )
 
@@ -333,7 +326,7 @@ class StatuspageSource(SourceBase):
         return labels[-2] if len(labels) >= 2 else host
 
 
-class HttpJsonMetric(_Strict):
+class HttpJsonMetric(StrictModel):
     """One metric mapped from a JSON answer (json_exporter style); see docs/http-json-and-pricing.md."""
 
     name: str = Field(pattern=r"^llmpulse_[a-zA-Z0-9_]+$", description="metric name; must start with llmpulse_")
@@ -405,7 +398,7 @@ class HttpJsonMetric(_Strict):
 _DATE_LABELS = frozenset({"date", "day", "time", "timestamp", "datetime", "hour", "week", "month", "year"})
 
 
-class HttpJsonAuth(_Strict):
+class HttpJsonAuth(StrictModel):
     """How an http_json source authenticates. The secret is the source's api_key_env / api_key_file."""
 
     type: Literal["none", "bearer", "header", "basic"] = "bearer"
@@ -444,7 +437,7 @@ class HttpJsonSource(SourceBase):
     path: str = ""
     method: Literal["GET", "POST"] = "GET"
     params: dict[str, str | int | float] = Field(default_factory=dict)
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: SafeHeaders = Field(default_factory=dict)
     body: dict[str, Any] | None = None
     auth: HttpJsonAuth = Field(default_factory=HttpJsonAuth)
     metrics: list[HttpJsonMetric] = Field(min_length=1)
@@ -485,14 +478,6 @@ class HttpJsonSource(SourceBase):
         from exporter.providers.json_mapping import check_placeholders
 
         check_placeholders(v)
-        return v
-
-    @field_validator("headers")
-    @classmethod
-    def _headers_ok(cls, v: dict[str, str]) -> dict[str, str]:
-        for key in v:
-            if key.lower() in ("authorization", "x-api-key", "proxy-authorization", "cookie"):
-                raise ValueError(f"header {key!r} carries a credential: use auth with api_key_env or api_key_file")
         return v
 
     @field_validator("timezone")
@@ -563,56 +548,27 @@ SOURCE_TYPES = (
 
 
 # --- probes ---------------------------------------------------------------------------------------------------------
-class ProbeConfig(_Strict):
-    """An active probe (blackbox_exporter style): one tiny call per interval, measured, never retried."""
+class ProbeBase(StrictModel):
+    """Keys every probe has. One model per ``type`` below adds its own, so a key of another type (``bot_id`` on an
+    http probe) is an unknown key, as it is for sources."""
 
     name: str = Field(pattern=NAME_PATTERN)
-    type: Literal["openai_compatible", "anthropic", "coze", "http"]
     provider: str | None = Field(default=None, description="provider label (default: from type and host)")
-    base_url: str
+    base_url: HttpUrl
     api_key_env: str | None = None
     api_key_file: str | None = None
-    model: str = ""
+    model: str = Field(default="", description="model label of the probe's series (the model called, if any)")
     interval: Duration = 60.0
     timeout: Duration = 30.0
-    stream: bool = False
-    prompt: str = "ping"
-    max_tokens: int = Field(default=1, ge=1, le=4096)
-    max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = Field(
-        default="max_tokens",
-        description="openai_compatible: the body key of max_tokens (o-series/gpt-5 need max_completion_tokens)",
-    )
-    extra_body: dict[str, Any] = Field(
-        default_factory=dict, description="merged into the JSON request body (e.g. enable_thinking: false for Qwen3)"
-    )
-    headers: dict[str, str] = Field(default_factory=dict, description="extra request headers (no credentials)")
-    labels: dict[str, str] = Field(default_factory=dict)
-    # coze
-    bot_id: str | None = None
-    user_id: str = "llmpulse-probe"
-    # http (and a path override for every type)
+    headers: SafeHeaders = Field(default_factory=dict, description="extra request headers (no credentials)")
+    labels: StaticLabels = Field(default_factory=dict)
     path: str | None = Field(default=None, description="request path (default per type; see docs/probes.md)")
-    expected_status: list[int] = Field(default_factory=lambda: [200])
-    auth: Literal["bearer", "x-api-key"] = Field(default="bearer", description="http probes: how the key is sent")
-    anthropic_version: str = "2023-06-01"
     # TLS of https endpoints
     tls_ca_file: str | None = Field(default=None, description="PEM CA bundle to trust (relative to the config)")
     tls_insecure_skip_verify: bool = False
 
     _api_key: SecretStr | None = PrivateAttr(default=None)
     _ca_path: str | None = PrivateAttr(default=None)
-
-    @field_validator("labels")
-    @classmethod
-    def _labels_ok(cls, v: dict[str, str]) -> dict[str, str]:
-        return _check_static_labels(v)
-
-    @field_validator("base_url")
-    @classmethod
-    def _url_ok(cls, v: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", v):
-            raise ValueError(f"base_url must be an http(s) URL, got {v!r}")
-        return v.rstrip("/")
 
     @field_validator("path")
     @classmethod
@@ -621,29 +577,14 @@ class ProbeConfig(_Strict):
             raise ValueError(f"path must start with / and contain no spaces, got {v!r}")
         return v
 
-    @field_validator("headers")
-    @classmethod
-    def _headers_ok(cls, v: dict[str, str]) -> dict[str, str]:
-        for key, val in v.items():
-            if not re.match(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$", key):
-                raise ValueError(f"invalid header name {key!r}")
-            if key.lower() in ("authorization", "x-api-key", "proxy-authorization", "cookie"):
-                raise ValueError(f"header {key!r} carries a credential: use api_key_env or api_key_file")
-            if not isinstance(val, str) or re.search(r"[\r\n]", val):
-                raise ValueError(f"header {key!r} must be a single-line string")
-        return v
+    def _needs_key(self) -> bool:
+        return True
 
     @model_validator(mode="after")
-    def _check(self, info: ValidationInfo) -> ProbeConfig:
+    def _check(self, info: ValidationInfo) -> ProbeBase:
         self._api_key = _resolve_secret(self.api_key_env, self.api_key_file, info, "api_key")
-        if self._api_key is None and self.type != "http":
+        if self._api_key is None and self._needs_key():
             raise ValueError("missing credential: set api_key_env or api_key_file (inline keys are not accepted)")
-        if self.type in ("openai_compatible", "anthropic") and not self.model:
-            raise ValueError(f"model is required for {self.type} probes")
-        if self.type == "coze" and not self.bot_id:
-            raise ValueError("bot_id is required for coze probes")
-        if self.type == "http" and (self.stream or self.extra_body):
-            raise ValueError("stream and extra_body apply to openai_compatible, anthropic and coze probes, not http")
         if self.timeout > self.interval:
             raise ValueError(f"timeout ({self.timeout:g}s) must not exceed interval ({self.interval:g}s)")
         if self.tls_ca_file:
@@ -673,8 +614,6 @@ class ProbeConfig(_Strict):
     def provider_label(self) -> str:
         if self.provider:
             return self.provider
-        if self.type in ("anthropic", "coze"):
-            return self.type
         host = re.sub(r"^https?://", "", self.base_url).split("/")[0].split(":")[0]
         for needle, name in (
             ("openai.com", "openai"),
@@ -688,11 +627,82 @@ class ProbeConfig(_Strict):
         ):
             if needle in host:
                 return name
-        return "openai_compatible" if self.type == "openai_compatible" else "http"
+        return self._default_provider()
+
+    def _default_provider(self) -> str:
+        return "http"
+
+
+class ChatProbeBase(ProbeBase):
+    """Probes that send one tiny chat request (and may stream the answer)."""
+
+    stream: bool = False
+    prompt: str = "ping"
+    extra_body: dict[str, Any] = Field(
+        default_factory=dict, description="merged into the JSON request body (e.g. enable_thinking: false for Qwen3)"
+    )
+
+
+class OpenAICompatibleProbeConfig(ChatProbeBase):
+    type: Literal["openai_compatible"]
+    model: str = Field(min_length=1, description="the model called (required)")
+    max_tokens: int = Field(default=1, ge=1, le=4096)
+    max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = Field(
+        default="max_tokens",
+        description="the body key of max_tokens (o-series/gpt-5 need max_completion_tokens)",
+    )
+
+    def _default_provider(self) -> str:
+        return "openai_compatible"
+
+
+class AnthropicProbeConfig(ChatProbeBase):
+    type: Literal["anthropic"]
+    model: str = Field(min_length=1, description="the model called (required)")
+    max_tokens: int = Field(default=1, ge=1, le=4096)
+    anthropic_version: str = "2023-06-01"
+
+    @property
+    def provider_label(self) -> str:
+        return self.provider or "anthropic"
+
+
+class CozeProbeConfig(ChatProbeBase):
+    type: Literal["coze"]
+    bot_id: str = Field(min_length=1, description="the bot to chat with (required)")
+    user_id: str = "llmpulse-probe"
+
+    @property
+    def provider_label(self) -> str:
+        return self.provider or "coze"
+
+
+class HttpProbeConfig(ProbeBase):
+    """A plain GET (liveness of an endpoint such as /v1/models); the key is optional."""
+
+    type: Literal["http"]
+    expected_status: list[int] = Field(default_factory=lambda: [200])
+    auth: Literal["bearer", "x-api-key"] = Field(default="bearer", description="how the key (if any) is sent")
+    anthropic_version: str = "2023-06-01"
+
+    def _needs_key(self) -> bool:
+        return False
+
+    @property
+    def stream(self) -> bool:
+        """An http probe never streams (the key does not exist for it)."""
+        return False
+
+
+ProbeConfig = Annotated[
+    OpenAICompatibleProbeConfig | AnthropicProbeConfig | CozeProbeConfig | HttpProbeConfig,
+    Field(discriminator="type"),
+]
+PROBE_TYPES = ("openai_compatible", "anthropic", "coze", "http")
 
 
 # --- traffic events ------------------------------------------------------------------------------------------------
-class EventsConfig(_Strict):
+class EventsConfig(StrictModel):
     """The POST /events ingest route."""
 
     name: str = Field(default="events", pattern=NAME_PATTERN, description="source label of ingested series")
@@ -713,7 +723,7 @@ class EventsConfig(_Strict):
         le=10_000_000,
         description="open sessions remembered for session length (oldest dropped first)",
     )
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: StaticLabels = Field(default_factory=dict)
 
     _token: SecretStr | None = PrivateAttr(default=None)
 
@@ -724,40 +734,23 @@ class EventsConfig(_Strict):
             raise ValueError("missing credential: set token_env or token_file so /events is protected")
         return self
 
-    @field_validator("labels")
-    @classmethod
-    def _labels_ok(cls, v: dict[str, str]) -> dict[str, str]:
-        return _check_static_labels(v)
-
     @property
     def token(self) -> str:
         return self._token.get_secret_value() if self._token else ""
 
 
 # --- price table ----------------------------------------------------------------------------------------------------
-class ModelPrice(_Strict):
-    """Price of one model per million tokens, in ``currency``."""
-
-    input: float = Field(ge=0)
-    output: float = Field(ge=0)
-    cached_input: float | None = Field(default=None, ge=0, description="default: the input price")
-    cache_write_input: float | None = Field(default=None, ge=0, description="default: the input price")
-    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
-
-
-class PricingConfig(_Strict):
+class PricingConfig(StrictModel):
     file: str | None = Field(default=None, description="extra YAML price table merged over the built-in one")
     builtin: bool = Field(default=True, description="use the price table shipped with llmpulse")
     surge_multiplier: float = Field(default=1.0, gt=0)
     models: dict[str, ModelPrice] = Field(default_factory=dict)
 
-    _table: Any = PrivateAttr(default=None)
+    _table: PriceTable | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _load_table(self, info: ValidationInfo) -> PricingConfig:
         """Load and check the merged price table now, so a bad price file stops check-config and serve."""
-        from exporter.pricing.table import PriceTableError, load_table
-
         base = Path((info.context or {}).get("base_dir", "."))
         file = None
         if self.file:
@@ -769,13 +762,14 @@ class PricingConfig(_Strict):
         return self
 
     @property
-    def table(self) -> Any:
-        """The merged :class:`exporter.pricing.table.PriceTable` (built-in, then file, then inline models)."""
+    def table(self) -> PriceTable:
+        """The merged price table (built-in, then file, then inline models), loaded when the config was checked."""
+        assert self._table is not None
         return self._table
 
 
-# --- alert relay to chat bots (issue 5) ----------------------------------------------------------------------------
-class RelayBotConfig(_Strict):
+# --- alert relay to chat bots -----------------------------------------------------------------------------------------
+class RelayBotConfig(StrictModel):
     """A Feishu, DingTalk or WeCom group bot; Alertmanager posts to the exporter's /relay/{type}/{name}.
 
     The bot's webhook URL carries its access token, so it is a credential like an API key (env or file only).
@@ -820,7 +814,7 @@ class RelayBotConfig(_Strict):
         return self._secret.get_secret_value() if self._secret else ""
 
 
-class RelayConfig(_Strict):
+class RelayConfig(StrictModel):
     """Relay Alertmanager webhook notifications to chat group bots (see docs/bundle.md)."""
 
     timeout: Duration = Field(default=10.0, description="per bot call; Alertmanager retries a failed relay")
@@ -847,7 +841,7 @@ class RelayConfig(_Strict):
 
 
 # --- the whole file -------------------------------------------------------------------------------------------------
-class Config(_Strict):
+class Config(StrictModel):
     sources: list[SourceConfig] = Field(default_factory=list)
     probes: list[ProbeConfig] = Field(default_factory=list)
     events: EventsConfig | None = None
@@ -890,39 +884,29 @@ class Config(_Strict):
 
 
 # --- loading --------------------------------------------------------------------------------------------------------
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses duplicate mapping keys (PyYAML silently keeps the last one)."""
-
-
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    mapping: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in mapping:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        mapping[key] = loader.construct_object(value_node, deep=deep)
-    return mapping
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _loc_to_path(loc: tuple[int | str, ...], data: Any) -> str:
-    """Turn a pydantic error location into ``sources[1].interval``, dropping discriminator tags."""
+def _loc_to_path(loc: tuple[int | str, ...], data: Any) -> tuple[str, str]:
+    """Turn a pydantic error location into ``sources[1].interval``, dropping discriminator tags; also return the
+    innermost tag (the ``type`` of the source or probe the error is in), or empty."""
     out = ""
+    tag = ""
     node = data
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
             node = node[part] if isinstance(node, list) and part < len(node) else None
             continue
-        if isinstance(node, Mapping) and part not in node and part in (*SOURCE_TYPES,) and "type" in node:
+        if isinstance(node, Mapping) and part not in node and part in (*SOURCE_TYPES, *PROBE_TYPES) and "type" in node:
+            tag = part
             continue  # the discriminator tag pydantic inserts for unions
         if part.startswith("function-") or part in ("function-after", "function-before"):
             continue
         out += f".{part}" if out else part
         node = node.get(part) if isinstance(node, Mapping) else None
-    return out
+    return out, tag
+
+
+#: Keys people write a credential under; the config takes credentials from ``<key>_env`` or ``<key>_file`` only.
+INLINE_SECRET_KEYS = frozenset({"api_key", "token", "webhook_url", "secret", "password"})
 
 
 def _describe(err: Mapping[str, Any]) -> str:
@@ -956,8 +940,14 @@ def parse_config(data: Any, path: str = "<config>", base_dir: str | Path = ".") 
     except ValidationError as exc:
         problems = []
         for err in exc.errors(include_url=False, include_input=True):
-            loc = _loc_to_path(tuple(err["loc"]), data)
+            loc, tag = _loc_to_path(tuple(err["loc"]), data)
             msg = _describe(err)
+            if err["type"] == "extra_forbidden":
+                key = loc.rsplit(".", 1)[-1]
+                if key in INLINE_SECRET_KEYS:
+                    msg = f"inline keys are not accepted: use {key}_env or {key}_file (the value is not shown)"
+                elif tag:
+                    msg = f"unknown key for type {tag!r} (check its spelling against the config reference)"
             # errors raised by model validators name their own key path below the model's location
             if ": " in msg and re.match(r"^[\w\[\].]+: ", msg):
                 sub, msg = msg.split(": ", 1)
@@ -968,6 +958,19 @@ def parse_config(data: Any, path: str = "<config>", base_dir: str | Path = ".") 
     return cfg
 
 
+def require_something_to_do(config: Config) -> None:
+    """Refuse a config that would run an exporter with nothing to do (an empty file, a bundle-only config).
+
+    ``generate --config`` reads only the ``bundle:`` section and does not call this; ``serve`` and ``check-config``
+    do, so an empty file is an error there instead of a silent, empty /metrics.
+    """
+    if not (config.sources or config.probes or config.events or config.relay):
+        raise ConfigError(
+            config.path or "<config>",
+            [("", "nothing to monitor: add at least one of sources, probes, events or relay (see docs/config.md)")],
+        )
+
+
 def load_config(path: str | Path) -> Config:
     """Read, parse and validate a config file. Raises :class:`ConfigError` on any problem."""
     p = Path(path)
@@ -976,10 +979,8 @@ def load_config(path: str | Path) -> Config:
     except OSError as exc:
         raise ConfigError(str(p), [("", f"cannot read config file: {exc.strerror or exc}")]) from None
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
+        data = yamlio.load(text)
+    except yamlio.YAMLError as exc:
+        where, problem = yamlio.error_text(exc)
         raise ConfigError(str(p), [(where, f"invalid YAML: {problem}")]) from None
     return parse_config(data, str(p), p.parent)

@@ -38,8 +38,8 @@ class Family:
     labels: tuple[str, ...]
     optional_labels: tuple[str, ...] = ()
     buckets: tuple[float, ...] = ()
-    # Human-facing notes used by the README generator and dashboards (unit for Grafana).
-    unit: str = "short"
+    # The Grafana unit of panels that show this family, and the group of the reference tables.
+    grafana_unit: str = "short"
     group: str = "core"
 
     def __post_init__(self) -> None:
@@ -78,7 +78,7 @@ def _family(
     *,
     optional: tuple[str, ...] = (),
     buckets: tuple[float, ...] = (),
-    unit: str = "short",
+    grafana_unit: str = "short",
     group: str = "core",
     base: bool = True,
 ) -> Family:
@@ -89,7 +89,7 @@ def _family(
         labels=(*BASE_LABELS, *labels) if base else labels,
         optional_labels=optional,
         buckets=buckets,
-        unit=unit,
+        grafana_unit=grafana_unit,
         group=group,
     )
     if name in FAMILIES:
@@ -106,7 +106,7 @@ MTD = (
 # Breakdowns a usage source can opt into with group_by (cardinality: off by default).
 OPTIONAL_USAGE_LABELS = ("api_key", "user")
 
-# --- usage and cost from provider billing APIs (issue 2) -----------------------------------------------------------
+# --- usage and cost from provider billing APIs ------------------------------------------------------------------------
 USAGE_REQUESTS = _family(
     "llmpulse_usage_requests_total",
     "counter",
@@ -139,7 +139,7 @@ COST_USD = _family(
     "Cost reported by the provider's cost API, in US dollars (Anthropic cents converted). " + MTD,
     ("project", "line_item"),
     optional=("api_key",),
-    unit="currencyUSD",
+    grafana_unit="currencyUSD",
     group="cost",
 )
 PROJECT_INFO = _family(
@@ -151,14 +151,14 @@ PROJECT_INFO = _family(
     group="usage",
 )
 
-# --- estimated cost from a price table (issue 4) --------------------------------------------------------------------
+# --- estimated cost from a price table --------------------------------------------------------------------------------
 COST_ESTIMATED_USD = _family(
     "llmpulse_cost_estimated_usd_total",
     "counter",
     "Cost estimated by llmpulse from token counts and its price table, in US dollars. Follows the semantics of "
     "the tokens it is computed from (month-to-date for billing sources, since start for events).",
     ("project", "model"),
-    unit="currencyUSD",
+    grafana_unit="currencyUSD",
     group="cost",
 )
 CACHE_SAVINGS_USD = _family(
@@ -167,7 +167,7 @@ CACHE_SAVINGS_USD = _family(
     "What prompt caching saved, estimated by llmpulse from the price table: cached_input tokens times (input "
     "price - cached input price), in US dollars. Same semantics as llmpulse_cost_estimated_usd_total.",
     ("project", "model"),
-    unit="currencyUSD",
+    grafana_unit="currencyUSD",
     group="cost",
 )
 UNPRICED_TOKENS = _family(
@@ -178,7 +178,7 @@ UNPRICED_TOKENS = _family(
     group="cost",
 )
 
-# --- self-metrics of the poller (issue 2) ---------------------------------------------------------------------------
+# --- self-metrics of the poller ---------------------------------------------------------------------------------------
 SOURCE_UP = _family(
     "llmpulse_source_up",
     "gauge",
@@ -189,14 +189,14 @@ SOURCE_LAST_SUCCESS = _family(
     "llmpulse_source_last_success_timestamp_seconds",
     "gauge",
     "Unix time of the last completely successful poll of this source (0 if none yet).",
-    unit="dateTimeFromNow",
+    grafana_unit="dateTimeFromNow",
     group="self",
 )
 SOURCE_POLL_DURATION = _family(
     "llmpulse_source_poll_duration_seconds",
     "gauge",
     "Wall-clock duration of the last poll of this source, all pages and retries included.",
-    unit="s",
+    grafana_unit="s",
     group="self",
 )
 SOURCE_API_REQUESTS = _family(
@@ -239,7 +239,7 @@ BUILD_INFO = _family(
     group="self",
 )
 
-# --- active probes (issue 3) ----------------------------------------------------------------------------------------
+# --- active probes ----------------------------------------------------------------------------------------------------
 # Buckets resolve the 800-1200 ms band finely, and 2 s (P99 alert), 5 s and 10 s (slow-call threshold) exactly.
 CALL_DURATION_BUCKETS = (0.1, 0.25, 0.5, 0.8, 0.9, 1.0, 1.1, 1.2, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 20.0, 30.0, 60.0)
 TTFT_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
@@ -250,7 +250,7 @@ API_CALL_DURATION = _family(
     "Duration of whole LLM API calls, from llmpulse's active probes or from traffic events posted to /events.",
     ("model",),
     buckets=CALL_DURATION_BUCKETS,
-    unit="s",
+    grafana_unit="s",
     group="probe",
 )
 TIME_TO_FIRST_TOKEN = _family(
@@ -259,7 +259,7 @@ TIME_TO_FIRST_TOKEN = _family(
     "Time from sending a streaming request to receiving its first content token (streaming probes).",
     ("model",),
     buckets=TTFT_BUCKETS,
-    unit="s",
+    grafana_unit="s",
     group="probe",
 )
 ERROR_CODES = _family(
@@ -289,7 +289,7 @@ PROBE_DURATION = _family(
     "gauge",
     "Duration of the last probe call.",
     ("model",),
-    unit="s",
+    grafana_unit="s",
     group="probe",
 )
 PROBE_TOKENS = _family(
@@ -320,7 +320,7 @@ RATELIMIT_RESET = _family(
     "Seconds until the rate limit fully resets, from the last probe's response headers (OpenAI durations and "
     "Anthropic RFC 3339 timestamps both converted).",
     ("model", "resource"),
-    unit="s",
+    grafana_unit="s",
     group="probe",
 )
 PROBE_PHASE = _family(
@@ -329,18 +329,18 @@ PROBE_PHASE = _family(
     "Duration of each connection phase of the last probe (dns, connect, tls, first_byte, transfer), to tell a "
     "network or TLS problem from a slow model.",
     ("model", "phase"),
-    unit="s",
+    grafana_unit="s",
     group="probe",
 )
 TLS_CERT_EXPIRY = _family(
     "llmpulse_tls_cert_expiry_timestamp_seconds",
     "gauge",
     "Unix time at which the TLS certificate presented by the probed endpoint expires.",
-    unit="dateTimeAsIso",
+    grafana_unit="dateTimeAsIso",
     group="probe",
 )
 
-# --- balances (issue 4) ---------------------------------------------------------------------------------------------
+# --- balances ---------------------------------------------------------------------------------------------------------
 BALANCE = _family(
     "llmpulse_balance",
     "gauge",
@@ -355,7 +355,7 @@ BALANCE_USD = _family(
     "gauge",
     "llmpulse_balance converted to US dollars with the exchange rate configured for the source.",
     ("currency", "kind"),
-    unit="currencyUSD",
+    grafana_unit="currencyUSD",
     group="balance",
 )
 BALANCE_AVAILABLE = _family(
@@ -368,14 +368,14 @@ KEY_LIMIT_USD = _family(
     "llmpulse_key_limit_usd",
     "gauge",
     "Spending limit of the API key (OpenRouter /key limit), in US dollars; absent when unlimited.",
-    unit="currencyUSD",
+    grafana_unit="currencyUSD",
     group="balance",
 )
 KEY_LIMIT_REMAINING_USD = _family(
     "llmpulse_key_limit_remaining_usd",
     "gauge",
     "Remaining spend under the API key's limit (OpenRouter limit_remaining), in US dollars; absent when unlimited.",
-    unit="currencyUSD",
+    grafana_unit="currencyUSD",
     group="balance",
 )
 KEY_USAGE_USD = _family(
@@ -383,11 +383,11 @@ KEY_USAGE_USD = _family(
     "gauge",
     "Spend of the API key as the provider reports it, by window (total, daily, weekly, monthly), in US dollars.",
     ("window",),
-    unit="currencyUSD",
+    grafana_unit="currencyUSD",
     group="balance",
 )
 
-# --- subscription plans: quotas that reset (MiniMax Token Plan, Zhipu GLM coding plan, Coze benefits) ---------------
+# --- subscription plans: quotas that reset (MiniMax Token Plan, Zhipu GLM coding plan, Coze benefits) -----------------
 PLAN_QUOTA_REMAINING_RATIO = _family(
     "llmpulse_plan_quota_remaining_ratio",
     "gauge",
@@ -396,7 +396,7 @@ PLAN_QUOTA_REMAINING_RATIO = _family(
     "names what is limited (a model, tokens, time, call_tool); window its period (interval, 5h, weekly, monthly, "
     "plan).",
     ("quota", "window"),
-    unit="percentunit",
+    grafana_unit="percentunit",
     group="plan",
 )
 PLAN_QUOTA_RESET = _family(
@@ -404,7 +404,7 @@ PLAN_QUOTA_RESET = _family(
     "gauge",
     "Unix time at which this plan quota window resets (the provider's end or next-reset time).",
     ("quota", "window"),
-    unit="dateTimeFromNow",
+    grafana_unit="dateTimeFromNow",
     group="plan",
 )
 PLAN_INFO = _family(
@@ -424,7 +424,7 @@ PLAN_API_QPS_LIMIT = _family(
     group="plan",
 )
 
-# --- status pages (issue 4) -----------------------------------------------------------------------------------------
+# --- status pages -----------------------------------------------------------------------------------------------------
 STATUS_COMPONENT = _family(
     "llmpulse_status_component",
     "gauge",
@@ -449,7 +449,7 @@ STATUS_INCIDENTS_OPEN = _family(
     group="status",
 )
 
-# --- traffic events (issue 4) ---------------------------------------------------------------------------------------
+# --- traffic events ---------------------------------------------------------------------------------------------------
 EVENTS_CALLS = _family(
     "llmpulse_events_calls_total",
     "counter",
@@ -471,7 +471,7 @@ EVENTS_SESSION_DURATION = _family(
     "the matching session_start's.",
     ("app", "channel"),
     buckets=(10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200),
-    unit="s",
+    grafana_unit="s",
     group="events",
 )
 EVENTS_DISTINCT_USERS = _family(
@@ -504,7 +504,7 @@ EVENTS_REJECTED = _family(
     group="events",
 )
 
-# --- generic http_json sources (issue 4): families come from the config; this one reports the mapping health -----
+# --- generic http_json sources: families come from the config; this one reports the mapping health --------------------
 HTTP_JSON_MISSING = _family(
     "llmpulse_http_json_missing_values_total",
     "counter",
@@ -515,7 +515,7 @@ HTTP_JSON_MISSING = _family(
     group="self",
 )
 
-# --- alert relay (issue 5) ------------------------------------------------------------------------------------------
+# --- alert relay ------------------------------------------------------------------------------------------------------
 RELAY_NOTIFICATIONS = _family(
     "llmpulse_relay_notifications_total",
     "counter",
@@ -556,10 +556,10 @@ GROUP_TITLES = {
 
 
 def markdown_reference() -> str:
-    """The README's metric list, generated from this module (a test keeps the README equal to it)."""
+    """The metric list of docs/metrics.md, generated from this module (a test keeps the doc equal to it)."""
     out: list[str] = []
     for group, title in GROUP_TITLES.items():
-        out.append(f"#### {title}\n\n| metric | type | labels | meaning |\n|---|---|---|---|")
+        out.append(f"### {title}\n\n| metric | type | labels | meaning |\n|---|---|---|---|")
         for fam in FAMILIES.values():
             if fam.group != group:
                 continue

@@ -17,7 +17,7 @@ from prometheus_client.utils import floatToGoString
 
 from exporter import contract
 from exporter.contract import Family
-from exporter.samples import LabelKey, LiveMetrics, MetricSet
+from exporter.samples import LiveMetrics, MetricSet
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -151,11 +151,3 @@ class Exposition:
             tail = self.extra()
             body += gzip.compress(tail, compresslevel=1, mtime=0) if compressed else tail
         return body
-
-    def series_of(self, owner: str) -> int:
-        with self._lock:
-            return sample_lines(self._chunks.get(owner, {}))
-
-
-def parse_labels(key: LabelKey) -> dict[str, str]:
-    return dict(key)

@@ -218,10 +218,6 @@ class SlidingDistinct:
         self._union = HyperLogLog(precision)
         self.newest = -1  # index of the newest slot the window has advanced to
 
-    @property
-    def window_seconds(self) -> int:
-        return self.slot_seconds * self.slots
-
     def advance(self, now: float) -> bool:
         """Drop slots that left the window at ``now``; True if the estimate may have changed."""
         current = int(now // self.slot_seconds)

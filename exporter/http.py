@@ -181,10 +181,6 @@ class ApiClient:
         resp = self.request("GET", path, params=params, headers=headers)
         return self.decode(resp, path)
 
-    def post_json(self, path: str, body: Any, headers: Mapping[str, str] | None = None) -> Any:
-        resp = self.request("POST", path, json_body=body, headers=headers)
-        return self.decode(resp, path)
-
     def decode(self, resp: requests.Response, path: str) -> Any:
         try:
             return resp.json()

@@ -185,7 +185,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
             self.close_connection = True
             self.end_headers()
-            for chunk in _iterate(resp.body):
+            for chunk in resp.body:
                 if chunk:
                     self.wfile.write(chunk)
                     self.wfile.flush()
@@ -193,10 +193,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = _handle
-
-
-def _iterate(body: Iterable[bytes]) -> Iterator[bytes]:
-    yield from body
 
 
 class Server:

@@ -229,7 +229,7 @@ class Inbox:
         if self._smtp is None:
             return ""
         host, port = self._smtp.server_address[:2]
-        return f"{host}:{port}"
+        return f"{host.decode() if isinstance(host, bytes) else host}:{port}"
 
     def stop_smtp(self) -> None:
         if self._smtp is not None:

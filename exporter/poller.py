@@ -149,8 +149,13 @@ class SourcePoller:
         self._thread = threading.Thread(target=self._run, name=f"poll-{self.config.name}", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def request_stop(self) -> None:
+        """Ask the poller's thread to end after its current poll; returns at once (see :meth:`stop`)."""
         self._stop.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the thread to end and wait up to ``timeout`` seconds for it."""
+        self.request_stop()
         if self._thread:
             self._thread.join(timeout)
 
@@ -224,7 +229,10 @@ class SourcePoller:
                     self._data_chunks = render_metricset(fallback, self.base_labels)
                     self._series = len(fallback)
         if error is None:
-            log.info("source=%s poll ok series=%d duration_seconds=%.3f", self.config.name, self._series, duration)
+            fetch = f" fetch={self.provider.last_fetch}" if self.provider.last_fetch else ""
+            log.info(
+                "source=%s poll ok series=%d duration_seconds=%.3f%s", self.config.name, self._series, duration, fetch
+            )
         else:
             log.warning(
                 "source=%s poll failed reason=%s err=%r duration_seconds=%.3f",

@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 TARGETS = ("feishu", "dingtalk", "wecom")
 # Alertmanager's payloads are a few KB per alert; anything far larger is not one of its notifications.
 MAX_BODY_BYTES = 4 * 1024 * 1024
-OUTCOMES = ("success", "rejected", "error", "invalid_payload", "unauthorized", "unknown_bot")
 # WeCom rejects markdown content over 4096 bytes; DingTalk and Feishu allow more, but a chat message should be short.
 MAX_TEXT_BYTES = {"feishu": 20000, "dingtalk": 18000, "wecom": 4000}
 # Bot answers that mean "slow down" rather than "wrong request": retried by Alertmanager.
@@ -276,11 +275,12 @@ def bot_error(target: str, data: Any) -> tuple[int | None, str]:
         msg = data.get("msg", data.get("StatusMessage", ""))
     else:
         code, msg = data.get("errcode", 0), data.get("errmsg", "")
-    try:
-        code = int(code)
-    except (TypeError, ValueError):
+    if isinstance(code, bool) or not isinstance(code, int | str):
         return -1, f"unexpected code {code!r}"
-    return code, str(msg)
+    try:
+        return int(code), str(msg)
+    except ValueError:
+        return -1, f"unexpected code {code!r}"
 
 
 # --- the endpoint ---------------------------------------------------------------------------------------------

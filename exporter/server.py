@@ -1,10 +1,17 @@
-"""The exporter's HTTP endpoints: /metrics (cached bytes), /-/healthy, /-/ready and the landing page."""
+"""The exporter's HTTP endpoints: /metrics (cached bytes), /-/healthy, /-/ready and the landing page.
+
+The routes depend on narrow callables (:class:`Endpoints`), not on the application object that wires them, so the
+dependency points one way: :mod:`exporter.app` builds the parts and hands this module what each page reads.
+"""
 
 from __future__ import annotations
 
+import textwrap
 import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jinja2
 
@@ -12,9 +19,35 @@ from exporter import __version__
 from exporter.durations import format_duration
 from exporter.exposition import CONTENT_TYPE
 from exporter.httpserver import Request, Response, Router
+from exporter.poller import SourceStatus
 
-if TYPE_CHECKING:
-    from exporter.app import App
+#: Longest error text a landing-page cell shows; longer ones are cut at a word boundary (the log has the rest).
+ERROR_TEXT_CHARS = 160
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """What the HTTP endpoints read, each as a callable: the server needs nothing else from the application."""
+
+    #: the exposition body, gzip-compressed when the argument is True
+    metrics_body: Callable[[bool], bytes]
+    #: True once every source has finished its first poll
+    ready: Callable[[], bool]
+    #: a snapshot of every source's status, and of every probe's (as the probe scheduler describes them)
+    sources: Callable[[], Sequence[SourceStatus]]
+    probes: Callable[[], Sequence[Mapping[str, Any]]]
+    started_at: float
+    config_path: str | None
+    #: name of the events source when ``/events`` is on
+    events_source: str | None
+    #: ``serve --demo``: the in-process simulator's URL, so the page can show the "break it" commands
+    simulator_url: str | None = None
+
+
+def short_error(text: str) -> str:
+    """An error as a landing-page cell shows it: one line, at most :data:`ERROR_TEXT_CHARS`, whole words only."""
+    return textwrap.shorten(text, width=ERROR_TEXT_CHARS, placeholder=" …") if text else ""
+
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("exporter", "templates"),
@@ -29,39 +62,39 @@ def _ago(ts: float) -> str:
     return f"{when} ({format_duration(max(0.0, time.time() - ts)) if time.time() - ts >= 1 else 'just now'} ago)"
 
 
-def add_routes(router: Router, app: App) -> None:
+def add_routes(router: Router, endpoints: Endpoints) -> None:
     def metrics(req: Request) -> Response:
         gz = "gzip" in req.header("Accept-Encoding").lower()
         headers = {"Content-Encoding": "gzip"} if gz else {}
-        return Response(200, app.exposition.body(compressed=gz), headers, CONTENT_TYPE)
+        return Response(200, endpoints.metrics_body(gz), headers, CONTENT_TYPE)
 
     def healthy(req: Request) -> Response:
         return Response.text("Healthy.\n")
 
     def ready(req: Request) -> Response:
-        if app.ready():
+        if endpoints.ready():
             return Response.text("Ready.\n")
         return Response.text("Not ready: waiting for the first poll of every source.\n", 503)
 
     def index(req: Request) -> Response:
-        sources: list[dict[str, Any]] = []
-        for poller in app.pollers:
-            st = poller.status()
-            sources.append(
-                {
-                    **st.__dict__,
-                    "last_success_text": _ago(st.last_success),
-                    "interval_text": format_duration(st.interval),
-                }
-            )
-        probes = app.probes.statuses() if app.probes is not None else []
+        sources: list[dict[str, Any]] = [
+            {
+                **st.__dict__,
+                "last_error": short_error(st.last_error),
+                "last_success_text": _ago(st.last_success),
+                "interval_text": format_duration(st.interval),
+            }
+            for st in endpoints.sources()
+        ]
+        probes = [{**p, "last_error": short_error(str(p.get("last_error") or ""))} for p in endpoints.probes()]
         html = _ENV.get_template("index.html").render(
             version=__version__,
-            started=datetime.fromtimestamp(app.started_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
-            config_path=app.config.path,
+            started=datetime.fromtimestamp(endpoints.started_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+            config_path=endpoints.config_path,
             sources=sources,
             probes=probes,
-            events=app.config.events,
+            events_source=endpoints.events_source,
+            simulator_url=endpoints.simulator_url,
         )
         return Response(200, html.encode(), {}, "text/html; charset=utf-8")
 

@@ -6,14 +6,10 @@ The exporter under test always runs as a real ``llmpulse`` subprocess (see :mod:
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from exporter.demo import DEMO_ENV
 from exporter.simulator import Simulator

@@ -242,7 +242,7 @@ class E2EStack:
     def alert_rules(self) -> dict[str, list[dict[str, Any]]]:
         """Alerting rules of the generated bundle the stack runs, by alert name."""
         out: dict[str, list[dict[str, Any]]] = {}
-        for path in sorted((self.workdir / "generated" / "prometheus" / "rules").glob("*.yml")):
+        for path in sorted((self.workdir / "etc" / "prometheus" / "rules").glob("*.yml")):
             for group in yaml.safe_load(path.read_text())["groups"]:
                 for rule in group["rules"]:
                     if "alert" in rule:
@@ -251,7 +251,7 @@ class E2EStack:
 
     def recording_rules(self) -> list[dict[str, Any]]:
         out = []
-        for path in sorted((self.workdir / "generated" / "prometheus" / "rules").glob("*.yml")):
+        for path in sorted((self.workdir / "etc" / "prometheus" / "rules").glob("*.yml")):
             for group in yaml.safe_load(path.read_text())["groups"]:
                 out += [r for r in group["rules"] if "record" in r]
         return out

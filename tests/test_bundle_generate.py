@@ -14,7 +14,7 @@ from helpers import ROOT, run_cli
 from exporter.bundle.rules import ALERTS_FILE, RULES_FILE
 from exporter.bundle.settings import BundleConfig
 from exporter.bundle.writer import bundle_files
-from exporter.bundle.yamlio import GENERATED
+from exporter.yamlio import GENERATED
 
 
 def _write_config(tmp: Path, bundle: dict) -> Path:

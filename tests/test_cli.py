@@ -3,6 +3,7 @@ and cost metrics for both billing providers within seconds with no keys."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import click
 import pytest
+import requests
 from helpers import ROOT, exporter, run_cli
 
 from exporter import __version__
@@ -66,9 +68,15 @@ def test_serve_demo_serves_usage_tokens_and_costs_for_both_providers(tmp_path: P
                     return False
         return m.total("llmpulse_usage_requests_total", provider="openai") > 0  # type: ignore[attr-defined]
 
-    with exporter(None, tmp_path, args=["--demo"]) as proc:
+    with exporter(None, tmp_path, args=["--demo", "--simulator-listen", "127.0.0.1:0"]) as proc:
         m = proc.wait_for(complete, timeout=30, what="demo usage, tokens and costs for openai and anthropic")
         for provider in ("openai", "anthropic"):
             assert m.value("llmpulse_source_up", provider=provider, source=f"{provider}-demo") == 1
             assert m.find("llmpulse_project_info", provider=provider)
         assert m.find("llmpulse_build_info", version=__version__)
+        # The landing page says where the demo simulator is and how to break it.
+        page = requests.get(proc.url + "/", timeout=10).text
+        sim_url = re.search(r'href="(http://127\.0\.0\.1:\d+)/_sim/state"', page)
+        assert sim_url, page
+        assert f"curl -X POST {sim_url.group(1)}/_sim/faults" in page
+        assert requests.get(sim_url.group(1) + "/_sim/health", timeout=10).status_code == 200

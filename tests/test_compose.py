@@ -9,19 +9,23 @@ hardened exporter, no default admin password).
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
+import sys
 from fnmatch import fnmatch
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
 import yaml
-from helpers import ROOT
+from helpers import ROOT, free_port, stop_process, wait_http_ok
 
-from exporter.bundle.stackfiles import COMPOSE_MOUNTS, DEMO_CONFIG_PATH, SERVICES, stack_files
+from exporter.bundle.demofile import stack_files
+from exporter.bundle.stackfiles import COMPOSE_MOUNTS, DEMO_CONFIG_PATH, SERVICES
 from exporter.config import parse_config
 from exporter.demo import DEMO_ENV
 
@@ -378,3 +382,28 @@ def test_real_keys_example_is_valid_and_its_variables_reach_the_container(monkey
     for var in variables:
         assert exporter_env.get(var) == f"${{{var}:-}}", f"{var} is not passed to the exporter container"
         assert var in documented, f"{var} is not documented in .env.example"
+
+
+def test_the_dockerfile_docker_run_examples_run(tmp_path: Path) -> None:
+    """Each `docker run ... llmpulse:local [ARGS]` example of the Dockerfile, run as the image would run it (the
+    entrypoint is `llmpulse`, no arguments means the CMD), becomes ready; only the listen ports are free ones."""
+    text = (ROOT / "Dockerfile").read_text()
+    cmd = json.loads(re.search(r"^CMD (\[.*\])$", text, re.M).group(1))  # type: ignore[union-attr]
+    examples = [shlex.split(m) for m in re.findall(r"^#\s+(docker run .*)$", text, re.M)]
+    assert len(examples) == 2
+    config = tmp_path / "config.yml"
+    config.write_text("sources:\n  - {type: statuspage, name: s, base_url: 'http://127.0.0.1:9'}\n")
+    for example in examples:
+        args = example[example.index("llmpulse:local") + 1 :] or list(cmd)
+        port = free_port()
+        args = [f"0.0.0.0:{port}" if a == "0.0.0.0:9877" else a for a in args]
+        args = [str(config) if a == "/etc/llmpulse/config.yml" else a for a in args]
+        if "--demo" in args:
+            args += ["--simulator-listen", "127.0.0.1:0"]  # the container's own 9878, a free one here
+        log = tmp_path / f"llmpulse-{port}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "exporter", *args], cwd=tmp_path, stdout=out, stderr=out)
+        try:
+            wait_http_ok(f"http://127.0.0.1:{port}/-/healthy", proc, 30, " ".join(args), log.read_text)
+        finally:
+            stop_process(proc)

@@ -131,7 +131,7 @@ def test_promtool_check_metrics_accepts_the_exposition() -> None:
     exp.attach_live("live", live)
     result = subprocess.run(["promtool", "check", "metrics"], input=exp.body(), capture_output=True)
     findings = [line for line in (result.stdout + result.stderr).decode().splitlines() if line.strip()]
-    # The contract spells this name; promtool's lint only dislikes the word "counter" in it.
+    # The metric contract spells this name; promtool's lint only dislikes the word "counter" in it.
     allowed = {"llmpulse_error_code_counter_total metric name should not include type 'counter'"}
     assert set(findings) <= allowed, findings
     assert result.returncode in (0, 3)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exporter import contract as c
+from exporter import contract
 from exporter.bundle import dashboards as d
 from exporter.bundle.promql import PromQLSyntaxError, analyse, metric_names
 from exporter.bundle.settings import BundleConfig
@@ -31,52 +31,52 @@ QUERIES = d.panel_queries(FILES)
 DESIGNED_FOR = frozenset(
     f.name
     for f in (
-        c.USAGE_REQUESTS,
-        c.USAGE_TOKENS,
-        c.USAGE_UNITS,
-        c.COST_USD,
-        c.PROJECT_INFO,
-        c.COST_ESTIMATED_USD,
-        c.CACHE_SAVINGS_USD,
-        c.UNPRICED_TOKENS,
-        c.SOURCE_UP,
-        c.SOURCE_LAST_SUCCESS,
-        c.SOURCE_POLL_DURATION,
-        c.SOURCE_API_REQUESTS,
-        c.SOURCE_POLL_ERRORS,
-        c.SOURCE_REVISIONS,
-        c.SOURCE_SERIES,
-        c.BUILD_INFO,
-        c.API_CALL_DURATION,
-        c.TIME_TO_FIRST_TOKEN,
-        c.ERROR_CODES,
-        c.API_CALLS,
-        c.PROBE_SUCCESS,
-        c.PROBE_DURATION,
-        c.PROBE_TOKENS,
-        c.RATELIMIT_LIMIT,
-        c.RATELIMIT_REMAINING,
-        c.RATELIMIT_RESET,
-        c.PROBE_PHASE,
-        c.TLS_CERT_EXPIRY,
-        c.BALANCE,
-        c.BALANCE_USD,
-        c.BALANCE_AVAILABLE,
-        c.KEY_LIMIT_USD,
-        c.KEY_LIMIT_REMAINING_USD,
-        c.KEY_USAGE_USD,
-        c.STATUS_COMPONENT,
-        c.STATUS_INDICATOR,
-        c.STATUS_INCIDENTS_OPEN,
-        c.EVENTS_CALLS,
-        c.EVENTS_SESSIONS,
-        c.EVENTS_SESSION_DURATION,
-        c.EVENTS_DISTINCT_USERS,
-        c.EVENTS_TOKENS,
-        c.EVENTS_RECEIVED,
-        c.EVENTS_REJECTED,
-        c.HTTP_JSON_MISSING,
-        c.RELAY_NOTIFICATIONS,
+        contract.USAGE_REQUESTS,
+        contract.USAGE_TOKENS,
+        contract.USAGE_UNITS,
+        contract.COST_USD,
+        contract.PROJECT_INFO,
+        contract.COST_ESTIMATED_USD,
+        contract.CACHE_SAVINGS_USD,
+        contract.UNPRICED_TOKENS,
+        contract.SOURCE_UP,
+        contract.SOURCE_LAST_SUCCESS,
+        contract.SOURCE_POLL_DURATION,
+        contract.SOURCE_API_REQUESTS,
+        contract.SOURCE_POLL_ERRORS,
+        contract.SOURCE_REVISIONS,
+        contract.SOURCE_SERIES,
+        contract.BUILD_INFO,
+        contract.API_CALL_DURATION,
+        contract.TIME_TO_FIRST_TOKEN,
+        contract.ERROR_CODES,
+        contract.API_CALLS,
+        contract.PROBE_SUCCESS,
+        contract.PROBE_DURATION,
+        contract.PROBE_TOKENS,
+        contract.RATELIMIT_LIMIT,
+        contract.RATELIMIT_REMAINING,
+        contract.RATELIMIT_RESET,
+        contract.PROBE_PHASE,
+        contract.TLS_CERT_EXPIRY,
+        contract.BALANCE,
+        contract.BALANCE_USD,
+        contract.BALANCE_AVAILABLE,
+        contract.KEY_LIMIT_USD,
+        contract.KEY_LIMIT_REMAINING_USD,
+        contract.KEY_USAGE_USD,
+        contract.STATUS_COMPONENT,
+        contract.STATUS_INDICATOR,
+        contract.STATUS_INCIDENTS_OPEN,
+        contract.EVENTS_CALLS,
+        contract.EVENTS_SESSIONS,
+        contract.EVENTS_SESSION_DURATION,
+        contract.EVENTS_DISTINCT_USERS,
+        contract.EVENTS_TOKENS,
+        contract.EVENTS_RECEIVED,
+        contract.EVENTS_REJECTED,
+        contract.HTTP_JSON_MISSING,
+        contract.RELAY_NOTIFICATIONS,
     )
 )
 
@@ -90,8 +90,8 @@ def recording_rule_names() -> set[str]:
     return names
 
 
-def family_of(sample_name: str) -> c.Family:
-    for family in c.FAMILIES.values():
+def family_of(sample_name: str) -> contract.Family:
+    for family in contract.FAMILIES.values():
         if sample_name in family.series_names:
             return family
     raise KeyError(sample_name)
@@ -103,7 +103,7 @@ def test_there_are_queries_for_every_dashboard() -> None:
 
 
 def test_every_metric_name_exists_in_the_contract() -> None:
-    known = c.exposition_names() | recording_rule_names()
+    known = contract.exposition_names() | recording_rule_names()
     used: set[str] = set()
     for q in QUERIES:
         names = metric_names(q.expr)
@@ -266,7 +266,7 @@ def test_substitute_replaces_every_grafana_variable() -> None:
 
 def test_preconditions_name_what_the_demo_does_not_feed() -> None:
     needs = {q.panel: d.preconditions(q.expr) for q in QUERIES}
-    assert "https" in needs["Certificate expiry"][c.TLS_CERT_EXPIRY.name]
+    assert "https" in needs["Certificate expiry"][contract.TLS_CERT_EXPIRY.name]
     assert needs["Sessions started"] and not needs["Error rate"]
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from exporter import contract as c
+from exporter import contract
 from exporter.bundle import dashboards as d
 from exporter.bundle.promql import RATE_FUNCTIONS, analyse
 
@@ -90,12 +90,12 @@ FIXED_WINDOWS: dict[tuple[str, str, str, str], str] = {
 MONTH_TO_DATE = frozenset(
     f.name
     for f in (
-        c.USAGE_REQUESTS,
-        c.USAGE_TOKENS,
-        c.USAGE_UNITS,
-        c.COST_USD,
-        c.COST_ESTIMATED_USD,
-        c.CACHE_SAVINGS_USD,
+        contract.USAGE_REQUESTS,
+        contract.USAGE_TOKENS,
+        contract.USAGE_UNITS,
+        contract.COST_USD,
+        contract.COST_ESTIMATED_USD,
+        contract.CACHE_SAVINGS_USD,
     )
 )
 
@@ -287,7 +287,7 @@ def test_target_counter_agg_rule() -> None:
 def test_month_to_date_exception_matches_the_contract() -> None:
     """The exception holds only while the contract says these counters' value is the month-to-date total."""
     for name in MONTH_TO_DATE:
-        family = c.get(name)
+        family = contract.get(name)
         assert family.type == "counter"
         help_text = family.help.lower()
         assert (
@@ -295,11 +295,16 @@ def test_month_to_date_exception_matches_the_contract() -> None:
             or "month-to-date for billing sources" in help_text
             or "same semantics as llmpulse_cost_estimated_usd_total" in help_text
         ), name
-    assert "month-to-date for billing sources" in c.COST_ESTIMATED_USD.help
+    assert "month-to-date for billing sources" in contract.COST_ESTIMATED_USD.help
 
 
 def test_counters_from_since_start_families_are_never_read_as_values() -> None:
-    since_start = {c.EVENTS_CALLS.name, c.EVENTS_SESSIONS.name, c.API_CALLS.name, c.ERROR_CODES.name}
+    since_start = {
+        contract.EVENTS_CALLS.name,
+        contract.EVENTS_SESSIONS.name,
+        contract.API_CALLS.name,
+        contract.ERROR_CODES.name,
+    }
     for dash, panel, target in targets():
         for sel in analyse(target["expr"]).selectors:
             if sel.name in since_start:

@@ -17,11 +17,11 @@ import requests
 from e2e_support import exporter_config, running_stack, short_bundle, wait_for
 from helpers import Metrics
 
-from exporter import contract as c
+from exporter import contract
 
 pytestmark = pytest.mark.e2e
 
-MONTH_TO_DATE = (c.COST_USD.name, c.USAGE_TOKENS.name, c.USAGE_REQUESTS.name)
+MONTH_TO_DATE = (contract.COST_USD.name, contract.USAGE_TOKENS.name, contract.USAGE_REQUESTS.name)
 
 
 def _mtd(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -45,7 +45,7 @@ def test_exporter_down_fires_and_month_to_date_counters_continue(
         # The values may come from a poll up to one interval old: take the hour a little before the read, so an
         # hour that began in between counts as a change of hour.
         before, hour_before = _mtd(exporter_url), _hour(ago=10)
-        assert before and all(v > 0 for k, v in before.items() if k[0] == c.COST_USD.name)
+        assert before and all(v > 0 for k, v in before.items() if k[0] == contract.COST_USD.name)
         # Prometheus holds every month-to-date series the exporter serves (scraped every second).
         wait_for(
             lambda: sum(len(st.prom.query(name)) for name in MONTH_TO_DATE) == len(before),

@@ -80,7 +80,7 @@ def test_every_panel_and_recording_rule_returns_data(tmp_path: Path, capsys: pyt
             tmp_path, exporter=exporter_config(extra_probes=[tls_probe]), bundle=short_bundle, traffic=True
         ) as st:
             started = time.monotonic()
-            generated = st.workdir / "generated"
+            generated = st.workdir / "etc"
             files = {
                 p.relative_to(generated).as_posix(): p.read_text()
                 for p in (generated / "grafana").rglob("*")

@@ -182,7 +182,7 @@ def test_simulate_refuses_bad_events_options() -> None:
 
 
 def test_serve_demo_shows_traffic(tmp_path: Path) -> None:
-    with exporter(None, tmp_path, args=["--demo"]) as exp:
+    with exporter(None, tmp_path, args=["--demo", "--simulator-listen", "127.0.0.1:0"]) as exp:
         m = exp.wait_for(
             lambda m: m.total(contract.EVENTS_CALLS.name) > 0 and m.total(contract.EVENTS_SESSIONS.name) > 0,
             timeout=40,

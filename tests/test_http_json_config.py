@@ -140,4 +140,4 @@ def test_check_config_exits_2_with_file_and_key_path(tmp_path: Path) -> None:
 def test_worked_examples_pass_check_config(example: str) -> None:
     result = run_cli("check-config", str(EXAMPLES / example), env=EXAMPLE_ENV)
     assert result.returncode == 0, result.stderr
-    assert "OK (1 sources" in result.stdout
+    assert "OK (1 source," in result.stdout

@@ -361,11 +361,17 @@ def test_probe_defaults() -> None:
         ({"headers": {"bad header": "x"}}, "invalid header name"),
         ({"tls_ca_file": "/nonexistent/ca.pem"}, "cannot load tls_ca_file"),
         ({"tls_ca_file": "/etc/hostname", "tls_insecure_skip_verify": True}, "set only one of tls_ca_file"),
-        ({"type": "http", "stream": True, "model": ""}, "stream and extra_body apply to"),
+        ({"type": "http", "stream": True, "model": ""}, "probes[0].stream: unknown key for type 'http'"),
+        (
+            {"type": "http", "bot_id": "7493066380997000000", "model": ""},
+            "probes[0].bot_id: unknown key for type 'http'",
+        ),
+        ({"type": "coze", "bot_id": "", "model": ""}, "probes[0].bot_id: String should have at least 1 character"),
+        ({"model": ""}, "probes[0].model: String should have at least 1 character"),
         ({"path": "v1/chat"}, "path must start with /"),
         ({"max_tokens_param": "max_new_tokens"}, "max_tokens_param"),
         ({"timeout": "2m"}, "must not exceed interval"),
-        ({"api_key": "sk-inline"}, "probes[0].api_key: unknown key"),
+        ({"api_key": "sk-inline"}, "probes[0].api_key: inline keys are not accepted: use api_key_env or api_key_file"),
     ],
 )
 def test_probe_config_errors_name_the_key(kw: dict[str, object], message: str) -> None:

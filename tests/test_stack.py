@@ -1,10 +1,12 @@
-"""`llmpulse stack`: rewriting the compose configs for localhost, and the CLI's refusals (nothing is started).
+"""`llmpulse stack`: the bundle generated for the native topology, a compose-style exporter config on localhost, and
+the CLI's refusals (nothing is started).
 
 The full stack (real Prometheus and Alertmanager) runs in tests/test_e2e_*.py.
 """
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 
@@ -12,59 +14,74 @@ import pytest
 import yaml
 from helpers import run_cli
 
-from exporter.stack import Rewriter, _absolutize_files, _drop_targets, free_ports
+from exporter.bundle.settings import BundleConfig
+from exporter.bundle.topology import COMPOSE, native
+from exporter.bundle.writer import bundle_files
+from exporter.stack import free_ports, localize_config
 
 
-def test_rewriter_maps_exactly_the_compose_services_and_container_paths() -> None:
-    rw = Rewriter(
-        {"exporter:9877": "127.0.0.1:40001", "mailpit:1025": "127.0.0.1:40002"},
-        {"/etc/prometheus/rules": "/work/etc/prometheus/rules"},
+def test_the_native_topology_names_exactly_the_compose_services_and_container_paths(tmp_path: Path) -> None:
+    ports = {"exporter": 40001, "mailpit_smtp": 40002, "prometheus": 40003}
+    topo = native(ports, tmp_path / "etc", ["exporter", "mailpit", "prometheus", "alertmanager"])
+    assert topo.localize("exporter:9877") == "127.0.0.1:40001"
+    assert topo.localize("http://exporter:9877/relay/feishu") == "http://127.0.0.1:40001/relay/feishu"
+    assert topo.localize("mailpit:1025") == "127.0.0.1:40002"
+    assert topo.localize("localhost:9090") == "127.0.0.1:40003"  # Prometheus' self-scrape
+    for other in ("exporter:9100", "node-exporter:9877", "my.exporter:9877", 'up{job="llmpulse"} == 0'):
+        assert topo.localize(other) == other
+    assert topo.mount("grafana/dashboards") == str(tmp_path / "etc" / "grafana/dashboards")
+    # Targets of services that do not run (Grafana here) are left out; other targets are kept as written.
+    assert topo.targets(["grafana:3000", "alertmanager:9093", "node:9100"]) == ["127.0.0.1:9093", "node:9100"]
+    assert (
+        COMPOSE.localize("exporter:9877") == "exporter:9877" and COMPOSE.localize("localhost:9090") == "localhost:9090"
     )
-    data = {
-        "targets": ["exporter:9877", "exporter:9100", "node-exporter:9877", "my.exporter:9877"],
-        "url": "http://exporter:9877/relay/feishu",
-        "smarthost": "mailpit:1025",
-        "rule_files": ["/etc/prometheus/rules/*.yml", "/etc/prometheus/rules", "/etc/prometheus/rulesX/a.yml"],
-        "expr": 'up{job="llmpulse"} == 0',
-        "n": 3,
-    }
-    assert rw.data(data) == {
-        "targets": ["127.0.0.1:40001", "exporter:9100", "node-exporter:9877", "my.exporter:9877"],
-        "url": "http://127.0.0.1:40001/relay/feishu",
-        "smarthost": "127.0.0.1:40002",
-        "rule_files": [
-            "/work/etc/prometheus/rules/*.yml",
-            "/work/etc/prometheus/rules",
-            "/etc/prometheus/rulesX/a.yml",
-        ],
-        "expr": 'up{job="llmpulse"} == 0',
-        "n": 3,
-    }
 
 
-def test_relative_key_files_of_the_exporter_config_stay_valid_in_the_rewritten_copy(tmp_path: Path) -> None:
+def test_the_bundle_is_generated_for_the_native_topology(tmp_path: Path) -> None:
+    topo = native(
+        {"exporter": 40001, "alertmanager": 40004, "prometheus": 40003, "mailpit_smtp": 40002},
+        tmp_path,
+        ["exporter", "mailpit", "alertmanager", "prometheus"],
+    )
+    files = bundle_files(BundleConfig(), topo)
+    prom = yaml.safe_load(files["prometheus/prometheus.yml"])
+    targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in prom["scrape_configs"]}
+    assert targets == {
+        "llmpulse": ["127.0.0.1:40001"],
+        "prometheus": ["127.0.0.1:40003"],
+        "alertmanager": ["127.0.0.1:40004"],
+    }
+    am = yaml.safe_load(files["alertmanager/alertmanager.yml"])
+    smarthosts = {c["smarthost"] for r in am["receivers"] for c in r.get("email_configs", [])}
+    assert smarthosts == {"127.0.0.1:40002"}
+    datasources = yaml.safe_load(files["grafana/provisioning/datasources/llmpulse.yml"])["datasources"]
+    assert {d["url"] for d in datasources} == {"http://127.0.0.1:40003", "http://127.0.0.1:40004"}
+    assert str(tmp_path / "grafana/dashboards") in files["grafana/provisioning/dashboards/llmpulse.yml"]
+    # Nothing of the compose network is left in what the native stack runs.
+    text = "".join(
+        files[p] for p in files if p.startswith(("prometheus/prometheus", "alertmanager/alert", "grafana/prov"))
+    )
+    assert not re.search(r"\b(exporter|alertmanager|prometheus|mailpit|grafana|simulator):\d+", text)
+    assert "/var/lib/grafana" not in text
+
+
+def test_a_users_exporter_config_written_for_compose_runs_on_localhost(tmp_path: Path) -> None:
+    topo = native({"simulator": 40005}, tmp_path / "etc", ["simulator", "exporter"])
     data = {
-        "sources": [{"api_key_file": "secrets/openai", "api_key_env": None}],
+        "sources": [{"base_url": "http://simulator:9878", "api_key_file": "secrets/openai", "api_key_env": None}],
         "pricing": {"file": "p.yml"},
         "events": {"token_file": "/abs/token"},
+        "probes": [{"api_key_file": "/etc/llmpulse/secrets/key", "base_url": "https://api.openai.com"}],
     }
-    out = _absolutize_files(data, tmp_path)
-    assert out["sources"][0]["api_key_file"] == str(tmp_path / "secrets/openai")
+    out = localize_config(data, topo, tmp_path)
+    assert out["sources"][0] == {
+        "base_url": "http://127.0.0.1:40005",
+        "api_key_file": str(tmp_path / "secrets/openai"),
+        "api_key_env": None,
+    }
     assert out["pricing"]["file"] == str(tmp_path / "p.yml")
     assert out["events"]["token_file"] == "/abs/token"
-
-
-def test_scrape_targets_of_services_not_running_are_dropped() -> None:
-    prom = {
-        "scrape_configs": [
-            {"job_name": "llmpulse", "static_configs": [{"targets": ["exporter:9877"]}]},
-            {"job_name": "grafana", "static_configs": [{"targets": ["grafana:3000"]}]},
-            {"job_name": "mixed", "static_configs": [{"targets": ["grafana:3000", "alertmanager:9093"]}]},
-        ]
-    }
-    out = _drop_targets(prom, {"grafana"})
-    assert [j["job_name"] for j in out["scrape_configs"]] == ["llmpulse", "mixed"]
-    assert out["scrape_configs"][1]["static_configs"] == [{"targets": ["alertmanager:9093"]}]
+    assert out["probes"][0] == {"api_key_file": str(tmp_path / "secrets/key"), "base_url": "https://api.openai.com"}
 
 
 def test_missing_binary_is_named_with_the_package_to_install(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 from exporter.bundle.rules import AlertRule, alert_rules, dur
 from exporter.bundle.settings import BundleConfig, EmailReceiver, RouteTiming, SlackReceiver, WecomReceiver
+from exporter.bundle.topology import COMPOSE, Topology
 
 CONFIG_FILE = "alertmanager/alertmanager.yml"
 ROUTES_FILE = "alertmanager/tests/routes.yml"
@@ -155,11 +156,11 @@ def _present(**fields: Any) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value}
 
 
-def _email(e: EmailReceiver) -> dict[str, Any]:
+def _email(e: EmailReceiver, topology: Topology) -> dict[str, Any]:
     return {
         "to": ", ".join(e.to),
         "from": e.from_,
-        "smarthost": e.smarthost,
+        "smarthost": topology.localize(e.smarthost),
         **_present(hello=e.hello, auth_username=e.auth_username, auth_password_file=e.auth_password_file),
         "require_tls": e.require_tls,
         "send_resolved": e.send_resolved,
@@ -198,21 +199,25 @@ def _wecom(wc: WecomReceiver, alertmanager_version: str) -> dict[str, Any]:
     }
 
 
-def _integrations(s: BundleConfig, severity: str) -> dict[str, list[dict[str, Any]]]:
+def _integrations(s: BundleConfig, severity: str, topology: Topology) -> dict[str, list[dict[str, Any]]]:
     """The channels of one receiver: every configured one whose ``severities`` include it, by kind."""
     rc = s.receivers
 
     def taking(channels: Sequence[Any]) -> list[Any]:
         return [ch for ch in channels if severity in ch.severities]
 
-    hooks = [_webhook(w.url, w.send_resolved, w.max_alerts, w.bearer_token_file) for w in taking(rc.webhooks)]
+    hooks = [
+        _webhook(topology.localize(w.url), w.send_resolved, w.max_alerts, w.bearer_token_file)
+        for w in taking(rc.webhooks)
+    ]
+    relay = topology.localize(rc.relay.url)
     hooks += [
-        _webhook(f"{rc.relay.url}/relay/{b.target}/{b.name}", b.send_resolved, 0, rc.relay.bearer_token_file)
+        _webhook(f"{relay}/relay/{b.target}/{b.name}", b.send_resolved, 0, rc.relay.bearer_token_file)
         for b in taking(rc.relay.bots)
     ]
     configs = {
         "webhook_configs": hooks,
-        "email_configs": [_email(e) for e in taking(rc.email)],
+        "email_configs": [_email(e, topology) for e in taking(rc.email)],
         "slack_configs": [_slack(sl) for sl in taking(rc.slack)],
         "wechat_configs": [_wecom(wc, s.alertmanager_version) for wc in taking(rc.wecom)],
     }
@@ -224,22 +229,23 @@ def has_inline_secret(s: BundleConfig) -> bool:
     return bool(s.receivers.wecom) and s.alertmanager_version < "0.31"
 
 
-def receivers(s: BundleConfig) -> list[dict[str, Any]]:
-    out = [{"name": sev, **_integrations(s, sev)} for sev in ("critical", "warning", "info")]
+def receivers(s: BundleConfig, topology: Topology = COMPOSE) -> list[dict[str, Any]]:
+    out = [{"name": sev, **_integrations(s, sev, topology)} for sev in ("critical", "warning", "info")]
     watchdog: dict[str, Any] = {"name": "watchdog"}
     if s.receivers.watchdog_url:
-        watchdog["webhook_configs"] = [_webhook(s.receivers.watchdog_url, False)]
+        watchdog["webhook_configs"] = [_webhook(topology.localize(s.receivers.watchdog_url), False)]
     out.append(watchdog)
     return out
 
 
-def alertmanager_config(s: BundleConfig) -> dict[str, Any]:
+def alertmanager_config(s: BundleConfig, topology: Topology = COMPOSE) -> dict[str, Any]:
+    """The Alertmanager config for ``topology`` (the mail catcher's and the relay's addresses depend on it)."""
     return {
         "global": {"resolve_timeout": dur(s.routing.resolve_timeout)},
         "templates": ["templates/*.tmpl"],
         "route": route_tree(s),
         "inhibit_rules": [{k: v for k, v in rule.items() if k != "#"} for rule in inhibit_rules(s)],
-        "receivers": receivers(s),
+        "receivers": receivers(s, topology),
     }
 
 

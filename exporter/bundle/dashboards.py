@@ -17,12 +17,13 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
-from exporter import contract as c
+from exporter import contract
 from exporter.bundle.boards import Board, Ctx, cost, health, latency, overview, traffic, usage
 from exporter.bundle.panels import ALERTMANAGER_UID, DATASOURCE_UID, DS, layout
 from exporter.bundle.promql import RANGE, RATE, VARIABLES_BY_NAME
-from exporter.bundle.yamlio import dump as dump_yaml
-from exporter.bundle.yamlio import header as generated_header
+from exporter.bundle.topology import COMPOSE, Topology
+from exporter.yamlio import dump as dump_yaml
+from exporter.yamlio import header as generated_header
 
 FOLDER = "llmpulse"
 DASHBOARDS_DIR = "grafana/dashboards/llmpulse"
@@ -45,14 +46,19 @@ GENERATED = (
 #: Families a simulator-fed demo stack only produces when something extra happens; the end-to-end test uses
 #: this to arrange it (or to skip a query whose precondition it cannot meet), never to hide an empty panel.
 PRECONDITIONS: dict[str, str] = {
-    c.TLS_CERT_EXPIRY.name: "a probe of an https endpoint (the simulator serves plain http)",
+    contract.TLS_CERT_EXPIRY.name: "a probe of an https endpoint (the simulator serves plain http)",
     **{
         f.name: "traffic events posted to the exporter's /events endpoint"
-        for f in (c.EVENTS_CALLS, c.EVENTS_SESSIONS, c.EVENTS_DISTINCT_USERS, c.EVENTS_TOKENS)
+        for f in (
+            contract.EVENTS_CALLS,
+            contract.EVENTS_SESSIONS,
+            contract.EVENTS_DISTINCT_USERS,
+            contract.EVENTS_TOKENS,
+        )
     },
     **{
         name: "traffic events with session_start and session_end posted to /events"
-        for name in c.EVENTS_SESSION_DURATION.series_names
+        for name in contract.EVENTS_SESSION_DURATION.series_names
     },
 }
 
@@ -181,7 +187,7 @@ Grafana datasource provisioning (mount ./grafana/provisioning at /etc/grafana/pr
 - timeInterval is Prometheus' scrape interval: Grafana computes $__rate_interval from it (too small a value
   gives gaps in rate() panels). Keep it equal to scrape_interval in prometheus/prometheus.yml.
 - The Alertmanager datasource lets Grafana show the alerts and silences of the bundled Alertmanager.
-- URLs are those of the compose stack; `llmpulse stack` rewrites them for localhost.
+- URLs are those of the topology the bundle was generated for (the compose stack's in the committed files).
 """
     data = {
         "apiVersion": 1,
@@ -221,7 +227,7 @@ def provider_yaml(ctx: Ctx) -> str:
 Grafana dashboard provider: loads the llmpulse dashboards from files into the folder "{FOLDER}".
 - path: {ctx.dashboards_path} -- the compose stack mounts ./grafana/dashboards there (read-only; the
   table in exporter/bundle/stackfiles.py); Grafana reads its subfolders too, so ./{DASHBOARDS_DIR}/*.json
-  all land in the folder "{FOLDER}". `llmpulse stack` rewrites the path for a native Grafana.
+  all land in the folder "{FOLDER}". The native stack generates this file with its own path.
 - disableDeletion: a dashboard stays if its file disappears by accident.
 - allowUiUpdates: false -- the files are the source of truth (regenerate instead of editing in the UI).
 """
@@ -254,14 +260,10 @@ def _bundle_settings(settings: Any | None) -> Any | None:
     return getattr(settings, "bundle", settings)
 
 
-def boards(settings: Any | None = None) -> list[Board]:
-    ctx = Ctx.from_settings(_bundle_settings(settings))
-    return [module.build(ctx) for module in BOARDS]
-
-
-def grafana_files(settings: Any | None = None) -> dict[str, str]:
-    """Every Grafana file of the bundle: relative output path -> file text."""
-    ctx = Ctx.from_settings(_bundle_settings(settings))
+def grafana_files(settings: Any | None = None, topology: Topology = COMPOSE) -> dict[str, str]:
+    """Every Grafana file of the bundle for ``topology`` (its datasource URLs, its dashboard directory): relative
+    output path -> file text."""
+    ctx = Ctx.from_settings(_bundle_settings(settings), topology)
     files = {DATASOURCES_FILE: datasources_yaml(ctx), PROVIDER_FILE: provider_yaml(ctx)}
     uids: set[str] = set()
     for module in BOARDS:

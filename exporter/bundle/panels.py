@@ -51,7 +51,7 @@ class Target:
         return data
 
 
-def t(expr: str, legend: str = "__auto", **kwargs: Any) -> Target:
+def target(expr: str, legend: str = "__auto", **kwargs: Any) -> Target:
     return Target(expr, legend, **kwargs)
 
 

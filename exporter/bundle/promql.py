@@ -63,7 +63,7 @@ def _matcher(label: str, value: str) -> str:
 
 
 @dataclass(frozen=True)
-class Q:
+class DashboardQueries:
     """PromQL builders bound to the variables a dashboard defines (so no query refers to an undefined one)."""
 
     variables: tuple[str, ...] = tuple(v.name for v in VARIABLES)

@@ -21,7 +21,7 @@ from typing import Any
 
 from prometheus_client.utils import floatToGoString
 
-from exporter import contract as c
+from exporter import contract
 from exporter.bundle.gotmpl import expand
 from exporter.bundle.rules import (
     ALERTS_FILE,
@@ -168,7 +168,7 @@ def _ratio_counts(threshold: float) -> tuple[int, int, int]:
 
 
 def _calls_series(ctx: Ctx, errors: int, total: int, n: int, labels: dict[str, str] = PSM) -> list[tuple[str, str]]:
-    name = c.API_CALLS.name
+    name = contract.API_CALLS.name
     return [
         (series(name, {**ctx.inst, **labels, "outcome": "error"}), ramp([(n, errors)])),
         (series(name, {**ctx.inst, **labels, "outcome": "success"}), ramp([(n, total - errors)])),
@@ -206,7 +206,7 @@ def t_high_error_rate(ctx: Ctx) -> list[Case]:
             "quiet and the ratio reads 0 when no call failed (no error series at all)",
             step,
             n,
-            [(series(c.API_CALLS.name, {**ctx.inst, **PSM, "outcome": "success"}), ramp([(n, total)]))],
+            [(series(contract.API_CALLS.name, {**ctx.inst, **PSM, "outcome": "success"}), ramp([(n, total)]))],
             alert.name,
             [],
             [(f"round({rec} * {total})", [(series("", labels), 0)])],
@@ -215,7 +215,7 @@ def t_high_error_rate(ctx: Ctx) -> list[Case]:
 
 
 def _histogram(
-    ctx: Ctx, family: c.Family, per_step: dict[float, int], n: int, labels: dict[str, str] = PSM
+    ctx: Ctx, family: contract.Family, per_step: dict[float, int], n: int, labels: dict[str, str] = PSM
 ) -> list[tuple[str, str]]:
     """Histogram series where each step adds ``per_step[value]`` observations of each value."""
     out = []
@@ -245,13 +245,13 @@ def t_latency(ctx: Ctx) -> list[Case]:
     step = pick_step(a.latency_window)
     n = _eval_steps(step, a.latency_window, alert.for_ or 0)
     q = a.latency_quantile
-    (flo, fhi), (qlo, qhi) = _bucket_around(c.API_CALL_DURATION.buckets, a.latency_threshold_seconds)
+    (flo, fhi), (qlo, qhi) = _bucket_around(contract.API_CALL_DURATION.buckets, a.latency_threshold_seconds)
     per = 100
     rate = per * (a.latency_window / step) / a.latency_window
     fire_value = flo + (fhi - flo) * ((q * rate) / rate)
     quiet_value = qlo + (qhi - qlo) * ((q * rate) / rate)
     labels = {**ctx.job, **PSM, "quantile": f"{q:.10g}"}
-    fam = c.API_CALL_DURATION
+    fam = contract.API_CALL_DURATION
     rec = Names.latency_quantile(a.latency_window)
     return [
         Case(
@@ -378,7 +378,7 @@ def _burst_case(ctx: Ctx, step: float, total: int, labels: dict[str, str]) -> Ca
     if f"critical-{dur(fast.long)}-{dur(fast.short)}" in fired:
         return None
     n = clean + burst
-    name = c.API_CALLS.name
+    name = contract.API_CALLS.name
     inputs = [
         (series(name, {**ctx.inst, **PSM, "outcome": "error"}), ramp([(clean, 0), (burst, total)])),
         (series(name, {**ctx.inst, **PSM, "outcome": "success"}), ramp([(clean, total), (burst, 0)])),
@@ -410,7 +410,7 @@ def t_rate_limited(ctx: Ctx) -> list[Case]:
     labels = {**ctx.job, **PSM}
 
     def inputs(k: int) -> list[tuple[str, str]]:
-        codes = series(c.ERROR_CODES.name, {**ctx.inst, **PSM, "code": "429", "error_type": "rate_limit_error"})
+        codes = series(contract.ERROR_CODES.name, {**ctx.inst, **PSM, "code": "429", "error_type": "rate_limit_error"})
         return [*_calls_series(ctx, k, total, n), (codes, ramp([(n, k)]))]
 
     rec = Names.rate_limited_ratio(a.rate_limited_window)
@@ -441,7 +441,7 @@ def t_auth(ctx: Ctx) -> list[Case]:
             "fires when every probe is refused with 401 (a dead key)",
             step,
             n,
-            [*_calls_series(ctx, 1, 1, n), (series(c.ERROR_CODES.name, code), ramp([(n, 1)]))],
+            [*_calls_series(ctx, 1, 1, n), (series(contract.ERROR_CODES.name, code), ramp([(n, 1)]))],
             alert.name,
             [ctx.expect(alert, {**ctx.job, **PSM, "code": "401"}, per_window)],
         ),
@@ -449,7 +449,7 @@ def t_auth(ctx: Ctx) -> list[Case]:
             "quiet when no call is refused",
             step,
             n,
-            [*_calls_series(ctx, 0, 1, n), (series(c.ERROR_CODES.name, code), ramp([(n, 0)]))],
+            [*_calls_series(ctx, 0, 1, n), (series(contract.ERROR_CODES.name, code), ramp([(n, 0)]))],
             alert.name,
             [],
         ),
@@ -461,7 +461,7 @@ def t_auth(ctx: Ctx) -> list[Case]:
                 f"quiet after a single 401 (it leaves the {dur(a.auth_failure_window)} window before for: {dur(f)})",
                 step,
                 n,
-                [(series(c.ERROR_CODES.name, code), ramp([(blip, 0), (1, 1), (n - blip - 1, 0)]))],
+                [(series(contract.ERROR_CODES.name, code), ramp([(blip, 0), (1, 1), (n - blip - 1, 0)]))],
                 alert.name,
                 [],
             )
@@ -469,7 +469,7 @@ def t_auth(ctx: Ctx) -> list[Case]:
     return cases
 
 
-def _down_cases(ctx: Ctx, alert: AlertRule, family: c.Family, labels: dict[str, str], what: str) -> list[Case]:
+def _down_cases(ctx: Ctx, alert: AlertRule, family: contract.Family, labels: dict[str, str], what: str) -> list[Case]:
     """Fires when a 0/1 gauge stays 0 longer than for:, quiet when it recovers just before."""
     f = alert.for_ or 0
     step = pick_step(f, cap=MINUTE)
@@ -497,7 +497,7 @@ def _down_cases(ctx: Ctx, alert: AlertRule, family: c.Family, labels: dict[str, 
 
 
 def t_probe(ctx: Ctx) -> list[Case]:
-    return _down_cases(ctx, ctx.alert("LLMAPIProbeFailing"), c.PROBE_SUCCESS, PSM, "every probe fails")
+    return _down_cases(ctx, ctx.alert("LLMAPIProbeFailing"), contract.PROBE_SUCCESS, PSM, "every probe fails")
 
 
 def t_slow(ctx: Ctx) -> list[Case]:
@@ -506,7 +506,7 @@ def t_slow(ctx: Ctx) -> list[Case]:
     step = pick_step(a.slow_call_window)
     n = _eval_steps(step, a.slow_call_window, alert.for_ or 0)
     total, over, under = _ratio_counts(a.slow_call_ratio)
-    bounds = c.API_CALL_DURATION.buckets
+    bounds = contract.API_CALL_DURATION.buckets
     fast_value = bounds[0] / 2
     idx = bounds.index(a.slow_call_seconds)
     slow_value = (bounds[idx] + bounds[idx + 1]) / 2 if idx + 1 < len(bounds) else bounds[idx] * 2
@@ -514,7 +514,7 @@ def t_slow(ctx: Ctx) -> list[Case]:
     rec = Names.slow_ratio(a.slow_call_window)
 
     def inputs(k: int) -> list[tuple[str, str]]:
-        return _histogram(ctx, c.API_CALL_DURATION, {fast_value: total - k, slow_value: k}, n)
+        return _histogram(ctx, contract.API_CALL_DURATION, {fast_value: total - k, slow_value: k}, n)
 
     return [
         Case(
@@ -544,8 +544,8 @@ def t_headroom(ctx: Ctx) -> list[Case]:
 
     def inputs(remaining: int) -> list[tuple[str, str]]:
         return [
-            (series(c.RATELIMIT_LIMIT.name, {**ctx.inst, **labels}), const(limit, n)),
-            (series(c.RATELIMIT_REMAINING.name, {**ctx.inst, **labels}), const(remaining, n)),
+            (series(contract.RATELIMIT_LIMIT.name, {**ctx.inst, **labels}), const(limit, n)),
+            (series(contract.RATELIMIT_REMAINING.name, {**ctx.inst, **labels}), const(remaining, n)),
         ]
 
     return [
@@ -569,7 +569,7 @@ def t_tls(ctx: Ctx) -> list[Case]:
     n = _eval_steps(step, f)
     t_end = n * step
     labels = {"provider": "openai", "source": "openai-probe"}
-    name = series(c.TLS_CERT_EXPIRY.name, {**ctx.inst, **labels})
+    name = series(contract.TLS_CERT_EXPIRY.name, {**ctx.inst, **labels})
 
     def case(what: str, left: float) -> Case:
         left = float(round(left))
@@ -632,7 +632,7 @@ def _cost_inputs(ctx: Ctx, providers: list[str], amount: float, n: int, start: i
         }
         out.append(
             (
-                series(c.COST_USD.name, {**ctx.inst, **labels}),
+                series(contract.COST_USD.name, {**ctx.inst, **labels}),
                 (f"_x{start} " if start else "") + const(share, n - start),
             )
         )
@@ -769,7 +769,9 @@ def t_spike(ctx: Ctx) -> list[Case]:
 
     def inputs(daily: float, k: float) -> tuple[list[tuple[str, str]], float]:
         base_inc, spike_inc = daily / per_w, daily * k / per_w
-        name = series(c.COST_USD.name, {**ctx.inst, **labels, "project": "proj_demo", "line_item": "gpt-4o, input"})
+        name = series(
+            contract.COST_USD.name, {**ctx.inst, **labels, "project": "proj_demo", "line_item": "gpt-4o, input"}
+        )
         return [(name, ramp([(spike_start, base_inc), (n - spike_start, spike_inc)]))], daily * k
 
     daily = round(2 * b.spike_min_usd / (0.9 * b.spike_factor) + 1, 2)
@@ -808,7 +810,7 @@ def t_unpriced(ctx: Ctx) -> list[Case]:
     n = _eval_steps(step, b.unpriced_window, f)
     labels = {"provider": "openai", "source": "openai-usage", "model": "o9-preview"}
     per = 100
-    name = series(c.UNPRICED_TOKENS.name, {**ctx.inst, **labels, "token_type": "input"})
+    name = series(contract.UNPRICED_TOKENS.name, {**ctx.inst, **labels, "token_type": "input"})
     return [
         Case(
             "fires while tokens of a model without a price keep arriving",
@@ -832,7 +834,7 @@ def t_balance_low(ctx: Ctx) -> list[Case]:
         step = pick_step(f)
         n = _eval_steps(step, f)
         labels = {"provider": "deepseek", "source": "deepseek-balance", "currency": currency, "kind": "total"}
-        name = series(c.BALANCE.name, {**ctx.inst, **labels})
+        name = series(contract.BALANCE.name, {**ctx.inst, **labels})
         low, ok = round(amount * 0.99, 2), round(amount * 1.01, 2)
         cases += [
             Case(
@@ -852,7 +854,7 @@ def t_balance_low(ctx: Ctx) -> list[Case]:
         n = _eval_steps(step, f)
         other = next(cur for cur in ("EUR", "GBP", "JPY", "HKD", "SGD", "XXX") if cur not in bal.low)
         labels = {"provider": "openrouter", "source": "openrouter-credits", "currency": other, "kind": "total"}
-        name = series(c.BALANCE_USD.name, {**ctx.inst, **labels})
+        name = series(contract.BALANCE_USD.name, {**ctx.inst, **labels})
         low, ok = round(bal.low_usd_fallback * 0.99, 2), round(bal.low_usd_fallback * 1.01, 2)
         cases += [
             Case(
@@ -877,7 +879,7 @@ def t_runway(ctx: Ctx) -> list[Case]:
     per_day = 100.0
     drop = per_day * step / 86400
     labels = {"provider": "deepseek", "source": "deepseek-balance", "currency": "CNY"}
-    name = series(c.BALANCE.name, {**ctx.inst, **labels, "kind": "total"})
+    name = series(contract.BALANCE.name, {**ctx.inst, **labels, "kind": "total"})
     held = (f + 3 * step) / 86400
     fire_days = round((bal.runway_days - held) / 2, 2)
     quiet_days = round(bal.runway_days * 1.05, 2)
@@ -920,8 +922,8 @@ def t_exhausted(ctx: Ctx) -> list[Case]:
     n = _eval_steps(step, f)
     who = {"provider": "deepseek", "source": "deepseek-balance"}
     moon = {"provider": "moonshot", "source": "moonshot-balance", "currency": "CNY", "kind": "total"}
-    avail = series(c.BALANCE_AVAILABLE.name, {**ctx.inst, **who})
-    total = series(c.BALANCE.name, {**ctx.inst, **who, "currency": "CNY", "kind": "total"})
+    avail = series(contract.BALANCE_AVAILABLE.name, {**ctx.inst, **who})
+    total = series(contract.BALANCE.name, {**ctx.inst, **who, "currency": "CNY", "kind": "total"})
     return [
         Case(
             "fires when the provider says the balance cannot pay (is_available false)",
@@ -935,7 +937,7 @@ def t_exhausted(ctx: Ctx) -> list[Case]:
             "fires on a negative balance (Moonshot arrears)",
             step,
             n,
-            [(series(c.BALANCE.name, {**ctx.inst, **moon}), const(-12.5, n))],
+            [(series(contract.BALANCE.name, {**ctx.inst, **moon}), const(-12.5, n))],
             alert.name,
             [ctx.expect(alert, {**ctx.inst, **moon}, -12.5)],
         ),
@@ -960,8 +962,8 @@ def t_plan_quota(ctx: Ctx) -> list[Case]:
     who = {"provider": "minimax", "source": "minimax-plan", "quota": "MiniMax-M2", "window": "interval"}
     low = round(p.quota_low_ratio / 2, 6)
     above = round(min(0.99, p.quota_low_ratio * 1.5), 6)
-    ratio = series(c.PLAN_QUOTA_REMAINING_RATIO.name, {**ctx.inst, **who})
-    reset = series(c.PLAN_QUOTA_RESET.name, {**ctx.inst, **who})
+    ratio = series(contract.PLAN_QUOTA_REMAINING_RATIO.name, {**ctx.inst, **who})
+    reset = series(contract.PLAN_QUOTA_RESET.name, {**ctx.inst, **who})
     second_replica = {**ctx.inst, "instance": "replica-2:9877"}
     far, soon = end + p.quiet_before_reset * 4, end + p.quiet_before_reset / 2
     labels = {**ctx.job, **who}
@@ -981,8 +983,8 @@ def t_plan_quota(ctx: Ctx) -> list[Case]:
             [
                 (ratio, const(low, n)),
                 (reset, const(far, n)),
-                (series(c.PLAN_QUOTA_REMAINING_RATIO.name, {**second_replica, **who}), const(low, n)),
-                (series(c.PLAN_QUOTA_RESET.name, {**second_replica, **who}), const(far, n)),
+                (series(contract.PLAN_QUOTA_REMAINING_RATIO.name, {**second_replica, **who}), const(low, n)),
+                (series(contract.PLAN_QUOTA_RESET.name, {**second_replica, **who}), const(far, n)),
             ],
             alert.name,
             [ctx.expect(alert, labels, low)],
@@ -1022,7 +1024,7 @@ def _indicator(ctx: Ctx, labels: dict[str, str], timeline: list[tuple[str, int]]
     """One-hot indicator series following ``timeline`` [(state, samples)]."""
     return [
         (
-            series(c.STATUS_INDICATOR.name, {**ctx.inst, **labels, "indicator": state}),
+            series(contract.STATUS_INDICATOR.name, {**ctx.inst, **labels, "indicator": state}),
             levels([(1.0 if current == state else 0.0, k) for current, k in timeline]),
         )
         for state in _INDICATORS
@@ -1089,7 +1091,7 @@ def t_source_down(ctx: Ctx) -> list[Case]:
     return _down_cases(
         ctx,
         ctx.alert("LLMPulseSourceDown"),
-        c.SOURCE_UP,
+        contract.SOURCE_UP,
         {"provider": "openai", "source": "openai-usage"},
         "every poll fails",
     )
@@ -1103,7 +1105,7 @@ def t_stale(ctx: Ctx) -> list[Case]:
     n = steps(stale + f, step) + 10
     t_end = n * step
     labels = {"provider": "openai", "source": "openai-usage"}
-    name = series(c.SOURCE_LAST_SUCCESS.name, {**ctx.inst, **labels})
+    name = series(contract.SOURCE_LAST_SUCCESS.name, {**ctx.inst, **labels})
     old = 7 * step
     fresh = t_end - stale * 0.95
     return [

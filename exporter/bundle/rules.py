@@ -17,7 +17,7 @@ from typing import Any
 
 from prometheus_client.utils import floatToGoString
 
-from exporter import contract as c
+from exporter import contract
 from exporter.bundle.boards.common import UIDS as BOARD_UIDS  # the dashboards' own uids, so links never drift
 from exporter.bundle.settings import BundleConfig
 from exporter.durations import format_duration
@@ -44,7 +44,7 @@ def money(value: float) -> str:
     return f"${value:,.2f}".replace(".00", "")
 
 
-def sel(family: c.Family, suffix: str = "", **matchers: str) -> str:
+def sel(family: contract.Family, suffix: str = "", **matchers: str) -> str:
     """``name{matchers}`` for a contract family; label names are checked against the contract."""
     if suffix and family.type != "histogram":
         raise ValueError(f"{family.name} has no {suffix} series")
@@ -123,7 +123,7 @@ def _rule(record: str, expr: str, note: str, labels: dict[str, str] | None = Non
 
 def _api_recording(s: BundleConfig) -> list[dict[str, Any]]:
     rules = []
-    calls = c.API_CALLS
+    calls = contract.API_CALLS
     for w in api_windows(s):
         rate = Names.calls_rate(w)
         rules.append(
@@ -146,7 +146,7 @@ def _api_recording(s: BundleConfig) -> list[dict[str, Any]]:
         _rule(
             Names.rate_limited_ratio(w),
             f"(\n  sum {without(('instance', 'code', 'error_type'))} "
-            f"(rate({sel(c.ERROR_CODES, code='429')}[{dur(w)}]))\nor\n  {Names.calls_rate(w)} * 0\n)\n"
+            f"(rate({sel(contract.ERROR_CODES, code='429')}[{dur(w)}]))\nor\n  {Names.calls_rate(w)} * 0\n)\n"
             f"/\n{Names.calls_rate(w)}",
             f"Share of calls answered 429 (rate limited) over {dur(w)}.",
         )
@@ -158,16 +158,16 @@ def _api_recording(s: BundleConfig) -> list[dict[str, Any]]:
             _rule(
                 Names.latency_quantile(w),
                 f"histogram_quantile({num(q)}, sum {without(('instance',))} "
-                f"(rate({sel(c.API_CALL_DURATION, '_bucket')}[{dur(w)}])))",
+                f"(rate({sel(contract.API_CALL_DURATION, '_bucket')}[{dur(w)}])))",
                 f"P{num(q * 100)} duration of whole calls over {dur(w)} (label quantile).",
                 {"quantile": num(q)},
             )
         )
     w = s.api.slow_call_window
-    count = f"sum {without(('instance',))} (rate({sel(c.API_CALL_DURATION, '_count')}[{dur(w)}]))"
+    count = f"sum {without(('instance',))} (rate({sel(contract.API_CALL_DURATION, '_count')}[{dur(w)}]))"
     fast = (
         f"sum {without(('instance', 'le'))} "
-        f"(rate({sel(c.API_CALL_DURATION, '_bucket', le=floatToGoString(s.api.slow_call_seconds))}[{dur(w)}]))"
+        f"(rate({sel(contract.API_CALL_DURATION, '_bucket', le=floatToGoString(s.api.slow_call_seconds))}[{dur(w)}]))"
     )
     rules.append(
         _rule(
@@ -185,7 +185,7 @@ _COST_DETAIL = ("instance", "project", "line_item", "api_key")
 
 def _cost_recording(s: BundleConfig) -> list[dict[str, Any]]:
     b = s.budget
-    cost = sel(c.COST_USD)
+    cost = sel(contract.COST_USD)
     elapsed = "(day_of_month() - 1) * 86400 + time() % 86400"
     rules = [
         _rule(
@@ -251,7 +251,7 @@ def _cost_recording(s: BundleConfig) -> list[dict[str, Any]]:
 
 
 def _balance_recording(s: BundleConfig) -> list[dict[str, Any]]:
-    total = sel(c.BALANCE, kind="total")
+    total = sel(contract.BALANCE, kind="total")
     w = s.balance.burn_window
     return [
         _rule(
@@ -276,7 +276,7 @@ def recording_groups(s: BundleConfig) -> list[dict[str, Any]]:
 
 
 # --- alerts -----------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AlertRule:
     """One alerting rule. ``key`` tells variants of one alert apart (tier, scope, currency) in tests and docs."""
 
@@ -326,30 +326,30 @@ def _api_alerts(s: BundleConfig) -> list[AlertRule]:
     a, f = s.api, s.alert_for
     out = [
         AlertRule(
-            "LLMAPIHighErrorRate",
-            "warning",
-            f"{Names.errors_ratio(a.error_ratio_window)} > {num(a.error_ratio)}",
-            f.LLMAPIHighErrorRate,
-            "LLM API calls are failing at a high rate.",
-            f"{{{{ $value | humanizePercentage }}}} of calls to {WHERE} failed over the last "
+            name="LLMAPIHighErrorRate",
+            severity="warning",
+            expr=f"{Names.errors_ratio(a.error_ratio_window)} > {num(a.error_ratio)}",
+            for_=f.LLMAPIHighErrorRate,
+            summary="LLM API calls are failing at a high rate.",
+            description=f"{{{{ $value | humanizePercentage }}}} of calls to {WHERE} failed over the last "
             f"{dur(a.error_ratio_window)}, above the {pct(a.error_ratio)} threshold. Look at the error codes: 429 = "
             "throttled, 401/403 = key, 5xx/529 = the provider is in trouble (check its status page).",
-            "api",
-            "latency",
+            group="api",
+            board="latency",
         ),
         AlertRule(
-            "LLMAPIHighLatencyP99",
-            "warning",
-            f'{Names.latency_quantile(a.latency_window)}{{quantile="{num(a.latency_quantile)}"}} '
+            name="LLMAPIHighLatencyP99",
+            severity="warning",
+            expr=f'{Names.latency_quantile(a.latency_window)}{{quantile="{num(a.latency_quantile)}"}} '
             f"> {num(a.latency_threshold_seconds)}",
-            f.LLMAPIHighLatencyP99,
-            "LLM API calls are slow.",
-            f"P{num(a.latency_quantile * 100)} response time of {WHERE} is {{{{ $value | humanizeDuration }}}} over "
+            for_=f.LLMAPIHighLatencyP99,
+            summary="LLM API calls are slow.",
+            description=f"P{num(a.latency_quantile * 100)} response time of {WHERE} is {{{{ $value | humanizeDuration }}}} over "
             f"the last {dur(a.latency_window)}, above {num(a.latency_threshold_seconds)}s. Compare time to first "
             "token and the connection phases to tell a slow model from a network or TLS problem; consider a "
             "faster model or another region.",
-            "api",
-            "latency",
+            group="api",
+            board="latency",
         ),
     ]
     # One rule per burn-rate pair (kubernetes-mixin style): each keeps its own for:, and the long/short labels
@@ -365,97 +365,97 @@ def _api_alerts(s: BundleConfig) -> list[AlertRule]:
         )
         out.append(
             AlertRule(
-                "LLMAPIErrorBudgetBurn",
-                w.severity,
-                f"{Names.errors_ratio(w.long)} > {threshold}\nand\n{Names.errors_ratio(w.short)} > {threshold}",
-                w.for_,
-                "LLM API errors are burning the error budget.",
-                f"{{{{ $value | humanizePercentage }}}} of calls to {WHERE} failed over the last {dur(w.long)} (and over "
+                name="LLMAPIErrorBudgetBurn",
+                severity=w.severity,
+                expr=f"{Names.errors_ratio(w.long)} > {threshold}\nand\n{Names.errors_ratio(w.short)} > {threshold}",
+                for_=w.for_,
+                summary="LLM API errors are burning the error budget.",
+                description=f"{{{{ $value | humanizePercentage }}}} of calls to {WHERE} failed over the last {dur(w.long)} (and over "
                 f"the last {dur(w.short)}): {num(w.factor)}x the error budget of the {pct(s.slo.objective)} "
                 f"objective. {action}",
-                "api",
-                "latency",
+                group="api",
+                board="latency",
                 key=f"{w.severity}-{dur(w.long)}-{dur(w.short)}",
                 labels={"long": dur(w.long), "short": dur(w.short)},
             )
         )
     out += [
         AlertRule(
-            "LLMAPIRateLimited",
-            "warning",
-            f"{Names.rate_limited_ratio(a.rate_limited_window)} > {num(a.rate_limited_ratio)}",
-            f.LLMAPIRateLimited,
-            "LLM API calls are being rate limited.",
-            f"{{{{ $value | humanizePercentage }}}} of calls to {WHERE} were answered 429 over the last "
+            name="LLMAPIRateLimited",
+            severity="warning",
+            expr=f"{Names.rate_limited_ratio(a.rate_limited_window)} > {num(a.rate_limited_ratio)}",
+            for_=f.LLMAPIRateLimited,
+            summary="LLM API calls are being rate limited.",
+            description=f"{{{{ $value | humanizePercentage }}}} of calls to {WHERE} were answered 429 over the last "
             f"{dur(a.rate_limited_window)} (threshold {pct(a.rate_limited_ratio)}), continuously for "
             f"{dur(f.LLMAPIRateLimited)}. Back off and honour Retry-After, spread the traffic, or ask the provider "
             "for a higher tier.",
-            "api",
-            "latency",
+            group="api",
+            board="latency",
         ),
         AlertRule(
-            "LLMAPIAuthFailure",
-            "critical",
-            f"sum {without(('instance', 'error_type'))} "
-            f"(increase({sel(c.ERROR_CODES, code='=~401|403')}[{dur(a.auth_failure_window)}])) > 0",
-            f.LLMAPIAuthFailure,
-            "LLM API calls are refused as unauthorized.",
-            f'Calls to {WHERE} keep failing with HTTP {{{{ $labels.code }}}} ({{{{ $value | printf "%.0f" }}}} in '
+            name="LLMAPIAuthFailure",
+            severity="critical",
+            expr=f"sum {without(('instance', 'error_type'))} "
+            f"(increase({sel(contract.ERROR_CODES, code='=~401|403')}[{dur(a.auth_failure_window)}])) > 0",
+            for_=f.LLMAPIAuthFailure,
+            summary="LLM API calls are refused as unauthorized.",
+            description=f'Calls to {WHERE} keep failing with HTTP {{{{ $labels.code }}}} ({{{{ $value | printf "%.0f" }}}} in '
             f"the last {dur(a.auth_failure_window)}): the API key is invalid, revoked, out of quota or lacks access "
             "to this model. Rotate or fix the key.",
-            "api",
-            "latency",
+            group="api",
+            board="latency",
         ),
         AlertRule(
-            "LLMAPIProbeFailing",
-            "critical",
-            f"{sel(c.PROBE_SUCCESS)} == 0",
-            f.LLMAPIProbeFailing,
-            "An LLM API probe keeps failing.",
-            f"Every probe of {WHERE} failed for {dur(f.LLMAPIProbeFailing)}: the API is unreachable or erroring "
+            name="LLMAPIProbeFailing",
+            severity="critical",
+            expr=f"{sel(contract.PROBE_SUCCESS)} == 0",
+            for_=f.LLMAPIProbeFailing,
+            summary="An LLM API probe keeps failing.",
+            description=f"Every probe of {WHERE} failed for {dur(f.LLMAPIProbeFailing)}: the API is unreachable or erroring "
             "from here. Check the probe's error code, the provider's status page and the network path.",
-            "api",
-            "latency",
+            group="api",
+            board="latency",
         ),
         AlertRule(
-            "LLMAPISlowCalls",
-            "warning",
-            f"{Names.slow_ratio(a.slow_call_window)} > {num(a.slow_call_ratio)}",
-            f.LLMAPISlowCalls,
-            "Many LLM API calls are very slow.",
-            f"{{{{ $value | humanizePercentage }}}} of calls to {WHERE} took longer than "
+            name="LLMAPISlowCalls",
+            severity="warning",
+            expr=f"{Names.slow_ratio(a.slow_call_window)} > {num(a.slow_call_ratio)}",
+            for_=f.LLMAPISlowCalls,
+            summary="Many LLM API calls are very slow.",
+            description=f"{{{{ $value | humanizePercentage }}}} of calls to {WHERE} took longer than "
             f"{num(a.slow_call_seconds)}s over the last {dur(a.slow_call_window)} (threshold "
             f"{pct(a.slow_call_ratio)}). Users are waiting: check the provider's status, long prompts or outputs, "
             "and timeouts in the application.",
-            "api",
-            "latency",
+            group="api",
+            board="latency",
         ),
         AlertRule(
-            "LLMRateLimitHeadroomLow",
-            "warning",
-            f"{sel(c.RATELIMIT_REMAINING)} / ({sel(c.RATELIMIT_LIMIT)} > 0) < {num(a.ratelimit_headroom_ratio)}",
-            f.LLMRateLimitHeadroomLow,
-            "An LLM API rate limit is nearly used up.",
-            f"Only {{{{ $value | humanizePercentage }}}} of the {{{{ $labels.resource }}}} rate limit of {WHERE} was "
+            name="LLMRateLimitHeadroomLow",
+            severity="warning",
+            expr=f"{sel(contract.RATELIMIT_REMAINING)} / ({sel(contract.RATELIMIT_LIMIT)} > 0) < {num(a.ratelimit_headroom_ratio)}",
+            for_=f.LLMRateLimitHeadroomLow,
+            summary="An LLM API rate limit is nearly used up.",
+            description=f"Only {{{{ $value | humanizePercentage }}}} of the {{{{ $labels.resource }}}} rate limit of {WHERE} was "
             f"left at the last probe (threshold {pct(a.ratelimit_headroom_ratio)}). The next burst will be "
             "throttled: smooth the traffic or raise the limit.",
-            "api",
-            "latency",
+            group="api",
+            board="latency",
         ),
     ]
     for tier, limit in (("warning", a.tls_expiry_warning), ("critical", a.tls_expiry_critical)):
         out.append(
             AlertRule(
-                "LLMTLSCertExpiringSoon",
-                tier,
-                f"{sel(c.TLS_CERT_EXPIRY)} - time() < {num(limit)}",
-                f.LLMTLSCertExpiringSoon,
-                "The TLS certificate of an LLM API endpoint expires soon.",
-                "The TLS certificate of the endpoint probed by {{ $labels.source }} ({{ $labels.provider }}) expires "
+                name="LLMTLSCertExpiringSoon",
+                severity=tier,
+                expr=f"{sel(contract.TLS_CERT_EXPIRY)} - time() < {num(limit)}",
+                for_=f.LLMTLSCertExpiringSoon,
+                summary="The TLS certificate of an LLM API endpoint expires soon.",
+                description="The TLS certificate of the endpoint probed by {{ $labels.source }} ({{ $labels.provider }}) expires "
                 f"in {{{{ $value | humanizeDuration }}}} (threshold {dur(limit)}). Renew it if the endpoint is yours (a "
                 "proxy or gateway); otherwise tell the provider.",
-                "api",
-                "latency",
+                group="api",
+                board="latency",
                 key=tier,
             )
         )
@@ -485,47 +485,47 @@ def _cost_alerts(s: BundleConfig) -> list[AlertRule]:
         var = None if scope == "total" else "provider"
         out += [
             AlertRule(
-                "LLMBudgetBurnHigh",
-                "warning",
-                f"{mtd} >= {num(b.burn_high_ratio * amount)}",
-                f.LLMBudgetBurnHigh,
-                "LLM spend has used most of the monthly budget.",
-                f'Spend this month for {who} is ${{{{ $value | printf "%.2f" }}}}, at least '
+                name="LLMBudgetBurnHigh",
+                severity="warning",
+                expr=f"{mtd} >= {num(b.burn_high_ratio * amount)}",
+                for_=f.LLMBudgetBurnHigh,
+                summary="LLM spend has used most of the monthly budget.",
+                description=f'Spend this month for {who} is ${{{{ $value | printf "%.2f" }}}}, at least '
                 f"{pct(b.burn_high_ratio)} of the {money(amount)} monthly budget. Check what drives it (Cost "
                 "dashboard, by model and project) and decide whether to raise the budget or cut usage.",
-                "cost",
-                "cost",
+                group="cost",
+                board="cost",
                 key=scope,
                 labels=labels,
                 board_var=var,
             ),
             AlertRule(
-                "LLMBudgetExceeded",
-                "critical",
-                f"{mtd} >= {num(amount)}",
-                f.LLMBudgetExceeded,
-                "LLM spend has exceeded the monthly budget.",
-                f'Spend this month for {who} is ${{{{ $value | printf "%.2f" }}}}, over the {money(amount)} '
+                name="LLMBudgetExceeded",
+                severity="critical",
+                expr=f"{mtd} >= {num(amount)}",
+                for_=f.LLMBudgetExceeded,
+                summary="LLM spend has exceeded the monthly budget.",
+                description=f'Spend this month for {who} is ${{{{ $value | printf "%.2f" }}}}, over the {money(amount)} '
                 "monthly budget. Every further call is over budget: cap usage, switch to cheaper models, or raise "
                 "the budget deliberately.",
-                "cost",
-                "cost",
+                group="cost",
+                board="cost",
                 key=scope,
                 labels=labels,
                 board_var=var,
             ),
             AlertRule(
-                "LLMBudgetForecastExceeded",
-                "warning",
-                f"{forecast} > {num(amount)}\nand on ()\n"
+                name="LLMBudgetForecastExceeded",
+                severity="warning",
+                expr=f"{forecast} > {num(amount)}\nand on ()\n"
                 f"(day_of_month() - 1) * 86400 + time() % 86400 >= {num(b.forecast_min_elapsed)}",
-                f.LLMBudgetForecastExceeded,
-                "LLM spend is on course to exceed the monthly budget.",
-                f'At this month\'s pace, spend for {who} reaches ${{{{ $value | printf "%.2f" }}}} by the end of '
+                for_=f.LLMBudgetForecastExceeded,
+                summary="LLM spend is on course to exceed the monthly budget.",
+                description=f'At this month\'s pace, spend for {who} reaches ${{{{ $value | printf "%.2f" }}}} by the end of '
                 f"the month, over the {money(amount)} budget. Slow the spend now (cheaper models, caching, "
                 "limits) or plan for the overrun.",
-                "cost",
-                "cost",
+                group="cost",
+                board="cost",
                 key=scope,
                 labels=labels,
                 board_var=var,
@@ -534,32 +534,32 @@ def _cost_alerts(s: BundleConfig) -> list[AlertRule]:
     w, base = b.spike_window, b.spike_baseline_window
     out.append(
         AlertRule(
-            "LLMSpendSpike",
-            "warning",
-            f"{Names.spend(w)} > {num(b.spike_factor)} * {Names.spend_baseline(w, base)}\nand\n"
+            name="LLMSpendSpike",
+            severity="warning",
+            expr=f"{Names.spend(w)} > {num(b.spike_factor)} * {Names.spend_baseline(w, base)}\nand\n"
             f"{Names.spend(w)} > {num(b.spike_min_usd)}",
-            f.LLMSpendSpike,
-            "LLM spend is far above its usual level.",
-            f'{{{{ $labels.provider }}}} (source {{{{ $labels.source }}}}) spent ${{{{ $value | printf "%.2f" }}}} '
+            for_=f.LLMSpendSpike,
+            summary="LLM spend is far above its usual level.",
+            description=f'{{{{ $labels.provider }}}} (source {{{{ $labels.source }}}}) spent ${{{{ $value | printf "%.2f" }}}} '
             f"over the last {dur(w)}, more than {num(b.spike_factor)}x its average per {dur(w)} over the {dur(base)} "
             "before. Look for a runaway loop, a new feature or a leaked key (Cost dashboard by project and model).",
-            "cost",
-            "cost",
+            group="cost",
+            board="cost",
         )
     )
     out.append(
         AlertRule(
-            "LLMUnpricedUsage",
-            "info",
-            f"sum {without(('instance', 'token_type'))} "
-            f"(increase({sel(c.UNPRICED_TOKENS)}[{dur(b.unpriced_window)}])) > 0",
-            f.LLMUnpricedUsage,
-            "Tokens of a model without a price are not in the estimated cost.",
-            "{{ $value | humanize }} tokens of {{ $labels.provider }} model {{ $labels.model }} (source "
+            name="LLMUnpricedUsage",
+            severity="info",
+            expr=f"sum {without(('instance', 'token_type'))} "
+            f"(increase({sel(contract.UNPRICED_TOKENS)}[{dur(b.unpriced_window)}])) > 0",
+            for_=f.LLMUnpricedUsage,
+            summary="Tokens of a model without a price are not in the estimated cost.",
+            description="{{ $value | humanize }} tokens of {{ $labels.provider }} model {{ $labels.model }} (source "
             f"{{{{ $labels.source }}}}) had no price in the last {dur(b.unpriced_window)}, so the estimated cost "
             "undercounts. Add the model to pricing.models in the config.",
-            "cost",
-            "cost",
+            group="cost",
+            board="cost",
         )
     )
     return out
@@ -571,16 +571,16 @@ def _balance_alerts(s: BundleConfig) -> list[AlertRule]:
     for currency, amount in sorted(bal.low.items()):
         out.append(
             AlertRule(
-                "LLMBalanceLow",
-                "warning",
-                f"{sel(c.BALANCE, kind='total', currency=currency)} < {num(amount)}",
-                f.LLMBalanceLow,
-                "A prepaid LLM balance is low.",
-                "The prepaid balance of {{ $labels.provider }} (source {{ $labels.source }}) is "
+                name="LLMBalanceLow",
+                severity="warning",
+                expr=f"{sel(contract.BALANCE, kind='total', currency=currency)} < {num(amount)}",
+                for_=f.LLMBalanceLow,
+                summary="A prepaid LLM balance is low.",
+                description="The prepaid balance of {{ $labels.provider }} (source {{ $labels.source }}) is "
                 f'{{{{ $value | printf "%.2f" }}}} {currency}, below {num(amount)} {currency}. Top it up before '
                 "calls start failing.",
-                "balance",
-                "cost",
+                group="balance",
+                board="cost",
                 key=currency,
                 labels={"currency": currency},
             )
@@ -589,42 +589,42 @@ def _balance_alerts(s: BundleConfig) -> list[AlertRule]:
         others = "|".join(sorted(bal.low)) or "NONE"
         out.append(
             AlertRule(
-                "LLMBalanceLow",
-                "warning",
-                f"{sel(c.BALANCE_USD, kind='total', currency='!~' + others)} < {num(bal.low_usd_fallback)}",
-                f.LLMBalanceLow,
-                "A prepaid LLM balance is low.",
-                "The prepaid {{ $labels.currency }} balance of {{ $labels.provider }} (source {{ $labels.source }}) "
+                name="LLMBalanceLow",
+                severity="warning",
+                expr=f"{sel(contract.BALANCE_USD, kind='total', currency='!~' + others)} < {num(bal.low_usd_fallback)}",
+                for_=f.LLMBalanceLow,
+                summary="A prepaid LLM balance is low.",
+                description="The prepaid {{ $labels.currency }} balance of {{ $labels.provider }} (source {{ $labels.source }}) "
                 f'is worth ${{{{ $value | printf "%.2f" }}}}, below ${num(bal.low_usd_fallback)}. Top it up before '
                 "calls start failing.",
-                "balance",
-                "cost",
+                group="balance",
+                board="cost",
                 key="usd-fallback",
             )
         )
     out += [
         AlertRule(
-            "LLMBalanceRunwayShort",
-            "warning",
-            f"{Names.BALANCE_RUNWAY} < {num(bal.runway_days)}",
-            f.LLMBalanceRunwayShort,
-            "A prepaid LLM balance will run out soon.",
-            "At the burn of the last " + dur(bal.burn_window) + ", the {{ $labels.currency }} balance of "
+            name="LLMBalanceRunwayShort",
+            severity="warning",
+            expr=f"{Names.BALANCE_RUNWAY} < {num(bal.runway_days)}",
+            for_=f.LLMBalanceRunwayShort,
+            summary="A prepaid LLM balance will run out soon.",
+            description="At the burn of the last " + dur(bal.burn_window) + ", the {{ $labels.currency }} balance of "
             '{{ $labels.provider }} (source {{ $labels.source }}) lasts {{ $value | printf "%.1f" }} more days, '
             f"under the {num(bal.runway_days)}-day threshold. Top up now, or find what made spend grow.",
-            "balance",
-            "cost",
+            group="balance",
+            board="cost",
         ),
         AlertRule(
-            "LLMBalanceExhausted",
-            "critical",
-            f"{sel(c.BALANCE_AVAILABLE)} == 0\nor on (provider, source)\n{sel(c.BALANCE, kind='total')} <= 0",
-            f.LLMBalanceExhausted,
-            "A prepaid LLM balance is exhausted.",
-            "{{ $labels.provider }} (source {{ $labels.source }}) reports no usable balance: its API refuses calls "
+            name="LLMBalanceExhausted",
+            severity="critical",
+            expr=f"{sel(contract.BALANCE_AVAILABLE)} == 0\nor on (provider, source)\n{sel(contract.BALANCE, kind='total')} <= 0",
+            for_=f.LLMBalanceExhausted,
+            summary="A prepaid LLM balance is exhausted.",
+            description="{{ $labels.provider }} (source {{ $labels.source }}) reports no usable balance: its API refuses calls "
             "or soon will. Top up now; fail over to another provider meanwhile.",
-            "balance",
-            "cost",
+            group="balance",
+            board="cost",
         ),
     ]
     return out
@@ -634,8 +634,8 @@ def plan_quota_low_expr(s: BundleConfig) -> str:
     """Replica-safe (every replica reports the same quota: ``max without(instance, pod)``); quiet when the window
     resets soon anyway; a quota without an announced reset time still alerts."""
     keep = "max without(instance, pod)"
-    ratio = f"{keep} ({sel(c.PLAN_QUOTA_REMAINING_RATIO)})"
-    reset = f"{keep} ({sel(c.PLAN_QUOTA_RESET)})"
+    ratio = f"{keep} ({sel(contract.PLAN_QUOTA_REMAINING_RATIO)})"
+    reset = f"{keep} ({sel(contract.PLAN_QUOTA_RESET)})"
     return (
         f"{ratio} < {num(s.plan.quota_low_ratio)}\n"
         f"unless on (provider, source, quota, window)\n"
@@ -646,18 +646,18 @@ def plan_quota_low_expr(s: BundleConfig) -> str:
 def _plan_alerts(s: BundleConfig) -> list[AlertRule]:
     return [
         AlertRule(
-            "LLMPlanQuotaLow",
-            "warning",
-            plan_quota_low_expr(s),
-            s.alert_for.LLMPlanQuotaLow,
-            "A subscription plan's quota is nearly used up before it resets.",
-            "{{ $labels.provider }} (source {{ $labels.source }}) has "
+            name="LLMPlanQuotaLow",
+            severity="warning",
+            expr=plan_quota_low_expr(s),
+            for_=s.alert_for.LLMPlanQuotaLow,
+            summary="A subscription plan's quota is nearly used up before it resets.",
+            description="{{ $labels.provider }} (source {{ $labels.source }}) has "
             "{{ $value | humanizePercentage }} of its {{ $labels.quota }} quota left in the {{ $labels.window }} "
             f"window, under {pct(s.plan.quota_low_ratio)}, and the window does not reset within "
             f"{dur(s.plan.quiet_before_reset)}. Calls on this plan will be refused or throttled: slow down, or move "
             "traffic to a pay-as-you-go key until the reset.",
-            "balance",
-            "cost",
+            group="balance",
+            board="cost",
         )
     ]
 
@@ -668,29 +668,29 @@ def _status_alerts(s: BundleConfig) -> list[AlertRule]:
     mute = " Its error and latency alerts are muted while this fires." if s.routing.incident_mutes_api_alerts else ""
     return [
         AlertRule(
-            "LLMProviderIncident",
-            "warning",
-            f"{sel(c.STATUS_INDICATOR, indicator='=~' + indicators)} == 1",
-            f.LLMProviderIncident,
-            "An LLM provider reports an incident.",
-            "The status page of {{ $labels.provider }} (source {{ $labels.source }}) reports a "
+            name="LLMProviderIncident",
+            severity="warning",
+            expr=f"{sel(contract.STATUS_INDICATOR, indicator='=~' + indicators)} == 1",
+            for_=f.LLMProviderIncident,
+            summary="An LLM provider reports an incident.",
+            description="The status page of {{ $labels.provider }} (source {{ $labels.source }}) reports a "
             "{{ $labels.indicator }} incident. Expect errors and slow calls from this provider."
             + mute
             + " Follow the status page; fail over to another provider if the product depends on it.",
-            "status",
-            "overview",
+            group="status",
+            board="overview",
         ),
         AlertRule(
-            "LLMStatusPageUnreadable",
-            "warning",
-            f"{sel(c.STATUS_INDICATOR, indicator='unknown')} == 1",
-            f.LLMStatusPageUnreadable,
-            "A provider status page cannot be read.",
-            "llmpulse could not read or parse the status page of {{ $labels.provider }} (source "
+            name="LLMStatusPageUnreadable",
+            severity="warning",
+            expr=f"{sel(contract.STATUS_INDICATOR, indicator='unknown')} == 1",
+            for_=f.LLMStatusPageUnreadable,
+            summary="A provider status page cannot be read.",
+            description="llmpulse could not read or parse the status page of {{ $labels.provider }} (source "
             "{{ $labels.source }}) for " + dur(f.LLMStatusPageUnreadable) + ". This is not an outage, but "
             "incidents there go unnoticed: check the page URL (base_url) and the exporter log.",
-            "status",
-            "health",
+            group="status",
+            board="health",
         ),
     ]
 
@@ -699,53 +699,53 @@ def _exporter_alerts(s: BundleConfig) -> list[AlertRule]:
     f, job = s.alert_for, s.prometheus.job
     return [
         AlertRule(
-            "LLMPulseSourceDown",
-            "warning",
-            f"{sel(c.SOURCE_UP)} == 0",
-            f.LLMPulseSourceDown,
-            "An llmpulse source cannot be polled.",
-            "The polls of source {{ $labels.source }} ({{ $labels.provider }}) have failed for "
+            name="LLMPulseSourceDown",
+            severity="warning",
+            expr=f"{sel(contract.SOURCE_UP)} == 0",
+            for_=f.LLMPulseSourceDown,
+            summary="An llmpulse source cannot be polled.",
+            description="The polls of source {{ $labels.source }} ({{ $labels.provider }}) have failed for "
             f"{dur(f.LLMPulseSourceDown)}; its last good data is still served and is getting old. "
-            f"{c.SOURCE_POLL_ERRORS.name} says why (auth, rate limit, timeout...); see the exporter log.",
-            "exporter",
-            "health",
+            f"{contract.SOURCE_POLL_ERRORS.name} says why (auth, rate limit, timeout...); see the exporter log.",
+            group="exporter",
+            board="health",
         ),
         AlertRule(
-            "LLMPulseSourceStale",
-            "warning",
-            f"time() - {sel(c.SOURCE_LAST_SUCCESS)} > {num(s.exporter.stale_after)}\nand\n"
-            f"{sel(c.SOURCE_LAST_SUCCESS)} > 0",
-            f.LLMPulseSourceStale,
-            "The data of an llmpulse source is stale.",
-            "The newest data of source {{ $labels.source }} ({{ $labels.provider }}) is "
+            name="LLMPulseSourceStale",
+            severity="warning",
+            expr=f"time() - {sel(contract.SOURCE_LAST_SUCCESS)} > {num(s.exporter.stale_after)}\nand\n"
+            f"{sel(contract.SOURCE_LAST_SUCCESS)} > 0",
+            for_=f.LLMPulseSourceStale,
+            summary="The data of an llmpulse source is stale.",
+            description="The newest data of source {{ $labels.source }} ({{ $labels.provider }}) is "
             f"{{{{ $value | humanizeDuration }}}} old (threshold {dur(s.exporter.stale_after)}). Cost, balance and "
             "status figures from it are out of date: check the source's errors and the exporter log.",
-            "exporter",
-            "health",
+            group="exporter",
+            board="health",
         ),
         AlertRule(
-            "LLMPulseExporterDown",
-            "critical",
-            f'up{{job="{job}"}} == 0\nor\nabsent(up{{job="{job}"}})',
-            f.LLMPulseExporterDown,
-            "Prometheus cannot scrape the llmpulse exporter.",
-            f"Prometheus has not scraped llmpulse (job {job}) for {dur(f.LLMPulseExporterDown)}: no LLM metric "
+            name="LLMPulseExporterDown",
+            severity="critical",
+            expr=f'up{{job="{job}"}} == 0\nor\nabsent(up{{job="{job}"}})',
+            for_=f.LLMPulseExporterDown,
+            summary="Prometheus cannot scrape the llmpulse exporter.",
+            description=f"Prometheus has not scraped llmpulse (job {job}) for {dur(f.LLMPulseExporterDown)}: no LLM metric "
             "is fresh and every other llmpulse alert is blind. Check the exporter process or container, its log "
             "and the scrape target.",
-            "exporter",
-            "health",
+            group="exporter",
+            board="health",
             board_var=None,
         ),
         AlertRule(
-            "Watchdog",
-            "none",
-            "vector(1)",
-            None,
-            "The alerting pipeline is working.",
-            "This alert always fires, to prove that Prometheus evaluates rules and Alertmanager delivers them. "
+            name="Watchdog",
+            severity="none",
+            expr="vector(1)",
+            for_=None,
+            summary="The alerting pipeline is working.",
+            description="This alert always fires, to prove that Prometheus evaluates rules and Alertmanager delivers them. "
             "Route it to a dead man's switch: when the heartbeat stops, the monitoring itself is down.",
-            "meta",
-            "health",
+            group="meta",
+            board="health",
             board_var=None,
         ),
     ]

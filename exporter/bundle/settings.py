@@ -26,7 +26,7 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 Severity = Literal["critical", "warning", "info"]
 Ratio = Annotated[float, Field(gt=0, lt=1)]
 
-# Every alert the bundle generates, in the order of the alerts table. Names are a contract (issue 5).
+# Every alert the bundle generates, in the order of the alerts table. Names are a contract.
 ALERT_NAMES: tuple[str, ...] = (
     "LLMAPIHighErrorRate",
     "LLMAPIHighLatencyP99",
@@ -141,18 +141,18 @@ class LinksSettings(_Strict):
 class ApiSettings(_Strict):
     """Thresholds on llmpulse_api_calls_total, llmpulse_api_call_duration_seconds, llmpulse_error_code_counter_total."""
 
-    # 5 % of calls failing for 5 minutes (issue 5): well above the background error rate of the big providers
+    # 5 % of calls failing for 5 minutes: well above the background error rate of the big providers
     # (typically < 1 %), low enough to catch a degraded model before users do.
     error_ratio: Ratio = 0.05
     # The rate() window of the error ratio. 5m smooths one failed probe in a minute-by-minute series while still
     # reacting within minutes.
     error_ratio_window: Duration = 300.0
-    # P99 above 2 s for 5 minutes (issue 5). 2 s is a bucket boundary of the duration histogram, so the quantile is
+    # P99 above 2 s for 5 minutes. 2 s is a bucket boundary of the duration histogram, so the quantile is
     # not an interpolation artefact. Use a larger value if your probes ask for long completions.
     latency_quantile: Ratio = 0.99
     latency_threshold_seconds: float = Field(default=2.0, gt=0)
     latency_window: Duration = 300.0
-    # A call over 10 s is "slow" (issue 3: the slow-request threshold). It must be a bucket boundary of
+    # A call over 10 s is "slow" (the slow-request threshold). It must be a bucket boundary of
     # llmpulse_api_call_duration_seconds, or the share cannot be read from the histogram.
     slow_call_seconds: float = Field(default=10.0, gt=0)
     # More than 10 % of calls slower than that: users notice long before the error rate moves.
@@ -324,15 +324,20 @@ class PlanSettings(_Strict):
     quiet_before_reset: Duration = 1800.0
 
 
+IncidentLevel = Literal["minor", "major", "critical"]
+
+
+def _default_incident_levels() -> list[IncidentLevel]:
+    return ["major", "critical"]
+
+
 class StatusSettings(_Strict):
     """Provider status pages (llmpulse_status_indicator)."""
 
     # Which overall indicators count as an incident. minor is left out by default: the large providers post
     # several minor incidents a week (often one model in one region); add it if those matter to you.
     # "unknown" is never an incident (the page could not be read: LLMStatusPageUnreadable).
-    incident_indicators: list[Literal["minor", "major", "critical"]] = Field(
-        default_factory=lambda: ["major", "critical"], min_length=1
-    )
+    incident_indicators: list[IncidentLevel] = Field(default_factory=_default_incident_levels, min_length=1)
 
 
 class SelfSettings(_Strict):
@@ -350,8 +355,8 @@ class AlertFor(_Strict):
     balances every 10m, probes every minute, status pages every minute.
     """
 
-    LLMAPIHighErrorRate: Duration = 300.0  # 5m (issue 5)
-    LLMAPIHighLatencyP99: Duration = 300.0  # 5m (issue 5)
+    LLMAPIHighErrorRate: Duration = 300.0  # 5m
+    LLMAPIHighLatencyP99: Duration = 300.0  # 5m
     LLMAPIRateLimited: Duration = 600.0  # 10m: "sustained" 429s, not one burst
     LLMAPIAuthFailure: Duration = 300.0  # 5m: every 5m window has a 401/403 for 5m (see auth_failure_window)
     LLMAPIProbeFailing: Duration = 300.0  # 5m: five failed probes in a row at the default 1m probe interval
@@ -426,7 +431,7 @@ class RoutingSettings(_Strict):
 Severities = list[Severity]
 
 
-def _default_severities() -> list[str]:
+def _default_severities() -> Severities:
     return ["critical", "warning"]
 
 

@@ -7,18 +7,20 @@ exactly what ``llmpulse generate`` (no config) writes; ``--check`` proves it in 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from exporter.bundle import alertmanager as am
 from exporter.bundle.am_templates import TEMPLATE_FILE, template_text
+from exporter.bundle.dashboards import grafana_files
+from exporter.bundle.demofile import stack_files
 from exporter.bundle.prometheus import prometheus_config
 from exporter.bundle.rule_tests import test_files
 from exporter.bundle.rules import ALERTS_FILE, RULES_FILE, alert_groups, recording_groups
 from exporter.bundle.runbooks import RUNBOOKS_FILE, runbooks_markdown
 from exporter.bundle.settings import BundleConfig
-from exporter.bundle.yamlio import GENERATED, dump, dump_json, dump_rule_groups, header
+from exporter.bundle.topology import COMPOSE, Topology
+from exporter.yamlio import GENERATED, dump, dump_json, dump_rule_groups, header
 
 if TYPE_CHECKING:
     from exporter.config import Config
@@ -32,13 +34,13 @@ def _yaml(source: str, data: Any, note: str = "") -> str:
     return header(source) + (f"# {note}\n" if note else "") + dump(data)
 
 
-def bundle_files(settings: BundleConfig | None = None) -> dict[str, str]:
-    """Every generated file: repository-relative path -> text."""
+def bundle_files(settings: BundleConfig | None = None, topology: Topology = COMPOSE) -> dict[str, str]:
+    """Every generated file for ``topology`` (the compose stack: the committed files): relative path -> text."""
     s = settings or BundleConfig()
     files: dict[str, str] = {
         PROMETHEUS_FILE: _yaml(
             "exporter/bundle/prometheus.py",
-            prometheus_config(s),
+            prometheus_config(s, topology),
             "Scrapes the exporter, Prometheus and Alertmanager; rule files are relative to this file.",
         ),
         RULES_FILE: header("exporter/bundle/rules.py") + dump_rule_groups(recording_groups(s)),
@@ -48,7 +50,7 @@ def bundle_files(settings: BundleConfig | None = None) -> dict[str, str]:
         files[path] = _yaml("exporter/bundle/rule_tests.py", data, "Run: promtool test rules prometheus/tests/*.yml")
     files[am.CONFIG_FILE] = _yaml(
         "exporter/bundle/alertmanager.py",
-        am.alertmanager_config(s),
+        am.alertmanager_config(s, topology),
         "Templates are relative to this file; check with: amtool check-config",
     )
     files[TEMPLATE_FILE] = template_text(header("exporter/bundle/am_templates.py"))
@@ -67,27 +69,9 @@ def bundle_files(settings: BundleConfig | None = None) -> dict[str, str]:
         {"_comment": f"{GENERATED} Template test data (webhook payload shape).", **am.template_data(s)}
     )
     files[RUNBOOKS_FILE] = runbooks_markdown(s, header("exporter/bundle/runbooks.py", comment="").replace("\n ", "\n"))
-    for extra in _optional_generators():
-        files.update(extra(s))
+    files.update(grafana_files(s, topology))
+    files.update(stack_files(s, topology))
     return files
-
-
-def _optional_generators() -> list[Callable[[BundleConfig], dict[str, str]]]:
-    """The dashboards and the stack's own files, built by sibling modules of this package."""
-    out: list[Callable[[BundleConfig], dict[str, str]]] = []
-    try:
-        from exporter.bundle.dashboards import grafana_files
-    except ImportError:  # pragma: no cover - the dashboards ship with the package
-        pass
-    else:
-        out.append(grafana_files)
-    try:
-        from exporter.bundle.stackfiles import stack_files
-    except ImportError:  # pragma: no cover
-        pass
-    else:
-        out.append(stack_files)
-    return out
 
 
 def _stale(out_dir: Path, files: dict[str, str]) -> list[str]:
@@ -127,7 +111,7 @@ def _differences(out_dir: Path, files: dict[str, str]) -> list[str]:
     return problems
 
 
-def run_generate(config: Config | None, out_dir: Path, check: bool) -> int:
+def run_generate(config: Config | None, out_dir: Path, check: bool, topology: Topology = COMPOSE) -> int:
     """Write the bundle into ``out_dir`` (or with ``check`` compare it); return the exit status.
 
     0: written, or up to date; 1: ``--check`` found differences (listed on stderr); 2: the settings cannot produce
@@ -135,7 +119,7 @@ def run_generate(config: Config | None, out_dir: Path, check: bool) -> int:
     """
     settings = config.bundle if config is not None else BundleConfig()
     try:
-        files = bundle_files(settings)
+        files = bundle_files(settings, topology)
     except (ValueError, LookupError) as exc:
         print(f"error: cannot generate the bundle: {exc}", file=sys.stderr)
         return 2

@@ -28,8 +28,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
+
+from exporter import yamlio
+from exporter.modeltypes import StrictModel
 
 BUILTIN_NAME = "prices.yaml"
 _VERSION_SUFFIXES = (
@@ -149,10 +151,19 @@ def _candidates(name: str) -> Iterator[str]:
                 yield stripped
 
 
+class ModelPrice(StrictModel):
+    """Price of one model per million tokens, in ``currency``: an entry of a price file and of the config's
+    ``pricing.models`` alike (one definition of an entry)."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cached_input: float | None = Field(default=None, ge=0, description="default: the input price")
+    cache_write_input: float | None = Field(default=None, ge=0, description="default: the input price")
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+
+
 # --- loading ---------------------------------------------------------------------------------------------------------
 def _entry(name: str, raw: Any, origin: str, key: str, where: str) -> Price:
-    from exporter.config import ModelPrice  # the same model as inline pricing.models (one definition of an entry)
-
     if isinstance(raw, ModelPrice):
         mp = raw
     else:
@@ -203,19 +214,15 @@ def parse_table(data: Any, origin: str, key: str) -> dict[str, Price]:
 
 
 def _read_yaml(path: Path, key: str) -> Any:
-    from exporter.config import _UniqueKeyLoader  # refuses duplicate keys, like the config itself
-
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PriceTableError(key, f"cannot read price file {str(path)!r}: {exc.strerror or exc}") from None
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise PriceTableError(key, f"{path}: {where}invalid YAML: {problem}") from None
+        return yamlio.load(text)
+    except yamlio.YAMLError as exc:
+        where, problem = yamlio.error_text(exc)
+        raise PriceTableError(key, f"{path}: {where + ': ' if where else ''}invalid YAML: {problem}") from None
 
 
 @lru_cache(maxsize=1)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from exporter.config import AnthropicProbeConfig
 from exporter.probes.base import Call, ChatProbe, follow_stream, merge_body, parse_event_json
 from exporter.probes.errors import ANTHROPIC_STATUS, error_fields
 from exporter.probes.transport import ProbeError
@@ -72,7 +73,7 @@ class AnthropicStream:
         return False
 
 
-class AnthropicProbe(ChatProbe):
+class AnthropicProbe(ChatProbe[AnthropicProbeConfig]):
     kind = "anthropic"
 
     def default_path(self) -> str:

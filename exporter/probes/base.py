@@ -16,15 +16,18 @@ import ssl
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
-from exporter.config import ProbeConfig
+from exporter.config import ChatProbeBase, ProbeBase
 from exporter.probes.errors import decode_error
 from exporter.probes.ratelimit import parse_ratelimit_headers
 from exporter.probes.sse import iter_events
 from exporter.probes.transport import Exchange, PhaseClock, ProbeError, TlsOptions, classify, open_exchange
 from exporter.redact import redact
+
+ConfigT = TypeVar("ConfigT", bound=ProbeBase)
+ChatConfigT = TypeVar("ChatConfigT", bound=ChatProbeBase)
 
 _VERSIONED = re.compile(r"/v\d+[a-z0-9]*$")
 
@@ -146,14 +149,14 @@ def follow_stream(
             break
 
 
-class Probe:
-    """One configured probe. Subclasses set :attr:`kind`, :meth:`default_path`, :meth:`headers`, :meth:`measure`."""
+class Probe(Generic[ConfigT]):
+    """One configured probe, typed by its config model. Subclasses set :attr:`kind`, :meth:`default_path`, :meth:`headers`, :meth:`measure`."""
 
     kind = ""
     streams = False  # whether this type can record time to first token
 
-    def __init__(self, config: ProbeConfig) -> None:
-        self.config = config
+    def __init__(self, config: ConfigT) -> None:
+        self.config: ConfigT = config
         self.path = config.path or api_path(config.base_url, self.default_path())
         needs_tls = config.base_url.startswith("https://")
         self.tls_context: ssl.SSLContext | None = (
@@ -202,7 +205,7 @@ class Probe:
         return outcome
 
 
-class ChatProbe(Probe):
+class ChatProbe(Probe[ChatConfigT]):
     """A chat API probe: POST a JSON body, then read either a JSON answer or a server-sent event stream.
 
     The sequence is the same for every chat API (a non-2xx status is an error with that status; a stream is read

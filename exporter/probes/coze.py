@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
+from exporter.config import CozeProbeConfig
 from exporter.probes.base import Call, ChatProbe, follow_stream, http_error, merge_body, parse_event_json, read_json
 from exporter.probes.transport import ProbeError, remaining
 
@@ -85,7 +86,7 @@ class CozeStream:
         return False
 
 
-class CozeProbe(ChatProbe):
+class CozeProbe(ChatProbe[CozeProbeConfig]):
     kind = "coze"
 
     def default_path(self) -> str:

@@ -8,10 +8,11 @@ rate-limit headers are read if the endpoint sends them.
 
 from __future__ import annotations
 
+from exporter.config import HttpProbeConfig
 from exporter.probes.base import Call, Probe, http_error
 
 
-class HttpProbe(Probe):
+class HttpProbe(Probe[HttpProbeConfig]):
     kind = "http"
 
     def default_path(self) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from exporter.config import OpenAICompatibleProbeConfig
 from exporter.probes.base import Call, ChatProbe, follow_stream, merge_body, parse_event_json
 from exporter.probes.errors import OPENAI_STATUS, error_fields
 from exporter.probes.transport import ProbeError
@@ -77,7 +78,7 @@ class OpenAIStream:
         return self.finished or self.finish_reason
 
 
-class OpenAICompatibleProbe(ChatProbe):
+class OpenAICompatibleProbe(ChatProbe[OpenAICompatibleProbeConfig]):
     kind = "openai_compatible"
 
     def default_path(self) -> str:

@@ -29,13 +29,13 @@ JITTER = 0.1
 FIRST_RUN_SPREAD = 2.0  # seconds over which the first runs of all probes are spread
 
 
-def probe_class(kind: str) -> type[Probe]:
+def probe_class(kind: str) -> type[Probe[Any]]:
     from exporter.probes.anthropic import AnthropicProbe
     from exporter.probes.coze import CozeProbe
     from exporter.probes.http import HttpProbe
     from exporter.probes.openai_compatible import OpenAICompatibleProbe
 
-    types: dict[str, type[Probe]] = {
+    types: dict[str, type[Probe[Any]]] = {
         "openai_compatible": OpenAICompatibleProbe,
         "anthropic": AnthropicProbe,
         "coze": CozeProbe,

@@ -26,9 +26,11 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from email.message import Message
 from urllib.parse import SplitResult, unquote, urlsplit
+
+import requests.utils
+from cryptography import x509
 
 from exporter.http import USER_AGENT
 
@@ -155,7 +157,7 @@ def _connect(infos: list[tuple], deadline: float) -> socket.socket:
 def proxy_for(scheme: str, host: str) -> SplitResult | None:
     """The proxy from the environment (HTTPS_PROXY / HTTP_PROXY, honouring NO_PROXY), as requests does."""
     proxies = urllib.request.getproxies_environment()
-    if not proxies or urllib.request.proxy_bypass_environment(host, proxies):
+    if not proxies or requests.utils.should_bypass_proxies(f"{scheme}://{host}", no_proxy=None):
         return None
     url = proxies.get(scheme)
     if not url:
@@ -193,41 +195,13 @@ def _tunnel(sock: socket.socket, host: str, port: int, proxy: SplitResult, deadl
         raise ProbeError("connection", f"proxy refused CONNECT: {status_line[:80]}")
 
 
-def _der_item(buf: bytes, pos: int) -> tuple[int, int, int]:
-    """(tag, start of value, length) of the DER item at ``pos``."""
-    tag = buf[pos]
-    length = buf[pos + 1]
-    pos += 2
-    if length & 0x80:
-        n = length & 0x7F
-        length = int.from_bytes(buf[pos : pos + n], "big")
-        pos += n
-    return tag, pos, length
-
-
 def der_not_after(der: bytes) -> float:
     """The notAfter time (Unix seconds) of a DER X.509 certificate.
 
     Needed when verification is off (``tls_insecure_skip_verify``): ``getpeercert()`` then returns no fields and
-    the stdlib has no public certificate parser. The walk is Certificate -> tbsCertificate -> [version], serial,
-    signature, issuer, validity -> notAfter (RFC 5280 4.1).
+    the stdlib has no public certificate parser, so the ``cryptography`` package reads it.
     """
-    _, cert, _ = _der_item(der, 0)
-    _, pos, _ = _der_item(der, cert)  # tbsCertificate
-    tag, start, length = _der_item(der, pos)
-    if tag == 0xA0:  # [0] EXPLICIT version
-        pos = start + length
-        tag, start, length = _der_item(der, pos)
-    for _ in range(3):  # serialNumber, signature, issuer
-        pos = start + length
-        tag, start, length = _der_item(der, pos)
-    _, nb_start, nb_len = _der_item(der, start)  # validity: notBefore, notAfter
-    tag, na_start, na_len = _der_item(der, nb_start + nb_len)
-    text = der[na_start : na_start + na_len].decode("ascii")
-    if tag == 0x17:  # UTCTime YYMMDDHHMMSSZ
-        year = int(text[:2])
-        text = f"{1900 + year if year >= 50 else 2000 + year}{text[2:]}"
-    return datetime.strptime(text, "%Y%m%d%H%M%SZ").replace(tzinfo=UTC).timestamp()
+    return x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp()
 
 
 def cert_expiry(sock: ssl.SSLSocket) -> float | None:
@@ -239,7 +213,7 @@ def cert_expiry(sock: ssl.SSLSocket) -> float | None:
         return None
     try:
         return der_not_after(der)
-    except (IndexError, ValueError):
+    except ValueError:  # not a certificate cryptography can parse
         return None
 
 

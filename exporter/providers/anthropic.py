@@ -27,8 +27,10 @@ from typing import Any
 
 from exporter import contract
 from exporter.http import ApiClient, ApiError
-from exporter.providers.base import ProviderBase, month_start, require
+from exporter.providers.base import require
+from exporter.providers.month_to_date import DailyTotals, MonthToDateProvider
 from exporter.providers.usage_common import (
+    BucketSink,
     Params,
     Totals,
     base_prefix,
@@ -112,10 +114,12 @@ def parse_usage_result(
         totals.add(contract.USAGE_UNITS, count, unit=unit, **labels)
 
 
-def parse_usage_page(page: Mapping[str, Any], group_by: Sequence[str], totals: Totals, not_before: float = 0.0) -> None:
+def parse_usage_page(
+    page: Mapping[str, Any], group_by: Sequence[str], totals: BucketSink, not_before: float = 0.0
+) -> None:
     where = "usage_report/messages"
-    for i, result in enumerate(bucket_results(page, where, bucket_start=bucket_start, not_before=not_before)):
-        parse_usage_result(result, group_by, totals, f"{where}: result {i}")
+    for i, (start, result) in enumerate(bucket_results(page, where, bucket_start=bucket_start, not_before=not_before)):
+        parse_usage_result(result, group_by, totals.for_bucket(start), f"{where}: result {i}")
 
 
 def parse_cost_result(result: Mapping[str, Any], totals: Totals, where: str = "result") -> None:
@@ -131,11 +135,11 @@ def parse_cost_result(result: Mapping[str, Any], totals: Totals, where: str = "r
     )
 
 
-def parse_cost_page(page: Mapping[str, Any], totals: Totals, not_before: float = 0.0) -> None:
+def parse_cost_page(page: Mapping[str, Any], totals: BucketSink, not_before: float = 0.0) -> None:
     """Add every result of one cost_report page (amounts are decimal strings in cents)."""
     where = "cost_report"
-    for i, result in enumerate(bucket_results(page, where, bucket_start=bucket_start, not_before=not_before)):
-        parse_cost_result(result, totals, f"{where}: result {i}")
+    for i, (start, result) in enumerate(bucket_results(page, where, bucket_start=bucket_start, not_before=not_before)):
+        parse_cost_result(result, totals.for_bucket(start), f"{where}: result {i}")
 
 
 def parse_workspaces_page(page: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -149,10 +153,8 @@ def project_info(names: Iterable[tuple[str, str]], ms: MetricSet) -> None:
 
 
 # --- fetching -------------------------------------------------------------------------------------------------------
-class AnthropicProvider(ProviderBase):
+class AnthropicProvider(MonthToDateProvider):
     """Polls usage_report/messages, cost_report and (opt-in) the workspace list of one organization."""
-
-    month_to_date = True
 
     def headers(self) -> dict[str, str]:
         return {"x-api-key": self.config.api_key, "anthropic-version": self.config.anthropic_version}
@@ -169,21 +171,21 @@ class AnthropicProvider(ProviderBase):
         ]
         return params + [("group_by[]", f) for f in group_fields]
 
-    def poll(self, client: ApiClient, now: datetime) -> MetricSet:
-        start = month_start(now)
+    def fetch_days(self, client: ApiClient, start: datetime) -> DailyTotals:
         not_before = start.timestamp()
         group_by = list(self.config.group_by)
         usage_fields = [USAGE_GROUP_BY[w] for w in group_by if w in USAGE_GROUP_BY]
-        totals = Totals()
+        days = DailyTotals()
         for page in fetch_pages(client, f"{self.prefix}/usage_report/messages", self._params(start, usage_fields)):
-            parse_usage_page(page, group_by, totals, not_before)
+            parse_usage_page(page, group_by, days, not_before)
         cost_fields = ["workspace_id", "description"]
         for page in fetch_pages(client, f"{self.prefix}/cost_report", self._params(start, cost_fields)):
-            parse_cost_page(page, totals, not_before)
-        ms = totals.metricset()
+            parse_cost_page(page, days, not_before)
+        return days
+
+    def extras(self, client: ApiClient, ms: MetricSet) -> None:
         if self.config.project_names:
             project_info(self.workspace_names(client), ms)
-        return ms
 
     def workspace_names(self, client: ApiClient) -> list[tuple[str, str]]:
         params: Params = [("limit", 1000), ("include_archived", "true")]

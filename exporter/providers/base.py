@@ -28,6 +28,9 @@ class ProviderBase:
         #: A standing remark about this source that is not an error (e.g. OpenRouter credits need a management
         #: key); the landing page shows it next to the source.
         self.note = ""
+        #: How the last successful poll fetched its data, for the poll log (month-to-date sources say whether the
+        #: whole month was fetched and why, see exporter.providers.month_to_date); empty when there is no choice.
+        self.last_fetch = ""
 
     def headers(self) -> dict[str, str]:
         """Auth headers for every call (Bearer by default)."""

@@ -520,16 +520,17 @@ def map_metric(
                 return out
             key_parts.append(value)
         if select == "count":
-            number: float | None = 1.0
+            number = 1.0
         else:
             try:
-                number = to_number(match.value, value_map)
+                converted = to_number(match.value, value_map)
             except ValueError as exc:
                 out.problems.append(f"{path.text}: {exc}")
                 continue
-            if number is None:
+            if converted is None:
                 out.problems.append(f"{path.text}: value is null")
                 continue
+            number = converted
         groups.setdefault(tuple(key_parts), []).append(number)
     for key, values in groups.items():
         if select == "all":

@@ -29,8 +29,10 @@ from typing import Any
 
 from exporter import contract
 from exporter.http import ApiClient, ApiError
-from exporter.providers.base import ProviderBase, month_start, require
+from exporter.providers.base import require
+from exporter.providers.month_to_date import DailyTotals, MonthToDateProvider
 from exporter.providers.usage_common import (
+    BucketSink,
     Params,
     Totals,
     base_prefix,
@@ -122,18 +124,24 @@ def parse_usage_result(
 
 
 def parse_usage_page(
-    page: Mapping[str, Any], endpoint: UsageEndpoint, group_by: Sequence[str], totals: Totals, not_before: float = 0.0
+    page: Mapping[str, Any],
+    endpoint: UsageEndpoint,
+    group_by: Sequence[str],
+    totals: BucketSink,
+    not_before: float = 0.0,
 ) -> None:
     """Add every result of one ``UsageResponse`` page (buckets starting before ``not_before`` are ignored)."""
     where = f"usage/{endpoint.name}"
-    for i, result in enumerate(bucket_results(page, where, bucket_start=bucket_start, not_before=not_before)):
-        parse_usage_result(result, endpoint, group_by, totals, f"{where}: result {i}")
+    for i, (start, result) in enumerate(bucket_results(page, where, bucket_start=bucket_start, not_before=not_before)):
+        parse_usage_result(result, endpoint, group_by, totals.for_bucket(start), f"{where}: result {i}")
 
 
-def parse_costs_page(page: Mapping[str, Any], group_by: Sequence[str], totals: Totals, not_before: float = 0.0) -> None:
+def parse_costs_page(
+    page: Mapping[str, Any], group_by: Sequence[str], totals: BucketSink, not_before: float = 0.0
+) -> None:
     """Add every result of one Costs API page: ``amount.value`` is in dollars (major units)."""
     where = "costs"
-    for i, result in enumerate(bucket_results(page, where, bucket_start=bucket_start, not_before=not_before)):
+    for i, (start, result) in enumerate(bucket_results(page, where, bucket_start=bucket_start, not_before=not_before)):
         here = f"{where}: result {i}"
         amount = result.get("amount")
         if amount is None:
@@ -150,7 +158,7 @@ def parse_costs_page(page: Mapping[str, Any], group_by: Sequence[str], totals: T
         }
         if "api_key" in group_by:
             labels["api_key"] = dimension(result, "api_key_id", True)
-        totals.add(contract.COST_USD, value, **labels)
+        totals.for_bucket(start).add(contract.COST_USD, value, **labels)
 
 
 def parse_projects_page(page: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -164,10 +172,8 @@ def project_info(names: Iterable[tuple[str, str]], ms: MetricSet) -> None:
 
 
 # --- fetching -------------------------------------------------------------------------------------------------------
-class OpenAIProvider(ProviderBase):
+class OpenAIProvider(MonthToDateProvider):
     """Polls the Usage API endpoints, the Costs API and (opt-in) the project list of one organization."""
-
-    month_to_date = True
 
     @property
     def prefix(self) -> str:
@@ -189,22 +195,22 @@ class OpenAIProvider(ProviderBase):
             fields.append("api_key_id")
         return fields
 
-    def poll(self, client: ApiClient, now: datetime) -> MetricSet:
-        start = month_start(now)
+    def fetch_days(self, client: ApiClient, start: datetime) -> DailyTotals:
         not_before = start.timestamp()
         group_by = list(self.config.group_by)
         usage_fields = [USAGE_GROUP_BY[w] for w in group_by if w in USAGE_GROUP_BY]
-        totals = Totals()
+        days = DailyTotals()
         for endpoint in USAGE_ENDPOINTS:
             path = f"{self.prefix}/usage/{endpoint.name}"
             for page in fetch_pages(client, path, self._params(start, usage_fields)):
-                parse_usage_page(page, endpoint, group_by, totals, not_before)
+                parse_usage_page(page, endpoint, group_by, days, not_before)
         for page in fetch_pages(client, f"{self.prefix}/costs", self._params(start, self.cost_group_by())):
-            parse_costs_page(page, group_by, totals, not_before)
-        ms = totals.metricset()
+            parse_costs_page(page, group_by, days, not_before)
+        return days
+
+    def extras(self, client: ApiClient, ms: MetricSet) -> None:
         if self.config.project_names:
             project_info(self.project_names(client), ms)
-        return ms
 
     def project_names(self, client: ApiClient) -> list[tuple[str, str]]:
         """All projects, archived ones included (their usage still counts this month)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 from exporter.contract import Family
 from exporter.http import ApiClient, ApiError, paginate
@@ -69,11 +69,38 @@ def dimension(result: Mapping[str, Any], field: str, grouped: bool, null_as: str
     return str(value)
 
 
+SeriesKey = tuple[Family, tuple[tuple[str, str], ...]]
+
+
 class Totals:
     """Exact per-series sums across buckets and pages, written into a :class:`MetricSet` at the end."""
 
     def __init__(self) -> None:
-        self._sums: dict[tuple[Family, tuple[tuple[str, str], ...]], Decimal] = {}
+        self._sums: dict[SeriesKey, Decimal] = {}
+
+    def for_bucket(self, start: float) -> Totals:
+        """Where a bucket's results go: one Totals sums every bucket (see :class:`BucketSink`)."""
+        return self
+
+    def merge(self, other: Totals) -> None:
+        """Add every sum of ``other`` (exact: the result does not depend on how the buckets were split)."""
+        sums = self._sums
+        for key, value in other._sums.items():
+            sums[key] = sums[key] + value if key in sums else value
+
+    def copy(self) -> Totals:
+        out = Totals()
+        out._sums = dict(self._sums)
+        return out
+
+    def any_below(self, other: Totals) -> bool:
+        """Whether any series of ``other`` is lower here (missing counts as 0): a downward revision."""
+        return any(self._sums.get(key, Decimal(0)) < value for key, value in other._sums.items())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Totals) and self._sums == other._sums
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
 
     def add(self, family: Family, value: Decimal | int, **labels: str) -> None:
         key = (family, tuple(sorted(labels.items())))
@@ -85,6 +112,11 @@ class Totals:
     def __len__(self) -> int:
         return len(self._sums)
 
+    def items(self) -> Iterator[tuple[Family, dict[str, str], Decimal]]:
+        """Every exact sum with its family and labels (exports need the Decimal, not the float)."""
+        for (family, labels), value in self._sums.items():
+            yield family, dict(labels), value
+
     def metricset(self, ms: MetricSet | None = None) -> MetricSet:
         """Write the totals (labels are checked against the contract here)."""
         ms = ms if ms is not None else MetricSet()
@@ -93,17 +125,25 @@ class Totals:
         return ms
 
 
+class BucketSink(Protocol):
+    """Where parsed results go: one :class:`Totals` for everything, or one per day
+    (:class:`exporter.providers.month_to_date.DailyTotals`)."""
+
+    def for_bucket(self, start: float) -> Totals: ...
+
+
 def bucket_results(
     page: Mapping[str, Any],
     where: str,
     *,
     bucket_start: Callable[[Mapping[str, Any], str], float],
     not_before: float,
-) -> Iterator[Mapping[str, Any]]:
-    """The results of every bucket of one usage/cost page, checking the envelope.
+) -> Iterator[tuple[float, Mapping[str, Any]]]:
+    """``(bucket start, result)`` for the results of every bucket of one usage/cost page, checking the envelope.
 
-    Buckets that start before ``not_before`` (the month start) are skipped: if a provider or a proxy ever ignores
-    the start parameter, the month-to-date total must not silently include last month.
+    Buckets that start before ``not_before`` (the first day asked for) are skipped: if a provider or a proxy ever
+    ignores the start parameter, the month-to-date total must not silently include last month (or, on an
+    incremental poll, count a day twice).
     """
     data = page.get("data")
     if not isinstance(data, list):
@@ -115,12 +155,13 @@ def bucket_results(
         results = bucket.get("results")
         if not isinstance(results, list):
             raise ApiError("invalid_response", f"{here}: field 'results' is missing or not a list")
-        if bucket_start(bucket, here) < not_before:
+        start = bucket_start(bucket, here)
+        if start < not_before:
             continue
         for j, result in enumerate(results):
             if not isinstance(result, Mapping):
                 raise ApiError("invalid_response", f"{here}.results[{j}] is not an object")
-            yield result
+            yield start, result
 
 
 def fetch_pages(

@@ -11,37 +11,39 @@ faults at run time and reports what was served:
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 from exporter.httpserver import Request, Response, Router, Server
+from exporter.simulator import (
+    analytics,
+    anthropic,
+    balances,
+    coze_benefits,
+    inference,
+    minimax,
+    openai,
+    statuspage,
+    stepfun,
+    zhipu,
+)
+from exporter.simulator.common import DEMO_KEY, DEMO_MANAGEMENT_KEY
 from exporter.simulator.faults import FaultRegistry
+from exporter.simulator.usage_data import OrgSize
+
+__all__ = ["DEMO_KEY", "DEMO_MANAGEMENT_KEY", "OrgSize", "Simulator"]
 
 log = logging.getLogger(__name__)
 
-DEMO_KEY = "llmpulse-demo-key"
-#: OpenRouter's /credits needs a management key; the simulator accepts this one there.
-DEMO_MANAGEMENT_KEY = "llmpulse-demo-management-key"
-
-SIM_MODULES = (
-    "exporter.simulator.openai",
-    "exporter.simulator.anthropic",
-    "exporter.simulator.inference",
-    "exporter.simulator.balances",
-    "exporter.simulator.statuspage",
-    "exporter.simulator.analytics",
-    "exporter.simulator.stepfun",
-    "exporter.simulator.minimax",
-    "exporter.simulator.zhipu",
-    "exporter.simulator.coze_benefits",
-)
+#: One module per simulated API; each registers its routes on the simulator's router.
+SIM_MODULES = (openai, anthropic, inference, balances, statuspage, analytics, stepfun, minimax, zhipu, coze_benefits)
 
 
 class Simulator:
-    """The simulated provider APIs on one router. ``clock`` lets tests freeze "now"."""
+    """The simulated provider APIs on one router. ``clock`` lets tests freeze "now"; ``org_size`` replaces the
+    hand-written OpenAI and Anthropic organizations with generated ones of that size (see :class:`OrgSize`)."""
 
     def __init__(
         self,
@@ -50,8 +52,10 @@ class Simulator:
         clock: Callable[[], float] = time.time,
         keys: tuple[str, ...] = (DEMO_KEY, DEMO_MANAGEMENT_KEY),
         faults: dict[str, dict[str, Any]] | None = None,
+        org_size: OrgSize | None = None,
     ) -> None:
         self.seed = seed
+        self.org_size = org_size
         self.clock = clock
         self.keys = set(keys)
         self.faults = FaultRegistry(seed)
@@ -60,15 +64,9 @@ class Simulator:
         self.resetters: list[Callable[[], None]] = []
         self._register_admin()
         self.modules: list[str] = []
-        for name in SIM_MODULES:
-            try:
-                module = importlib.import_module(name)
-            except ImportError as exc:
-                if exc.name == name:
-                    continue  # not built yet
-                raise
+        for module in SIM_MODULES:
             module.register(self)
-            self.modules.append(name.rsplit(".", 1)[-1])
+            self.modules.append(module.__name__.rsplit(".", 1)[-1])
         for provider, spec in (faults or {}).items():
             self.faults.set(provider, spec)
 
@@ -89,6 +87,7 @@ class Simulator:
                     "seed": self.seed,
                     "now": self.clock(),
                     "modules": self.modules,
+                    "org_size": str(self.org_size) if self.org_size else None,
                     **self.faults.snapshot(),
                     "state": _jsonable(self.state),
                 }

@@ -97,7 +97,7 @@ def langfuse_day(seed: int, day: date, now: float) -> dict[str, Any] | None:
     if fraction <= 0 or (fraction == 1.0 and r("idle") < 0.08):
         return None
     generations = 1800 * _weekday_factor(day) * (0.8 + 0.4 * r("volume")) * fraction
-    usage = []
+    usage: list[dict[str, Any]] = []
     for model, share, in_price, out_price in LANGFUSE_MODELS:
         observations = round(generations * share * (0.85 + 0.3 * r(model, "share")))
         if observations <= 0:

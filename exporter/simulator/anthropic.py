@@ -43,6 +43,7 @@ from exporter.simulator.usage_data import (
     BadParameter,
     Item,
     Limits,
+    OrgSize,
     Rand,
     Rows,
     Stream,
@@ -171,11 +172,14 @@ def _stream(
     return Stream("messages", dims, rate, make, active)
 
 
-def streams() -> list[Stream]:
+def streams(org_size: OrgSize | None = None) -> list[Stream]:
     """Production chat on Sonnet and Haiku, research on Opus with long context, batch jobs, Console tinkering.
 
-    Relative rates are written as observed shapes; :data:`VOLUME` sizes the whole organization.
+    Relative rates are written as observed shapes; :data:`VOLUME` sizes the whole organization. With
+    ``org_size``, a generated organization instead (:func:`generated_streams`).
     """
+    if org_size is not None:
+        return generated_streams(org_size)
     return [replace(s, rate=s.rate * VOLUME) for s in _shapes(list(KEYS))]
 
 
@@ -192,10 +196,39 @@ def _shapes(k: list[str | None]) -> list[Stream]:
     ]
 
 
+def generated_workspace(w: int) -> str:
+    return f"wrkspc_gen{w:05d}"
+
+
+def generated_streams(org_size: OrgSize) -> list[Stream]:
+    """A generated organization: every key of every workspace calls every model a few times an hour (model ``i``
+    is a real model with a ``-sim<i>`` suffix, billed at its prices), as in the OpenAI simulator."""
+    bases = list(PRICES)
+    out = []
+    for w in range(org_size.projects):
+        for k in range(org_size.keys):
+            for m in range(org_size.models):
+                base = bases[m % len(bases)]
+                stream = _stream(
+                    f"apikey_gen{w:05d}k{k:03d}",
+                    generated_workspace(w),
+                    f"{base}-sim{m}",
+                    4.0,
+                    messages(1500, 250, 0.3, 0.03),
+                )
+                out.append(replace(stream, dims={**stream.dims, "price_as": base}))
+    return out
+
+
+def generated_workspaces(org_size: OrgSize) -> list[tuple[str, str, str, str | None]]:
+    created = "2025-01-01T00:00:00.000000Z"
+    return [(generated_workspace(w), f"Generated workspace {w}", created, None) for w in range(org_size.projects)]
+
+
 def cost_lines(stream: Stream, v: Values) -> list[tuple[str, dict[str, Any], Decimal]]:
     """(description, description fields, cents) for one stream's usage at list prices."""
     model = str(stream.dims["model"])
-    price = PRICES[model]
+    price = PRICES[str(stream.dims.get("price_as", model))]
     tier = str(stream.dims["service_tier"])
     context = str(stream.dims["context_window"])
     factor_ = Decimal("0.5") if tier == "batch" else Decimal(1)
@@ -207,7 +240,7 @@ def cost_lines(stream: Stream, v: Values) -> list[tuple[str, dict[str, Any], Dec
         tokens = v.get(field, 0)
         if tokens:
             cents = tokens * getattr(price, attr) * factor_ * 100 / MILLION
-            fields = {
+            fields: dict[str, Any] = {
                 "cost_type": "tokens",
                 "model": model,
                 "token_type": token_type,
@@ -215,7 +248,7 @@ def cost_lines(stream: Stream, v: Values) -> list[tuple[str, dict[str, Any], Dec
                 "context_window": context,
             }
             out.append((f"{label} Usage - {suffix}", fields, cents))
-    empty = {"model": None, "token_type": None, "service_tier": None, "context_window": None}
+    empty: dict[str, str | None] = {"model": None, "token_type": None, "service_tier": None, "context_window": None}
     if v.get("web_search_requests"):
         out.append(
             ("Web Search Usage", {**empty, "cost_type": "web_search"}, v["web_search_requests"] * WEB_SEARCH_CENTS)
@@ -455,7 +488,7 @@ def cost_query(req: Request, current: bool = False) -> Rows:
     return rows
 
 
-def workspace_list(archived: bool) -> list[Item]:
+def workspace_list(workspaces: Sequence[tuple[str, str, str, str | None]], archived: bool) -> list[Item]:
     colors = ("#6C5BB9", "#2E7D6F", "#C2410C")
     return [
         {
@@ -466,7 +499,7 @@ def workspace_list(archived: bool) -> list[Item]:
             "archived_at": gone,
             "display_color": colors[i % len(colors)],
         }
-        for i, (wid, name, created, gone) in enumerate(WORKSPACES)
+        for i, (wid, name, created, gone) in enumerate(workspaces)
         if archived or gone is None
     ]
 
@@ -482,7 +515,7 @@ def workspace_page(page: list[Item], has_more: bool) -> dict[str, Any]:
 
 # --- registration ---------------------------------------------------------------------------------------------------
 def register(sim: Any) -> None:
-    model = UsageModel(sim.seed, PROVIDER, streams())
+    model = UsageModel(sim.seed, PROVIDER, streams(sim.org_size))
     log = logged(sim, PROVIDER, API.page_number)
     faults = with_faults(sim, PROVIDER, fault_error)
     usage = API.endpoint(sim, model, "usage_messages", USAGE_LIMITS, usage_query)
@@ -490,5 +523,8 @@ def register(sim: Any) -> None:
     sim.router.add("GET", f"{PREFIX}/usage_report/messages", log(faults(usage)))
     sim.router.add("GET", f"{PREFIX}/cost_report", log(faults(costs)))
 
-    workspaces = API.listing(sim, "workspaces", "after_id", 1000, workspace_list, workspace_page)
+    org = WORKSPACES if sim.org_size is None else generated_workspaces(sim.org_size)
+    workspaces = API.listing(
+        sim, "workspaces", "after_id", 1000, lambda archived: workspace_list(org, archived), workspace_page
+    )
     sim.router.add("GET", f"{PREFIX}/workspaces", log(faults(workspaces)))

@@ -11,7 +11,7 @@ Endpoints (Bearer auth with a simulator key; each provider's own error envelope 
   the voucher balance.
 - OpenRouter ``GET /api/v1/key`` and the legacy ``GET /api/v1/auth/key`` (any simulator key; limit nullable,
   usage by window, ``is_management_key``) and ``GET /api/v1/credits``, which shows the account only to the
-  management key ``exporter.simulator.DEMO_MANAGEMENT_KEY``; an ordinary key gets what real ordinary keys got in
+  management key ``exporter.simulator.common.DEMO_MANAGEMENT_KEY``; an ordinary key gets what real ordinary keys got in
   2026: **HTTP 200 ``{"total_credits": 0, "total_usage": 0}``** (``credits_refusal: "403"`` answers the
   documented 403 "Only management keys can perform this operation" instead). ``key_shape: "legacy"`` serves the
   older ``/key`` answer: no ``is_management_key``, no daily/weekly/monthly or byok fields, ``rate_limit``
@@ -57,8 +57,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from exporter.httpserver import Request, Response
-from exporter.simulator import DEMO_MANAGEMENT_KEY
-from exporter.simulator.common import with_faults
+from exporter.simulator.common import DEMO_MANAGEMENT_KEY, with_faults
 
 TOPUP_SHARE = 0.8  # an auto-topped-up account refills each time this share of its starting balance is spent
 PROVIDERS = ("deepseek", "moonshot", "openrouter", "siliconflow")

@@ -9,6 +9,10 @@ from typing import Any
 
 from exporter.httpserver import Request, Response
 
+DEMO_KEY = "llmpulse-demo-key"
+#: OpenRouter's /credits needs a management key; the simulator accepts this one there.
+DEMO_MANAGEMENT_KEY = "llmpulse-demo-management-key"
+
 
 def stable_random(seed: int, *parts: object) -> float:
     """A deterministic number in [0, 1) from a seed and any parts (the same inputs always give the same value)."""

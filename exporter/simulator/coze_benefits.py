@@ -98,7 +98,8 @@ def apply(state: State, c: dict[str, Any]) -> State:
                 raise ValueError(f"coze_benefits.{key}: expected an object of resource -> qps")
             check_keys(c[key], set(RESOURCES), f"coze_benefits.{key}")
             values = {r: amount(v, f"coze_benefits.{key}.{r}") for r, v in c[key].items()}
-            out = replace(out, **{key: {**getattr(out, key), **values}})
+            merged: dict[str, float] = {**getattr(out, key), **values}
+            out = replace(out, qps=merged) if key == "qps" else replace(out, extra_qps=merged)
     return out
 
 

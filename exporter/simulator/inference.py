@@ -627,7 +627,12 @@ def _coze_chat(inf: Inference, req: Request) -> Response:
         with inf.lock:
             if len(inf.chats) > 1000:
                 inf.chats.pop(next(iter(inf.chats)))
-            inf.chats[chat["id"]] = {**chat, "status": "completed", "completed_at": int(sim.clock()), "usage": usage}
+            inf.chats[str(chat["id"])] = {
+                **chat,
+                "status": "completed",
+                "completed_at": int(sim.clock()),
+                "usage": usage,
+            }
         return Response.json({"code": 0, "msg": "", "data": chat, "detail": {"logid": logid}}, 200, headers)
     message = {
         "id": inf.next_id("7"),

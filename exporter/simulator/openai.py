@@ -43,6 +43,7 @@ from exporter.simulator.usage_data import (
     BadParameter,
     Item,
     Limits,
+    OrgSize,
     Rand,
     Rows,
     Stream,
@@ -203,11 +204,14 @@ def _simple(
     return Stream(endpoint, dims, rate, make, active)
 
 
-def streams() -> list[Stream]:
+def streams(org_size: OrgSize | None = None) -> list[Stream]:
     """The organization's traffic: a busy support bot, a search product, internal tools, a fading prototype.
 
     Relative rates are written as observed shapes; :data:`VOLUME` sizes the whole organization (see there).
+    With ``org_size``, a generated organization instead (:func:`generated_streams`).
     """
+    if org_size is not None:
+        return generated_streams(org_size)
     k = list(KEYS)
     return [s if s.endpoint == "storage" else replace(s, rate=s.rate * VOLUME) for s in _shapes(k)]
 
@@ -253,6 +257,41 @@ def _shapes(k: list[str]) -> list[Stream]:
         _simple("audio_transcriptions", INTERNAL, k[4], "whisper-1", 9, per_request("seconds", 75), active=0.7),
         _chat(LEGACY, k[5], "gpt-4o-mini-2024-07-18", 6, chat(800, 120, 0.0), active=0.15),
     ]
+
+
+def generated_project(p: int) -> str:
+    return f"proj_gen{p:05d}"
+
+
+def generated_streams(org_size: OrgSize) -> list[Stream]:
+    """A generated organization: every key of every project calls every model a few times an hour.
+
+    Model ``i`` is named after a real chat model with a ``-sim<i>`` suffix and billed at its prices, so a day has
+    ``org_size.groups`` completions results (grouped by project, model and key) and three cost line items per
+    project and model.
+    """
+    bases = list(CHAT_PRICES)[:3]  # the text models (the audio one needs audio traffic to make sense)
+    out = []
+    for p in range(org_size.projects):
+        for k in range(org_size.keys):
+            key = f"key_gen{p:05d}k{k:03d}"
+            for m in range(org_size.models):
+                base = bases[m % len(bases)]
+                dims = {
+                    "project_id": generated_project(p),
+                    "api_key_id": key,
+                    "user_id": f"user-gen{k:03d}",
+                    "model": f"{base}-sim{m}",
+                    "price_as": base,
+                    "batch": False,
+                    "service_tier": "default",
+                }
+                out.append(Stream("completions", dims, 4.0, chat(1500, 250, 0.3)))
+    return out
+
+
+def generated_projects(org_size: OrgSize) -> list[tuple[str, str, int, bool]]:
+    return [(generated_project(p), f"Generated project {p}", 1704067200, False) for p in range(org_size.projects)]
 
 
 # --- the Usage API --------------------------------------------------------------------------------------------------
@@ -412,7 +451,7 @@ def cost_lines(stream: Stream, v: Values) -> list[tuple[str, Decimal, int, str]]
             )
         ]
     if stream.endpoint == "completions":
-        price = CHAT_PRICES[str(model)]
+        price = CHAT_PRICES[str(stream.dims.get("price_as", model))]
         discount = Decimal("0.5") if stream.dims.get("batch") else Decimal(1)
         prefix = f"{model}, batch " if stream.dims.get("batch") else f"{model}, "
         uncached_text = v["input_tokens"] - v["input_cached_tokens"] - v["input_audio_tokens"]
@@ -694,7 +733,7 @@ def costs_query(req: Request, current: bool = False) -> Rows:
     return rows
 
 
-def project_list(archived: bool) -> list[Item]:
+def project_list(projects: Sequence[tuple[str, str, int, bool]], archived: bool) -> list[Item]:
     return [
         {
             "id": pid,
@@ -704,7 +743,7 @@ def project_list(archived: bool) -> list[Item]:
             "archived_at": created + 86400 * 200 if gone else None,
             "status": "archived" if gone else "active",
         }
-        for pid, name, created, gone in PROJECTS
+        for pid, name, created, gone in projects
         if archived or not gone
     ]
 
@@ -721,7 +760,7 @@ def project_page(page: list[Item], has_more: bool) -> dict[str, Any]:
 
 # --- registration ---------------------------------------------------------------------------------------------------
 def register(sim: Any) -> None:
-    model = UsageModel(sim.seed, PROVIDER, streams())
+    model = UsageModel(sim.seed, PROVIDER, streams(sim.org_size))
     log = logged(sim, PROVIDER, API.page_number)
     faults = with_faults(sim, PROVIDER, fault_error)
     for spec in ENDPOINTS.values():
@@ -729,5 +768,6 @@ def register(sim: Any) -> None:
         sim.router.add("GET", f"{PREFIX}/usage/{spec.name}", log(faults(usage)))
     costs = API.endpoint(sim, model, "costs", COSTS_LIMITS, costs_query_of(sim))
     sim.router.add("GET", f"{PREFIX}/costs", log(faults(costs)))
-    projects = API.listing(sim, "projects", "after", 100, project_list, project_page)
+    org = PROJECTS if sim.org_size is None else generated_projects(sim.org_size)
+    projects = API.listing(sim, "projects", "after", 100, lambda archived: project_list(org, archived), project_page)
     sim.router.add("GET", f"{PREFIX}/projects", log(faults(projects)))

@@ -19,8 +19,11 @@ Admin knobs (the whole simulator; both providers use them):
   (the end-to-end test pushes spend over the budget with it). Tokens and counts are rounded to integers.
 - ``POST /_sim/usage {"revise": 0.9}``: the provider revises its data downward: amounts are multiplied by 0.9
   (on top of the multiplier), which must not make an exported counter decrease.
+- ``POST /_sim/usage {"revise_days": {"2026-12-03": 0.9}}``: the provider revises single UTC days (0.9 = down,
+  1.1 = late data arriving up); the incremental month-to-date tests revise a day inside and one outside the
+  exporter's revision window with it. ``{}`` clears them.
 - ``GET /_sim/usage``: the knobs and the most recent requests of the usage simulators (time, provider, path,
-  page, status), so tests can check retries and their spacing from the server's side.
+  page, the start parameter, status), so tests can check retries and their spacing from the server's side.
 - ``POST /_sim/usage {"shape": "legacy"}``: answer in the shapes of the API specs instead of the ``"current"``
   default, the shapes real organizations got in 2026 (provider-apis.md, Corrections). Current: OpenAI's first
   bucket starts at the requested ``start_time`` and, without an ``end_time``, the last bucket ends at the request
@@ -29,7 +32,13 @@ Admin knobs (the whole simulator; both providers use them):
   look like timestamps (``2026-12-02T00:00:00.002Z``; the milliseconds carry the page number) and its cost report
   has ``session_usage`` lines. Legacy: buckets snapped to the width, every 2026 token field, null dimension keys,
   float amounts, model-named line items, ``page_...`` cursors.
-- ``POST /_sim/reset`` restores the knobs (multiplier and revise 1, shape current) and clears the request log.
+- ``POST /_sim/reset`` restores the knobs (1, no revised days, shape current) and clears the request log.
+
+Organization size (``Simulator(org_size=OrgSize.parse("10x10x10"))``, ``llmpulse simulate --org-size 10x10x10``):
+instead of the hand-written organizations, both providers serve a generated one of ``projects x models x keys``
+steady chat streams (every key of every project calls every model, every hour), so a benchmark or a test can
+reproduce the scale of a large organization: grouped by project, model and key, a day has exactly that many
+usage results per provider. See :class:`OrgSize`.
 """
 
 from __future__ import annotations
@@ -54,6 +63,9 @@ DAY = 86400
 WIDTHS = {"1m": 60, "1h": HOUR, "1d": DAY}
 STATE_KEY = "usage"
 LOG_SIZE = 500
+#: The largest generated organization (groups = projects x models x keys); beyond it a full month of answers
+#: would take the simulator minutes and gigabytes to serve.
+MAX_ORG_GROUPS = 20_000
 
 Rand = Callable[[str], float]
 Values = dict[str, int]
@@ -72,6 +84,38 @@ class Stream:
 
     def ident(self) -> str:
         return self.key or f"{self.endpoint}|" + "|".join(f"{k}={v}" for k, v in sorted(self.dims.items()))
+
+
+@dataclass(frozen=True)
+class OrgSize:
+    """The size of a generated organization: ``projects`` projects (workspaces), each with ``keys`` API keys, each
+    key calling ``models`` models. Grouped by project, model and key that is ``groups`` usage results per day;
+    grouped by project and model (the exporter's default), ``projects x models``."""
+
+    projects: int
+    models: int
+    keys: int
+
+    def __post_init__(self) -> None:
+        if min(self.projects, self.models, self.keys) < 1:
+            raise ValueError("org size: projects, models and keys must each be at least 1")
+        if self.groups > MAX_ORG_GROUPS:
+            raise ValueError(f"org size: {self.groups} groups is more than the simulator serves ({MAX_ORG_GROUPS})")
+
+    @classmethod
+    def parse(cls, text: str) -> OrgSize:
+        """``PROJECTSxMODELSxKEYS``, e.g. ``10x10x10`` (1,000 groups)."""
+        parts = text.lower().split("x")
+        if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
+            raise ValueError(f"org size {text!r}: expected PROJECTSxMODELSxKEYS, e.g. 10x10x10")
+        return cls(*(int(p) for p in parts))
+
+    @property
+    def groups(self) -> int:
+        return self.projects * self.models * self.keys
+
+    def __str__(self) -> str:
+        return f"{self.projects}x{self.models}x{self.keys}"
 
 
 def diurnal(hour_start: int) -> float:
@@ -150,7 +194,9 @@ class UsageModel:
             cached = self._days.get(key)
             if cached is not None:
                 return cached
-        values = _sum_hours(self.hour(day_start + i * HOUR) for i in range(hours))
+        # Straight from the hash, not through the hour cache: a day is computed once and then cached as a day, and
+        # a large generated organization (see OrgSize) would otherwise hold every hour of the month in memory.
+        values = _sum_hours(self._compute_hour(day_start + i * HOUR) for i in range(hours))
         with self._lock:
             self._days[key] = values
             while len(self._days) > 200:
@@ -402,11 +448,12 @@ class AdminApi:
             broken = broken_page(sim, model.provider, win.page, req, self.fault_error)
             if broken is not None:
                 return broken
-            f, now = factor(sim), sim.clock()
+            f, days, now = factor(sim), revised_days(sim), sim.clock()
 
             def results(start: int, width: int) -> list[dict[str, Any]]:
                 per_stream = model.window(start, start + width, now)
-                return rows([(s, v) for s, v in zip(model.streams, per_stream, strict=True) if v is not None], f)
+                traffic = [(s, v) for s, v in zip(model.streams, per_stream, strict=True) if v is not None]
+                return rows(traffic, f * days.get(start // DAY, Decimal(1)))
 
             return Response.json(self.body(win, results, current))
 
@@ -472,7 +519,7 @@ SHAPES = ("current", "legacy")
 
 
 def _default_knobs() -> dict[str, Any]:
-    return {"multiplier": 1.0, "revise": 1.0, "shape": "current"}
+    return {"multiplier": 1.0, "revise": 1.0, "revise_days": {}, "shape": "current"}
 
 
 def knobs(sim: Any) -> dict[str, Any]:
@@ -484,6 +531,45 @@ def shape(sim: Any) -> str:
     """The answer shape the usage simulators serve: ``current`` (as real organizations got in 2026) or
     ``legacy`` (as the API specs describe them)."""
     return str(knobs(sim).get("shape", "current"))
+
+
+def revised_days(sim: Any) -> dict[int, Decimal]:
+    """The ``revise_days`` knob as day number (Unix seconds // 86400) -> factor."""
+    out = {}
+    for day, f in knobs(sim)["revise_days"].items():
+        out[int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()) // DAY] = Decimal(repr(float(f)))
+    return out
+
+
+def _check_revise_days(value: Any) -> str | None:
+    """Why a ``revise_days`` value is not an object of ``YYYY-MM-DD`` -> positive factor, or None."""
+    if not isinstance(value, dict):
+        return "revise_days must be an object of YYYY-MM-DD -> factor"
+    for day, f in value.items():
+        try:
+            datetime.strptime(str(day), "%Y-%m-%d")
+        except ValueError:
+            return f"revise_days: {day!r} is not a YYYY-MM-DD date"
+        if isinstance(f, bool) or not isinstance(f, int | float) or not 0 < f < 1e6:
+            return f"revise_days: the factor of {day} must be a positive number"
+    return None
+
+
+def _check_knob(name: str, value: Any) -> str | None:
+    """Why a ``/_sim/usage`` knob value is not acceptable, or None."""
+    if name == "revise_days":
+        return _check_revise_days(value)
+    if name == "shape":
+        return None if value in SHAPES else f"shape must be one of {', '.join(SHAPES)}"
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1e6:
+        return f"{name} must be a positive number"
+    return None
+
+
+def _knob_value(name: str, value: Any) -> Any:
+    if name == "revise_days":
+        return {str(d): float(f) for d, f in value.items()}
+    return value if name == "shape" else float(value)
 
 
 def factor(sim: Any) -> Decimal:
@@ -514,6 +600,7 @@ class UsageAdmin:
                     "method": req.method,
                     "path": req.path,
                     "page": page,
+                    "start": req.arg("start_time") or req.arg("starting_at"),
                     "status": status,
                 }
             )
@@ -547,16 +634,14 @@ def install(sim: Any) -> UsageAdmin:
             body = req.json()
         except ValueError:
             return Response.json({"error": "body must be JSON"}, 400)
-        if not isinstance(body, dict) or not body or set(body) - {"multiplier", "revise", "shape"}:
-            return Response.json({"error": "expected an object with multiplier, revise and/or shape"}, 400)
+        knob_names = {"multiplier", "revise", "revise_days", "shape"}
+        if not isinstance(body, dict) or not body or set(body) - knob_names:
+            return Response.json({"error": "expected an object with multiplier, revise, revise_days and/or shape"}, 400)
         for name, value in body.items():
-            if name == "shape":
-                if value not in SHAPES:
-                    return Response.json({"error": f"shape must be one of {', '.join(SHAPES)}"}, 400)
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1e6:
-                return Response.json({"error": f"{name} must be a positive number"}, 400)
-        knobs(sim).update({k: (v if k == "shape" else float(v)) for k, v in body.items()})
+            problem = _check_knob(name, value)
+            if problem:
+                return Response.json({"error": problem}, 400)
+        knobs(sim).update({k: _knob_value(k, v) for k, v in body.items()})
         return Response.json({**knobs(sim), "factor": float(factor(sim))})
 
     return admin

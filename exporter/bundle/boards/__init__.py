@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.bundle.panels import Row
+from exporter.bundle.topology import COMPOSE, Topology
 
 
 def _setting(settings: Any, path: str, default: Any) -> Any:
@@ -24,23 +25,6 @@ def _setting(settings: Any, path: str, default: Any) -> Any:
         if node is None:
             return default
     return node
-
-
-def _compose(service: str, default: str) -> str:
-    """URL of a compose service (the stack's service table is the one place names and ports live)."""
-    try:
-        from exporter.bundle.stackfiles import service_url
-    except ImportError:  # pragma: no cover - the stack module is optional for the generator
-        return default
-    return service_url(service)
-
-
-def _dashboards_mount(default: str) -> str:
-    try:
-        from exporter.bundle.stackfiles import COMPOSE_MOUNTS
-    except ImportError:  # pragma: no cover
-        return default
-    return COMPOSE_MOUNTS["grafana/dashboards"][1]
 
 
 @dataclass(frozen=True)
@@ -86,8 +70,8 @@ class Ctx:
     dashboards_path: str = "/var/lib/grafana/dashboards"
 
     @classmethod
-    def from_settings(cls, settings: Any | None) -> Ctx:
-        """Read a ``BundleConfig`` (None = the built-in defaults)."""
+    def from_settings(cls, settings: Any | None, topology: Topology = COMPOSE) -> Ctx:
+        """Read a ``BundleConfig`` (None = the built-in defaults); service URLs and paths come from ``topology``."""
         from exporter.durations import format_duration
 
         if settings is None:
@@ -118,9 +102,9 @@ class Ctx:
             / 86400,
             stale_seconds=float(_setting(settings, "exporter.stale_after", d.stale_seconds)),
             scrape_interval=format_duration(float(_setting(settings, "prometheus.scrape_interval", 15.0))),
-            prometheus_url=_compose("prometheus", d.prometheus_url),
-            alertmanager_url=_compose("alertmanager", d.alertmanager_url),
-            dashboards_path=_dashboards_mount(d.dashboards_path),
+            prometheus_url=topology.url("prometheus"),
+            alertmanager_url=topology.url("alertmanager"),
+            dashboards_path=topology.mount("grafana/dashboards"),
         )
 
     @property

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from exporter import contract as c
+from exporter import contract
 from exporter.bundle.boards import Ctx
-from exporter.bundle.panels import Panel, Step, range_text, stat, t, value_text
-from exporter.bundle.promql import RATE, Q, le, sum_by
+from exporter.bundle.panels import Panel, Step, range_text, stat, target, value_text
+from exporter.bundle.promql import RATE, DashboardQueries, le, sum_by
 
 UIDS = {
     "overview": "llmpulse-overview",
@@ -69,18 +69,18 @@ def ratio_steps(red: float) -> list[Step]:
     return [("green", None), ("orange", red / 2), ("red", red)]
 
 
-def cost_mtd(q: Q, by: Sequence[str] = ()) -> str:
+def cost_mtd(queries: DashboardQueries, by: Sequence[str] = ()) -> str:
     """Reported cost, month to date: the counter's value IS the month-to-date total (see the metric's HELP)."""
-    return sum_by(by, q.sel(c.COST_USD))
+    return sum_by(by, queries.sel(contract.COST_USD))
 
 
-def forecast(q: Q, by: Sequence[str] = ()) -> str:
+def forecast(queries: DashboardQueries, by: Sequence[str] = ()) -> str:
     """Linear month-end forecast: month-to-date cost divided by the elapsed fraction of the month."""
-    return f"{cost_mtd(q, by)} / {MONTH_ELAPSED}"
+    return f"{cost_mtd(queries, by)} / {MONTH_ELAPSED}"
 
 
 def budget_target(ctx: Ctx) -> list:
-    return [t(f"vector({ctx.monthly_budget_usd:g})", "budget")] if ctx.monthly_budget_usd else []
+    return [target(f"vector({ctx.monthly_budget_usd:g})", "budget")] if ctx.monthly_budget_usd else []
 
 
 def ratio(numerator: str, total: str) -> str:
@@ -88,57 +88,64 @@ def ratio(numerator: str, total: str) -> str:
     return f"({numerator} or {total} * 0) / {total}"
 
 
-def error_ratio(q: Q, by: Sequence[str] = (), window: str = RATE, func: str = "rate") -> str:
-    errors = sum_by(by, f"{func}({q.sel(c.API_CALLS, outcome='error')}[{window}])")
-    total = sum_by(by, f"{func}({q.sel(c.API_CALLS)}[{window}])")
+def error_ratio(queries: DashboardQueries, by: Sequence[str] = (), window: str = RATE, func: str = "rate") -> str:
+    errors = sum_by(by, f"{func}({queries.sel(contract.API_CALLS, outcome='error')}[{window}])")
+    total = sum_by(by, f"{func}({queries.sel(contract.API_CALLS)}[{window}])")
     return ratio(errors, total)
 
 
-def code_ratio(q: Q, code: str, by: Sequence[str] = ()) -> str:
+def code_ratio(queries: DashboardQueries, code: str, by: Sequence[str] = ()) -> str:
     """Share of calls that failed with ``code`` (a regex such as ``429`` or ``401|403``)."""
-    errors = sum_by(by, q.rate(c.ERROR_CODES, code=f"=~{code}"))
-    total = sum_by(by, q.rate(c.API_CALLS))
+    errors = sum_by(by, queries.rate(contract.ERROR_CODES, code=f"=~{code}"))
+    total = sum_by(by, queries.rate(contract.API_CALLS))
     return ratio(errors, total)
 
 
-def slow_ratio(q: Q, ctx: Ctx, by: Sequence[str] = ()) -> str:
-    if ctx.slow_call_seconds not in c.API_CALL_DURATION.buckets:
+def slow_ratio(queries: DashboardQueries, ctx: Ctx, by: Sequence[str] = ()) -> str:
+    if ctx.slow_call_seconds not in contract.API_CALL_DURATION.buckets:
         raise ValueError(
             f"slow_call_seconds {ctx.slow_call_seconds} is not a bucket bound of "
-            f"{c.API_CALL_DURATION.name} ({c.API_CALL_DURATION.buckets})"
+            f"{contract.API_CALL_DURATION.name} ({contract.API_CALL_DURATION.buckets})"
         )
-    fast = sum_by(by, q.rate(c.API_CALL_DURATION, "_bucket", le=le(ctx.slow_call_seconds)))
-    total = sum_by(by, q.rate(c.API_CALL_DURATION, "_count"))
+    fast = sum_by(by, queries.rate(contract.API_CALL_DURATION, "_bucket", le=le(ctx.slow_call_seconds)))
+    total = sum_by(by, queries.rate(contract.API_CALL_DURATION, "_count"))
     return f"1 - {fast} / {total}"
 
 
-def one_hot_level(q: Q, family: c.Family, label: str, levels: dict[str, int], by: Sequence[str]) -> str:
+def one_hot_level(
+    queries: DashboardQueries, family: contract.Family, label: str, levels: dict[str, int], by: Sequence[str]
+) -> str:
     """Turn a one-hot state gauge into one number per ``by`` group (worst state wins), for value mappings."""
-    parts = [f"({q.sel(family, **{label: name})} == 1) * {value}" for name, value in levels.items()]
+    parts = [f"({queries.sel(family, **{label: name})} == 1) * {value}" for name, value in levels.items()]
     return sum_by(by, " or ".join(parts), agg="max")
 
 
-def provider_status(q: Q) -> Panel:
+def provider_status(queries: DashboardQueries) -> Panel:
     return stat(
         "Provider status",
         "Overall indicator of each provider's status page (llmpulse_status_indicator): operational, maintenance, "
         "minor, major or critical. 'unknown' means the page could not be read and is never an outage.",
         "none",
-        [t(one_hot_level(q, c.STATUS_INDICATOR, "indicator", INDICATOR_LEVELS, ("provider",)), "{{provider}}")],
+        [
+            target(
+                one_hot_level(queries, contract.STATUS_INDICATOR, "indicator", INDICATOR_LEVELS, ("provider",)),
+                "{{provider}}",
+            )
+        ],
         mappings=value_text(INDICATOR_TEXT),
         text_mode="value_and_name",
     )
 
 
-def sources_up(q: Q) -> Panel:
-    up_sel = q.sel(c.SOURCE_UP)
+def sources_up(queries: DashboardQueries) -> Panel:
+    up_sel = queries.sel(contract.SOURCE_UP)
     return stat(
         "Sources up",
         "Polled sources (billing, balance, status page, analytics) whose last poll succeeded, and those whose "
         "last poll failed (llmpulse_source_up). A failed source keeps serving its last good data; see Exporter "
         "health for why it failed.",
         "short",
-        [t(f"sum({up_sel})", "up"), t(f"count({up_sel} == 0) or vector(0)", "down")],
+        [target(f"sum({up_sel})", "up"), target(f"count({up_sel} == 0) or vector(0)", "down")],
         decimals=0,
         text_mode="value_and_name",
         overrides=[
@@ -162,17 +169,17 @@ def sources_up(q: Q) -> Panel:
     )
 
 
-def runway_days(q: Q, ctx: Ctx) -> str:
+def runway_days(queries: DashboardQueries, ctx: Ctx) -> str:
     """Days until the balance reaches 0 at the burn over the alert's burn window, as LLMBalanceRunwayShort computes
     it; capped, so "not burning" shows as the cap instead of disappearing."""
-    balance = sum_by(BALANCE_BY, q.sel(c.BALANCE, kind="total"))
-    return f"clamp({balance} / clamp_min({burn_per_day(q, ctx)}, 1e-9), 0, {RUNWAY_CAP_DAYS})"
+    balance = sum_by(BALANCE_BY, queries.sel(contract.BALANCE, kind="total"))
+    return f"clamp({balance} / clamp_min({burn_per_day(queries, ctx)}, 1e-9), 0, {RUNWAY_CAP_DAYS})"
 
 
-def burn_per_day(q: Q, ctx: Ctx) -> str:
+def burn_per_day(queries: DashboardQueries, ctx: Ctx) -> str:
     """USD per day the total balance fell over the burn window (deriv, as LLMBalanceRunwayShort computes it; 0
     when it did not fall, e.g. after a top-up)."""
-    deriv = f"deriv({q.sel(c.BALANCE, kind='total')}[{ctx.burn_window}])"
+    deriv = f"deriv({queries.sel(contract.BALANCE, kind='total')}[{ctx.burn_window}])"
     return f"clamp_min(-86400 * {sum_by(BALANCE_BY, deriv)}, 0)"
 
 

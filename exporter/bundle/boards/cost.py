@@ -3,7 +3,7 @@ forecast against budget, estimated vs reported, prepaid balances and their runwa
 
 from __future__ import annotations
 
-from exporter import contract as c
+from exporter import contract
 from exporter.bundle.boards import Board, Ctx, plans
 from exporter.bundle.boards.common import (
     BALANCE_BY,
@@ -16,10 +16,10 @@ from exporter.bundle.boards.common import (
     runway_days,
     runway_mappings,
 )
-from exporter.bundle.panels import Panel, bargauge, even, gauge, stat, t, table, timeseries, value_text
-from exporter.bundle.promql import RANGE, Q, or_zero, sum_by
+from exporter.bundle.panels import Panel, bargauge, even, gauge, stat, table, target, timeseries, value_text
+from exporter.bundle.promql import RANGE, DashboardQueries, or_zero, sum_by
 
-q = Q()
+queries = DashboardQueries()
 
 # Sources that report cost AND have an estimate, so the two are compared like for like.
 BOTH = ("provider", "source")
@@ -31,7 +31,7 @@ def reported_mtd(ctx: Ctx) -> Panel:
         "Cost the providers' billing APIs report for the current UTC month (llmpulse_cost_usd_total; its value "
         "is the month-to-date total). Billing data arrives with the providers' delay (minutes to hours).",
         "currencyUSD",
-        [t(cost_mtd(q), "month to date")],
+        [target(cost_mtd(queries), "month to date")],
         decimals=2,
         steps=budget_steps(ctx),
     )
@@ -43,7 +43,7 @@ def forecast_stat(ctx: Ctx) -> Panel:
         "Month-to-date cost / elapsed share of the UTC month (at least one day): where the month ends if spending "
         "keeps this month's average pace. Red over the budget (LLMBudgetForecastExceeded).",
         "currencyUSD",
-        [t(forecast(q), "forecast")],
+        [target(forecast(queries), "forecast")],
         decimals=2,
         steps=budget_steps(ctx),
     )
@@ -55,7 +55,7 @@ def budget_used(ctx: Ctx) -> Panel:
             "Budget used",
             "No monthly budget is configured (bundle.monthly_budget_usd); this shows the month-to-date cost.",
             "currencyUSD",
-            [t(cost_mtd(q), "month to date")],
+            [target(cost_mtd(queries), "month to date")],
             decimals=2,
         )
     budget = ctx.monthly_budget_usd
@@ -64,7 +64,7 @@ def budget_used(ctx: Ctx) -> Panel:
         f"Month-to-date reported cost as a share of the monthly budget (${budget:,.0f}). Orange from "
         f"{ctx.budget_warning_ratio:.0%} (LLMBudgetBurnHigh), red from 100 % (LLMBudgetExceeded).",
         "percentunit",
-        [t(f"{cost_mtd(q)} / {budget:g}", "budget used")],
+        [target(f"{cost_mtd(queries)} / {budget:g}", "budget used")],
         minimum=0,
         maximum=1,
         decimals=1,
@@ -78,7 +78,7 @@ def estimated_in_range() -> Panel:
         "Cost llmpulse estimates from token counts and its price table, spent in the selected time range "
         "(llmpulse_cost_estimated_usd_total). Covers providers with no billing API too.",
         "currencyUSD",
-        [t(f"sum({q.increase(c.COST_ESTIMATED_USD, RANGE)})", "estimated", instant=True)],
+        [target(f"sum({queries.increase(contract.COST_ESTIMATED_USD, RANGE)})", "estimated", instant=True)],
         decimals=2,
     )
 
@@ -89,7 +89,7 @@ def unpriced_tokens() -> Panel:
         "Tokens of models missing from the price table in the selected range (llmpulse_unpriced_tokens_total): "
         "they are NOT in the estimated cost. Add the model to the price table when this is not 0.",
         "short",
-        [t(or_zero(f"sum({q.increase(c.UNPRICED_TOKENS, RANGE)})"), "unpriced", instant=True)],
+        [target(or_zero(f"sum({queries.increase(contract.UNPRICED_TOKENS, RANGE)})"), "unpriced", instant=True)],
         decimals=0,
         steps=[("green", None), ("orange", 1)],
     )
@@ -100,7 +100,7 @@ def cost_by_provider(ctx: Ctx) -> Panel:
         "Cost by provider, month to date",
         "Month-to-date reported cost per provider (llmpulse_cost_usd_total).",
         "currencyUSD",
-        [t(cost_mtd(q, ("provider",)), "{{provider}}", instant=True)],
+        [target(cost_mtd(queries, ("provider",)), "{{provider}}", instant=True)],
         decimals=2,
         steps=budget_steps(ctx),
     )
@@ -110,11 +110,13 @@ def cost_by_project() -> Panel:
     return table(
         "Cost by project, month to date",
         "Month-to-date reported cost per project (OpenAI project / Anthropic workspace id). The name comes from "
-        f"{c.PROJECT_INFO.name} where the source has project_names: true.",
+        f"{contract.PROJECT_INFO.name} where the source has project_names: true.",
         "currencyUSD",
         [
-            t(cost_mtd(q, ("provider", "source", "project"))),
-            t(sum_by(("provider", "source", "project", "project_name"), q.sel(c.PROJECT_INFO), agg="max")),
+            target(cost_mtd(queries, ("provider", "source", "project"))),
+            target(
+                sum_by(("provider", "source", "project", "project_name"), queries.sel(contract.PROJECT_INFO), agg="max")
+            ),
         ],
         columns={
             "provider": "Provider",
@@ -134,7 +136,11 @@ def cost_by_line_item() -> Panel:
         "Month-to-date reported cost per line item of the cost API (model and usage type as the provider names "
         "them; llmpulse_cost_usd_total line_item), top 15.",
         "currencyUSD",
-        [t(f"topk(15, {cost_mtd(q, ('provider', 'line_item'))})", "{{provider}} {{line_item}}", instant=True)],
+        [
+            target(
+                f"topk(15, {cost_mtd(queries, ('provider', 'line_item'))})", "{{provider}} {{line_item}}", instant=True
+            )
+        ],
         decimals=2,
     )
 
@@ -145,7 +151,13 @@ def estimated_by_model() -> Panel:
         "Cost estimated from tokens and the price table per model in the selected range "
         "(llmpulse_cost_estimated_usd_total), top 15. The providers' cost APIs do not break cost down by model.",
         "currencyUSD",
-        [t(f"topk(15, {sum_by(('model',), q.increase(c.COST_ESTIMATED_USD, RANGE))})", "{{model}}", instant=True)],
+        [
+            target(
+                f"topk(15, {sum_by(('model',), queries.increase(contract.COST_ESTIMATED_USD, RANGE))})",
+                "{{model}}",
+                instant=True,
+            )
+        ],
         decimals=2,
     )
 
@@ -154,10 +166,10 @@ def daily_spend() -> Panel:
     return timeseries(
         "Daily spend",
         "Reported spend of the preceding 24 hours at each point, per provider (increase of "
-        f"{c.COST_USD.name} over a fixed 1d window, a deliberate exception to $__rate_interval). The "
+        f"{contract.COST_USD.name} over a fixed 1d window, a deliberate exception to $__rate_interval). The "
         "month-start reset is handled as a counter reset.",
         "currencyUSD",
-        [t(sum_by(("provider",), q.increase(c.COST_USD, "1d")), "{{provider}}", interval="1h")],
+        [target(sum_by(("provider",), queries.increase(contract.COST_USD, "1d")), "{{provider}}", interval="1h")],
         bars=True,
         stack=True,
         legend_calcs=("lastNotNull", "max", "mean"),
@@ -169,13 +181,17 @@ def forecast_vs_budget(ctx: Ctx) -> Panel:
         "Forecast vs budget",
         "Month-to-date reported cost, its linear month-end forecast and the monthly budget over time.",
         "currencyUSD",
-        [t(cost_mtd(q), "month to date"), t(forecast(q), "month-end forecast"), *budget_target(ctx)],
+        [
+            target(cost_mtd(queries), "month to date"),
+            target(forecast(queries), "month-end forecast"),
+            *budget_target(ctx),
+        ],
     )
 
 
 def estimated_vs_reported() -> Panel:
-    reported = cost_mtd(q, BOTH)
-    estimated = sum_by(BOTH, q.sel(c.COST_ESTIMATED_USD))
+    reported = cost_mtd(queries, BOTH)
+    estimated = sum_by(BOTH, queries.sel(contract.COST_ESTIMATED_USD))
     return timeseries(
         "Estimated vs reported cost",
         "For sources with a billing API: the provider's month-to-date cost next to llmpulse's estimate from the "
@@ -183,21 +199,23 @@ def estimated_vs_reported() -> Panel:
         "a stale price table, unpriced models or line items without tokens (tools, storage).",
         "currencyUSD",
         [
-            t(sum_by(("provider",), reported), "{{provider}} reported"),
-            t(sum_by(("provider",), f"{estimated} and on ({', '.join(BOTH)}) {reported}"), "{{provider}} estimated"),
+            target(sum_by(("provider",), reported), "{{provider}} reported"),
+            target(
+                sum_by(("provider",), f"{estimated} and on ({', '.join(BOTH)}) {reported}"), "{{provider}} estimated"
+            ),
         ],
     )
 
 
 def estimate_drift() -> Panel:
-    reported = cost_mtd(q, BOTH)
-    estimated = sum_by(BOTH, q.sel(c.COST_ESTIMATED_USD))
+    reported = cost_mtd(queries, BOTH)
+    estimated = sum_by(BOTH, queries.sel(contract.COST_ESTIMATED_USD))
     return bargauge(
         "Estimate / reported",
         "llmpulse's estimated month-to-date cost divided by the reported one, per source with a billing API. "
         "100 % = the price table matches the bill.",
         "percentunit",
-        [t(f"{estimated} / ({reported} > 0)", "{{source}}", instant=True)],
+        [target(f"{estimated} / ({reported} > 0)", "{{source}}", instant=True)],
         decimals=1,
         minimum=0,
         maximum=1.5,
@@ -214,7 +232,7 @@ def provider_budgets(ctx: Ctx) -> Panel:
         "Month-to-date reported cost of each provider with a budget of its own (bundle.budget.provider_budgets_usd) "
         f"as a share of that budget. Orange from {ctx.budget_warning_ratio:.0%}, red from 100 %.",
         "percentunit",
-        [t(f"{cost_mtd(q, ('provider',))} / on (provider) ({budgets})", "{{provider}}", instant=True)],
+        [target(f"{cost_mtd(queries, ('provider',))} / on (provider) ({budgets})", "{{provider}}", instant=True)],
         minimum=0,
         maximum=1,
         decimals=0,
@@ -231,11 +249,11 @@ def balances_table(ctx: Ctx) -> Panel:
         "says the balance can pay for calls.",
         "short",
         [
-            t(sum_by(BALANCE_BY, q.sel(c.BALANCE, kind="total"))),
-            t(sum_by(BALANCE_BY, q.sel(c.BALANCE_USD, kind="total"))),
-            t(burn_per_day(q, ctx)),
-            t(runway_days(q, ctx)),
-            t(sum_by(("provider", "source"), q.sel(c.BALANCE_AVAILABLE), agg="min")),
+            target(sum_by(BALANCE_BY, queries.sel(contract.BALANCE, kind="total"))),
+            target(sum_by(BALANCE_BY, queries.sel(contract.BALANCE_USD, kind="total"))),
+            target(burn_per_day(queries, ctx)),
+            target(runway_days(queries, ctx)),
+            target(sum_by(("provider", "source"), queries.sel(contract.BALANCE_AVAILABLE), agg="min")),
         ],
         columns={
             "provider": "Provider",
@@ -281,10 +299,10 @@ def key_limits() -> Panel:
         "OpenRouter). Empty limit = unlimited key.",
         "currencyUSD",
         [
-            t(sum_by(by, q.sel(c.KEY_USAGE_USD, window="daily"))),
-            t(sum_by(by, q.sel(c.KEY_USAGE_USD, window="monthly"))),
-            t(sum_by(by, q.sel(c.KEY_LIMIT_USD))),
-            t(sum_by(by, q.sel(c.KEY_LIMIT_REMAINING_USD))),
+            target(sum_by(by, queries.sel(contract.KEY_USAGE_USD, window="daily"))),
+            target(sum_by(by, queries.sel(contract.KEY_USAGE_USD, window="monthly"))),
+            target(sum_by(by, queries.sel(contract.KEY_LIMIT_USD))),
+            target(sum_by(by, queries.sel(contract.KEY_LIMIT_REMAINING_USD))),
         ],
         columns={
             "provider": "Provider",
@@ -306,7 +324,13 @@ def native_balances() -> Panel:
         'Total prepaid balance as the provider reports it, in its own currency (llmpulse_balance kind="total"; '
         "DeepSeek, Moonshot and SiliconFlow report CNY). Moonshot can go negative (arrears).",
         "short",
-        [t(sum_by(("source", "currency"), q.sel(c.BALANCE, kind="total")), "{{source}} ({{currency}})", instant=True)],
+        [
+            target(
+                sum_by(("source", "currency"), queries.sel(contract.BALANCE, kind="total")),
+                "{{source}} ({{currency}})",
+                instant=True,
+            )
+        ],
         decimals=2,
     )
 
@@ -317,7 +341,7 @@ def balance_over_time() -> Panel:
         'Total prepaid balance per source in US dollars (llmpulse_balance_usd kind="total"): a falling line is '
         "spend, a jump up is a top-up.",
         "currencyUSD",
-        [t(sum_by(("source",), q.sel(c.BALANCE_USD, kind="total")), "{{source}}")],
+        [target(sum_by(("source",), queries.sel(contract.BALANCE_USD, kind="total")), "{{source}}")],
     )
 
 
@@ -328,7 +352,7 @@ def runway(ctx: Ctx) -> Panel:
         f"(llmpulse_balance / its decline per day, per currency). Red under {ctx.runway_days:g} days "
         "(LLMBalanceRunwayShort); 'not burning' when the balance did not fall.",
         "d",
-        [t(runway_days(q, ctx), "{{source}} {{currency}}", instant=True)],
+        [target(runway_days(queries, ctx), "{{source}} {{currency}}", instant=True)],
         decimals=1,
         minimum=0,
         maximum=max(ctx.runway_days * 8, 30),

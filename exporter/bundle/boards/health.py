@@ -3,7 +3,7 @@ ask the providers' APIs and what did they answer; the event endpoint and the ale
 
 from __future__ import annotations
 
-from exporter import contract as c
+from exporter import contract
 from exporter.bundle.boards import Board, Ctx
 from exporter.bundle.boards.common import UIDS, UP_TEXT, sources_up
 from exporter.bundle.panels import (
@@ -13,16 +13,16 @@ from exporter.bundle.panels import (
     range_text,
     stat,
     state_timeline,
-    t,
     table,
+    target,
     timeseries,
     value_text,
 )
-from exporter.bundle.promql import RANGE, Q, or_zero, sum_by
+from exporter.bundle.promql import RANGE, DashboardQueries, or_zero, sum_by
 
 # Self-metrics have no model or project labels: this board only filters by provider and source.
 VARIABLES = ("provider", "source")
-q = Q(VARIABLES)
+queries = DashboardQueries(VARIABLES)
 BY_SOURCE = ("provider", "source")
 #: A last-success timestamp of 0 ("never") makes the age about 1.7e9 s; show that as "never".
 NEVER = 1e9
@@ -36,10 +36,10 @@ def oldest_data(ctx: Ctx) -> Panel:
     return stat(
         "Oldest data",
         "Age of the oldest source's last completely successful poll (time() - "
-        f"{c.SOURCE_LAST_SUCCESS.name}). Red from {ctx.stale_seconds:g} s "
+        f"{contract.SOURCE_LAST_SUCCESS.name}). Red from {ctx.stale_seconds:g} s "
         "(LLMPulseSourceStale).",
         "s",
-        [t(f"max(time() - {q.sel(c.SOURCE_LAST_SUCCESS)})", "oldest")],
+        [target(f"max(time() - {queries.sel(contract.SOURCE_LAST_SUCCESS)})", "oldest")],
         steps=age_steps(ctx),
         mappings=[range_text(NEVER, None, "never", "red")],
     )
@@ -50,7 +50,7 @@ def series_total() -> Panel:
         "Series from sources",
         "Series the polled sources contribute to /metrics (llmpulse_source_series): a cardinality guard.",
         "short",
-        [t(f"sum({q.sel(c.SOURCE_SERIES)})", "series")],
+        [target(f"sum({queries.sel(contract.SOURCE_SERIES)})", "series")],
         decimals=0,
         graph=True,
     )
@@ -61,7 +61,7 @@ def poll_errors_stat() -> Panel:
         "Failed polls in range",
         "Polls that failed in the selected range, all reasons (llmpulse_source_poll_errors_total).",
         "short",
-        [t(or_zero(f"sum({q.increase(c.SOURCE_POLL_ERRORS, RANGE)})"), "failed polls", instant=True)],
+        [target(or_zero(f"sum({queries.increase(contract.SOURCE_POLL_ERRORS, RANGE)})"), "failed polls", instant=True)],
         decimals=0,
         steps=[("green", None), ("orange", 1)],
     )
@@ -72,7 +72,7 @@ def version() -> Panel:
         "Exporter version",
         "Version of each running llmpulse exporter (llmpulse_build_info), and how many run it.",
         "short",
-        [t(sum_by(("version",), q.sel(c.BUILD_INFO), agg="count"), "{{version}}")],
+        [target(sum_by(("version",), queries.sel(contract.BUILD_INFO), agg="count"), "{{version}}")],
         decimals=0,
         text_mode="name",
     )
@@ -84,7 +84,7 @@ def up_timeline() -> Panel:
         "Whether each source's last poll succeeded, over time (llmpulse_source_up). While down, a source keeps "
         "serving its last good data.",
         "none",
-        [t(sum_by(BY_SOURCE, q.sel(c.SOURCE_UP), agg="min"), "{{source}}")],
+        [target(sum_by(BY_SOURCE, queries.sel(contract.SOURCE_UP), agg="min"), "{{source}}")],
         mappings=value_text(UP_TEXT),
     )
 
@@ -93,9 +93,15 @@ def data_age(ctx: Ctx) -> Panel:
     return bargauge(
         "Data age",
         "Seconds since each source's last completely successful poll (time() - "
-        f"{c.SOURCE_LAST_SUCCESS.name}); 'never' = no success since start.",
+        f"{contract.SOURCE_LAST_SUCCESS.name}); 'never' = no success since start.",
         "s",
-        [t(f"time() - {sum_by(BY_SOURCE, q.sel(c.SOURCE_LAST_SUCCESS), agg='max')}", "{{source}}", instant=True)],
+        [
+            target(
+                f"time() - {sum_by(BY_SOURCE, queries.sel(contract.SOURCE_LAST_SUCCESS), agg='max')}",
+                "{{source}}",
+                instant=True,
+            )
+        ],
         steps=age_steps(ctx),
         mappings=[range_text(NEVER, None, "never", "red")],
         minimum=0,
@@ -109,7 +115,7 @@ def poll_duration() -> Panel:
         "Wall-clock duration of each source's last poll, all pages and retries included "
         "(llmpulse_source_poll_duration_seconds). It must stay well under the source's interval and timeout.",
         "s",
-        [t(sum_by(BY_SOURCE, q.sel(c.SOURCE_POLL_DURATION), agg="max"), "{{source}}")],
+        [target(sum_by(BY_SOURCE, queries.sel(contract.SOURCE_POLL_DURATION), agg="max"), "{{source}}")],
     )
 
 
@@ -119,7 +125,7 @@ def api_calls_by_status() -> Panel:
         "HTTP calls llmpulse made to the providers' APIs per second, by source and status code, retries "
         "included (llmpulse_source_api_requests_total); timeout/connection/tls when no status came back.",
         "reqps",
-        [t(sum_by(("source", "code"), q.rate(c.SOURCE_API_REQUESTS)), "{{source}} {{code}}")],
+        [target(sum_by(("source", "code"), queries.rate(contract.SOURCE_API_REQUESTS)), "{{source}} {{code}}")],
         stack=True,
     )
 
@@ -131,8 +137,8 @@ def poll_errors_by_reason() -> Panel:
         "rate_limited, timeout, connection, invalid_response, pagination. 'none' = no failure yet.",
         "short",
         [
-            t(
-                or_zero(sum_by(("source", "reason"), q.rate(c.SOURCE_POLL_ERRORS)), reason="none"),
+            target(
+                or_zero(sum_by(("source", "reason"), queries.rate(contract.SOURCE_POLL_ERRORS)), reason="none"),
                 "{{source}} {{reason}}",
             )
         ],
@@ -146,7 +152,12 @@ def revisions() -> Panel:
         "Times a provider revised a month-to-date total downwards and llmpulse kept the higher value instead of "
         "decreasing a counter, per second (llmpulse_source_revisions_total). 'none' = no revision yet.",
         "short",
-        [t(or_zero(sum_by(("source", "metric"), q.rate(c.SOURCE_REVISIONS)), metric="none"), "{{source}} {{metric}}")],
+        [
+            target(
+                or_zero(sum_by(("source", "metric"), queries.rate(contract.SOURCE_REVISIONS)), metric="none"),
+                "{{source}} {{metric}}",
+            )
+        ],
     )
 
 
@@ -157,10 +168,10 @@ def sources_table() -> Panel:
         "series it exports.",
         "short",
         [
-            t(sum_by(BY_SOURCE, q.sel(c.SOURCE_UP), agg="min")),
-            t(f"1000 * {sum_by(BY_SOURCE, q.sel(c.SOURCE_LAST_SUCCESS), agg='max')}"),
-            t(sum_by(BY_SOURCE, q.sel(c.SOURCE_POLL_DURATION), agg="max")),
-            t(sum_by(BY_SOURCE, q.sel(c.SOURCE_SERIES))),
+            target(sum_by(BY_SOURCE, queries.sel(contract.SOURCE_UP), agg="min")),
+            target(f"1000 * {sum_by(BY_SOURCE, queries.sel(contract.SOURCE_LAST_SUCCESS), agg='max')}"),
+            target(sum_by(BY_SOURCE, queries.sel(contract.SOURCE_POLL_DURATION), agg="max")),
+            target(sum_by(BY_SOURCE, queries.sel(contract.SOURCE_SERIES))),
         ],
         columns={
             "provider": "Provider",
@@ -187,8 +198,13 @@ def events_accepted() -> Panel:
         "too_many_events). 'none' = nothing yet.",
         "short",
         [
-            t(or_zero(sum_by(("event",), q.rate(c.EVENTS_RECEIVED)), event="none"), "accepted {{event}}"),
-            t(or_zero(sum_by(("reason",), q.rate(c.EVENTS_REJECTED)), reason="none"), "refused {{reason}}"),
+            target(
+                or_zero(sum_by(("event",), queries.rate(contract.EVENTS_RECEIVED)), event="none"), "accepted {{event}}"
+            ),
+            target(
+                or_zero(sum_by(("reason",), queries.rate(contract.EVENTS_REJECTED)), reason="none"),
+                "refused {{reason}}",
+            ),
         ],
     )
 
@@ -200,8 +216,8 @@ def relay() -> Panel:
         "(llmpulse_relay_notifications_total). 'none' = nothing relayed yet.",
         "short",
         [
-            t(
-                or_zero(sum_by(("target", "outcome"), q.rate(c.RELAY_NOTIFICATIONS)), outcome="none"),
+            target(
+                or_zero(sum_by(("target", "outcome"), queries.rate(contract.RELAY_NOTIFICATIONS)), outcome="none"),
                 "{{target}} {{outcome}}",
             )
         ],
@@ -214,7 +230,12 @@ def json_missing() -> Panel:
         "Configured http_json metric paths that matched nothing in the answer, per second "
         "(llmpulse_http_json_missing_values_total): a field was renamed upstream. 'none' = all paths match.",
         "short",
-        [t(or_zero(sum_by(("source", "metric"), q.rate(c.HTTP_JSON_MISSING)), metric="none"), "{{source}} {{metric}}")],
+        [
+            target(
+                or_zero(sum_by(("source", "metric"), queries.rate(contract.HTTP_JSON_MISSING)), metric="none"),
+                "{{source}} {{metric}}",
+            )
+        ],
     )
 
 
@@ -230,7 +251,7 @@ def build(ctx: Ctx) -> Board:
         refresh="1m",
         variables=VARIABLES,
         rows=[
-            even(5, [sources_up(q), oldest_data(ctx), series_total(), poll_errors_stat(), version()]),
+            even(5, [sources_up(queries), oldest_data(ctx), series_total(), poll_errors_stat(), version()]),
             even(8, [up_timeline(), data_age(ctx)]),
             even(8, [poll_duration(), api_calls_by_status()]),
             even(8, [poll_errors_by_reason(), revisions()]),

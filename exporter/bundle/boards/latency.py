@@ -3,7 +3,7 @@ slow calls, rate-limit headroom, connection phases, certificates and the provide
 
 from __future__ import annotations
 
-from exporter import contract as c
+from exporter import contract
 from exporter.bundle.boards import Board, Ctx
 from exporter.bundle.boards.common import (
     COMPONENT_LEVELS,
@@ -22,14 +22,14 @@ from exporter.bundle.panels import (
     heatmap,
     stat,
     state_timeline,
-    t,
     table,
+    target,
     timeseries,
     value_text,
 )
-from exporter.bundle.promql import RANGE, Q, or_zero, sum_by
+from exporter.bundle.promql import RANGE, DashboardQueries, or_zero, sum_by
 
-q = Q()
+queries = DashboardQueries()
 
 
 def band(red: float) -> dict:
@@ -44,7 +44,7 @@ def tail_stat(ctx: Ctx) -> Panel:
         f"{name} duration of whole calls (llmpulse_api_call_duration_seconds) over the rate window: the "
         f"percentile LLMAPIHighLatencyP99 watches. Red from its threshold ({ctx.latency_seconds:g} s).",
         "s",
-        [t(q.quantile(ctx.latency_quantile, c.API_CALL_DURATION), name)],
+        [target(queries.quantile(ctx.latency_quantile, contract.API_CALL_DURATION), name)],
         graph=True,
         steps=ratio_steps(ctx.latency_seconds),
     )
@@ -56,7 +56,7 @@ def error_ratio_stat(ctx: Ctx) -> Panel:
         f"Share of failed calls over the rate window (llmpulse_api_calls_total). Red from {ctx.error_ratio:.0%} "
         "(LLMAPIHighErrorRate).",
         "percentunit",
-        [t(error_ratio(q), "errors")],
+        [target(error_ratio(queries), "errors")],
         graph=True,
         decimals=2,
         steps=ratio_steps(ctx.error_ratio),
@@ -70,7 +70,7 @@ def rate_limited_stat(ctx: Ctx) -> Panel:
         f"calls): the application needs backoff or a higher tier. Red from {ctx.rate_limited_ratio:.0%} "
         "(LLMAPIRateLimited).",
         "percentunit",
-        [t(code_ratio(q, "429"), "429")],
+        [target(code_ratio(queries, "429"), "429")],
         graph=True,
         decimals=2,
         steps=ratio_steps(ctx.rate_limited_ratio),
@@ -83,7 +83,7 @@ def slow_stat(ctx: Ctx) -> Panel:
         f"Share of calls slower than {ctx.slow_call_seconds:g} s (from the duration histogram's "
         f"{ctx.slow_call_seconds:g} s bucket). Red from {ctx.slow_call_ratio:.0%} (LLMAPISlowCalls).",
         "percentunit",
-        [t(slow_ratio(q, ctx), "slow")],
+        [target(slow_ratio(queries, ctx), "slow")],
         graph=True,
         decimals=2,
         steps=ratio_steps(ctx.slow_call_ratio),
@@ -96,19 +96,25 @@ def auth_failures() -> Panel:
         "Calls refused with 401 or 403 in the selected range (llmpulse_error_code_counter_total): a key is dead, "
         "revoked or lacks a permission (LLMAPIAuthFailure).",
         "short",
-        [t(or_zero(f"sum({q.increase(c.ERROR_CODES, RANGE, code='=~401|403')})"), "401/403", instant=True)],
+        [
+            target(
+                or_zero(f"sum({queries.increase(contract.ERROR_CODES, RANGE, code='=~401|403')})"),
+                "401/403",
+                instant=True,
+            )
+        ],
         decimals=0,
         steps=[("green", None), ("red", 1)],
     )
 
 
 def probes_ok() -> Panel:
-    success = q.sel(c.PROBE_SUCCESS)
+    success = queries.sel(contract.PROBE_SUCCESS)
     return stat(
         "Probes succeeding",
         "Share of probes whose last call succeeded (llmpulse_probe_success).",
         "percentunit",
-        [t(f"sum({success}) / count({success})", "succeeding")],
+        [target(f"sum({success}) / count({success})", "succeeding")],
         decimals=0,
         steps=[("red", None), ("orange", 0.5), ("green", 1)],
     )
@@ -121,7 +127,10 @@ def probes_table() -> Panel:
         "Every probe: whether its last call succeeded (llmpulse_probe_success) and how long it took "
         "(llmpulse_probe_duration_seconds).",
         "s",
-        [t(sum_by(by, q.sel(c.PROBE_SUCCESS), agg="min")), t(sum_by(by, q.sel(c.PROBE_DURATION), agg="max"))],
+        [
+            target(sum_by(by, queries.sel(contract.PROBE_SUCCESS), agg="min")),
+            target(sum_by(by, queries.sel(contract.PROBE_DURATION), agg="max")),
+        ],
         columns={
             "provider": "Provider",
             "source": "Probe",
@@ -147,7 +156,7 @@ def duration_heatmap() -> Panel:
         "cell is the rate of calls that took up to that bucket's bound. Bands above 2 s are the tail the P99 "
         "alert watches.",
         "reqps",
-        [t(sum_by(("le",), q.rate(c.API_CALL_DURATION, "_bucket")), "{{le}}")],
+        [target(sum_by(("le",), queries.rate(contract.API_CALL_DURATION, "_bucket")), "{{le}}")],
         y_unit="s",
     )
 
@@ -158,7 +167,7 @@ def percentiles(ctx: Ctx) -> Panel:
         "Percentiles of whole-call duration across the selected providers and models "
         "(llmpulse_api_call_duration_seconds). The shaded band starts at the P99 alert threshold.",
         "s",
-        [t(q.quantile(p, c.API_CALL_DURATION), f"P{round(p * 100)}") for p in (0.5, 0.95, 0.99)],
+        [target(queries.quantile(p, contract.API_CALL_DURATION), f"P{round(p * 100)}") for p in (0.5, 0.95, 0.99)],
         **band(ctx.latency_seconds),
     )
 
@@ -168,7 +177,7 @@ def p99_by_model(ctx: Ctx) -> Panel:
         "P99 response time by provider and model",
         "99th percentile call duration per provider and model (llmpulse_api_call_duration_seconds).",
         "s",
-        [t(q.quantile(0.99, c.API_CALL_DURATION, ("provider", "model")), "{{provider}} {{model}}")],
+        [target(queries.quantile(0.99, contract.API_CALL_DURATION, ("provider", "model")), "{{provider}} {{model}}")],
         **band(ctx.latency_seconds),
     )
 
@@ -180,8 +189,8 @@ def ttft() -> Panel:
         "(llmpulse_time_to_first_token_seconds, streaming probes). High TTFT with normal total time = queueing.",
         "s",
         [
-            t(q.quantile(0.5, c.TIME_TO_FIRST_TOKEN, ("provider",)), "{{provider}} P50"),
-            t(q.quantile(0.95, c.TIME_TO_FIRST_TOKEN, ("provider",)), "{{provider}} P95"),
+            target(queries.quantile(0.5, contract.TIME_TO_FIRST_TOKEN, ("provider",)), "{{provider}} P50"),
+            target(queries.quantile(0.95, contract.TIME_TO_FIRST_TOKEN, ("provider",)), "{{provider}} P95"),
         ],
     )
 
@@ -193,7 +202,7 @@ def errors_by_code() -> Panel:
         "code, or timeout / connection / tls / invalid_response. 429 = rate limited, 401/403 = dead key, "
         "500/502/503/529 = provider trouble. 'none' = no error recorded yet.",
         "reqps",
-        [t(or_zero(sum_by(("code",), q.rate(c.ERROR_CODES)), code="none"), "{{code}}")],
+        [target(or_zero(sum_by(("code",), queries.rate(contract.ERROR_CODES)), code="none"), "{{code}}")],
         stack=True,
         bars=False,
     )
@@ -204,7 +213,7 @@ def error_ratio_by_provider(ctx: Ctx) -> Panel:
         "Error ratio by provider and model",
         'Share of failed calls per provider and model (llmpulse_api_calls_total outcome="error" / all).',
         "percentunit",
-        [t(error_ratio(q, ("provider", "model")), "{{provider}} {{model}}")],
+        [target(error_ratio(queries, ("provider", "model")), "{{provider}} {{model}}")],
         **band(ctx.error_ratio),
     )
 
@@ -212,9 +221,9 @@ def error_ratio_by_provider(ctx: Ctx) -> Panel:
 def rate_limited_by_provider() -> Panel:
     return timeseries(
         "429 share by provider",
-        f'Share of calls answered 429 per provider ({c.ERROR_CODES.name} code="429" / {c.API_CALLS.name}).',
+        f'Share of calls answered 429 per provider ({contract.ERROR_CODES.name} code="429" / {contract.API_CALLS.name}).',
         "percentunit",
-        [t(code_ratio(q, "429", ("provider",)), "{{provider}}")],
+        [target(code_ratio(queries, "429", ("provider",)), "{{provider}}")],
     )
 
 
@@ -224,22 +233,22 @@ def slow_by_provider(ctx: Ctx) -> Panel:
         f"Share of calls slower than {ctx.slow_call_seconds:g} s per provider "
         "(llmpulse_api_call_duration_seconds buckets).",
         "percentunit",
-        [t(slow_ratio(q, ctx, ("provider",)), "{{provider}}")],
+        [target(slow_ratio(queries, ctx, ("provider",)), "{{provider}}")],
         **band(ctx.slow_call_ratio),
     )
 
 
 def headroom(ctx: Ctx) -> Panel:
-    remaining = q.sel(c.RATELIMIT_REMAINING)
-    limit = q.sel(c.RATELIMIT_LIMIT)
+    remaining = queries.sel(contract.RATELIMIT_REMAINING)
+    limit = queries.sel(contract.RATELIMIT_LIMIT)
     return bargauge(
         "Rate-limit headroom",
-        f"Share of each rate limit left, from the last probe's response headers ({c.RATELIMIT_REMAINING.name} / "
-        f"{c.RATELIMIT_LIMIT.name}) per provider, model and resource. Red under {ctx.ratelimit_headroom_ratio:.0%} "
+        f"Share of each rate limit left, from the last probe's response headers ({contract.RATELIMIT_REMAINING.name} / "
+        f"{contract.RATELIMIT_LIMIT.name}) per provider, model and resource. Red under {ctx.ratelimit_headroom_ratio:.0%} "
         "(LLMRateLimitHeadroomLow). Probes see the whole key's limit, so this is the application's headroom too.",
         "percentunit",
         [
-            t(
+            target(
                 sum_by(("provider", "model", "resource"), f"{remaining} / ({limit} > 0)", agg="min"),
                 "{{provider}} {{model}} {{resource}}",
                 instant=True,
@@ -259,8 +268,8 @@ def ratelimit_reset() -> Panel:
         "(llmpulse_ratelimit_reset_seconds).",
         "s",
         [
-            t(
-                sum_by(("provider", "resource"), q.sel(c.RATELIMIT_RESET), agg="max"),
+            target(
+                sum_by(("provider", "resource"), queries.sel(contract.RATELIMIT_RESET), agg="max"),
                 "{{provider}} {{resource}}",
                 instant=True,
             )
@@ -275,20 +284,20 @@ def phases() -> Panel:
         "(llmpulse_probe_phase_duration_seconds): dns, connect and tls growing = network or TLS trouble; "
         "first_byte growing = the model is slow.",
         "s",
-        [t(sum_by(("phase",), q.sel(c.PROBE_PHASE), agg="avg"), "{{phase}}")],
+        [target(sum_by(("phase",), queries.sel(contract.PROBE_PHASE), agg="avg"), "{{phase}}")],
         stack=True,
     )
 
 
 def cert_expiry(ctx: Ctx) -> Panel:
-    expiry = sum_by(("provider", "source"), q.sel(c.TLS_CERT_EXPIRY), agg="min")
+    expiry = sum_by(("provider", "source"), queries.sel(contract.TLS_CERT_EXPIRY), agg="min")
     return bargauge(
         "Certificate expiry",
         "Days until the TLS certificate of each probed endpoint expires "
         f"(llmpulse_tls_cert_expiry_timestamp_seconds). Orange under {ctx.cert_warning_days:g} days, red under "
         f"{ctx.cert_critical_days:g} (LLMTLSCertExpiringSoon). Only https endpoints have one.",
         "d",
-        [t(f"({expiry} - time()) / 86400", "{{source}}", instant=True)],
+        [target(f"({expiry} - time()) / 86400", "{{source}}", instant=True)],
         decimals=0,
         minimum=0,
         maximum=365,
@@ -303,8 +312,10 @@ def components() -> Panel:
         "maintenance, degraded, partial or major outage. 'unknown' = the page could not be read, never an outage.",
         "none",
         [
-            t(
-                one_hot_level(q, c.STATUS_COMPONENT, "status", COMPONENT_LEVELS, ("provider", "component")),
+            target(
+                one_hot_level(
+                    queries, contract.STATUS_COMPONENT, "status", COMPONENT_LEVELS, ("provider", "component")
+                ),
                 "{{provider}} {{component}}",
             )
         ],
@@ -313,14 +324,14 @@ def components() -> Panel:
 
 
 def incidents() -> Panel:
-    open_ = sum_by(("provider",), q.sel(c.STATUS_INCIDENTS_OPEN))
-    known = sum_by(("provider",), q.sel(c.STATUS_INDICATOR))
+    open_ = sum_by(("provider",), queries.sel(contract.STATUS_INCIDENTS_OPEN))
+    known = sum_by(("provider",), queries.sel(contract.STATUS_INDICATOR))
     return stat(
         "Open incidents",
         "Unresolved incidents on each provider's status page (llmpulse_status_incidents_open). While one is open, "
         "its provider's error and latency alerts may be muted (LLMProviderIncident inhibits them).",
         "short",
-        [t(f"{open_} or {known} * 0", "{{provider}}")],
+        [target(f"{open_} or {known} * 0", "{{provider}}")],
         decimals=0,
         text_mode="value_and_name",
         steps=[("green", None), ("orange", 1)],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exporter import contract as c
+from exporter import contract
 from exporter.bundle.boards import Board, Ctx
 from exporter.bundle.boards.common import (
     UIDS,
@@ -15,10 +15,10 @@ from exporter.bundle.boards.common import (
     ratio_steps,
     sources_up,
 )
-from exporter.bundle.panels import Panel, even, gauge, link, stat, t, timeseries
-from exporter.bundle.promql import RANGE, Q, sum_by
+from exporter.bundle.panels import Panel, even, gauge, link, stat, target, timeseries
+from exporter.bundle.promql import RANGE, DashboardQueries, sum_by
 
-q = Q()
+queries = DashboardQueries()
 
 
 def total_calls() -> Panel:
@@ -27,7 +27,7 @@ def total_calls() -> Panel:
         "LLM API calls in the selected time range: llmpulse's own probes plus the traffic events posted to "
         "/events (llmpulse_api_calls_total).",
         "short",
-        [t(f"sum({q.increase(c.API_CALLS, RANGE)})", "calls", instant=True)],
+        [target(f"sum({queries.increase(contract.API_CALLS, RANGE)})", "calls", instant=True)],
         decimals=0,
         links=[link("Traffic & sessions", UIDS["traffic"])],
     )
@@ -40,21 +40,21 @@ def distinct_users() -> Panel:
         "HyperLogLog estimate, about 1.6 % error), summed over apps and channels: a user of two apps counts "
         "twice.",
         "short",
-        [t(f"sum({q.sel(c.EVENTS_DISTINCT_USERS, window='1d')})", "users")],
+        [target(f"sum({queries.sel(contract.EVENTS_DISTINCT_USERS, window='1d')})", "users")],
         decimals=0,
         links=[link("Traffic & sessions", UIDS["traffic"])],
     )
 
 
 def average_response_time(ctx: Ctx) -> Panel:
-    total = f"sum({q.increase(c.API_CALL_DURATION, RANGE, '_sum')})"
-    count = f"sum({q.increase(c.API_CALL_DURATION, RANGE, '_count')})"
+    total = f"sum({queries.increase(contract.API_CALL_DURATION, RANGE, '_sum')})"
+    count = f"sum({queries.increase(contract.API_CALL_DURATION, RANGE, '_count')})"
     return stat(
         "Average response time",
         "Mean duration of whole LLM API calls in the selected time range (llmpulse_api_call_duration_seconds "
         "sum / count, probes and traffic events). Tail latency is on Latency & errors.",
         "s",
-        [t(f"{total} / {count}", "average", instant=True)],
+        [target(f"{total} / {count}", "average", instant=True)],
         steps=ratio_steps(ctx.latency_seconds),
         links=[link("Latency & errors", UIDS["latency"])],
     )
@@ -66,7 +66,7 @@ def error_rate(ctx: Ctx) -> Panel:
         "Share of LLM API calls that failed in the selected time range (llmpulse_api_calls_total "
         f'outcome="error" / all). Red at the LLMAPIHighErrorRate threshold ({ctx.error_ratio:.0%}).',
         "percentunit",
-        [t(error_ratio(q, window=RANGE, func="increase"), "errors", instant=True)],
+        [target(error_ratio(queries, window=RANGE, func="increase"), "errors", instant=True)],
         decimals=2,
         steps=ratio_steps(ctx.error_ratio),
         links=[link("Latency & errors", UIDS["latency"])],
@@ -85,12 +85,14 @@ def cost_month_to_date(ctx: Ctx) -> Panel:
             "Cost month to date",
             description,
             "currencyUSD",
-            [t(cost_mtd(q), "month to date")],
+            [target(cost_mtd(queries), "month to date")],
             minimum=0,
             maximum=ctx.monthly_budget_usd,
             **kwargs,
         )
-    return stat("Cost month to date", description, "currencyUSD", [t(cost_mtd(q), "month to date")], **kwargs)
+    return stat(
+        "Cost month to date", description, "currencyUSD", [target(cost_mtd(queries), "month to date")], **kwargs
+    )
 
 
 def month_end_forecast(ctx: Ctx) -> Panel:
@@ -106,7 +108,7 @@ def month_end_forecast(ctx: Ctx) -> Panel:
         "Month-end forecast",
         description,
         "currencyUSD",
-        [t(forecast(q), "forecast")],
+        [target(forecast(queries), "forecast")],
         steps=budget_steps(ctx),
         decimals=2,
         links=[link("Cost & budget", UIDS["cost"])],
@@ -118,7 +120,7 @@ def calls_by_provider() -> Panel:
         "Calls per second by provider",
         "LLM API calls per second from probes and traffic events (llmpulse_api_calls_total), by provider.",
         "reqps",
-        [t(sum_by(("provider",), q.rate(c.API_CALLS)), "{{provider}}")],
+        [target(sum_by(("provider",), queries.rate(contract.API_CALLS)), "{{provider}}")],
     )
 
 
@@ -128,7 +130,7 @@ def error_ratio_by_provider(ctx: Ctx) -> Panel:
         "Share of failed calls per provider (llmpulse_api_calls_total). The shaded band starts at the "
         f"LLMAPIHighErrorRate threshold ({ctx.error_ratio:.0%}).",
         "percentunit",
-        [t(error_ratio(q, ("provider",)), "{{provider}}")],
+        [target(error_ratio(queries, ("provider",)), "{{provider}}")],
         steps=[("transparent", None), ("red", ctx.error_ratio)],
         threshold_line=True,
     )
@@ -140,7 +142,7 @@ def p95_by_provider(ctx: Ctx) -> Panel:
         "95th percentile duration of whole calls per provider (llmpulse_api_call_duration_seconds). The shaded "
         f"band starts at the latency alert threshold ({ctx.latency_seconds:g} s).",
         "s",
-        [t(q.quantile(0.95, c.API_CALL_DURATION, ("provider",)), "{{provider}}")],
+        [target(queries.quantile(0.95, contract.API_CALL_DURATION, ("provider",)), "{{provider}}")],
         steps=[("transparent", None), ("red", ctx.latency_seconds)],
         threshold_line=True,
     )
@@ -152,7 +154,7 @@ def cost_by_provider_trend(ctx: Ctx) -> Panel:
         "Month-to-date reported cost per provider as it grew (llmpulse_cost_usd_total), with the monthly budget "
         "when one is configured. Steps appear when the provider's billing data arrives.",
         "currencyUSD",
-        [t(cost_mtd(q, ("provider",)), "{{provider}}"), *budget_target(ctx)],
+        [target(cost_mtd(queries, ("provider",)), "{{provider}}"), *budget_target(ctx)],
         stack=False,
     )
 
@@ -169,7 +171,7 @@ def build(ctx: Ctx) -> Board:
         refresh="1m",
         rows=[
             even(5, [total_calls(), distinct_users(), average_response_time(ctx), error_rate(ctx)]),
-            even(6, [cost_month_to_date(ctx), month_end_forecast(ctx), provider_status(q), sources_up(q)]),
+            even(6, [cost_month_to_date(ctx), month_end_forecast(ctx), provider_status(queries), sources_up(queries)]),
             even(8, [calls_by_provider(), error_ratio_by_provider(ctx)]),
             even(8, [p95_by_provider(ctx), cost_by_provider_trend(ctx)]),
         ],

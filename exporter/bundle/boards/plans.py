@@ -4,12 +4,12 @@ queries keep one value per quota (``max by`` its identifying labels) instead of 
 
 from __future__ import annotations
 
-from exporter import contract as c
+from exporter import contract
 from exporter.bundle.boards import Ctx
-from exporter.bundle.panels import Panel, Row, t, table, timeseries
-from exporter.bundle.promql import Q, sum_by
+from exporter.bundle.panels import Panel, Row, table, target, timeseries
+from exporter.bundle.promql import DashboardQueries, sum_by
 
-q = Q()
+queries = DashboardQueries()
 QUOTA_BY = ("provider", "source", "quota", "window")
 
 
@@ -22,8 +22,8 @@ def quotas_table(ctx: Ctx) -> Panel:
         "(LLMPlanQuotaLow).",
         "percentunit",
         [
-            t(sum_by(QUOTA_BY, q.sel(c.PLAN_QUOTA_REMAINING_RATIO), agg="max")),
-            t(f"{sum_by(QUOTA_BY, q.sel(c.PLAN_QUOTA_RESET), agg='max')} - time()"),
+            target(sum_by(QUOTA_BY, queries.sel(contract.PLAN_QUOTA_REMAINING_RATIO), agg="max")),
+            target(f"{sum_by(QUOTA_BY, queries.sel(contract.PLAN_QUOTA_RESET), agg='max')} - time()"),
         ],
         columns={
             "provider": "Provider",
@@ -57,8 +57,8 @@ def quotas_over_time(ctx: Ctx) -> Panel:
         "the plan is used and jumps back to 100 % at each reset. The red band is under the LLMPlanQuotaLow threshold.",
         "percentunit",
         [
-            t(
-                sum_by(QUOTA_BY, q.sel(c.PLAN_QUOTA_REMAINING_RATIO), agg="max"),
+            target(
+                sum_by(QUOTA_BY, queries.sel(contract.PLAN_QUOTA_REMAINING_RATIO), agg="max"),
                 "{{source}} {{quota}} {{window}}",
             )
         ],

@@ -3,13 +3,13 @@ events posted to /events, plus an hourly heatmap and the probes' share of calls.
 
 from __future__ import annotations
 
-from exporter import contract as c
+from exporter import contract
 from exporter.bundle.boards import Board, Ctx
 from exporter.bundle.boards.common import UIDS, ratio, ratio_steps
-from exporter.bundle.panels import Panel, bargauge, even, heatmap, stat, t, timeseries
-from exporter.bundle.promql import RANGE, Q, sum_by
+from exporter.bundle.panels import Panel, bargauge, even, heatmap, stat, target, timeseries
+from exporter.bundle.promql import RANGE, DashboardQueries, sum_by
 
-q = Q()
+queries = DashboardQueries()
 
 #: One heatmap cell per hour: increase over a fixed 1h window, evaluated every hour.
 HOUR = "1h"
@@ -20,7 +20,7 @@ def calls_in_range() -> Panel:
         "Calls",
         "Calls reported to POST /events in the selected range (llmpulse_events_calls_total), all apps and channels.",
         "short",
-        [t(f"sum({q.increase(c.EVENTS_CALLS, RANGE)})", "calls", instant=True)],
+        [target(f"sum({queries.increase(contract.EVENTS_CALLS, RANGE)})", "calls", instant=True)],
         decimals=0,
     )
 
@@ -30,7 +30,7 @@ def sessions_in_range() -> Panel:
         "Sessions started",
         "Sessions started in the selected range, as reported to POST /events (llmpulse_events_sessions_started_total).",
         "short",
-        [t(f"sum({q.increase(c.EVENTS_SESSIONS, RANGE)})", "sessions", instant=True)],
+        [target(f"sum({queries.increase(contract.EVENTS_SESSIONS, RANGE)})", "sessions", instant=True)],
         decimals=0,
     )
 
@@ -41,7 +41,7 @@ def users(window: str, title: str) -> Panel:
         f"Distinct user_id values over the last {'hour' if window == '1h' else 'day'} (llmpulse_events_distinct_"
         "users, HyperLogLog estimate, about 1.6 % error), summed over apps and channels.",
         "short",
-        [t(f"sum({q.sel(c.EVENTS_DISTINCT_USERS, window=window)})", "users")],
+        [target(f"sum({queries.sel(contract.EVENTS_DISTINCT_USERS, window=window)})", "users")],
         decimals=0,
     )
 
@@ -52,18 +52,24 @@ def median_session() -> Panel:
         "Median length of the sessions that ended in the selected range (llmpulse_events_session_duration_seconds, "
         "session_end minus session_start).",
         "s",
-        [t(q.quantile(0.5, c.EVENTS_SESSION_DURATION, window=RANGE, func="increase"), "median", instant=True)],
+        [
+            target(
+                queries.quantile(0.5, contract.EVENTS_SESSION_DURATION, window=RANGE, func="increase"),
+                "median",
+                instant=True,
+            )
+        ],
     )
 
 
 def failure_ratio(ctx: Ctx) -> Panel:
-    errors = f"sum({q.increase(c.EVENTS_CALLS, RANGE, outcome='error')})"
-    total = f"sum({q.increase(c.EVENTS_CALLS, RANGE)})"
+    errors = f"sum({queries.increase(contract.EVENTS_CALLS, RANGE, outcome='error')})"
+    total = f"sum({queries.increase(contract.EVENTS_CALLS, RANGE)})"
     return stat(
         "Failed calls",
         "Share of the reported calls with status error in the selected range (llmpulse_events_calls_total).",
         "percentunit",
-        [t(ratio(errors, total), "failed", instant=True)],
+        [target(ratio(errors, total), "failed", instant=True)],
         decimals=2,
         steps=ratio_steps(ctx.error_ratio),
     )
@@ -74,7 +80,7 @@ def calls_by(label: str, title: str) -> Panel:
         title,
         f"Calls per second reported to POST /events per {label} (llmpulse_events_calls_total), stacked.",
         "reqps",
-        [t(sum_by((label,), q.rate(c.EVENTS_CALLS)), f"{{{{{label}}}}}")],
+        [target(sum_by((label,), queries.rate(contract.EVENTS_CALLS)), f"{{{{{label}}}}}")],
         stack=True,
     )
 
@@ -84,7 +90,7 @@ def sessions_by_app() -> Panel:
         "Sessions started per hour by app",
         "Sessions started per app, as an hourly pace (rate of llmpulse_events_sessions_started_total x 3600).",
         "short",
-        [t(f"3600 * {sum_by(('app',), q.rate(c.EVENTS_SESSIONS))}", "{{app}}")],
+        [target(f"3600 * {sum_by(('app',), queries.rate(contract.EVENTS_SESSIONS))}", "{{app}}")],
     )
 
 
@@ -94,8 +100,8 @@ def session_length() -> Panel:
         "P50 and P95 length of the sessions that ended, per app (llmpulse_events_session_duration_seconds).",
         "s",
         [
-            t(q.quantile(0.5, c.EVENTS_SESSION_DURATION, ("app",)), "{{app}} P50"),
-            t(q.quantile(0.95, c.EVENTS_SESSION_DURATION, ("app",)), "{{app}} P95"),
+            target(queries.quantile(0.5, contract.EVENTS_SESSION_DURATION, ("app",)), "{{app}} P50"),
+            target(queries.quantile(0.95, contract.EVENTS_SESSION_DURATION, ("app",)), "{{app}} P95"),
         ],
     )
 
@@ -108,13 +114,13 @@ def users_by_app() -> Panel:
         "(llmpulse_events_distinct_users).",
         "short",
         [
-            t(
-                sum_by(by, q.sel(c.EVENTS_DISTINCT_USERS, window="1d"), agg="max"),
+            target(
+                sum_by(by, queries.sel(contract.EVENTS_DISTINCT_USERS, window="1d"), agg="max"),
                 "{{app}} {{channel}} (1 d)",
                 instant=True,
             ),
-            t(
-                sum_by(by, q.sel(c.EVENTS_DISTINCT_USERS, window="1h"), agg="max"),
+            target(
+                sum_by(by, queries.sel(contract.EVENTS_DISTINCT_USERS, window="1h"), agg="max"),
                 "{{app}} {{channel}} (1 h)",
                 instant=True,
             ),
@@ -129,7 +135,7 @@ def hourly_heatmap() -> Panel:
         "Calls per app in each hour (increase of llmpulse_events_calls_total over a fixed 1h window, one cell "
         "per hour; a deliberate exception to $__rate_interval): daily rhythm and quiet hours at a glance.",
         "short",
-        [t(sum_by(("app",), q.increase(c.EVENTS_CALLS, HOUR)), "{{app}}", interval=HOUR)],
+        [target(sum_by(("app",), queries.increase(contract.EVENTS_CALLS, HOUR)), "{{app}}", interval=HOUR)],
         buckets=False,
     )
 
@@ -140,7 +146,7 @@ def calls_by_outcome() -> Panel:
         "Every LLM API call llmpulse measured, from probes and traffic events, per provider and outcome "
         "(llmpulse_api_calls_total).",
         "reqps",
-        [t(sum_by(("provider", "outcome"), q.rate(c.API_CALLS)), "{{provider}} {{outcome}}")],
+        [target(sum_by(("provider", "outcome"), queries.rate(contract.API_CALLS)), "{{provider}} {{outcome}}")],
         stack=True,
     )
 
@@ -150,7 +156,7 @@ def event_tokens() -> Panel:
         "Tokens in traffic events",
         "Tokens per second reported in traffic events, per model and token_type (llmpulse_events_tokens_total).",
         "short",
-        [t(sum_by(("model", "token_type"), q.rate(c.EVENTS_TOKENS)), "{{model}} {{token_type}}")],
+        [target(sum_by(("model", "token_type"), queries.rate(contract.EVENTS_TOKENS)), "{{model}} {{token_type}}")],
     )
 
 

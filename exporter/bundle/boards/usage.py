@@ -3,13 +3,13 @@ served from the prompt cache and what caching saved."""
 
 from __future__ import annotations
 
-from exporter import contract as c
+from exporter import contract
 from exporter.bundle.boards import Board, Ctx
 from exporter.bundle.boards.common import UIDS
-from exporter.bundle.panels import Panel, bargauge, even, stat, t, timeseries
-from exporter.bundle.promql import RANGE, Q, or_zero, sum_by
+from exporter.bundle.panels import Panel, bargauge, even, stat, target, timeseries
+from exporter.bundle.promql import RANGE, DashboardQueries, or_zero, sum_by
 
-q = Q()
+queries = DashboardQueries()
 
 #: input counts all input tokens (cached included) and output all output tokens; cached_input and
 #: cache_write_input are parts of input, the audio types parts of input/output, so input + output is the total.
@@ -19,8 +19,8 @@ PACE_WINDOW = "1h"
 
 
 def cached_share(by: tuple[str, ...] = ()) -> str:
-    cached = sum_by(by, q.sel(c.USAGE_TOKENS, token_type="cached_input"))
-    total = sum_by(by, q.sel(c.USAGE_TOKENS, token_type="input"))
+    cached = sum_by(by, queries.sel(contract.USAGE_TOKENS, token_type="cached_input"))
+    total = sum_by(by, queries.sel(contract.USAGE_TOKENS, token_type="input"))
     return f"({cached} or {total} * 0) / ({total} > 0)"
 
 
@@ -30,7 +30,7 @@ def requests_mtd() -> Panel:
         "Model requests the providers' usage APIs report for the current UTC month (llmpulse_usage_requests_total; "
         "its value is the month-to-date total).",
         "short",
-        [t(f"sum({q.sel(c.USAGE_REQUESTS)})", "requests")],
+        [target(f"sum({queries.sel(contract.USAGE_REQUESTS)})", "requests")],
         decimals=0,
     )
 
@@ -41,7 +41,7 @@ def tokens_mtd() -> Panel:
         "Input plus output tokens the usage APIs report for the current UTC month (llmpulse_usage_tokens_total; "
         "cached and audio tokens are parts of these).",
         "short",
-        [t(f"sum({q.sel(c.USAGE_TOKENS, token_type=TOTAL_TYPES)})", "tokens")],
+        [target(f"sum({queries.sel(contract.USAGE_TOKENS, token_type=TOTAL_TYPES)})", "tokens")],
     )
 
 
@@ -51,7 +51,7 @@ def cached_share_stat() -> Panel:
         "Share of this month's input tokens read from the providers' prompt cache (token_type cached_input / "
         "input), billed at the cheaper cached price.",
         "percentunit",
-        [t(cached_share(), "cached")],
+        [target(cached_share(), "cached")],
         decimals=1,
     )
 
@@ -62,7 +62,7 @@ def savings_stat() -> Panel:
         "What prompt caching saved this month: cached input tokens times the difference between the input and "
         "the cached input price of the price table (llmpulse_cache_savings_estimated_usd_total).",
         "currencyUSD",
-        [t(f"sum({q.sel(c.CACHE_SAVINGS_USD)})", "saved")],
+        [target(f"sum({queries.sel(contract.CACHE_SAVINGS_USD)})", "saved")],
         decimals=2,
     )
 
@@ -73,7 +73,7 @@ def probe_tokens() -> Panel:
         "Tokens llmpulse's own probes spent in the selected range (llmpulse_probe_tokens_total): what the "
         "latency and error monitoring costs.",
         "short",
-        [t(f"sum({q.increase(c.PROBE_TOKENS, RANGE)})", "probe tokens", instant=True)],
+        [target(f"sum({queries.increase(contract.PROBE_TOKENS, RANGE)})", "probe tokens", instant=True)],
         decimals=0,
     )
 
@@ -83,7 +83,7 @@ def requests_by_model() -> Panel:
         "Requests by model, month to date",
         "Month-to-date model requests per model (llmpulse_usage_requests_total), top 15.",
         "short",
-        [t(f"topk(15, {sum_by(('model',), q.sel(c.USAGE_REQUESTS))})", "{{model}}", instant=True)],
+        [target(f"topk(15, {sum_by(('model',), queries.sel(contract.USAGE_REQUESTS))})", "{{model}}", instant=True)],
         decimals=0,
     )
 
@@ -94,8 +94,8 @@ def requests_by_project() -> Panel:
         "Month-to-date model requests per project (OpenAI project / Anthropic workspace id), top 15.",
         "short",
         [
-            t(
-                f"topk(15, {sum_by(('provider', 'project'), q.sel(c.USAGE_REQUESTS))})",
+            target(
+                f"topk(15, {sum_by(('provider', 'project'), queries.sel(contract.USAGE_REQUESTS))})",
                 "{{provider}} {{project}}",
                 instant=True,
             )
@@ -110,8 +110,8 @@ def tokens_by_model() -> Panel:
         "Month-to-date input plus output tokens per model (llmpulse_usage_tokens_total), top 15.",
         "short",
         [
-            t(
-                f"topk(15, {sum_by(('model',), q.sel(c.USAGE_TOKENS, token_type=TOTAL_TYPES))})",
+            target(
+                f"topk(15, {sum_by(('model',), queries.sel(contract.USAGE_TOKENS, token_type=TOTAL_TYPES))})",
                 "{{model}}",
                 instant=True,
             )
@@ -125,7 +125,7 @@ def tokens_by_type() -> Panel:
         "Month-to-date tokens per token_type: input (all input, cached included), cached_input, "
         "cache_write_input, output and the audio types (llmpulse_usage_tokens_total).",
         "short",
-        [t(sum_by(("token_type",), q.sel(c.USAGE_TOKENS)), "{{token_type}}", instant=True)],
+        [target(sum_by(("token_type",), queries.sel(contract.USAGE_TOKENS)), "{{token_type}}", instant=True)],
     )
 
 
@@ -136,7 +136,11 @@ def requests_pace() -> Panel:
         "over a fixed 1h window, a deliberate exception to $__rate_interval: the usage APIs report in buckets "
         "and late, so shorter windows show poll steps, not traffic).",
         "short",
-        [t(sum_by(("model",), q.increase(c.USAGE_REQUESTS, PACE_WINDOW)), "{{model}}", interval="5m")],
+        [
+            target(
+                sum_by(("model",), queries.increase(contract.USAGE_REQUESTS, PACE_WINDOW)), "{{model}}", interval="5m"
+            )
+        ],
         stack=True,
     )
 
@@ -145,9 +149,15 @@ def tokens_pace() -> Panel:
     return timeseries(
         "Tokens per hour by type",
         "Tokens reported in the preceding hour at each point, per token_type (increase of "
-        f"{c.USAGE_TOKENS.name} over a fixed 1h window, see Requests per hour).",
+        f"{contract.USAGE_TOKENS.name} over a fixed 1h window, see Requests per hour).",
         "short",
-        [t(sum_by(("token_type",), q.increase(c.USAGE_TOKENS, PACE_WINDOW)), "{{token_type}}", interval="5m")],
+        [
+            target(
+                sum_by(("token_type",), queries.increase(contract.USAGE_TOKENS, PACE_WINDOW)),
+                "{{token_type}}",
+                interval="5m",
+            )
+        ],
     )
 
 
@@ -157,7 +167,7 @@ def cached_share_by_model() -> Panel:
         "Month-to-date share of input tokens served from the prompt cache, per model (cached_input / input). "
         "A drop after a prompt change means the cacheable prefix changed.",
         "percentunit",
-        [t(cached_share(("model",)), "{{model}}")],
+        [target(cached_share(("model",)), "{{model}}")],
         soft_max=1,
     )
 
@@ -168,7 +178,7 @@ def savings_by_model() -> Panel:
         "Month-to-date savings from prompt caching per model, estimated with the price table "
         "(llmpulse_cache_savings_estimated_usd_total), top 15.",
         "currencyUSD",
-        [t(f"topk(15, {sum_by(('model',), q.sel(c.CACHE_SAVINGS_USD))})", "{{model}}", instant=True)],
+        [target(f"topk(15, {sum_by(('model',), queries.sel(contract.CACHE_SAVINGS_USD))})", "{{model}}", instant=True)],
         decimals=2,
     )
 
@@ -179,8 +189,8 @@ def tokens_by_project() -> Panel:
         "Month-to-date input plus output tokens per project, top 15 (llmpulse_usage_tokens_total).",
         "short",
         [
-            t(
-                f"topk(15, {sum_by(('provider', 'project'), q.sel(c.USAGE_TOKENS, token_type=TOTAL_TYPES))})",
+            target(
+                f"topk(15, {sum_by(('provider', 'project'), queries.sel(contract.USAGE_TOKENS, token_type=TOTAL_TYPES))})",
                 "{{provider}} {{project}}",
                 instant=True,
             )
@@ -194,7 +204,7 @@ def other_units() -> Panel:
         "Usage the APIs count in other units: images, audio characters and seconds, server tool requests "
         "(llmpulse_usage_units_total by unit). 'none' = no such usage this month.",
         "short",
-        [t(or_zero(sum_by(("unit",), q.sel(c.USAGE_UNITS)), unit="none"), "{{unit}}", instant=True)],
+        [target(or_zero(sum_by(("unit",), queries.sel(contract.USAGE_UNITS)), unit="none"), "{{unit}}", instant=True)],
     )
 
 
