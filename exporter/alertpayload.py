@@ -1,69 +1,104 @@
 """Reading an Alertmanager webhook payload (JSON, version 4), for everything llmpulse receives from Alertmanager.
 
 The relay (:mod:`exporter.relay`) and the notification inbox (:mod:`exporter.inbox`) both take Alertmanager's
-webhook posts. They check a body here, once, so both refuse the same malformed bodies with the same reasons, and
-each keeps only what it shows. Only the structure both read is checked (an object with an ``alerts`` list of
-objects whose ``labels`` and ``annotations`` are objects); other fields are left as sent for the caller to read.
+webhook posts. They check a body here, once, with the pydantic models below, so both refuse the same malformed
+bodies with the same reasons (naming where in the body the problem is), and each keeps only what it shows. Fields
+Alertmanager may add in later versions are allowed and ignored.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, NonNegativeInt, ValidationError
 
 
 class InvalidPayload(ValueError):
     """A request body that is not an Alertmanager webhook payload."""
 
 
-@dataclass(frozen=True)
-class Alert:
-    """One alert of a payload: its labels and annotations as strings, and the alert object as sent."""
-
-    labels: dict[str, str]
-    annotations: dict[str, str]
-    fields: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Payload:
-    """A checked payload: its alerts, and the payload object as sent (status, receiver, commonLabels...)."""
-
-    alerts: tuple[Alert, ...]
-    fields: dict[str, Any]
-
-
-def str_map(value: Any, what: str) -> dict[str, str]:
-    """A label or annotation set as strings; absent or null is empty, anything but an object is refused."""
+def _text(value: Any) -> Any:
+    """Absent or null is empty; a number or a boolean is written as text (labels are strings in Alertmanager)."""
     if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise InvalidPayload(f"{what} must be an object")
-    return {str(k): str(v) for k, v in value.items()}
+        return ""
+    return str(value) if isinstance(value, int | float | bool) else value
 
 
-def read_payload(body: bytes) -> Payload:
-    """Decode and check a webhook body; raises :class:`InvalidPayload` saying what is wrong."""
+def _labels(value: Any) -> Any:
+    return {} if value is None else value
+
+
+Text = Annotated[str, BeforeValidator(_text)]
+#: A label or annotation set: absent or null is empty; values are text.
+LabelSet = Annotated[dict[str, Text], BeforeValidator(_labels)]
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class WebhookAlert(_Lenient):
+    """One alert of a notification."""
+
+    status: Text = "firing"
+    labels: LabelSet = Field(default_factory=dict)
+    annotations: LabelSet = Field(default_factory=dict)
+    starts_at: Text = Field(default="", alias="startsAt")
+    ends_at: Text = Field(default="", alias="endsAt")
+    generator_url: Text = Field(default="", alias="generatorURL")
+    fingerprint: Text = ""
+
+
+class WebhookPayload(_Lenient):
+    """An Alertmanager webhook notification (version 4)."""
+
+    alerts: list[WebhookAlert]
+    status: Text = ""
+    receiver: Text = ""
+    group_key: Text = Field(default="", alias="groupKey")
+    group_labels: LabelSet = Field(default_factory=dict, alias="groupLabels")
+    common_labels: LabelSet = Field(default_factory=dict, alias="commonLabels")
+    common_annotations: LabelSet = Field(default_factory=dict, alias="commonAnnotations")
+    external_url: Text = Field(default="", alias="externalURL")
+    truncated_alerts: Annotated[NonNegativeInt, BeforeValidator(lambda v: 0 if v is None else v)] = Field(
+        default=0, alias="truncatedAlerts", strict=True
+    )
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _reason(err: Mapping[str, Any]) -> str:
+    """One error of the payload model as a sentence that names where in the body it is."""
+    loc = tuple(err["loc"])
+    where = _where(loc)
+    kind = err["type"]
+    if loc == ("alerts",) and kind in ("missing", "list_type"):
+        return "missing 'alerts' list: is this an Alertmanager webhook payload?"
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return f"{where} must be an object"
+    if where.endswith("truncatedAlerts"):
+        return f"{where} must be a non-negative integer, got {err.get('input')!r}"[:200]
+    if kind == "string_type":
+        return f"{where} must be a string"
+    return f"{where}: {err['msg']}"
+
+
+def read_payload(body: bytes) -> WebhookPayload:
+    """Decode and check a webhook body; raises :class:`InvalidPayload` saying what is wrong and where."""
     try:
         data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidPayload(f"body is not JSON: {exc.msg if hasattr(exc, 'msg') else exc}") from None
     if not isinstance(data, dict):
         raise InvalidPayload("body must be a JSON object (an Alertmanager webhook payload)")
-    alerts = data.get("alerts")
-    if not isinstance(alerts, list):
-        raise InvalidPayload("missing 'alerts' list: is this an Alertmanager webhook payload?")
-    checked = []
-    for i, alert in enumerate(alerts):
-        if not isinstance(alert, dict):
-            raise InvalidPayload(f"alerts[{i}] must be an object")
-        checked.append(
-            Alert(
-                labels=str_map(alert.get("labels"), f"alerts[{i}].labels"),
-                annotations=str_map(alert.get("annotations"), f"alerts[{i}].annotations"),
-                fields=alert,
-            )
-        )
-    return Payload(alerts=tuple(checked), fields=data)
+    try:
+        return WebhookPayload.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidPayload(_reason(exc.errors(include_url=False)[0])) from None

@@ -8,6 +8,7 @@ import time
 from prometheus_client import REGISTRY, generate_latest
 
 from exporter import __version__, contract
+from exporter.budget import SeriesBudget
 from exporter.config import Config
 from exporter.exposition import Exposition, render_metricset
 from exporter.httpserver import Router, Server
@@ -65,7 +66,8 @@ class App:
         self.router = Router()
         self.ingest: EventIngest | None = None
         if config.events is not None:
-            self.events_live = LiveMetrics()
+            budget = SeriesBudget(config.events.max_series_per_family, config.events.max_series)
+            self.events_live = LiveMetrics(budget)
             self.ingest = EventIngest(config.events, self.events_live, pricing=self.pricing)
             self.exposition.attach_live("events", self.events_live)
             self.router.add(
@@ -92,9 +94,16 @@ class App:
                 config_path=config.path or None,
                 events_source=config.events.name if config.events is not None else None,
                 simulator_url=simulator_url,
+                health_problems=self.health_problems,
+                waiting_sources=self.waiting_sources,
             ),
         )
         self.server = Server(self.router, host, port)
+        self.daily_report = None
+        if config.report is not None and config.report.enabled:
+            from exporter.report_send import DailyReport
+
+            self.daily_report = DailyReport(config)
 
     @property
     def url(self) -> str:
@@ -106,6 +115,8 @@ class App:
             poller.start()
         if self.probes is not None:
             self.probes.start()
+        if self.daily_report is not None:
+            self.daily_report.start()
         log.info(
             "llmpulse %s listening on %s with %d sources, %d probes, events %s",
             __version__,
@@ -123,6 +134,8 @@ class App:
             self.probes.stop()
         if self.ingest is not None:
             self.ingest.close()
+        if self.daily_report is not None:
+            self.daily_report.stop()
         for poller in self.pollers:
             poller.stop(timeout=2.0)
         self.server.stop()
@@ -130,3 +143,22 @@ class App:
     def ready(self) -> bool:
         """Ready once every source has finished its first poll (successful or not)."""
         return all(p.status().polls > 0 for p in self.pollers)
+
+    def waiting_sources(self) -> list[str]:
+        """Sources that have not finished their first poll yet."""
+        return [p.config.name for p in self.pollers if p.status().polls == 0]
+
+    def health_problems(self) -> list[str]:
+        """Why this process should be restarted: a background loop that stopped, or /metrics that cannot render.
+        Empty when healthy."""
+        problems = [f"source {p.config.name}: poll loop stopped" for p in self.pollers if not p.alive()]
+        if self.probes is not None:
+            problems += [f"probe {name}: probe loop stopped" for name in self.probes.stopped()]
+        if self.ingest is not None and not self.ingest.alive():
+            problems.append("events: window timer stopped")
+        try:
+            self.exposition.body()
+        except Exception as exc:
+            log.exception("/metrics cannot render")
+            problems.append(f"/metrics cannot render: {type(exc).__name__}")
+        return problems

@@ -18,6 +18,7 @@ from exporter import __version__
 from exporter.config import Config, ConfigError, load_config, parse_config, require_something_to_do
 from exporter.history_cli import backfill as backfill_command
 from exporter.history_cli import export as export_command
+from exporter.history_cli import report as report_command
 from exporter.httpserver import parse_listen
 from exporter.logs import setup_logging
 from exporter.stack_cli import stack as stack_group
@@ -330,3 +331,4 @@ def generate(config_path: Path | None, out_dir: Path, check: bool) -> None:
 main.add_command(stack_group, "stack")
 main.add_command(backfill_command, "backfill")
 main.add_command(export_command, "export")
+main.add_command(report_command, "report")

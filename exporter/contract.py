@@ -55,6 +55,11 @@ class Family:
             if not LABEL_RE.match(label) or label in RESERVED_LABELS:
                 raise ValueError(f"invalid label {label!r} on {self.name}")
 
+    def __hash__(self) -> int:
+        # Families key every per-series dict (poll sums, the month-to-date guard, rendering), so this runs once per
+        # series and poll: hash the name (equal families have equal names) instead of a tuple of every field.
+        return hash(self.name)
+
     @property
     def all_labels(self) -> frozenset[str]:
         return frozenset(self.labels) | frozenset(self.optional_labels)
@@ -212,7 +217,7 @@ SOURCE_POLL_ERRORS = _family(
     "counter",
     "Failed polls of this source by reason (http_4xx, http_5xx, rate_limited, timeout, connection, tls, "
     "invalid_response, pagination, blocked = a CDN/bot challenge instead of the API, endpoint_retired = HTTP 410, "
-    "internal).",
+    "internal: an unexpected error inside llmpulse).",
     ("reason",),
     group="self",
 )
@@ -228,6 +233,32 @@ SOURCE_SERIES = _family(
     "llmpulse_source_series",
     "gauge",
     "Series this source contributes to the exposition in its current snapshot (a cardinality guard).",
+    group="self",
+)
+LABEL_VALUES_REPAIRED = _family(
+    "llmpulse_label_values_repaired_total",
+    "counter",
+    "Label values from this source's provider answers (project names, models, line items, status components, "
+    "http_json labels) that were not valid Unicode, e.g. half an emoji, and were exported with U+FFFD "
+    "replacement characters instead; counted per poll.",
+    group="self",
+)
+SERIES_FOLDED = _family(
+    "llmpulse_series_folded_total",
+    "counter",
+    "Samples of this source that would have created a series beyond its series budget (per family or per source, "
+    "see max_series_per_family and max_series) and were added to the family's 'other' series instead: for "
+    "/events one per event, for a polled source one per folded series and poll.",
+    ("metric",),
+    group="self",
+)
+EXPOSITION_RENDER_FAILURES = _family(
+    "llmpulse_exposition_render_failures_total",
+    "counter",
+    "Times a metric family could not be rendered and was left out of /metrics while the rest was served (a bug "
+    "in llmpulse: the log has the details).",
+    ("metric",),
+    base=False,
     group="self",
 )
 BUILD_INFO = _family(

@@ -10,14 +10,19 @@ them), so a change in one family recompresses only that family. A scrape is then
 from __future__ import annotations
 
 import gzip
+import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from prometheus_client.utils import floatToGoString
 
 from exporter import contract
 from exporter.contract import Family
-from exporter.samples import LiveMetrics, MetricSet
+from exporter.samples import LabelKey, LiveMetrics, MetricSet, repair_text
+
+log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -36,40 +41,91 @@ def format_labels(pairs: Iterable[tuple[str, str]]) -> str:
 
 
 def family_header(family: Family) -> bytes:
-    return f"# HELP {family.name} {escape_help(family.help)}\n# TYPE {family.name} {family.type}\n".encode()
+    help_text = escape_help(repair_text(family.help))
+    return f"# HELP {family.name} {help_text}\n# TYPE {family.name} {family.type}\n".encode()
+
+
+class RenderFailures:
+    """Families that could not be rendered: dropped from the page, counted, logged (at most once a minute each).
+
+    Why a process-wide record: rendering happens in pollers, probes and the scrape path alike, and a failure in
+    any of them must show up in ``llmpulse_exposition_render_failures_total`` of the one exposition served.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counts: dict[str, int] = {}
+        self.version = 0
+        self._logged: dict[str, float] = {}
+
+    def record(self, family: Family, exc: BaseException) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self.counts[family.name] = self.counts.get(family.name, 0) + 1
+            self.version += 1
+            quiet = now - self._logged.get(family.name, -60.0) < 60.0
+            if not quiet:
+                self._logged[family.name] = now
+        if not quiet:
+            log.error("could not render %s; it is left out of /metrics: %r", family.name, exc, exc_info=exc)
+
+    def chunk(self) -> bytes:
+        with self._lock:
+            counts = sorted(self.counts.items())
+        name = contract.EXPOSITION_RENDER_FAILURES.name
+        return "".join(f"{name}{format_labels([('metric', m)])} {n}\n" for m, n in counts).encode()
+
+
+#: The record every renderer of this process reports to.
+RENDER_FAILURES = RenderFailures()
 
 
 def render_metricset(ms: MetricSet, base: Mapping[str, str]) -> dict[Family, bytes]:
-    """Render a poll's samples with ``base`` labels (provider, source, static labels) prepended."""
-    base_pairs = list(base.items())
+    """Render a poll's samples with ``base`` labels (provider, source, static labels) prepended. A family that
+    cannot be rendered is left out (see :class:`RenderFailures`); the others are returned."""
+    base_pairs = [(name, repair_text(value)) for name, value in base.items()]
     out: dict[Family, bytes] = {}
     for family in ms.families():
-        lines = []
-        for key, value in ms.series(family).items():
-            lines.append(f"{family.name}{format_labels(base_pairs + list(key))} {floatToGoString(value)}\n")
-        out[family] = "".join(lines).encode()
+        try:
+            lines = []
+            for key, value in ms.series(family).items():
+                lines.append(f"{family.name}{format_labels(base_pairs + list(key))} {floatToGoString(value)}\n")
+            out[family] = "".join(lines).encode()
+        except Exception as exc:
+            RENDER_FAILURES.record(family, exc)
     return out
 
 
+def _render_histograms(family: Family, hseries: list[tuple[LabelKey, Any]]) -> bytes:
+    lines: list[str] = []
+    for key, hist in hseries:
+        cumulative = 0
+        for bound, count in zip(hist.bounds, hist.counts, strict=True):
+            cumulative += count
+            lines.append(f"{family.name}_bucket{format_labels((*key, ('le', floatToGoString(bound))))} {cumulative}\n")
+        lines.append(f"{family.name}_bucket{format_labels((*key, ('le', '+Inf')))} {hist.count}\n")
+        lines.append(f"{family.name}_sum{format_labels(key)} {floatToGoString(hist.total)}\n")
+        lines.append(f"{family.name}_count{format_labels(key)} {hist.count}\n")
+    return "".join(lines).encode()
+
+
 def render_live(live: LiveMetrics) -> dict[Family, bytes]:
-    """Render live counters, gauges and histograms (labels are stored complete)."""
+    """Render live counters, gauges and histograms (labels are stored complete). A family that cannot be rendered
+    is left out (see :class:`RenderFailures`); the others are returned."""
     _, values, hists = live.snapshot()
     out: dict[Family, bytes] = {}
     for family, series in values.items():
-        out[family] = "".join(f"{family.name}{format_labels(key)} {floatToGoString(v)}\n" for key, v in series).encode()
+        try:
+            out[family] = "".join(
+                f"{family.name}{format_labels(key)} {floatToGoString(v)}\n" for key, v in series
+            ).encode()
+        except Exception as exc:
+            RENDER_FAILURES.record(family, exc)
     for family, hseries in hists.items():
-        lines: list[str] = []
-        for key, hist in hseries:
-            cumulative = 0
-            for bound, count in zip(hist.bounds, hist.counts, strict=True):
-                cumulative += count
-                lines.append(
-                    f"{family.name}_bucket{format_labels((*key, ('le', floatToGoString(bound))))} {cumulative}\n"
-                )
-            lines.append(f"{family.name}_bucket{format_labels((*key, ('le', '+Inf')))} {hist.count}\n")
-            lines.append(f"{family.name}_sum{format_labels(key)} {floatToGoString(hist.total)}\n")
-            lines.append(f"{family.name}_count{format_labels(key)} {hist.count}\n")
-        out[family] = "".join(lines).encode()
+        try:
+            out[family] = _render_histograms(family, hseries)
+        except Exception as exc:
+            RENDER_FAILURES.record(family, exc)
     return out
 
 
@@ -91,6 +147,7 @@ class Exposition:
         self._body: bytes | None = None
         self._body_gz: bytes | None = None
         self.renders = 0
+        self._failures_seen = 0
         self.extra: Callable[[], bytes] | None = None  # small per-scrape tail (process metrics)
 
     def add_family(self, family: Family) -> None:
@@ -131,23 +188,40 @@ class Exposition:
     def body(self, *, compressed: bool = False) -> bytes:
         """The exposition bytes (gzip when ``compressed``), rebuilt only if something changed."""
         self._refresh_live()
+        self._refresh_failures()
         with self._lock:
             if self._body is None or self._body_gz is None:
                 for family in self._dirty:
                     parts = [c[family] for c in self._chunks.values() if c.get(family)]
-                    if parts:
+                    self._family_plain.pop(family, None)
+                    self._family_gzip.pop(family, None)
+                    if not parts:
+                        continue
+                    try:
                         plain = family_header(family) + b"".join(parts)
-                        self._family_plain[family] = plain
-                        self._family_gzip[family] = gzip.compress(plain, compresslevel=5, mtime=0)
-                    else:
-                        self._family_plain.pop(family, None)
-                        self._family_gzip.pop(family, None)
+                        plain_gz = gzip.compress(plain, compresslevel=5, mtime=0)
+                    except Exception as exc:  # never one family for the whole page
+                        RENDER_FAILURES.record(family, exc)
+                        continue
+                    self._family_plain[family] = plain
+                    self._family_gzip[family] = plain_gz
                 self._dirty.clear()
                 self._body = b"".join(self._family_plain.get(f, b"") for f in self._order)
                 self._body_gz = b"".join(self._family_gzip.get(f, b"") for f in self._order)
                 self.renders += 1
             body = self._body_gz if compressed else self._body
         if self.extra is not None:
-            tail = self.extra()
+            try:
+                tail = self.extra()
+            except Exception as exc:  # process metrics are a nicety: the page is served without them
+                log.error("could not collect the process metrics: %r", exc)
+                tail = b""
             body += gzip.compress(tail, compresslevel=1, mtime=0) if compressed else tail
         return body
+
+    def _refresh_failures(self) -> None:
+        """Publish the render-failure counter when it moved (a family must exist before it can fail)."""
+        version = RENDER_FAILURES.version
+        if version != self._failures_seen:
+            self._failures_seen = version
+            self.publish("exposition", {contract.EXPOSITION_RENDER_FAILURES: RENDER_FAILURES.chunk()})

@@ -55,6 +55,34 @@ def classify_exception(exc: BaseException) -> str:
     return "connection"
 
 
+#: What a person should read for the usual low-level failures (urllib3's text names pools, objects and retries).
+_FAILURES = (
+    ("connection refused", "connection refused"),
+    ("name or service not known", "host name not found"),
+    ("nodename nor servname", "host name not found"),
+    ("temporary failure in name resolution", "host name could not be resolved"),
+    ("no route to host", "no route to host"),
+    ("network is unreachable", "network unreachable"),
+    ("connection reset", "connection reset by the server"),
+    ("remote end closed connection", "connection closed by the server without an answer"),
+    ("certificate verify failed", "TLS certificate not trusted"),
+    ("wrong version number", "TLS handshake failed (plain HTTP on an https URL?)"),
+    ("read timed out", "no answer within the timeout"),
+    ("connect timeout", "no connection within the timeout"),
+    ("timed out", "timed out"),
+)
+
+
+def describe_exception(exc: BaseException) -> str:
+    """A short, whole-word reason for a failed call without an HTTP status (``connection refused``), instead of the
+    client library's text; the class of failure (timeout, tls, connection) is :func:`classify_exception`'s."""
+    text = str(exc).lower()
+    for needle, reason in _FAILURES:
+        if needle in text:
+            return reason
+    return {"timeout": "timed out", "tls": "TLS error", "connection": "connection failed"}[classify_exception(exc)]
+
+
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """Seconds from a Retry-After header (delta seconds or an HTTP date); None if absent or unreadable."""
     if not value:
@@ -161,7 +189,7 @@ class ApiClient:
                     self._wait(attempt, None)
                     attempt += 1
                     continue
-                raise ApiError(code, f"{method} {self._safe(path)}: {code}: {self._safe(str(exc))[:200]}") from None
+                raise ApiError(code, f"{method} {self._safe(path)}: {describe_exception(exc)}") from None
             self.on_response(str(resp.status_code))
             if resp.status_code < 400:
                 return resp

@@ -32,7 +32,7 @@ from typing import Any
 import jinja2
 
 from exporter import __version__
-from exporter.alertpayload import InvalidPayload, read_payload, str_map
+from exporter.alertpayload import InvalidPayload, read_payload
 from exporter.httpserver import Request, Response, Router, Server
 
 log = logging.getLogger(__name__)
@@ -52,41 +52,14 @@ _ENV = jinja2.Environment(
 def parse_notification(body: bytes) -> dict[str, Any]:
     """Read an Alertmanager webhook payload (version 4) and keep the fields a person needs."""
     payload = read_payload(body)
-    data = payload.fields
-    kept = [
-        {
-            "status": str(alert.fields.get("status", "")),
-            "labels": alert.labels,
-            "annotations": alert.annotations,
-            "startsAt": str(alert.fields.get("startsAt", "")),
-            "endsAt": str(alert.fields.get("endsAt", "")),
-            "generatorURL": str(alert.fields.get("generatorURL", "")),
-            "fingerprint": str(alert.fields.get("fingerprint", "")),
-        }
+    notification: dict[str, Any] = {"kind": "webhook", "received_at": time.time()}
+    # The webhook's own field names, as the page and the mailpit-style API show them.
+    notification.update(payload.model_dump(by_alias=True, exclude={"alerts"}))
+    notification["alerts"] = [
+        {**alert.model_dump(by_alias=True), "status": alert.status if "status" in alert.model_fields_set else ""}
         for alert in payload.alerts
     ]
-    return {
-        "kind": "webhook",
-        "received_at": time.time(),
-        "status": str(data.get("status", "")),
-        "receiver": str(data.get("receiver", "")),
-        "groupKey": str(data.get("groupKey", "")),
-        "groupLabels": str_map(data.get("groupLabels"), "groupLabels"),
-        "commonLabels": str_map(data.get("commonLabels"), "commonLabels"),
-        "commonAnnotations": str_map(data.get("commonAnnotations"), "commonAnnotations"),
-        "externalURL": str(data.get("externalURL", "")),
-        "truncatedAlerts": _count(data.get("truncatedAlerts"), "truncatedAlerts"),
-        "alerts": kept,
-    }
-
-
-def _count(value: Any, what: str) -> int:
-    """A non-negative whole number (absent or null is 0); anything else refuses the payload with a reason."""
-    if value is None:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidPayload(f"{what} must be a non-negative integer, got {value!r}"[:200])
-    return value
+    return notification
 
 
 def parse_mail(raw: bytes, mail_from: str, rcpt_to: list[str]) -> dict[str, Any]:

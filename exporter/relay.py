@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from exporter import contract
-from exporter.alertpayload import InvalidPayload, read_payload, str_map
+from exporter.alertpayload import InvalidPayload, read_payload
 from exporter.http import USER_AGENT, classify_exception
 from exporter.httpserver import Request, Response, Router
 from exporter.redact import redact
@@ -78,8 +78,7 @@ class Notification:
 _HIDDEN_LABELS = {"alertname", "severity", "job", "instance"}
 
 
-def _since(value: Any) -> str:
-    text = str(value or "")
+def _since(text: str) -> str:
     # 2026-01-15T10:00:00.123+08:00 -> 2026-01-15 10:00:00 (+08:00); keep it readable without parsing zones.
     if len(text) >= 19 and text[10] == "T":
         zone = text[19:].lstrip("0123456789.")
@@ -90,27 +89,26 @@ def _since(value: Any) -> str:
 def parse_payload(body: bytes, max_alerts: int) -> Notification:
     """Read an Alertmanager webhook payload (version 4) and keep what a chat message shows."""
     payload = read_payload(body)
-    data = payload.fields
-    common = str_map(data.get("commonLabels"), "commonLabels")
+    common = payload.common_labels
     views = []
     for alert in payload.alerts:
         labels, notes = alert.labels, alert.annotations
         views.append(
             AlertView(
-                status=str(alert.fields.get("status", "firing")),
+                status=alert.status or "firing",
                 name=labels.get("alertname", "alert"),
                 severity=labels.get("severity", ""),
                 summary=notes.get("summary", ""),
                 description=notes.get("description", ""),
                 where=" ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in _HIDDEN_LABELS),
-                since=_since(alert.fields.get("startsAt")),
+                since=_since(alert.starts_at),
                 runbook_url=notes.get("runbook_url", ""),
                 dashboard_url=notes.get("dashboard_url", ""),
             )
         )
     views.sort(key=lambda v: v.status != "firing")  # firing first
     firing = sum(v.status == "firing" for v in views)
-    status = str(data.get("status") or ("firing" if firing else "resolved"))
+    status = payload.status or ("firing" if firing else "resolved")
     name = common.get("alertname") or (views[0].name if views else "alert")
     title = f"[{status.upper()}{f':{firing}' if status == 'firing' else ''}] {name}"
     if common.get("provider"):
@@ -125,7 +123,7 @@ def parse_payload(body: bytes, max_alerts: int) -> Notification:
         omitted=max(0, len(views) - max_alerts),
         firing=firing,
         resolved=len(views) - firing,
-        external_url=str(data.get("externalURL", "")),
+        external_url=payload.external_url,
     )
 
 

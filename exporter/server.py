@@ -42,6 +42,10 @@ class Endpoints:
     events_source: str | None
     #: ``serve --demo``: the in-process simulator's URL, so the page can show the "break it" commands
     simulator_url: str | None = None
+    #: why the process should be restarted (a loop that stopped, /metrics that cannot render); empty when healthy
+    health_problems: Callable[[], Sequence[str]] = tuple
+    #: sources that have not finished their first poll
+    waiting_sources: Callable[[], Sequence[str]] = tuple
 
 
 def short_error(text: str) -> str:
@@ -69,12 +73,19 @@ def add_routes(router: Router, endpoints: Endpoints) -> None:
         return Response(200, endpoints.metrics_body(gz), headers, CONTENT_TYPE)
 
     def healthy(req: Request) -> Response:
+        problems = endpoints.health_problems()
+        if problems:
+            return Response.text("Unhealthy: " + "; ".join(problems) + ".\n", 503)
         return Response.text("Healthy.\n")
 
     def ready(req: Request) -> Response:
-        if endpoints.ready():
-            return Response.text("Ready.\n")
-        return Response.text("Not ready: waiting for the first poll of every source.\n", 503)
+        problems = endpoints.health_problems()
+        if problems:
+            return Response.text("Not ready: " + "; ".join(problems) + ".\n", 503)
+        waiting = endpoints.waiting_sources()
+        if waiting:
+            return Response.text(f"Not ready: waiting for the first poll of {', '.join(waiting)}.\n", 503)
+        return Response.text("Ready.\n")
 
     def index(req: Request) -> Response:
         sources: list[dict[str, Any]] = [

@@ -108,6 +108,12 @@ def dump_rule_groups(groups: Sequence[Mapping[str, Any]], comments: Mapping[int,
     return "".join(out)
 
 
+def without_notes(groups: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Rule groups without the ``"#"`` notes that :func:`dump_rule_groups` writes as comments: for formats that
+    have no comments (a PrometheusRule, JSON)."""
+    return [{**g, "rules": [{k: v for k, v in r.items() if k != "#"} for r in g["rules"]]} for g in groups]
+
+
 def dump_json(data: Any) -> str:
     """Stable, diff-friendly JSON (Grafana dashboards, fixtures)."""
     return json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n"

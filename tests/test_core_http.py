@@ -7,8 +7,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import requests
 
-from exporter.http import ApiClient, ApiError, paginate, parse_retry_after
+from exporter.http import ApiClient, ApiError, describe_exception, paginate, parse_retry_after
 from exporter.httpserver import Request, Response, Router, Server
 
 SECRET = "sk-admin-supersecretvalue123"
@@ -106,6 +107,29 @@ def test_connection_refused_is_classified() -> None:
         ApiClient("http://127.0.0.1:9", retries=0, on_response=codes.append).get_json("/x")
     assert info.value.reason == "connection"
     assert codes == ["connection"]
+    # A short reason a person reads on the landing page, not the client library's text.
+    assert str(info.value) == "GET /x: connection refused"
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (
+            "HTTPConnectionPool(host='api.example.invalid', port=80): Max retries exceeded with url: /v1 (Caused by "
+            'NameResolutionError("<urllib3.connection.HTTPConnection object at 0x7f>: Failed to resolve '
+            "'api.example.invalid' ([Errno -2] Name or service not known)\"))",
+            "host name not found",
+        ),
+        ("HTTPSConnectionPool(host='x', port=443): Read timed out. (read timeout=10)", "no answer within the timeout"),
+        (
+            "('Connection aborted.', RemoteDisconnected('Remote end closed connection without response'))",
+            "connection closed by the server without an answer",
+        ),
+        ("something nobody has seen before", "connection failed"),
+    ],
+)
+def test_failures_without_a_status_get_a_short_whole_word_reason(text: str, reason: str) -> None:
+    assert describe_exception(requests.ConnectionError(text)) == reason
 
 
 def test_malformed_json_is_invalid_response(server: tuple[Server, list[str]]) -> None:

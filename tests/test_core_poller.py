@@ -23,6 +23,7 @@ class Flaky:
 
     month_to_date = True
     note = ""
+    last_fetch = ""
 
     def __init__(self) -> None:
         self.calls = 0

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 
-from helpers import ROOT, run_cli
+from click.testing import CliRunner
+from helpers import ROOT
 
 from exporter import contract
+from exporter.cli import main
 
 METRICS_DOC = ROOT / "docs" / "metrics.md"
 FIX = (
@@ -29,8 +31,8 @@ def test_every_command_in_the_command_reference_exists() -> None:
     assert expected | {"stack down", "stack inbox"} <= {d.split(" --")[0] for d in documented}
     for command in sorted(documented):
         words = [w for w in command.split() if not w.startswith("-")]
-        result = run_cli(*words, "--help")
-        assert result.returncode == 0, f"llmpulse {command} --help: {result.stderr}"
+        result = CliRunner().invoke(main, [*words, "--help"])
+        assert result.exit_code == 0, f"llmpulse {command} --help: {result.output}"
 
 
 def test_links_between_docs_exist() -> None:

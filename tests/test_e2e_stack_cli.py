@@ -40,6 +40,11 @@ def test_stack_up_status_down(tmp_path: Path) -> None:
         urls = dict(re.findall(r"^\s+(\w+)\s+(http://127\.0\.0\.1:\d+)\S*", up.stdout, re.M))
         assert set(urls) == {"simulator", "exporter", "mailpit", "alertmanager", "prometheus"}, up.stdout
         assert "stop with: llmpulse stack down" in up.stdout
+        # Every page `up` prints exists on the binaries it runs (Debian's: the classic UI, Alertmanager's API).
+        pages = re.findall(r"^\s+\w+\s+(http://127\.0\.0\.1:\d+\S*)", up.stdout, re.M)
+        assert len(pages) == 5
+        for page in pages:
+            assert requests.get(page, timeout=10).status_code == 200, page
         state = json.loads(state_file.read_text())
         pids = [int(p["pid"]) for p in state["pids"].values()]
         assert len(pids) == 5 and all(_alive(p) for p in pids)

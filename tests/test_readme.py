@@ -12,7 +12,10 @@ import venv
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, run_cli
+from click.testing import CliRunner
+from helpers import ROOT
+
+from exporter.cli import main
 
 README = (ROOT / "README.md").read_text()
 
@@ -72,8 +75,8 @@ def test_every_command_the_readme_shows_exists() -> None:
     shown = set(re.findall(r"^\s*llmpulse ([a-z-]+(?: (?:up|down|status|reload|inbox))?)", README, re.M))
     assert {"serve", "check-config", "stack up", "stack status", "stack down"} <= shown
     for command in shown:
-        result = run_cli(*command.split(), "--help")
-        assert result.returncode == 0, f"llmpulse {command} --help: {result.stderr}"
+        result = CliRunner().invoke(main, [*command.split(), "--help"])
+        assert result.exit_code == 0, f"llmpulse {command} --help: {result.output}"
 
 
 def test_links_from_the_readme_exist() -> None:

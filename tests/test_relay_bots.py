@@ -289,7 +289,9 @@ def test_bad_requests_are_refused_and_counted(tmp_path: Path, bots: FakeBots) ->
 
 
 def test_without_a_relay_section_nothing_is_served(tmp_path: Path) -> None:
-    with exporter({}, tmp_path) as proc:
+    # Something to monitor (an empty config is refused), but no relay: section.
+    status_page = {"type": "statuspage", "name": "s", "base_url": f"http://127.0.0.1:{free_port()}"}
+    with exporter({"sources": [status_page]}, tmp_path) as proc:
         assert post(proc, "/relay/feishu/oncall", payload()).status_code == 404
         assert "llmpulse_relay_notifications_total" not in proc.metrics().names()
 

@@ -100,10 +100,15 @@ def _label(value: Any, null_as: str) -> str:
 
 
 def openai_expected(
-    sim_url: str, group_by: Sequence[str] = ("project", "model"), limit: int = 7
+    sim_url: str,
+    group_by: Sequence[str] = ("project", "model"),
+    limit: int = 7,
+    window: tuple[datetime, datetime] | None = None,
 ) -> dict[Series, Decimal]:
-    """Month-to-date sums from the simulator's OpenAI pages (plain repeated ``group_by`` keys)."""
-    start = int(month_start().timestamp())
+    """Month-to-date sums from the simulator's OpenAI pages (plain repeated ``group_by`` keys); with ``window``,
+    the sums over ``[start, end)`` instead."""
+    start = int((window[0] if window else month_start()).timestamp())
+    end = [("end_time", int(window[1].timestamp()))] if window else []
     sums: dict[Series, Decimal] = defaultdict(Decimal)
 
     def labels_of(result: dict[str, Any]) -> dict[str, str]:
@@ -122,7 +127,13 @@ def openai_expected(
 
     fields = [OPENAI_FIELDS[w] for w in group_by]
     for endpoint in OPENAI_USAGE:
-        params = [("start_time", start), ("bucket_width", "1d"), ("limit", limit), *[("group_by", f) for f in fields]]
+        params = [
+            ("start_time", start),
+            *end,
+            ("bucket_width", "1d"),
+            ("limit", limit),
+            *[("group_by", f) for f in fields],
+        ]
         for page in pages(f"{sim_url}/v1/organization/usage/{endpoint}", params, OPENAI_AUTH):
             for bucket in page["data"]:
                 for r in bucket["results"]:
@@ -163,7 +174,7 @@ def openai_expected(
                         ]
                         add("llmpulse_usage_units_total", r[unit], unit=unit, **lab)
     cost_fields = ["project_id", "line_item", *(["api_key_id"] if "api_key" in group_by else [])]
-    params = [("start_time", start), ("limit", limit), *[("group_by", f) for f in cost_fields]]
+    params = [("start_time", start), *end, ("limit", limit), *[("group_by", f) for f in cost_fields]]
     for page in pages(f"{sim_url}/v1/organization/costs", params, OPENAI_AUTH):
         for bucket in page["data"]:
             for r in bucket["results"]:
@@ -179,13 +190,24 @@ def openai_expected(
 
 
 def anthropic_expected(
-    sim_url: str, group_by: Sequence[str] = ("project", "model"), limit: int = 7
+    sim_url: str,
+    group_by: Sequence[str] = ("project", "model"),
+    limit: int = 7,
+    window: tuple[datetime, datetime] | None = None,
 ) -> dict[Series, Decimal]:
-    """Month-to-date sums from the simulator's Anthropic pages; cost cents converted to dollars."""
-    start = month_start().strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Month-to-date sums from the simulator's Anthropic pages; cost cents converted to dollars. With ``window``,
+    the sums over ``[start, end)`` instead."""
+    start = (window[0] if window else month_start()).strftime("%Y-%m-%dT%H:%M:%SZ")
+    end = [("ending_at", window[1].strftime("%Y-%m-%dT%H:%M:%SZ"))] if window else []
     sums: dict[Series, Decimal] = defaultdict(Decimal)
     fields = [ANTHROPIC_FIELDS[w] for w in group_by]
-    params = [("starting_at", start), ("bucket_width", "1d"), ("limit", limit), *[("group_by[]", f) for f in fields]]
+    params = [
+        ("starting_at", start),
+        *end,
+        ("bucket_width", "1d"),
+        ("limit", limit),
+        *[("group_by[]", f) for f in fields],
+    ]
     for page in pages(f"{sim_url}/v1/organizations/usage_report/messages", params, ANTHROPIC_AUTH):
         for bucket in page["data"]:
             for r in bucket["results"]:
@@ -209,6 +231,7 @@ def anthropic_expected(
                     sums[("llmpulse_usage_units_total", frozenset({**lab, "unit": unit}.items()))] += Decimal(value)
     params = [
         ("starting_at", start),
+        *end,
         ("limit", min(limit, 31)),
         ("group_by[]", "workspace_id"),
         ("group_by[]", "description"),

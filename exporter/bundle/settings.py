@@ -20,6 +20,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from exporter import contract
+from exporter.bundle.kubernetes.settings import KubernetesSettings
 from exporter.durations import parse_duration
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -618,6 +619,8 @@ class BundleConfig(BaseModel):
     # The oldest Alertmanager the generated config must load in (Debian ships 0.25). Fields newer versions read
     # (wechat api_secret_file: 0.31) are used only when this allows them.
     alertmanager_version: Literal["0.25", "0.26", "0.27", "0.28", "0.31"] = "0.25"
+    # The Kubernetes manifests (deploy/kubernetes): namespace, image, replicas, labels the Operator selects.
+    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
 
     @model_validator(mode="after")
     def _consistent(self) -> BundleConfig:

@@ -14,6 +14,8 @@ from exporter.bundle import alertmanager as am
 from exporter.bundle.am_templates import TEMPLATE_FILE, template_text
 from exporter.bundle.dashboards import grafana_files
 from exporter.bundle.demofile import stack_files
+from exporter.bundle.kubernetes.kustomize import kubernetes_files
+from exporter.bundle.mixin import mixin_files
 from exporter.bundle.prometheus import prometheus_config
 from exporter.bundle.rule_tests import test_files
 from exporter.bundle.rules import ALERTS_FILE, RULES_FILE, alert_groups, recording_groups
@@ -27,7 +29,14 @@ if TYPE_CHECKING:
 
 PROMETHEUS_FILE = "prometheus/prometheus.yml"
 # Directories whose every file the generator owns: a generated file there that is no longer produced is stale.
-OWNED_DIRS = ("prometheus/rules", "prometheus/tests", "alertmanager/templates", "alertmanager/tests")
+OWNED_DIRS = (
+    "prometheus/rules",
+    "prometheus/tests",
+    "alertmanager/templates",
+    "alertmanager/tests",
+    "deploy/kubernetes",
+    "deploy/kube-prometheus-stack",
+)
 
 
 def _yaml(source: str, data: Any, note: str = "") -> str:
@@ -69,8 +78,11 @@ def bundle_files(settings: BundleConfig | None = None, topology: Topology = COMP
         {"_comment": f"{GENERATED} Template test data (webhook payload shape).", **am.template_data(s)}
     )
     files[RUNBOOKS_FILE] = runbooks_markdown(s, header("exporter/bundle/runbooks.py", comment="").replace("\n ", "\n"))
-    files.update(grafana_files(s, topology))
+    grafana = grafana_files(s, topology)
+    files.update(grafana)
     files.update(stack_files(s, topology))
+    files.update(kubernetes_files(s, grafana))
+    files.update(mixin_files(s, grafana))
     return files
 
 

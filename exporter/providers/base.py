@@ -71,20 +71,19 @@ def require(data: Any, key: str, kind: type | tuple[type, ...], where: str) -> A
 
 
 def number(value: Any, where: str) -> float:
-    """A finite JSON number or numeric string (providers disagree: DeepSeek, SiliconFlow and OpenAI's costs
-    sometimes send strings). NaN and infinities (``"NaN"``, ``1e999``) are refused: no sum or alert survives one."""
+    """A finite JSON number or numeric string (providers disagree: DeepSeek and SiliconFlow send strings)."""
     if isinstance(value, bool):
         raise ApiError("invalid_response", f"{where}: expected a number, got a boolean")
-    parsed: float | None = None
+    result: float | None = None
     try:
         if isinstance(value, int | float):
-            parsed = float(value)
+            result = float(value)
         elif isinstance(value, str):
-            parsed = float(value.strip())
+            result = float(value.strip())
     except (ValueError, OverflowError):
-        parsed = None if isinstance(value, str) else math.inf
-    if parsed is None:
-        raise ApiError("invalid_response", f"{where}: expected a number, got {value!r}"[:200])
-    if not math.isfinite(parsed):
-        raise ApiError("invalid_response", f"{where}: {value!r} is not a finite number"[:200])
-    return parsed
+        result = None
+    if result is not None and not math.isfinite(result):
+        raise ApiError("invalid_response", f"{where}: {str(value)[:40]!r} is not a finite number")
+    if result is not None:
+        return result
+    raise ApiError("invalid_response", f"{where}: expected a number, got {value!r}"[:200])

@@ -8,6 +8,7 @@ to float once at the end makes the exported value independent of page size and r
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
@@ -15,7 +16,7 @@ from typing import Any, Protocol
 
 from exporter.contract import Family
 from exporter.http import ApiClient, ApiError, paginate
-from exporter.samples import MetricSet
+from exporter.samples import LabelKey, MetricSet, label_key
 
 #: Label value of a required dimension (project, model) that the source does not break down by (group_by).
 UNGROUPED = "all"
@@ -69,14 +70,21 @@ def dimension(result: Mapping[str, Any], field: str, grouped: bool, null_as: str
     return str(value)
 
 
-SeriesKey = tuple[Family, tuple[tuple[str, str], ...]]
+#: Labels of a sum, sorted by name (a hashable, order-free form of keyword arguments).
+SortedLabels = tuple[tuple[str, str], ...]
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _contract_key(family: Family, labels: SortedLabels) -> LabelKey:
+    """The MetricSet key of a sum's labels, checked against the contract once per series, not once per poll."""
+    return label_key(family, dict(labels))
 
 
 class Totals:
     """Exact per-series sums across buckets and pages, written into a :class:`MetricSet` at the end."""
 
     def __init__(self) -> None:
-        self._sums: dict[SeriesKey, Decimal] = {}
+        self._sums: dict[Family, dict[SortedLabels, Decimal]] = {}
 
     def for_bucket(self, start: float) -> Totals:
         """Where a bucket's results go: one Totals sums every bucket (see :class:`BucketSink`)."""
@@ -84,18 +92,27 @@ class Totals:
 
     def merge(self, other: Totals) -> None:
         """Add every sum of ``other`` (exact: the result does not depend on how the buckets were split)."""
-        sums = self._sums
-        for key, value in other._sums.items():
-            sums[key] = sums[key] + value if key in sums else value
+        for family, theirs in other._sums.items():
+            ours = self._sums.get(family)
+            if ours is None:
+                self._sums[family] = dict(theirs)
+                continue
+            for labels, value in theirs.items():
+                ours[labels] = ours[labels] + value if labels in ours else value
 
     def copy(self) -> Totals:
         out = Totals()
-        out._sums = dict(self._sums)
+        out._sums = {family: dict(sums) for family, sums in self._sums.items()}
         return out
 
     def any_below(self, other: Totals) -> bool:
         """Whether any series of ``other`` is lower here (missing counts as 0): a downward revision."""
-        return any(self._sums.get(key, Decimal(0)) < value for key, value in other._sums.items())
+        zero = Decimal(0)
+        for family, theirs in other._sums.items():
+            ours = self._sums.get(family, {})
+            if any(ours.get(labels, zero) < value for labels, value in theirs.items()):
+                return True
+        return False
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Totals) and self._sums == other._sums
@@ -103,25 +120,31 @@ class Totals:
     __hash__ = None  # type: ignore[assignment]  # mutable
 
     def add(self, family: Family, value: Decimal | int, **labels: str) -> None:
-        key = (family, tuple(sorted(labels.items())))
-        self._sums[key] = self._sums.get(key, Decimal(0)) + Decimal(value)
+        sums = self._sums.get(family)
+        if sums is None:
+            sums = self._sums[family] = {}
+        key = tuple(sorted(labels.items()))
+        sums[key] = sums[key] + Decimal(value) if key in sums else Decimal(value)
 
     def get(self, family: Family, **labels: str) -> Decimal | None:
-        return self._sums.get((family, tuple(sorted(labels.items()))))
+        return self._sums.get(family, {}).get(tuple(sorted(labels.items())))
 
     def __len__(self) -> int:
-        return len(self._sums)
+        return sum(len(sums) for sums in self._sums.values())
 
     def items(self) -> Iterator[tuple[Family, dict[str, str], Decimal]]:
         """Every exact sum with its family and labels (exports need the Decimal, not the float)."""
-        for (family, labels), value in self._sums.items():
-            yield family, dict(labels), value
+        for family, sums in self._sums.items():
+            for labels, value in sums.items():
+                yield family, dict(labels), value
 
     def metricset(self, ms: MetricSet | None = None) -> MetricSet:
-        """Write the totals (labels are checked against the contract here)."""
+        """Write the totals (labels are checked against the contract, once per series the process has seen)."""
         ms = ms if ms is not None else MetricSet()
-        for (family, labels), value in self._sums.items():
-            ms.set(family, float(value), **dict(labels))
+        for family, sums in self._sums.items():
+            series = dict(ms.series(family))
+            series.update((_contract_key(family, labels), float(value)) for labels, value in sums.items())
+            ms.replace_series(family, series)
         return ms
 
 

@@ -29,8 +29,9 @@ from exporter.simulator import (
     stepfun,
     zhipu,
 )
+from exporter.simulator.admin import BadBody, read_body
 from exporter.simulator.common import DEMO_KEY, DEMO_MANAGEMENT_KEY
-from exporter.simulator.faults import FaultRegistry
+from exporter.simulator.faults import FaultRegistry, FaultsBody
 from exporter.simulator.usage_data import OrgSize
 
 __all__ = ["DEMO_KEY", "DEMO_MANAGEMENT_KEY", "OrgSize", "Simulator"]
@@ -67,8 +68,7 @@ class Simulator:
         for module in SIM_MODULES:
             module.register(self)
             self.modules.append(module.__name__.rsplit(".", 1)[-1])
-        for provider, spec in (faults or {}).items():
-            self.faults.set(provider, spec)
+        self.faults.set_many(faults or {})
 
     def key_ok(self, key: str | None) -> bool:
         return bool(key) and key in self.keys
@@ -96,13 +96,9 @@ class Simulator:
         @r.route("POST", "/_sim/faults")
         def set_faults(req: Request) -> Response:
             try:
-                body = req.json()
-                if not isinstance(body, dict):
-                    raise ValueError("body must be an object of provider -> switches")
-                for provider, spec in body.items():
-                    self.faults.set(provider, spec)
-            except (ValueError, TypeError) as exc:
-                return Response.json({"error": str(exc)}, 400)
+                self.faults.set_many(read_body(req, FaultsBody).root)
+            except BadBody as exc:
+                return exc.response()
             return Response.json(self.faults.snapshot())
 
         @r.route("DELETE", "/_sim/faults")

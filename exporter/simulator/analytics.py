@@ -29,9 +29,12 @@ from __future__ import annotations
 import base64
 import math
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from exporter.httpserver import Request, Response
+from exporter.simulator.admin import AdminModel, BadBody, read_body
 from exporter.simulator.common import stable_random, with_faults
 
 PROVIDER = "analytics"
@@ -159,6 +162,13 @@ def _basic_ok(sim: Any, req: Request) -> bool:
     return user.startswith("pk-lf-") and sim.key_ok(secret)
 
 
+class AnalyticsKnobs(AdminModel):
+    """``/_sim/analytics``: fields to leave out of the answers, and how many days the bot analytics cover."""
+
+    drop_fields: list[str] | None = None
+    bot_days: Annotated[int, Field(ge=1, le=92)] | None = None
+
+
 def register(sim: Any) -> None:
     state = sim.state.setdefault(PROVIDER, {})
 
@@ -265,14 +275,8 @@ def register(sim: Any) -> None:
     @router.route("POST", "/_sim/analytics")
     def set_admin(req: Request) -> Response:
         try:
-            body = req.json()
-            if not isinstance(body, dict) or set(body) - {"drop_fields", "bot_days"}:
-                raise ValueError("expected {drop_fields: [names], bot_days: N}")
-            fields = body.get("drop_fields", state["drop_fields"])
-            days = int(body.get("bot_days", state["bot_days"]))
-            if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields) or not 1 <= days <= 92:
-                raise ValueError("drop_fields must be a list of names and bot_days within 1..92")
-        except (ValueError, TypeError) as exc:
-            return Response.json({"error": str(exc)}, 400)
-        state.update({"drop_fields": fields, "bot_days": days})
+            body = read_body(req, AnalyticsKnobs)
+        except BadBody as exc:
+            return exc.response()
+        state.update(body.model_dump(exclude_none=True))
         return Response.json(dict(state))

@@ -10,38 +10,41 @@ from __future__ import annotations
 import random
 import threading
 import time
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveInt, RootModel, StrictBool
+
+from exporter.simulator.admin import AdminModel, validate
+
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
 
 ERROR_BODIES: dict[str, Any] = {}
 
 
-@dataclass
-class FaultSpec:
-    latency: float = 0.0  # seconds added to every answer
-    latency_jitter: float = 0.0  # +/- uniform jitter on latency (seconds)
-    slow_rate: float = 0.0  # share of calls that get slow_latency instead
-    slow_latency: float = 0.0
-    error_rate: float = 0.0  # share of calls answered with error_status
-    error_status: int = 503
-    error_type: str = ""  # provider error type/code of those errors ("" = the status's usual one)
-    burst_429: int = 0  # the next N calls answer 429
-    retry_after: int = 1  # Retry-After of those 429s (seconds)
-    malformed: int = 0  # the next N answers have a broken JSON body
-    fail_page: int = 0  # paginated endpoints: page number (1-based) that fails...
-    fail_page_status: int = 500  # ...with this status (0 = malformed body)
-    fail_page_count: int = 1  # ...this many times (then pages work again)
-    stall: float = 0.0  # streams stop sending for this many seconds after the first event
-    stall_rate: float = 1.0  # share of streams that stall when stall > 0
-    down: bool = False  # refuse everything with 503
+class FaultSpec(AdminModel):
+    """The fault switches of one provider (``*``: of all that have none of their own), as ``/_sim/faults`` takes
+    them. Mutable: the countdown switches (burst_429, malformed, fail_page_count) count down as they are used."""
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FaultSpec:
-        names = {f.name for f in fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"unknown fault switches: {sorted(unknown)}")
-        return cls(**data)
+    latency: NonNegativeFloat = 0.0  # seconds added to every answer
+    latency_jitter: NonNegativeFloat = 0.0  # +/- uniform jitter on latency (seconds)
+    slow_rate: Share = 0.0  # share of calls that get slow_latency instead
+    slow_latency: NonNegativeFloat = 0.0
+    error_rate: Share = 0.0  # share of calls answered with error_status
+    error_status: PositiveInt = 503  # an HTTP status, or a provider code (Coze answers 200 with code 4013)
+    error_type: str = ""  # provider error type/code of those errors ("" = the status's usual one)
+    burst_429: NonNegativeInt = 0  # the next N calls answer 429
+    retry_after: NonNegativeInt = 1  # Retry-After of those 429s (seconds)
+    malformed: NonNegativeInt = 0  # the next N answers have a broken JSON body
+    fail_page: NonNegativeInt = 0  # paginated endpoints: page number (1-based) that fails...
+    fail_page_status: int = Field(default=500, ge=0, le=599)  # ...with this status (0 = malformed body)
+    fail_page_count: NonNegativeInt = 1  # ...this many times (then pages work again)
+    stall: NonNegativeFloat = 0.0  # streams stop sending for this many seconds after the first event
+    stall_rate: Share = 1.0  # share of streams that stall when stall > 0
+    down: StrictBool = False  # refuse everything with 503
+
+
+#: ``/_sim/faults``: provider (or ``*``) -> the switches to change.
+FaultsBody = RootModel[dict[str, dict[str, Any]]]
 
 
 class FaultRegistry:
@@ -59,10 +62,19 @@ class FaultRegistry:
             self._rngs.clear()
 
     def set(self, provider: str, data: dict[str, Any], merge: bool = True) -> None:
+        """Change one provider's switches; raises :class:`~exporter.simulator.admin.BadBody` (nothing changes)."""
+        self.set_many({provider: data}, merge)
+
+    def set_many(self, changes: dict[str, dict[str, Any]], merge: bool = True) -> None:
+        """Change several providers' switches at once: all are checked first, so a bad one changes nothing."""
         with self._lock:
-            base = asdict(self.specs.get(provider, FaultSpec())) if merge else {}
-            base.update(data)
-            self.specs[provider] = FaultSpec.from_dict(base)
+            checked = {}
+            for provider, data in changes.items():
+                if not isinstance(data, dict):
+                    validate(FaultSpec, data, provider)  # raises, naming the provider
+                base = self.specs[provider].model_dump() if merge and provider in self.specs else {}
+                checked[provider] = validate(FaultSpec, {**base, **data}, provider)
+            self.specs.update(checked)
 
     def spec(self, provider: str) -> FaultSpec:
         with self._lock:
@@ -118,6 +130,6 @@ class FaultRegistry:
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
-                "faults": {k: asdict(v) for k, v in self.specs.items()},
+                "faults": {k: v.model_dump() for k, v in self.specs.items()},
                 "served": {k: dict(v) for k, v in self.served.items()},
             }

@@ -51,7 +51,10 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import Field, PositiveFloat, StrictBool, field_validator
+
 from exporter.httpserver import Request, Response, sleep_chunks
+from exporter.simulator.admin import AdminModel, BadBody, read_body
 from exporter.simulator.common import dumps, malformed_body, stable_random
 
 KEYS = ("openai_chat", "anthropic_messages", "coze_chat", "models")
@@ -708,28 +711,35 @@ def _models(inf: Inference, req: Request) -> Response:
     )
 
 
+class InferenceKnobs(AdminModel):
+    """``/_sim/inference``: rate-limit headers on or off, and the simulated limits per key and resource."""
+
+    ratelimit_headers: StrictBool | None = None
+    limits: dict[str, dict[str, PositiveFloat]] = Field(default_factory=dict)
+
+    @field_validator("limits")
+    @classmethod
+    def _known(cls, limits: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        for key, values in limits.items():
+            if key not in DEFAULT_LIMITS:
+                raise ValueError(f"unknown key {key!r}; expected one of {', '.join(DEFAULT_LIMITS)}")
+            unknown = set(values) - set(DEFAULT_LIMITS[key])
+            if unknown:
+                raise ValueError(f"{key}: unknown resource(s) {sorted(unknown)}; expected {list(DEFAULT_LIMITS[key])}")
+        return limits
+
+
 def _admin(inf: Inference, req: Request) -> Response:
     try:
-        body = req.json()
-        if not isinstance(body, dict) or set(body) - {"ratelimit_headers", "limits"}:
-            raise ValueError("expected {ratelimit_headers: bool, limits: {key: {resource: number}}}")
-        limits = body.get("limits") or {}
-        for key, values in limits.items():
-            if (
-                key not in DEFAULT_LIMITS
-                or not isinstance(values, dict)
-                or set(values) - set(DEFAULT_LIMITS[key])
-                or not all(isinstance(v, int | float) and v > 0 for v in values.values())
-            ):
-                raise ValueError(f"limits.{key}: unknown key, resource or non-positive value")
-    except (ValueError, UnicodeDecodeError) as exc:
-        return Response.json({"error": str(exc)}, 400)
+        body = read_body(req, InferenceKnobs)
+    except BadBody as exc:
+        return exc.response()
     with inf.lock:
-        if "ratelimit_headers" in body:
-            inf.headers_on = bool(body["ratelimit_headers"])
+        if body.ratelimit_headers is not None:
+            inf.headers_on = body.ratelimit_headers
             inf.sim.state["inference"]["ratelimit_headers"] = inf.headers_on
-        for key, values in limits.items():
-            inf.limits[key].update({k: float(v) for k, v in values.items()})
+        for key, values in body.limits.items():
+            inf.limits[key].update(values)
     return Response.json({"ratelimit_headers": inf.headers_on, "limits": inf.limits})
 
 

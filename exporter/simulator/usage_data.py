@@ -51,11 +51,14 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
 
 from exporter.httpserver import Request, Response
+from exporter.simulator.admin import AdminModel, BadBody, read_body
 from exporter.simulator.common import broken_page, stable_random
 
 HOUR = 3600
@@ -515,9 +518,6 @@ def group(
 
 
 # --- admin knobs ----------------------------------------------------------------------------------------------------
-SHAPES = ("current", "legacy")
-
-
 def _default_knobs() -> dict[str, Any]:
     return {"multiplier": 1.0, "revise": 1.0, "revise_days": {}, "shape": "current"}
 
@@ -539,37 +539,6 @@ def revised_days(sim: Any) -> dict[int, Decimal]:
     for day, f in knobs(sim)["revise_days"].items():
         out[int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()) // DAY] = Decimal(repr(float(f)))
     return out
-
-
-def _check_revise_days(value: Any) -> str | None:
-    """Why a ``revise_days`` value is not an object of ``YYYY-MM-DD`` -> positive factor, or None."""
-    if not isinstance(value, dict):
-        return "revise_days must be an object of YYYY-MM-DD -> factor"
-    for day, f in value.items():
-        try:
-            datetime.strptime(str(day), "%Y-%m-%d")
-        except ValueError:
-            return f"revise_days: {day!r} is not a YYYY-MM-DD date"
-        if isinstance(f, bool) or not isinstance(f, int | float) or not 0 < f < 1e6:
-            return f"revise_days: the factor of {day} must be a positive number"
-    return None
-
-
-def _check_knob(name: str, value: Any) -> str | None:
-    """Why a ``/_sim/usage`` knob value is not acceptable, or None."""
-    if name == "revise_days":
-        return _check_revise_days(value)
-    if name == "shape":
-        return None if value in SHAPES else f"shape must be one of {', '.join(SHAPES)}"
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1e6:
-        return f"{name} must be a positive number"
-    return None
-
-
-def _knob_value(name: str, value: Any) -> Any:
-    if name == "revise_days":
-        return {str(d): float(f) for d, f in value.items()}
-    return value if name == "shape" else float(value)
 
 
 def factor(sim: Any) -> Decimal:
@@ -615,6 +584,26 @@ class UsageAdmin:
             self.log.clear()
 
 
+Multiplier = Annotated[float, Field(gt=0, lt=1e6, strict=True)]
+
+
+class UsageKnobs(AdminModel):
+    """``/_sim/usage``: scale the simulated spend (``multiplier``), revise past totals (``revise``) or single days
+    (``revise_days``), or switch the answer ``shape`` (current 2026 answers, or the specs' legacy shapes)."""
+
+    multiplier: Multiplier | None = None
+    revise: Multiplier | None = None
+    #: the provider revises single UTC days: YYYY-MM-DD -> factor (0.9 = down, 1.1 = up)
+    revise_days: dict[date, Multiplier] | None = None
+    shape: Literal["current", "legacy"] | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> UsageKnobs:
+        if self.multiplier is None and self.revise is None and self.revise_days is None and self.shape is None:
+            raise ValueError("expected multiplier, revise, revise_days and/or shape")
+        return self
+
+
 def install(sim: Any) -> UsageAdmin:
     """Register ``/_sim/usage`` once per simulator (both provider modules call this) and return its admin."""
     admin: UsageAdmin | None = getattr(sim, "usage_admin", None)
@@ -631,17 +620,13 @@ def install(sim: Any) -> UsageAdmin:
     @sim.router.route("POST", "/_sim/usage")
     def set_usage(req: Request) -> Response:
         try:
-            body = req.json()
-        except ValueError:
-            return Response.json({"error": "body must be JSON"}, 400)
-        knob_names = {"multiplier", "revise", "revise_days", "shape"}
-        if not isinstance(body, dict) or not body or set(body) - knob_names:
-            return Response.json({"error": "expected an object with multiplier, revise, revise_days and/or shape"}, 400)
-        for name, value in body.items():
-            problem = _check_knob(name, value)
-            if problem:
-                return Response.json({"error": problem}, 400)
-        knobs(sim).update({k: _knob_value(k, v) for k, v in body.items()})
+            body = read_body(req, UsageKnobs)
+        except BadBody as exc:
+            return exc.response()
+        changes = body.model_dump(exclude_none=True)
+        if body.revise_days is not None:
+            changes["revise_days"] = {day.isoformat(): f for day, f in body.revise_days.items()}
+        knobs(sim).update(changes)
         return Response.json({**knobs(sim), "factor": float(factor(sim))})
 
     return admin

@@ -1,0 +1,24 @@
+"""The benchmarks run (tiny sizes) and print their figures; the figures themselves are for people, not asserts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_poll_bench_prints_incremental_and_full_figures_that_agree() -> None:
+    tiny = ["--groups", "8", "--days", "2", "--polls", "1", "--guard", "1000,4000"]
+    out = subprocess.run(
+        [sys.executable, "benchmarks/poll_bench.py", *tiny],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
+    ).stdout
+    assert "full:cadence" in out and "window" in out, out
+    assert "incremental / full recompute" in out and "guard, vanished series" in out, out
+    assert "export different values" not in out, out
