@@ -380,6 +380,7 @@ def test_provider_path(base_url: str, path: str) -> None:
     [
         ("https://status.openai.com", "openai"),
         ("https://status.claude.com", "anthropic"),
+        ("https://anthropic.statuspage.io", "anthropic"),  # the Claude page's host that answers every client
         ("https://status.deepseek.com", "deepseek"),
         ("https://groqstatus.com", "groq"),
         ("http://127.0.0.1:9878/status/anthropic", "anthropic"),
