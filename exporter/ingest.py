@@ -229,32 +229,50 @@ class SessionTable:
         return len(self._open)
 
 
+Labels = tuple[tuple[str, str], ...]
+
+
 class _Batch:
-    """Increments of one post, summed per series before touching LiveMetrics (one write per series)."""
+    """Writes of one post, summed per series before touching LiveMetrics: one increment per counter series and one
+    list of observations per histogram series, whatever the number of events. Series are keyed by the family's
+    name and the label pairs as the planner built them (no dict per event)."""
 
     def __init__(self) -> None:
-        # keyed by the family's name: hashing a frozen dataclass hashes all its fields on every lookup
-        self.counts: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        self.counts: dict[tuple[str, Labels], float] = {}
+        self.observed: dict[tuple[str, Labels], list[float]] = {}
         self.families: dict[str, contract.Family] = {}
-        self.observations: list[tuple[contract.Family, dict[str, str], float]] = []
-        self.touches: list[tuple[contract.Family, dict[str, str]]] = []
+        self.touches: list[tuple[contract.Family, Labels]] = []
 
-    def touch(self, family: contract.Family, labels: dict[str, str]) -> None:
+    def touch(self, family: contract.Family, labels: Labels) -> None:
         """Create a series at zero (e.g. the session-length histogram when a session starts), so that rate() and
         increase() count its first observation instead of taking it for the series' birth."""
         self.touches.append((family, labels))
 
-    def inc(self, family: contract.Family, labels: dict[str, str], value: float = 1.0) -> None:
-        key = (family.name, tuple(labels.items()))
-        self.counts[key] = self.counts.get(key, 0.0) + value
-        self.families.setdefault(family.name, family)
+    def inc(self, family: contract.Family, labels: Labels, value: float = 1.0) -> None:
+        key = (family.name, labels)
+        counts = self.counts
+        if key in counts:
+            counts[key] += value
+        else:
+            counts[key] = value
+            self.families[family.name] = family
 
-    def observe(self, family: contract.Family, labels: dict[str, str], value: float) -> None:
-        self.observations.append((family, labels, value))
+    def observe(self, family: contract.Family, labels: Labels, value: float) -> None:
+        key = (family.name, labels)
+        values = self.observed.get(key)
+        if values is None:
+            self.observed[key] = [value]
+            self.families[family.name] = family
+        else:
+            values.append(value)
 
     def to_live(self) -> LiveBatch:
-        incs = [(self.families[name], dict(key), value) for (name, key), value in self.counts.items()]
-        return LiveBatch(touches=list(self.touches), incs=incs, observations=list(self.observations))
+        families = self.families
+        return LiveBatch(
+            touches=[(family, dict(labels)) for family, labels in self.touches],
+            incs=[(families[name], dict(labels), value) for (name, labels), value in self.counts.items()],
+            observations=[(families[name], dict(labels), values) for (name, labels), values in self.observed.items()],
+        )
 
 
 class _Plan:
@@ -298,6 +316,7 @@ class EventIngest:
         self.precision = precision
         self._token = config.token.encode("utf-8")
         self._base = {"provider": config.provider, "source": config.name}
+        self._base_pairs: Labels = tuple(self._base.items())
         self._extra = dict(config.labels)
         self._lock = threading.Lock()
         self._fold = {dim: LabelFolder(dim, config.max_label_values) for dim in LABEL_DIMENSIONS}
@@ -392,15 +411,15 @@ class EventIngest:
         return folded
 
     def _plan_event(self, ev: Event, now: float, plan: _Plan) -> None:
-        base, batch = self._base, plan.batch
+        base, batch = self._base_pairs, plan.batch
         app, channel = self._label("app", ev.app, plan), self._label("channel", ev.channel, plan)
         when = now if ev.timestamp is None else min(ev.timestamp, now)  # the future counts as now
-        batch.inc(contract.EVENTS_RECEIVED, {**base, "event": ev.kind})
+        batch.inc(contract.EVENTS_RECEIVED, (*base, ("event", ev.kind)))
         if ev.kind == "call":
             self._plan_call(ev, app, channel, plan)
         elif ev.kind == "session_start":
-            batch.inc(contract.EVENTS_SESSIONS, {**base, "app": app, "channel": channel})
-            batch.touch(contract.EVENTS_SESSION_DURATION, {**base, "app": app, "channel": channel})
+            batch.inc(contract.EVENTS_SESSIONS, (*base, ("app", app), ("channel", channel)))
+            batch.touch(contract.EVENTS_SESSION_DURATION, (*base, ("app", app), ("channel", channel)))
             assert ev.session_id is not None
             key = SessionTable.key(ev.app, ev.session_id)
             session = _OpenSession(when, now, self._pair(app, channel))
@@ -419,43 +438,36 @@ class EventIngest:
                 seconds = when - opened.started
             if seconds is not None:
                 app, channel = opened.labels if opened else (app, channel)
-                batch.observe(contract.EVENTS_SESSION_DURATION, {**base, "app": app, "channel": channel}, seconds)
+                batch.observe(contract.EVENTS_SESSION_DURATION, (*base, ("app", app), ("channel", channel)), seconds)
         if ev.user_id is not None:
             pair = self._user_pair(app, channel, plan)
             plan.users.append((pair, hash64(ev.user_id), when))
             plan.touched.add(pair)
 
     def _plan_call(self, ev: Event, app: str, channel: str, plan: _Plan) -> None:
-        base, batch = self._base, plan.batch
+        base, batch = self._base_pairs, plan.batch
         model = self._label("model", ev.model, plan)
         outcome = ev.status
-        batch.inc(contract.API_CALLS, {**base, "model": model, "outcome": outcome})
-        batch.inc(contract.EVENTS_CALLS, {**base, "app": app, "channel": channel, "outcome": outcome})
+        batch.inc(contract.API_CALLS, (*base, ("model", model), ("outcome", outcome)))
+        batch.inc(contract.EVENTS_CALLS, (*base, ("app", app), ("channel", channel), ("outcome", outcome)))
         if outcome == "error":
-            batch.inc(
-                contract.ERROR_CODES,
-                {
-                    **base,
-                    "model": model,
-                    "code": self._label("code", ev.code, plan),
-                    "error_type": self._label("error_type", ev.error_type, plan),
-                },
-            )
+            code, error_type = self._label("code", ev.code, plan), self._label("error_type", ev.error_type, plan)
+            batch.inc(contract.ERROR_CODES, (*base, ("model", model), ("code", code), ("error_type", error_type)))
         if ev.duration_ms is not None:
-            batch.observe(contract.API_CALL_DURATION, {**base, "model": model}, ev.duration_ms / 1000.0)
+            batch.observe(contract.API_CALL_DURATION, (*base, ("model", model)), ev.duration_ms / 1000.0)
         tokens = {"input": ev.input_tokens, "output": ev.output_tokens}
         for token_type, n in tokens.items():
             if n:
-                batch.inc(contract.EVENTS_TOKENS, {**base, "model": model, "token_type": token_type}, n)
+                batch.inc(contract.EVENTS_TOKENS, (*base, ("model", model), ("token_type", token_type)), n)
         if not any(tokens.values()):
             return
         usd = self._estimate(ev.model, tokens)
         if usd is None:
             for token_type, n in tokens.items():
                 if n:
-                    batch.inc(contract.UNPRICED_TOKENS, {**base, "model": model, "token_type": token_type}, n)
+                    batch.inc(contract.UNPRICED_TOKENS, (*base, ("model", model), ("token_type", token_type)), n)
         elif usd >= 0:
-            batch.inc(contract.COST_ESTIMATED_USD, {**base, "project": app, "model": model}, usd)
+            batch.inc(contract.COST_ESTIMATED_USD, (*base, ("project", app), ("model", model)), usd)
 
     def _estimate(self, model: str, tokens: dict[str, int]) -> float | None:
         """USD for the tokens from the price table (by the model name as sent), or None when unpriced."""
@@ -496,23 +508,40 @@ class EventIngest:
             }
         return windows
 
-    def _refresh_users(self, pairs: set[tuple[str, str]] | None, now: float) -> None:
-        """Set the distinct-user gauges of ``pairs`` (all when None) where the estimate changed. Holds _lock."""
-        for pair in list(self._users) if pairs is None else pairs:
+    def _refresh_users(self, pairs: set[tuple[str, str]], now: float) -> None:
+        """Set the distinct-user gauges of ``pairs`` after a post. Holds _lock. A window a slot just left is stale
+        and keeps its gauge until the timer rebuilds it (:meth:`tick`): a rebuild costs milliseconds per window
+        and a post must never wait for hundreds of them."""
+        for pair in pairs:
             for name, window in self._users[pair].items():
                 window.advance(now)
-                value = round(window.estimate())
-                key = (*pair, name)
-                if self._exported_users.get(key) != value:
-                    self._exported_users[key] = value
-                    labels = {**self._base, "app": pair[0], "channel": pair[1], "window": name}
-                    self.live.set(contract.EVENTS_DISTINCT_USERS, labels, value, extra=self._extra)
+                if not window.stale:
+                    self._export_users(pair, name, window)
+
+    def _export_users(self, pair: tuple[str, str], name: str, window: SlidingDistinct) -> None:
+        """Set one distinct-user gauge if its estimate changed. Holds _lock."""
+        value = round(window.estimate())
+        key = (*pair, name)
+        if self._exported_users.get(key) != value:
+            self._exported_users[key] = value
+            labels = {**self._base, "app": pair[0], "channel": pair[1], "window": name}
+            self.live.set(contract.EVENTS_DISTINCT_USERS, labels, value, extra=self._extra)
 
     def tick(self, now: float | None = None) -> None:
-        """Slide the distinct-user windows and expire open sessions (the timer calls this)."""
+        """Slide the distinct-user windows and expire open sessions (the timer calls this).
+
+        One window at a time, each under the lock for the few milliseconds its rebuild takes, so posts arriving
+        meanwhile wait for one window, not for all of them (hundreds of pairs x 2 windows took seconds)."""
+        moment = float(self.clock()) if now is None else now
         with self._lock:
-            moment = float(self.clock()) if now is None else now
-            self._refresh_users(None, moment)
+            windows = [(pair, name) for pair, named in self._users.items() for name in named]
+        for pair, name in windows:
+            with self._lock:
+                window = self._users[pair][name]
+                window.advance(moment)
+                self._export_users(pair, name, window)
+            time.sleep(0)  # let a waiting post take the lock (a released lock is not handed over by itself)
+        with self._lock:
             self._sessions.expire(moment)
 
     def _run_timer(self, interval: float) -> None:

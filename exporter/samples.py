@@ -130,17 +130,33 @@ class _Histogram:
         self.total += value
         self.count += 1
 
+    def observe_all(self, values: list[float]) -> None:
+        """Observe every value (a post's observations of one series at once)."""
+        bounds, counts, last, total = self.bounds, self.counts, len(self.counts), self.total
+        for value in values:
+            idx = bisect.bisect_left(bounds, value)
+            if idx < last:
+                counts[idx] += 1
+            total += value  # in order, so the sum is the same bits as observing one by one
+        self.total = total
+        self.count += len(values)
+
 
 _SELF_FAMILIES = frozenset({contract.SERIES_FOLDED, contract.LABEL_VALUES_REPAIRED})
 
 
 @dataclass
 class LiveBatch:
-    """Writes collected first and applied at once by :meth:`LiveMetrics.apply` (labels include the base labels)."""
+    """Writes collected first and applied at once by :meth:`LiveMetrics.apply` (labels include the base labels).
+    Observations come per series: every value observed into one histogram series, in order."""
 
     touches: list[tuple[Family, dict[str, str]]] = field(default_factory=list)
     incs: list[tuple[Family, dict[str, str], float]] = field(default_factory=list)
-    observations: list[tuple[Family, dict[str, str], float]] = field(default_factory=list)
+    observations: list[tuple[Family, dict[str, str], list[float]]] = field(default_factory=list)
+
+
+#: Validated keys remembered per LiveMetrics; beyond this many distinct label sets the memory is cleared.
+KEY_CACHE_SIZE = 1 << 16
 
 
 class LiveMetrics:
@@ -156,6 +172,10 @@ class LiveMetrics:
         self._hists: dict[Family, dict[LabelKey, _Histogram]] = {}
         self.version = 0
         self._ledger = BudgetLedger(budget) if budget is not None and budget.bounded else None
+        # (family, labels, extra) as given -> (checked key, repaired values): validating and repairing a label set
+        # is the costly part of a write, and writers repeat the same few label sets.
+        self._keys: dict[tuple[Family, tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]], tuple[LabelKey, int]]
+        self._keys = {}
 
     def _admit(self, family: Family, key: LabelKey) -> LabelKey:
         """The key a write to a new series goes to under the series budget (see exporter.budget). Holds _lock."""
@@ -178,14 +198,27 @@ class LiveMetrics:
         return other
 
     def _key(self, family: Family, labels: Mapping[str, str], extra: Mapping[str, str]) -> LabelKey:
-        base = {k: v for k, v in labels.items() if k in family.all_labels}
-        key, repaired = counted_label_key(family, base, with_base=True)
-        if extra:
-            more, fixed = _repaired(tuple(sorted((k, v) for k, v in extra.items() if k not in family.all_labels)))
-            key, repaired = key + more, repaired + fixed
+        given = (family, tuple(labels.items()), tuple(extra.items()))
+        cached = self._keys.get(given)
+        if cached is None:
+            cached = self._check_key(family, labels, extra)
+            if len(self._keys) >= KEY_CACHE_SIZE:
+                self._keys.clear()
+            self._keys[given] = cached
+        key, repaired = cached
         if repaired:
             self._count_repaired(key, repaired)
         return key
+
+    @staticmethod
+    def _check_key(family: Family, labels: Mapping[str, str], extra: Mapping[str, str]) -> tuple[LabelKey, int]:
+        """The checked, repaired key of a write and how many values were repaired (raises on a contract mismatch)."""
+        names = family.all_labels
+        key, repaired = counted_label_key(family, {k: v for k, v in labels.items() if k in names}, with_base=True)
+        if extra:
+            more, fixed = _repaired(tuple(sorted((k, v) for k, v in extra.items() if k not in names)))
+            key, repaired = key + more, repaired + fixed
+        return key, repaired
 
     def _count_repaired(self, key: LabelKey, count: int) -> None:
         """Count repaired label values in ``llmpulse_label_values_repaired_total`` of the series' source."""
@@ -260,7 +293,7 @@ class LiveMetrics:
         extra = extra or {}
         touches = [(f, self._key(f, labels, extra)) for f, labels in batch.touches]
         incs = [(f, self._key(f, labels, extra), v) for f, labels, v in batch.incs]
-        observations = [(f, self._key(f, labels, extra), v) for f, labels, v in batch.observations]
+        observations = [(f, self._key(f, labels, extra), values) for f, labels, values in batch.observations]
         for family, _, value in incs:
             if family.type != "counter" or value < 0:
                 raise ValueError(f"{family.name}: only counters go up, by a value >= 0")
@@ -278,13 +311,13 @@ class LiveMetrics:
                 key = self._admit(family, key)
                 series = self._values.setdefault(family, {})
                 series[key] = series.get(key, 0.0) + value
-            for family, key, value in observations:
+            for family, key, values in observations:
                 key = self._admit(family, key)
                 hists = self._hists.setdefault(family, {})
                 hist = hists.get(key)
                 if hist is None:
                     hist = hists[key] = _Histogram(family.buckets)
-                hist.observe(value)
+                hist.observe_all(values)
             self.version += 1
 
     def value(self, family: Family, labels: Mapping[str, str], extra: Mapping[str, str] | None = None) -> float | None:

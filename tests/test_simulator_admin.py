@@ -27,13 +27,16 @@ def _post(sim: RunningSimulator, path: str, body: object) -> requests.Response:
         ("/_sim/faults", [1], "Input should be a valid dictionary"),
         ("/_sim/usage", {"multiplier": -1}, "multiplier: Input should be greater than 0"),
         ("/_sim/usage", {"multiplier": "2"}, "multiplier: Input should be a valid number"),
-        ("/_sim/usage", {}, "expected multiplier, revise and/or revise_days"),
+        ("/_sim/usage", {}, "expected multiplier, revise, revise_days and/or shape"),
         (
             "/_sim/usage",
             {"revise_days": {"2026-13-01": 0.9}},
             "revise_days.2026-13-01.[key]: Input should be a valid date",
         ),
         ("/_sim/usage", {"multiply": 2}, "multiply: Extra inputs are not permitted"),
+        ("/_sim/usage", {"shape": "2019"}, "shape: Input should be 'current' or 'legacy'"),
+        ("/_sim/balances", {"openrouter": {"credits_refusal": "404"}}, "openrouter.credits_refusal: Input should be"),
+        ("/_sim/balances", {"siliconflow": {"retired": "yes"}}, "siliconflow.retired: Input should be a valid boolean"),
         ("/_sim/analytics", {"bot_days": 93}, "bot_days: Input should be less than or equal to 92"),
         ("/_sim/analytics", {"drop_fields": "total"}, "drop_fields: Input should be a valid list"),
         ("/_sim/inference", {"limits": {"nobody": {"requests": 5}}}, "limits: Value error, unknown key 'nobody'"),
@@ -43,6 +46,15 @@ def _post(sim: RunningSimulator, path: str, body: object) -> requests.Response:
         ("/_sim/balances", {"*": {"granted": 1}}, "*.granted: Extra inputs are not permitted"),
         ("/_sim/balances", {"openrouter": {"limit_reset": "yearly"}}, "openrouter.limit_reset: Input should be"),
         ("/_sim/balances", {"nope": {}}, "nope: Extra inputs are not permitted"),
+        ("/_sim/status", {"openai": {"indicator": "bad"}}, "openai.indicator: Value error, expected one of none"),
+        ("/_sim/status", {"openai": {"incident": {"impact": "huge"}}}, "openai.incident.impact: Value error"),
+        ("/_sim/status", {"openai": {"incident": {"colour": "red"}}}, "openai.incident.colour: Extra inputs"),
+        ("/_sim/status", {"nope": {}}, "unknown page(s) ['nope']"),
+        (
+            "/_sim/status",
+            {"openai": {"components": {"No such thing": "major_outage"}}},
+            "openai.components: no component",
+        ),
     ],
 )
 def test_a_wrong_admin_body_gets_400_with_where_and_what(
