@@ -258,6 +258,64 @@ class SiliconFlowSource(BalanceSourceBase):
         return "https://api.siliconflow.cn"
 
 
+class StepFunSource(BalanceSourceBase):
+    """StepFun account balance (``GET /v1/accounts``, CNY)."""
+
+    type: Literal["stepfun"]
+
+    @classmethod
+    def default_base_url(cls) -> str:
+        return "https://api.stepfun.com"
+
+
+class MiniMaxSource(SourceBase):
+    """MiniMax Token Plan quotas (``GET /v1/token_plan/remains``); China accounts use https://api.minimaxi.com."""
+
+    type: Literal["minimax"]
+
+    @classmethod
+    def default_base_url(cls) -> str:
+        return "https://api.minimax.io"
+
+
+class ZhipuSource(SourceBase):
+    """Zhipu GLM coding plan quotas (undocumented ``/api/monitor/usage/quota/limit``); z.ai: https://api.z.ai."""
+
+    type: Literal["zhipu"]
+
+    @classmethod
+    def default_base_url(cls) -> str:
+        return "https://open.bigmodel.cn"
+
+
+CozeResource = Literal["chat", "workflow", "plugin"]
+
+
+def _default_coze_resources() -> list[CozeResource]:
+    return ["chat", "workflow"]
+
+
+class CozeSource(BalanceSourceBase):
+    """Coze account benefits: plan level, API QPS per resource, paid-plugin call allowance; global: api.coze.com."""
+
+    type: Literal["coze"]
+    qps_resources: list[CozeResource] = Field(
+        default_factory=_default_coze_resources,
+        description="API resources whose QPS limit to read (one call each)",
+    )
+
+    @field_validator("qps_resources")
+    @classmethod
+    def _unique_resources(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("qps_resources has duplicates")
+        return v
+
+    @classmethod
+    def default_base_url(cls) -> str:
+        return "https://api.coze.cn"
+
+
 class StatuspageSource(SourceBase):
     type: Literal["statuspage"]
     base_url: str = Field(description="the status page's root, e.g. https://status.openai.com")
@@ -500,11 +558,28 @@ SourceConfig = Annotated[
     | MoonshotSource
     | OpenRouterSource
     | SiliconFlowSource
+    | StepFunSource
+    | MiniMaxSource
+    | ZhipuSource
+    | CozeSource
     | StatuspageSource
     | HttpJsonSource,
     Field(discriminator="type"),
 ]
-SOURCE_TYPES = ("openai", "anthropic", "deepseek", "moonshot", "openrouter", "siliconflow", "statuspage", "http_json")
+SOURCE_TYPES = (
+    "openai",
+    "anthropic",
+    "deepseek",
+    "moonshot",
+    "openrouter",
+    "siliconflow",
+    "stepfun",
+    "minimax",
+    "zhipu",
+    "coze",
+    "statuspage",
+    "http_json",
+)
 
 
 # --- probes ---------------------------------------------------------------------------------------------------------

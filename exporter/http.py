@@ -69,9 +69,11 @@ def show_origin(url: str) -> str:
 class ApiError(Exception):
     """A failed provider call or an unusable answer. ``reason`` is a small enum used as a metric label."""
 
-    def __init__(self, reason: str, message: str, status: int | None = None):
+    def __init__(self, reason: str, message: str, status: int | None = None, content_type: str = ""):
         self.reason = reason
         self.status = status
+        #: the error answer's Content-Type: tells a provider's JSON refusal from a CDN's HTML challenge page
+        self.content_type = content_type
         super().__init__(message)
 
 
@@ -250,6 +252,7 @@ class ApiClient:
                 classify_status(resp.status_code),
                 f"{method} {self._safe(path)}: HTTP {resp.status_code}: {detail}",
                 status=resp.status_code,
+                content_type=resp.headers.get("Content-Type", ""),
             )
             if resp.status_code in RETRYABLE_STATUS and attempt < self.retries:
                 self._wait(attempt, parse_retry_after(resp.headers.get("Retry-After")), failure)

@@ -40,6 +40,8 @@ POLL_ERROR_REASONS = (
     "tls",
     "invalid_response",
     "pagination",
+    "blocked",  # a CDN or bot challenge answered instead of the API (HTML 403/405): not an outage, not a bad shape
+    "endpoint_retired",  # the provider retired the endpoint (HTTP 410): polling again will not help
     "internal",
 )
 Enricher = Callable[[MetricSet, Any], None]
