@@ -99,6 +99,11 @@ class App:
             ),
         )
         self.server = Server(self.router, host, port)
+        self.daily_report = None
+        if config.report is not None and config.report.enabled:
+            from exporter.report_send import DailyReport
+
+            self.daily_report = DailyReport(config)
 
     @property
     def url(self) -> str:
@@ -110,6 +115,8 @@ class App:
             poller.start()
         if self.probes is not None:
             self.probes.start()
+        if self.daily_report is not None:
+            self.daily_report.start()
         log.info(
             "llmpulse %s listening on %s with %d sources, %d probes, events %s",
             __version__,
@@ -127,6 +134,8 @@ class App:
             self.probes.stop()
         if self.ingest is not None:
             self.ingest.close()
+        if self.daily_report is not None:
+            self.daily_report.stop()
         for poller in self.pollers:
             poller.stop(timeout=2.0)
         self.server.stop()

@@ -786,6 +786,75 @@ class RelayConfig(StrictModel):
         return self._token.get_secret_value() if self._token else ""
 
 
+# --- the daily report -----------------------------------------------------------------------------------------------
+class ReportWebhookConfig(StrictModel):
+    """A generic webhook that gets the daily report as JSON (the URL may carry a token: env or file only)."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    url_env: str | None = None
+    url_file: str | None = None
+
+    _url: SecretStr | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _resolve(self, info: ValidationInfo) -> ReportWebhookConfig:
+        url = _resolve_secret(self.url_env, self.url_file, info, "url")
+        if url is None or not re.match(r"^https?://[^\s/]+\S*$", url.get_secret_value()):
+            raise ValueError("set url_env or url_file to the webhook's http(s) URL (the value is not shown)")
+        self._url = url
+        return self
+
+    @property
+    def url(self) -> str:
+        return self._url.get_secret_value() if self._url else ""
+
+
+class ReportEmailConfig(StrictModel):
+    """E-mail the daily report as HTML through an SMTP relay."""
+
+    smarthost: str = Field(pattern=r"^[^\s:]+:\d{1,5}$", description="HOST:PORT of the SMTP server")
+    from_: str = Field(alias="from", pattern=r"^[^@\s]+@[^@\s]+$")
+    to: list[str] = Field(min_length=1)
+    require_tls: bool = True
+
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, v: list[str]) -> list[str]:
+        for address in v:
+            if not re.match(r"^[^@\s]+@[^@\s]+$", address):
+                raise ValueError(f"{address!r} is not an e-mail address")
+        return v
+
+
+class ReportConfig(StrictModel):
+    """Send the daily summary (``llmpulse report``) every day at ``time`` in ``timezone`` (see docs/history.md)."""
+
+    enabled: bool = Field(default=True, description="false on all but one replica: one report a day")
+    prometheus_url: HttpUrl
+    time: str = Field(default="09:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    timezone: str = "UTC"
+    bots: list[str] = Field(default_factory=list, description="relay bots as TYPE/NAME, e.g. feishu/ops")
+    webhooks: list[ReportWebhookConfig] = Field(default_factory=list)
+    email: ReportEmailConfig | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as Asia/Shanghai)") from None
+        return v
+
+    @model_validator(mode="after")
+    def _some_receiver(self) -> ReportConfig:
+        if not (self.bots or self.webhooks or self.email):
+            raise ValueError("no receiver: set bots, webhooks or email")
+        return self
+
+
 # --- the whole file -------------------------------------------------------------------------------------------------
 class Config(StrictModel):
     sources: list[SourceConfig] = Field(default_factory=list)
@@ -797,6 +866,7 @@ class Config(StrictModel):
     )
     bundle: BundleConfig = Field(default_factory=BundleConfig)
     relay: RelayConfig | None = None
+    report: ReportConfig | None = None
 
     _path: str = PrivateAttr(default="")
 
@@ -814,6 +884,19 @@ class Config(StrictModel):
         for cur, rate in self.exchange_rates.items():
             if not re.match(r"^[A-Z]{3}$", cur) or rate <= 0:
                 raise ValueError(f"exchange_rates.{cur}: need a 3-letter currency code and a positive rate")
+        return self
+
+    @model_validator(mode="after")
+    def _report_bots(self) -> Config:
+        """The report's bots are the relay's: each TYPE/NAME must be one of relay.bots."""
+        if self.report is None:
+            return self
+        known = {f"{b.type}/{b.name}" for b in (self.relay.bots if self.relay else [])}
+        for i, ref in enumerate(self.report.bots):
+            if ref not in known:
+                raise ValueError(
+                    f"report.bots[{i}]: {ref!r} is not a bot of relay.bots (known: {', '.join(sorted(known)) or 'none'})"
+                )
         return self
 
     @model_validator(mode="after")

@@ -48,6 +48,7 @@ from exporter.bundle.topology import Topology, native
 from exporter.bundle.writer import run_generate
 from exporter.config import Config, ConfigError, load_config
 from exporter.demo import DEMO_ENV, demo_config
+from exporter.durations import format_duration
 
 log = logging.getLogger(__name__)
 
@@ -240,8 +241,11 @@ class Stack:
         grafana: bool | None = None,
         traffic: bool = True,
         mailpit: bool | None = None,
+        backfill: float | None = None,
     ) -> None:
         self.workdir = Path(workdir).resolve()
+        #: Seconds of provider history to import into Prometheus before it starts (``stack up --backfill``).
+        self.backfill = backfill
         self.config_path = Path(config).resolve() if config else None
         self.bundle_config_path = Path(bundle_config).resolve() if bundle_config else None
         unknown = set(ports or {}) - set(all_ports())
@@ -401,6 +405,7 @@ check_for_plugin_updates = false
                 f"--web.listen-address={listen}",
                 f"--web.external-url={self.url('prometheus')}/",
                 "--web.enable-lifecycle",
+                *self._retention_args(),
             ]
         if name == "alertmanager":
             return [
@@ -416,6 +421,54 @@ check_for_plugin_updates = false
             sub = ["server"] if Path(binary).name == "grafana" else []
             return [binary, *sub, f"--homepath={_grafana_home(binary)}", f"--config={etc / 'grafana' / 'grafana.ini'}"]
         raise StackError(f"unknown service {name!r}")
+
+    def _retention_args(self) -> list[str]:
+        """With a backfill: a retention that keeps the imported history and a month of live data on top."""
+        if not self.backfill:
+            return []
+        return [f"--storage.tsdb.retention.time={format_duration(max(15 * 86400, self.backfill + 30 * 86400))}"]
+
+    def run_backfill(self, timeout: float = 1800.0) -> None:
+        """``llmpulse backfill`` with the stack's exporter config into Prometheus' data directory (before it starts,
+        so it opens the blocks at once). Its output goes to logs/backfill.log."""
+        assert self.backfill
+        promtool = shutil.which("promtool")
+        if promtool is None:
+            raise StackError("--backfill needs promtool (it comes with Prometheus: apt install prometheus)")
+        out = self.path("data", "backfill")
+        shutil.rmtree(out, ignore_errors=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "exporter",
+            "backfill",
+            "--config",
+            str(self.path("etc", "exporter.yml")),
+            "--since",
+            format_duration(self.backfill),
+            "--out",
+            str(out),
+            "--promtool",
+            promtool,
+        ]
+        log_path = self.path("logs", "backfill.log")
+        with open(log_path, "ab") as log_file:
+            log_file.write(f"--- llmpulse stack: {' '.join(cmd)}\n".encode())
+            log_file.flush()
+            try:
+                proc = subprocess.run(
+                    cmd, cwd=self.workdir, env=self._env, stdout=log_file, stderr=subprocess.STDOUT, timeout=timeout
+                )
+            except subprocess.TimeoutExpired:
+                raise StackError(f"the backfill took longer than {timeout:g}s; see {log_path}") from None
+        if proc.returncode != 0:
+            tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-15:])
+            raise StackError(f"the backfill failed (exit {proc.returncode}); last lines of {log_path}:\n{tail}")
+        data = self.path("data", "prometheus")
+        data.mkdir(parents=True, exist_ok=True)
+        for block in (out / "blocks").iterdir():
+            shutil.move(str(block), data / block.name)
+        shutil.rmtree(out / "blocks", ignore_errors=True)
 
     def mail_catcher(self) -> str:
         """``mailpit`` or ``inbox``: what serves the mailpit ports."""
@@ -439,6 +492,8 @@ check_for_plugin_updates = false
         self.prepare()
         try:
             for name in self.services:
+                if name == "prometheus" and self.backfill:
+                    self.run_backfill()
                 self.start_service(name, wait=False)
                 if name == "simulator":
                     self.wait_ready(["simulator"], timeout)

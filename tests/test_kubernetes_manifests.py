@@ -344,3 +344,37 @@ def test_remote_write_snippets_in_the_docs_pass_promtool(tmp_path: Path) -> None
             [str(PROMTOOL), "check", "config", str(path)], capture_output=True, text=True, check=False
         )
         assert result.returncode == 0, f"snippet {i}:\n{snippet}\n{result.stdout}{result.stderr}"
+
+
+def test_events_senders_can_be_narrowed_to_namespaces() -> None:
+    from exporter.bundle.kubernetes.settings import KubernetesSettings
+    from exporter.bundle.kubernetes.workload import network_policy
+
+    policy = network_policy(KubernetesSettings(events_from_namespaces=["apps", "monitoring"]))
+    (sender,) = policy["spec"]["ingress"][1]["from"]
+    assert sender["namespaceSelector"]["matchExpressions"] == [
+        {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["apps", "monitoring"]}
+    ]
+    kubernetes_validate.validate(policy, KUBERNETES_VERSION, strict=True)
+    with pytest.raises(ValueError, match="not a namespace name"):
+        KubernetesSettings(events_from_namespaces=["Apps!"])
+
+
+def test_the_containers_arguments_are_what_serve_accepts() -> None:
+    """The Deployment's command line parses with the real `serve` command (the mounted config replaced by the file
+    the ConfigMap is made from), so a renamed or removed option cannot ship."""
+    import click
+
+    from exporter.bundle.kubernetes.settings import KubernetesSettings
+    from exporter.bundle.kubernetes.workload import CONFIG_DIR, deployment
+    from exporter.cli import main
+
+    (container,) = deployment(KubernetesSettings())["spec"]["template"]["spec"]["containers"]
+    command, *args = container["args"]
+    assert command == "serve"
+    args = [str(ROOT / CONFIG_FILE) if a == f"{CONFIG_DIR}/config.yml" else a for a in args]
+    serve = main.get_command(click.Context(main), command)
+    assert serve is not None
+    params = serve.make_context(command, args).params
+    assert params["config_path"] == ROOT / CONFIG_FILE
+    assert params["listen"] == "0.0.0.0:9877"

@@ -19,8 +19,8 @@ def _post(sim: RunningSimulator, path: str, body: object) -> requests.Response:
         ("/_sim/faults", {"openai": {"error_rate": 1.5}}, "openai.error_rate: Input should be less than or equal to 1"),
         (
             "/_sim/faults",
-            {"openai": {"error_status": 600}},
-            "openai.error_status: Input should be less than or equal to 599",
+            {"openai": {"error_status": 0}},
+            "openai.error_status: Input should be greater than 0",
         ),
         ("/_sim/faults", {"openai": {"down": "yes"}}, "openai.down: Input should be a valid boolean"),
         ("/_sim/faults", {"openai": 3}, "openai: Input should be a valid dictionary"),
@@ -38,6 +38,20 @@ def _post(sim: RunningSimulator, path: str, body: object) -> requests.Response:
         ("/_sim/analytics", {"drop_fields": "total"}, "drop_fields: Input should be a valid list"),
         ("/_sim/inference", {"limits": {"nobody": {"requests": 5}}}, "limits: Value error, unknown key 'nobody'"),
         ("/_sim/inference", {"ratelimit_headers": 1}, "ratelimit_headers: Input should be a valid boolean"),
+        ("/_sim/balances", {"deepseek": {"totl": 0}}, "deepseek.totl: Extra inputs are not permitted"),
+        ("/_sim/balances", {"moonshot": {"total": 1, "cash": 2}}, "moonshot: Value error, give total or its parts"),
+        ("/_sim/balances", {"*": {"granted": 1}}, "*.granted: Extra inputs are not permitted"),
+        ("/_sim/balances", {"openrouter": {"limit_reset": "yearly"}}, "openrouter.limit_reset: Input should be"),
+        ("/_sim/balances", {"nope": {}}, "nope: Extra inputs are not permitted"),
+        ("/_sim/status", {"openai": {"indicator": "bad"}}, "openai.indicator: Value error, expected one of none"),
+        ("/_sim/status", {"openai": {"incident": {"impact": "huge"}}}, "openai.incident.impact: Value error"),
+        ("/_sim/status", {"openai": {"incident": {"colour": "red"}}}, "openai.incident.colour: Extra inputs"),
+        ("/_sim/status", {"nope": {}}, "unknown page(s) ['nope']"),
+        (
+            "/_sim/status",
+            {"openai": {"components": {"No such thing": "major_outage"}}},
+            "openai.components: no component",
+        ),
     ],
 )
 def test_a_wrong_admin_body_gets_400_with_where_and_what(

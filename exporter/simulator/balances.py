@@ -48,9 +48,13 @@ import math
 import threading
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field, StrictBool, StrictInt, model_validator
 
 from exporter.httpserver import Request, Response
+from exporter.simulator.admin import AdminModel
+from exporter.simulator.admin import validate as admin_validate
 from exporter.simulator.common import DEMO_MANAGEMENT_KEY, with_faults
 
 TOPUP_SHARE = 0.8  # an auto-topped-up account refills each time this share of its starting balance is spent
@@ -332,13 +336,6 @@ def siliconflow_error(status: int, req: Request | None = None) -> Response:
 
 
 # --- admin: validation then application ----------------------------------------------------------------------------
-COMMON_KEYS = {"total", "burn_per_hour", "auto_topup", "amounts"}
-PROVIDER_KEYS = {
-    "deepseek": COMMON_KEYS | {"currency", "granted", "topped_up", "remove"},
-    "moonshot": COMMON_KEYS | {"voucher", "cash", "code"},
-    "openrouter": COMMON_KEYS | {"purchased", "used", "limit", "limit_reset", "legacy_only"},
-    "siliconflow": COMMON_KEYS | {"granted", "charged", "code", "message"},
-}
 PART_KEYS = {
     "deepseek": ("granted", "topped_up"),
     "moonshot": ("voucher", "cash"),
@@ -346,62 +343,96 @@ PART_KEYS = {
     "openrouter": ("purchased", "used"),
 }
 
+Amount = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
+Signed = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+class CommonChanges(AdminModel):
+    """Settings every simulated prepaid account has (``*`` sets them on all four)."""
+
+    total: Amount | None = None
+    burn_per_hour: Amount | None = None
+    auto_topup: StrictBool | None = None
+    amounts: Literal["string", "number"] | None = None
+
+
+class _AccountChanges(CommonChanges):
+    provider: ClassVar[str]
+
+    @model_validator(mode="after")
+    def _total_or_parts(self) -> _AccountChanges:
+        parts = PART_KEYS[self.provider]
+        if "total" in self.model_fields_set and any(part in self.model_fields_set for part in parts):
+            raise ValueError(f"give total or its parts {parts}, not both")
+        return self
+
+
+class DeepSeekChanges(_AccountChanges):
+    provider = "deepseek"
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
+    granted: Amount | None = None
+    topped_up: Amount | None = None
+    remove: StrictBool | None = None
+
+
+class MoonshotChanges(_AccountChanges):
+    provider = "moonshot"
+    voucher: Amount | None = None
+    cash: Signed | None = None  # negative = arrears
+    code: StrictInt | None = None
+
+
+class OpenRouterChanges(_AccountChanges):
+    provider = "openrouter"
+    purchased: Amount | None = None
+    used: Amount | None = None
+    limit: Amount | None = None  # null: unlimited
+    limit_reset: Literal["daily", "weekly", "monthly"] | None = None
+    legacy_only: StrictBool | None = None
+
+    @model_validator(mode="after")
+    def _purchased_covers_used(self) -> OpenRouterChanges:
+        if self.purchased is not None and self.used is not None and self.purchased < self.used:
+            raise ValueError("purchased must be >= used")
+        return self
+
+
+class SiliconFlowChanges(_AccountChanges):
+    provider = "siliconflow"
+    granted: Amount | None = None
+    charged: Amount | None = None
+    code: StrictInt | None = None
+    message: str | None = None
+
+
+class BalanceChanges(AdminModel):
+    """``/_sim/balances``: provider (or ``*``) -> the settings to change."""
+
+    deepseek: DeepSeekChanges | None = None
+    moonshot: MoonshotChanges | None = None
+    openrouter: OpenRouterChanges | None = None
+    siliconflow: SiliconFlowChanges | None = None
+    every: CommonChanges | None = Field(default=None, alias="*")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> BalanceChanges:
+        if not self.model_fields_set:
+            raise ValueError('expected changes, e.g. {"deepseek": {"total": 0}}')
+        return self
 
 
 def validate(body: Any) -> dict[str, dict[str, Any]]:
-    """Check an admin request completely; returns provider -> changes ("*" expanded). Raises ValueError."""
-    if not isinstance(body, dict) or not body:
-        raise ValueError('body must be an object like {"deepseek": {"total": 0}}')
+    """Check an admin request completely; returns provider -> changes ("*" expanded). Raises BadBody."""
+    changes = admin_validate(BalanceChanges, body)
     out: dict[str, dict[str, Any]] = {}
-    for name, changes in body.items():
-        targets = PROVIDERS if name == "*" else (name,)
-        if name != "*" and name not in PROVIDERS:
-            raise ValueError(f"unknown provider {name!r}; expected one of {', '.join(PROVIDERS)} or *")
-        if not isinstance(changes, dict):
-            raise ValueError(f"{name}: expected an object of settings")
-        for provider in targets:
-            allowed = COMMON_KEYS if name == "*" else PROVIDER_KEYS[provider]
-            unknown = set(changes) - allowed
-            if unknown:
-                raise ValueError(f"{name}: unknown settings {sorted(unknown)}; allowed: {sorted(allowed)}")
-            _check_values(provider, changes)
-            out.setdefault(provider, {}).update(changes)
+    if changes.every is not None:
+        for provider in PROVIDERS:
+            out[provider] = changes.every.model_dump(exclude_unset=True)
+    for provider in PROVIDERS:
+        model = getattr(changes, provider)
+        if model is not None:
+            out.setdefault(provider, {}).update(model.model_dump(exclude_unset=True))
     return out
-
-
-def _check_values(provider: str, c: dict[str, Any]) -> None:
-    for key in ("total", "burn_per_hour", "granted", "topped_up", "voucher", "charged", "purchased", "used"):
-        if key in c and (not _is_number(c[key]) or c[key] < 0):
-            raise ValueError(f"{provider}.{key}: expected a number >= 0")
-    if "cash" in c and not _is_number(c["cash"]):
-        raise ValueError(f"{provider}.cash: expected a number (negative = arrears)")
-    if "total" in c and any(k in c for k in PART_KEYS[provider]):
-        raise ValueError(f"{provider}: give total or its parts {PART_KEYS[provider]}, not both")
-    if "limit" in c and c["limit"] is not None and (not _is_number(c["limit"]) or c["limit"] < 0):
-        raise ValueError(f"{provider}.limit: expected a number >= 0 or null (unlimited)")
-    if "limit_reset" in c and c["limit_reset"] not in (None, "daily", "weekly", "monthly"):
-        raise ValueError(f"{provider}.limit_reset: expected null, daily, weekly or monthly")
-    for key in ("auto_topup", "legacy_only", "remove"):
-        if key in c and not isinstance(c[key], bool):
-            raise ValueError(f"{provider}.{key}: expected true or false")
-    if "amounts" in c and c["amounts"] not in ("string", "number"):
-        raise ValueError(f'{provider}.amounts: expected "string" or "number"')
-    if "code" in c and (not isinstance(c["code"], int) or isinstance(c["code"], bool)):
-        raise ValueError(f"{provider}.code: expected an integer")
-    if "message" in c and not isinstance(c["message"], str):
-        raise ValueError(f"{provider}.message: expected a string")
-    if "currency" in c and not (
-        isinstance(c["currency"], str)
-        and len(c["currency"]) == 3
-        and c["currency"].isalpha()
-        and c["currency"].isupper()
-    ):
-        raise ValueError(f"{provider}.currency: expected a 3-letter upper-case code such as CNY")
-    if "purchased" in c and "used" in c and c["purchased"] < c["used"]:
-        raise ValueError(f"{provider}: purchased must be >= used")
 
 
 def _set_account(account: Account, c: dict[str, Any], parts: tuple[str, str], now: float) -> Account:
@@ -589,7 +620,7 @@ def register(sim: Any) -> None:
     def set_balances(req: Request) -> Response:
         try:
             changes = validate(req.json())
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError) as exc:  # BadBody is a ValueError
             return Response.json({"error": str(exc)}, 400)
         with lock:
             box["state"] = apply(box["state"], changes, sim.clock())

@@ -35,9 +35,13 @@ import copy
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, RootModel, StrictBool, model_validator
 
 from exporter.httpserver import Request, Response
+from exporter.simulator.admin import AdminModel
+from exporter.simulator.admin import validate as admin_validate
 from exporter.simulator.common import stable_random, with_faults
 
 COMPONENT_STATUSES = ("operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance")
@@ -327,8 +331,50 @@ def html_error(status: int, req: Request | None = None) -> Response:
 
 
 # --- admin ----------------------------------------------------------------------------------------------------------
-PAGE_KEYS = {"indicator", "components", "incident", "resolve", "operational", "broken"}
-INCIDENT_KEYS = {"impact", "name", "status", "components", "component_status"}
+def _one_of(values: tuple[str, ...]) -> AfterValidator:
+    def check(value: str) -> str:
+        if value not in values:
+            raise ValueError(f"expected one of {', '.join(values)}")
+        return value
+
+    return AfterValidator(check)
+
+
+ComponentStatus = Annotated[str, _one_of(COMPONENT_STATUSES)]
+
+
+class IncidentChanges(AdminModel):
+    """An incident to open on a page (its components by id, name or ``Group / name``)."""
+
+    impact: Annotated[str, _one_of(IMPACTS)] = "minor"
+    status: Annotated[str, _one_of(INCIDENT_STATES)] = "investigating"  # an open incident
+    name: Annotated[str, Field(min_length=1, pattern=r"\S")] | None = None
+    components: list[str] = Field(default_factory=list)
+    component_status: ComponentStatus = "partial_outage"
+
+
+class PageChanges(AdminModel):
+    """What ``/_sim/status`` may change on one page."""
+
+    indicator: Annotated[str, _one_of(INDICATORS)] | None = None  # null: computed from the components
+    components: dict[str, ComponentStatus] | None = None
+    incident: IncidentChanges | None = None
+    resolve: StrictBool | None = None
+    operational: StrictBool | None = None
+    broken: StrictBool | Annotated[str, _one_of(BROKEN_MODES)] | None = None
+
+
+class StatusChanges(RootModel[dict[str, PageChanges]]):
+    """``/_sim/status``: page -> changes."""
+
+    @model_validator(mode="after")
+    def _known_pages(self) -> StatusChanges:
+        if not self.root:
+            raise ValueError('expected changes, e.g. {"openai": {"indicator": "major"}}')
+        unknown = sorted(set(self.root) - set(SPECS))
+        if unknown:
+            raise ValueError(f"unknown page(s) {unknown}; pages: {', '.join(SPECS)}")
+        return self
 
 
 def _resolve_components(spec: PageSpec, ref: str, where: str) -> list[str]:
@@ -344,81 +390,39 @@ def _resolve_components(spec: PageSpec, ref: str, where: str) -> list[str]:
 
 
 def validate(body: Any) -> dict[str, dict[str, Any]]:
-    """Check a whole admin request; returns page -> normalised changes. Raises ValueError."""
-    if not isinstance(body, dict) or not body:
-        raise ValueError('body must be an object like {"openai": {"indicator": "major"}}')
+    """Check a whole admin request; returns page -> normalised changes. Raises BadBody (a ValueError)."""
     out: dict[str, dict[str, Any]] = {}
-    for page, c in body.items():
-        if page not in SPECS:
-            raise ValueError(f"unknown page {page!r}; pages: {', '.join(SPECS)}")
-        if not isinstance(c, dict):
-            raise ValueError(f"{page}: expected an object of settings")
-        unknown = set(c) - PAGE_KEYS
-        if unknown:
-            raise ValueError(f"{page}: unknown settings {sorted(unknown)}; allowed: {sorted(PAGE_KEYS)}")
+    for page, c in admin_validate(StatusChanges, body).root.items():
         spec = SPECS[page]
         norm: dict[str, Any] = {}
-        if "indicator" in c:
-            if c["indicator"] is not None and c["indicator"] not in INDICATORS:
-                raise ValueError(f"{page}.indicator: expected one of {', '.join(INDICATORS)} or null")
-            norm["indicator"] = c["indicator"]
-        if "components" in c:
-            if not isinstance(c["components"], dict):
-                raise ValueError(f"{page}.components: expected an object of component -> status")
+        if "indicator" in c.model_fields_set:
+            norm["indicator"] = c.indicator
+        if c.components is not None:
             statuses: dict[str, str] = {}
-            for ref, status in c["components"].items():
-                if status not in COMPONENT_STATUSES:
-                    raise ValueError(f"{page}.components.{ref}: status must be one of {', '.join(COMPONENT_STATUSES)}")
+            for ref, status in c.components.items():
                 for cid in _resolve_components(spec, ref, f"{page}.components"):
                     statuses[cid] = status
             norm["components"] = statuses
-        if "incident" in c:
-            norm["incident"] = _validate_incident(page, spec, c["incident"])
+        if c.incident is not None:
+            inc = c.incident
+            norm["incident"] = {
+                "impact": inc.impact,
+                "status": inc.status,
+                "name": (inc.name or f"Elevated error rates ({inc.impact})").strip(),
+                "components": [
+                    cid
+                    for ref in inc.components
+                    for cid in _resolve_components(spec, ref, f"{page}.incident.components")
+                ],
+                "component_status": inc.component_status,
+            }
         for flag in ("resolve", "operational"):
-            if flag in c:
-                if not isinstance(c[flag], bool):
-                    raise ValueError(f"{page}.{flag}: expected true or false")
-                norm[flag] = c[flag]
-        if "broken" in c:
-            mode = c["broken"]
-            if mode is True:
-                mode = "html"
-            if mode is not False and mode not in BROKEN_MODES:
-                raise ValueError(f"{page}.broken: expected false, true or one of {', '.join(BROKEN_MODES)}")
-            norm["broken"] = mode or ""
+            if getattr(c, flag) is not None:
+                norm[flag] = getattr(c, flag)
+        if c.broken is not None:
+            norm["broken"] = "html" if c.broken is True else (c.broken or "")
         out[page] = norm
     return out
-
-
-def _validate_incident(page: str, spec: PageSpec, inc: Any) -> dict[str, Any]:
-    if not isinstance(inc, dict):
-        raise ValueError(f"{page}.incident: expected an object")
-    unknown = set(inc) - INCIDENT_KEYS
-    if unknown:
-        raise ValueError(f"{page}.incident: unknown keys {sorted(unknown)}; allowed: {sorted(INCIDENT_KEYS)}")
-    impact = inc.get("impact", "minor")
-    if impact not in IMPACTS:
-        raise ValueError(f"{page}.incident.impact: expected one of {', '.join(IMPACTS)}")
-    status = inc.get("status", "investigating")
-    if status not in INCIDENT_STATES:
-        raise ValueError(f"{page}.incident.status: an open incident is one of {', '.join(INCIDENT_STATES)}")
-    name = inc.get("name", f"Elevated error rates ({impact})")
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"{page}.incident.name: expected a non-empty string")
-    refs = inc.get("components", [])
-    if not isinstance(refs, list):
-        raise ValueError(f"{page}.incident.components: expected a list of component names")
-    ids = [cid for ref in refs for cid in _resolve_components(spec, str(ref), f"{page}.incident.components")]
-    comp_status = inc.get("component_status", "partial_outage")
-    if comp_status not in COMPONENT_STATUSES:
-        raise ValueError(f"{page}.incident.component_status: expected one of {', '.join(COMPONENT_STATUSES)}")
-    return {
-        "impact": impact,
-        "status": status,
-        "name": name.strip(),
-        "components": ids,
-        "component_status": comp_status,
-    }
 
 
 def apply(states: dict[str, PageState], changes: dict[str, dict[str, Any]], now: float) -> dict[str, PageState]:
