@@ -137,11 +137,12 @@ class Exposition:
     """The cached /metrics body, assembled from owners' per-family chunks.
 
     Rendering happens where data changes, not where it is read: a publish (a poller's thread, after its poll)
-    renders the families it changed, gzip included, and joins the bodies, so a scrape finds both ready. The plain
-    body is joined straight from the owners' chunks (the text is held twice: the chunks and the body); gzip is kept
-    per family so a change recompresses only that family. Live owners (probes, /events) are refreshed when a
-    scrape finds their version moved, and then only the families written since. The per-scrape tail (process
-    metrics) is a second chunk (:meth:`chunks`): concurrent scrapes send the same cached body object, never a copy.
+    renders the families it changed, gzip included, so a scrape finds both formats ready. The plain body is never
+    joined: it is sent as its parts (each family's header, then the owners' chunks as published), so the text is
+    held once; gzip is kept per family so a change recompresses only that family, plus one joined gzip body. Live
+    owners (probes, /events) are refreshed when a scrape finds their version moved, and then only the families
+    written since. The per-scrape tail (process metrics) is the last part (:meth:`chunks`): concurrent scrapes
+    send the same cached objects, never a copy.
     """
 
     def __init__(self, families: Iterable[Family] | None = None) -> None:
@@ -152,7 +153,7 @@ class Exposition:
         self._headers: dict[Family, bytes] = {}
         self._family_gzip: dict[Family, bytes] = {}
         self._dirty: set[Family] = set(self._order)
-        self._body: bytes | None = None
+        self._pieces: tuple[bytes, ...] | None = None  # the plain body: each family's header and owners' chunks
         self._body_gz: bytes | None = None
         self.renders = 0
         self._failures_seen = 0
@@ -164,7 +165,7 @@ class Exposition:
             if family not in self._order:
                 self._order.append(family)
                 self._dirty.add(family)
-                self._body = self._body_gz = None
+                self._pieces = self._body_gz = None
 
     def publish(self, owner: str, chunks: Mapping[Family, bytes]) -> None:
         """Replace everything ``owner`` contributes (families it no longer has disappear), and render what changed
@@ -221,20 +222,21 @@ class Exposition:
             if head is not None:
                 pieces.append(head)
                 pieces.extend(c[family] for c in self._chunks.values() if c.get(family))
-        self._body = b"".join(pieces)
+        self._pieces = tuple(pieces)
         self._body_gz = b"".join(self._family_gzip.get(f, b"") for f in self._order)
         self.renders += 1
 
-    def chunks(self, *, compressed: bool = False) -> tuple[bytes, bytes]:
-        """The exposition as (cached body, per-scrape tail), gzip when ``compressed``: the server writes both, so the
-        body itself is never copied per scrape."""
+    def chunks(self, *, compressed: bool = False) -> tuple[bytes, ...]:
+        """The exposition as parts the server writes in order, the per-scrape tail last; gzip when ``compressed``.
+        The parts are the cached objects themselves: the plain text is never joined or copied (each family's header
+        and the owners' chunks as published), the gzip body is one cached join of per-family members."""
         self._refresh_live()
         self._refresh_failures()
         with self._lock:
-            if self._body is None or self._body_gz is None or self._dirty:
+            if self._pieces is None or self._body_gz is None or self._dirty:
                 self._render()
-            body = self._body_gz if compressed else self._body
-        assert body is not None
+            assert self._pieces is not None and self._body_gz is not None
+            parts: tuple[bytes, ...] = (self._body_gz,) if compressed else self._pieces
         tail = b""
         if self.extra is not None:
             try:
@@ -243,12 +245,11 @@ class Exposition:
                 log.error("could not collect the process metrics: %r", exc)
             if tail and compressed:
                 tail = gzip.compress(tail, compresslevel=1, mtime=0)
-        return body, tail
+        return (*parts, tail) if tail else parts
 
     def body(self, *, compressed: bool = False) -> bytes:
-        """The exposition bytes (gzip when ``compressed``) in one piece."""
-        body, tail = self.chunks(compressed=compressed)
-        return body + tail if tail else body
+        """The exposition bytes (gzip when ``compressed``) in one piece (a copy: the server sends :meth:`chunks`)."""
+        return b"".join(self.chunks(compressed=compressed))
 
     def _refresh_failures(self) -> None:
         """Publish the render-failure counter when it moved (a family must exist before it can fail)."""

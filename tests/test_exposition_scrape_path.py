@@ -28,22 +28,23 @@ def test_a_publish_renders_plain_and_gzip_before_any_scrape() -> None:
     exp.chunks()  # the first scrape may add the process-wide render-failure counter
     exp.publish("source:s", _poll(3.0))
     renders = exp.renders
-    body, tail = exp.chunks(compressed=True)
+    (body,) = exp.chunks(compressed=True)  # no process metrics configured: no tail
     assert exp.renders == renders  # the scrape found both bodies ready
-    assert b"} 3.0\n" in gzip.decompress(body) and tail == b""
+    assert b"} 3.0\n" in gzip.decompress(body)
 
 
-def test_scrapes_share_one_body_object_and_get_the_tail_as_a_second_part() -> None:
+def test_scrapes_share_the_cached_parts_and_get_the_tail_as_the_last_part() -> None:
     exp = Exposition()
     exp.extra = lambda: b"process_cpu_seconds_total 1.5\n"
-    exp.publish("source:s", _poll(2.0))
-    first, tail = exp.chunks()
-    second, _ = exp.chunks()
-    assert first is second  # not a copy per scrape
-    assert tail == b"process_cpu_seconds_total 1.5\n" and not first.endswith(tail)
-    assert exp.body() == first + tail
+    chunk = _poll(2.0)[contract.COST_USD]
+    exp.publish("source:s", {contract.COST_USD: chunk})
+    first, second = exp.chunks(), exp.chunks()
+    assert all(a is b for a, b in zip(first[:-1], second[:-1], strict=True))  # the same objects, no copy
+    assert any(part is chunk for part in first)  # the published chunk itself is sent: the text is held once
+    assert first[-1] == b"process_cpu_seconds_total 1.5\n"
+    assert exp.body() == b"".join(first)
     gz_body, gz_tail = exp.chunks(compressed=True)
-    assert gzip.decompress(gz_body + gz_tail) == first + tail  # two gzip members read as one stream
+    assert gzip.decompress(gz_body + gz_tail) == b"".join(first)  # two gzip members read as one stream
 
 
 def test_only_the_live_families_written_since_the_last_scrape_are_redrawn(monkeypatch: pytest.MonkeyPatch) -> None:
