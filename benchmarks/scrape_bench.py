@@ -11,7 +11,8 @@ For each size, child processes serve the same series on loopback:
 Each is scraped plain and with ``Accept-Encoding: gzip``, by 1 and by 4 concurrent clients, one after the other in
 the same run, so the ratios are meaningful on a noisy shared machine even when absolute figures move. Printed per
 configuration: median latency, latency per MB of body (per-scrape cost should be linear in body size), RSS idle
-after the publish and peak (VmHWM) after the concurrent scrapes. (OpenMetrics is measured once the exporter
+after the publish, RSS right after the scrapes, and the peak (VmHWM, which includes building and rendering the
+series at start). (OpenMetrics is measured once the exporter
 serves it.)
 
 Run: ``python benchmarks/scrape_bench.py [--sizes 1000,10000,100000,300000] [--scrapes 16]``. It prints figures;
@@ -180,6 +181,7 @@ def run_size(series: int, scrapes: int, naive_max: int) -> list[dict[str, Any]]:
                             "median_ms": statistics.median(times),
                             "bytes": size,
                             "idle_mb": idle,
+                            "after_mb": rss_mb(proc.pid),
                             "peak_mb": hwm_mb(proc.pid),
                             "note": extra,
                         }
@@ -204,14 +206,14 @@ def main() -> None:
     print("\n/metrics on loopback, same run; median latency per scrape, RSS of the server process")
     print(
         f"{'series':>8} {'server':<9}{'enc':<6}{'clients':>8}{'median ms':>11}{'ms/MB':>10}{'body bytes':>13}"
-        f"{'RSS idle':>10}{'RSS peak':>10}"
+        f"{'RSS idle':>10}{'RSS after':>10}{'RSS peak':>10}"
     )
     for r in rows:
         enc = "gzip" if r["gzip"] else "plain"
         per_mb = r["median_ms"] / max(r["bytes"] / 1e6, 1e-9)
         print(
             f"{r['series']:>8} {r['server']:<9}{enc:<6}{r['scrapers']:>8}{r['median_ms']:>11.2f}{per_mb:>10.2f}"
-            f"{r['bytes']:>13,}{r['idle_mb']:>10.0f}{r['peak_mb']:>10.0f}"
+            f"{r['bytes']:>13,}{r['idle_mb']:>10.0f}{r['after_mb']:>10.0f}{r['peak_mb']:>10.0f}"
         )
     print("\nnaive / llmpulse, median per scrape (1 client):")
     for series in sorted({r["series"] for r in rows if r["server"] == "naive"}):
