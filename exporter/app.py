@@ -93,7 +93,7 @@ class App:
         add_routes(
             self.router,
             Endpoints(
-                metrics_body=lambda compressed: self.exposition.body(compressed=compressed),
+                metrics_body=lambda compressed: self.exposition.chunks(compressed=compressed),
                 ready=self.ready,
                 sources=lambda: [poller.status() for poller in self.pollers],
                 probes=self.probes.statuses if self.probes is not None else list,
