@@ -22,3 +22,15 @@ def test_poll_bench_prints_incremental_and_full_figures_that_agree() -> None:
     assert "full:cadence" in out and "window" in out, out
     assert "incremental / full recompute" in out and "guard, vanished series" in out, out
     assert "export different values" not in out, out
+
+
+def test_backfill_bench_prints_whole_and_per_day_figures() -> None:
+    out = subprocess.run(
+        [sys.executable, "benchmarks/backfill_bench.py", "--days", "2", "--series", "5"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
+    ).stdout
+    assert "whole/per-day" in out and len(out.strip().splitlines()) == 2, out
