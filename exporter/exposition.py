@@ -109,10 +109,10 @@ def _render_histograms(family: Family, hseries: list[tuple[LabelKey, Any]]) -> b
     return "".join(lines).encode()
 
 
-def render_live(live: LiveMetrics) -> dict[Family, bytes]:
-    """Render live counters, gauges and histograms (labels are stored complete). A family that cannot be rendered
-    is left out (see :class:`RenderFailures`); the others are returned."""
-    _, values, hists = live.snapshot()
+def render_live(live: LiveMetrics, families: set[Family] | None = None) -> dict[Family, bytes]:
+    """Render live counters, gauges and histograms (labels are stored complete), only ``families`` when given. A
+    family that cannot be rendered is left out (see :class:`RenderFailures`); the others are returned."""
+    _, values, hists = live.snapshot(families)
     out: dict[Family, bytes] = {}
     for family, series in values.items():
         try:
@@ -134,17 +134,26 @@ def sample_lines(chunks: Mapping[Family, bytes]) -> int:
 
 
 class Exposition:
-    """The cached /metrics body, assembled from owners' per-family chunks."""
+    """The cached /metrics body, assembled from owners' per-family chunks.
+
+    Rendering happens where data changes, not where it is read: a publish (a poller's thread, after its poll)
+    renders the families it changed, gzip included, so a scrape finds both formats ready. The plain body is never
+    joined: it is sent as its parts (each family's header, then the owners' chunks as published), so the text is
+    held once; gzip is kept per family so a change recompresses only that family, plus one joined gzip body. Live
+    owners (probes, /events) are refreshed when a scrape finds their version moved, and then only the families
+    written since. The per-scrape tail (process metrics) is the last part (:meth:`chunks`): concurrent scrapes
+    send the same cached objects, never a copy.
+    """
 
     def __init__(self, families: Iterable[Family] | None = None) -> None:
         self._lock = threading.Lock()
         self._order: list[Family] = list(families if families is not None else contract.FAMILIES.values())
         self._chunks: dict[str, dict[Family, bytes]] = {}
         self._live: dict[str, tuple[LiveMetrics, int]] = {}
-        self._family_plain: dict[Family, bytes] = {}
+        self._headers: dict[Family, bytes] = {}
         self._family_gzip: dict[Family, bytes] = {}
         self._dirty: set[Family] = set(self._order)
-        self._body: bytes | None = None
+        self._pieces: tuple[bytes, ...] | None = None  # the plain body: each family's header and owners' chunks
         self._body_gz: bytes | None = None
         self.renders = 0
         self._failures_seen = 0
@@ -156,10 +165,11 @@ class Exposition:
             if family not in self._order:
                 self._order.append(family)
                 self._dirty.add(family)
-                self._body = self._body_gz = None
+                self._pieces = self._body_gz = None
 
     def publish(self, owner: str, chunks: Mapping[Family, bytes]) -> None:
-        """Replace everything ``owner`` contributes. Families it no longer has disappear."""
+        """Replace everything ``owner`` contributes (families it no longer has disappear), and render what changed
+        now, in the caller's thread."""
         with self._lock:
             old = self._chunks.get(owner, {})
             new = dict(chunks)
@@ -170,7 +180,7 @@ class Exposition:
                     self._dirty.add(family)
             self._chunks[owner] = new
             if self._dirty:
-                self._body = self._body_gz = None
+                self._render()
 
     def attach_live(self, owner: str, live: LiveMetrics) -> None:
         """Render ``live`` again whenever its version moved (checked at scrape time; cheap when unchanged)."""
@@ -181,43 +191,65 @@ class Exposition:
         for owner, (live, seen) in list(self._live.items()):
             if live.version != seen:
                 version = live.version
-                self.publish(owner, render_live(live))
+                changed = live.changed_since(seen)
+                with self._lock:
+                    chunks = dict(self._chunks.get(owner, {}))
+                chunks.update(render_live(live, changed))
+                self.publish(owner, chunks)
                 with self._lock:
                     self._live[owner] = (live, version)
 
-    def body(self, *, compressed: bool = False) -> bytes:
-        """The exposition bytes (gzip when ``compressed``), rebuilt only if something changed."""
+    def _render(self) -> None:
+        """Recompress the dirty families and join both bodies. Holds _lock."""
+        for family in self._dirty:
+            self._family_gzip.pop(family, None)
+            parts = [c[family] for c in self._chunks.values() if c.get(family)]
+            if not parts:
+                self._headers.pop(family, None)
+                continue
+            try:
+                header = family_header(family)
+                self._family_gzip[family] = gzip.compress(header + b"".join(parts), compresslevel=5, mtime=0)
+            except Exception as exc:  # never one family for the whole page
+                self._headers.pop(family, None)
+                RENDER_FAILURES.record(family, exc)
+                continue
+            self._headers[family] = header
+        self._dirty.clear()
+        pieces: list[bytes] = []
+        for family in self._order:
+            head = self._headers.get(family)
+            if head is not None:
+                pieces.append(head)
+                pieces.extend(c[family] for c in self._chunks.values() if c.get(family))
+        self._pieces = tuple(pieces)
+        self._body_gz = b"".join(self._family_gzip.get(f, b"") for f in self._order)
+        self.renders += 1
+
+    def chunks(self, *, compressed: bool = False) -> tuple[bytes, ...]:
+        """The exposition as parts the server writes in order, the per-scrape tail last; gzip when ``compressed``.
+        The parts are the cached objects themselves: the plain text is never joined or copied (each family's header
+        and the owners' chunks as published), the gzip body is one cached join of per-family members."""
         self._refresh_live()
         self._refresh_failures()
         with self._lock:
-            if self._body is None or self._body_gz is None:
-                for family in self._dirty:
-                    parts = [c[family] for c in self._chunks.values() if c.get(family)]
-                    self._family_plain.pop(family, None)
-                    self._family_gzip.pop(family, None)
-                    if not parts:
-                        continue
-                    try:
-                        plain = family_header(family) + b"".join(parts)
-                        plain_gz = gzip.compress(plain, compresslevel=5, mtime=0)
-                    except Exception as exc:  # never one family for the whole page
-                        RENDER_FAILURES.record(family, exc)
-                        continue
-                    self._family_plain[family] = plain
-                    self._family_gzip[family] = plain_gz
-                self._dirty.clear()
-                self._body = b"".join(self._family_plain.get(f, b"") for f in self._order)
-                self._body_gz = b"".join(self._family_gzip.get(f, b"") for f in self._order)
-                self.renders += 1
-            body = self._body_gz if compressed else self._body
+            if self._pieces is None or self._body_gz is None or self._dirty:
+                self._render()
+            assert self._pieces is not None and self._body_gz is not None
+            parts: tuple[bytes, ...] = (self._body_gz,) if compressed else self._pieces
+        tail = b""
         if self.extra is not None:
             try:
                 tail = self.extra()
             except Exception as exc:  # process metrics are a nicety: the page is served without them
                 log.error("could not collect the process metrics: %r", exc)
-                tail = b""
-            body += gzip.compress(tail, compresslevel=1, mtime=0) if compressed else tail
-        return body
+            if tail and compressed:
+                tail = gzip.compress(tail, compresslevel=1, mtime=0)
+        return (*parts, tail) if tail else parts
+
+    def body(self, *, compressed: bool = False) -> bytes:
+        """The exposition bytes (gzip when ``compressed``) in one piece (a copy: the server sends :meth:`chunks`)."""
+        return b"".join(self.chunks(compressed=compressed))
 
     def _refresh_failures(self) -> None:
         """Publish the render-failure counter when it moved (a family must exist before it can fail)."""

@@ -152,7 +152,7 @@ class Request:
 @dataclass
 class Response:
     status: int = 200
-    body: bytes | Iterable[bytes] = b""
+    body: bytes | tuple[bytes, ...] | Iterable[bytes] = b""  # a tuple: parts of a known length, sent in order
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
 
@@ -313,14 +313,19 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", resp.content_type)
             for key, value in resp.headers.items():
                 self.send_header(key, value)
-            if isinstance(resp.body, bytes | bytearray):
-                self.send_header("Content-Length", str(len(resp.body)))
+            if isinstance(resp.body, bytes | bytearray | tuple):
+                # bytes, or a tuple of bytes sent one after the other (a cached body and a small tail, not copied
+                # into one buffer per request)
+                parts = (resp.body,) if isinstance(resp.body, bytes | bytearray) else resp.body
+                self.send_header("Content-Length", str(sum(len(part) for part in parts)))
                 if close:
                     self.send_header("Connection", "close")
                     self.close_connection = True
                 self.end_headers()
                 if self.command != "HEAD":
-                    self.wfile.write(resp.body)
+                    for part in parts:
+                        if part:
+                            self.wfile.write(part)
                 return
             # Streaming body: no length, close when done (HTTP/1.1 without chunking is fine with Connection: close).
             self.send_header("Connection", "close")

@@ -8,8 +8,9 @@ against the metric contract on every write, so a collector cannot drift from the
 from __future__ import annotations
 
 import bisect
+import builtins
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from exporter import contract
@@ -171,11 +172,24 @@ class LiveMetrics:
         self._values: dict[Family, dict[LabelKey, float]] = {}
         self._hists: dict[Family, dict[LabelKey, _Histogram]] = {}
         self.version = 0
+        #: family -> the version of its last write, so a renderer redraws only the families that changed.
+        self._written: dict[Family, int] = {}
         self._ledger = BudgetLedger(budget) if budget is not None and budget.bounded else None
         # (family, labels, extra) as given -> (checked key, repaired values): validating and repairing a label set
         # is the costly part of a write, and writers repeat the same few label sets.
         self._keys: dict[tuple[Family, tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]], tuple[LabelKey, int]]
         self._keys = {}
+
+    def _wrote(self, *families: Family) -> None:
+        """Bump the version for a write to ``families``. Holds _lock."""
+        self.version += 1
+        for family in families:
+            self._written[family] = self.version
+
+    def changed_since(self, version: int) -> builtins.set[Family]:
+        """The families written after ``version`` (all of them for -1)."""
+        with self._lock:
+            return {family for family, written in self._written.items() if written > version}
 
     def _admit(self, family: Family, key: LabelKey) -> LabelKey:
         """The key a write to a new series goes to under the series budget (see exporter.budget). Holds _lock."""
@@ -193,6 +207,7 @@ class LiveMetrics:
         own = (*((name, labels.get(name, "")) for name in BASE_LABELS), ("metric", family.name))
         counts = self._values.setdefault(folded, {})
         counts[own] = counts.get(own, 0.0) + 1
+        self._written[folded] = self.version + 1  # the write that folded bumps the version next
         if other not in store:
             self._ledger.add(family)
         return other
@@ -228,7 +243,7 @@ class LiveMetrics:
         with self._lock:
             series = self._values.setdefault(family, {})
             series[own] = series.get(own, 0.0) + count
-            self.version += 1
+            self._wrote(family)
 
     def inc(
         self, family: Family, labels: Mapping[str, str], value: float = 1.0, extra: Mapping[str, str] | None = None
@@ -242,7 +257,7 @@ class LiveMetrics:
             key = self._admit(family, key)
             series = self._values.setdefault(family, {})
             series[key] = series.get(key, 0.0) + value
-            self.version += 1
+            self._wrote(family)
 
     def set(
         self, family: Family, labels: Mapping[str, str], value: float, extra: Mapping[str, str] | None = None
@@ -253,14 +268,14 @@ class LiveMetrics:
         with self._lock:
             key = self._admit(family, key)
             self._values.setdefault(family, {})[key] = float(value)
-            self.version += 1
+            self._wrote(family)
 
     def remove(self, family: Family, labels: Mapping[str, str], extra: Mapping[str, str] | None = None) -> None:
         key = self._key(family, labels, extra or {})
         with self._lock:
             if self._values.get(family, {}).pop(key, None) is not None and self._ledger is not None:
                 self._ledger.remove(family)
-            self.version += 1
+            self._wrote(family)
 
     def observe(
         self, family: Family, labels: Mapping[str, str], value: float, extra: Mapping[str, str] | None = None
@@ -274,7 +289,7 @@ class LiveMetrics:
             if hist is None:
                 hist = self._hists[family][key] = _Histogram(family.buckets)
             hist.observe(value)
-            self.version += 1
+            self._wrote(family)
 
     def touch(self, family: Family, labels: Mapping[str, str], extra: Mapping[str, str] | None = None) -> None:
         """Pre-initialise a counter or histogram series at zero (so rate() has a baseline)."""
@@ -285,7 +300,7 @@ class LiveMetrics:
                 self._hists.setdefault(family, {}).setdefault(key, _Histogram(family.buckets))
             else:
                 self._values.setdefault(family, {}).setdefault(key, 0.0)
-            self.version += 1
+            self._wrote(family)
 
     def apply(self, batch: LiveBatch, extra: Mapping[str, str] | None = None) -> None:
         """Apply a batch of writes all at once: every key is checked before anything changes, and the writes
@@ -318,7 +333,7 @@ class LiveMetrics:
                 if hist is None:
                     hist = hists[key] = _Histogram(family.buckets)
                 hist.observe_all(values)
-            self.version += 1
+            self._wrote(*{f for f, _ in touches}, *{f for f, _, _ in incs}, *{f for f, _, _ in observations})
 
     def value(self, family: Family, labels: Mapping[str, str], extra: Mapping[str, str] | None = None) -> float | None:
         key = self._key(family, labels, extra or {})
@@ -326,13 +341,15 @@ class LiveMetrics:
             return self._values.get(family, {}).get(key)
 
     def snapshot(
-        self,
+        self, families: Collection[Family] | None = None
     ) -> tuple[int, dict[Family, list[tuple[LabelKey, float]]], dict[Family, list[tuple[LabelKey, _Histogram]]]]:
-        """A consistent copy for rendering: (version, plain series, histogram series)."""
+        """A consistent copy for rendering: (version, plain series, histogram series), of ``families`` only when
+        given (see :meth:`changed_since`)."""
         with self._lock:
-            values = {f: list(s.items()) for f, s in self._values.items()}
+            values = {f: list(s.items()) for f, s in self._values.items() if families is None or f in families}
             hists = {
                 f: [(k, _Histogram(h.bounds, list(h.counts), h.total, h.count)) for k, h in s.items()]
                 for f, s in self._hists.items()
+                if families is None or f in families
             }
             return self.version, values, hists

@@ -29,8 +29,8 @@ ERROR_TEXT_CHARS = 160
 class Endpoints:
     """What the HTTP endpoints read, each as a callable: the server needs nothing else from the application."""
 
-    #: the exposition body, gzip-compressed when the argument is True
-    metrics_body: Callable[[bool], bytes]
+    #: the exposition as parts sent in order (cached body, per-scrape tail), gzip-compressed when the argument is True
+    metrics_body: Callable[[bool], tuple[bytes, ...]]
     #: True once every source has finished its first poll
     ready: Callable[[], bool]
     #: a snapshot of every source's status, and of every probe's (as the probe scheduler describes them)
