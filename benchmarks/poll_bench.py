@@ -15,13 +15,17 @@ poll: HTTP requests, response bytes, CPU seconds of the polling thread (the simu
 its CPU is not counted) and the peak of Python allocations during the poll (tracemalloc, in a separate poll so it
 does not slow the CPU figure). Both pollers export the same values; the benchmark checks it.
 
-Run: ``python benchmarks/poll_bench.py [--groups 100,1000] [--days 2,31] [--polls 3]``. It prints figures and the
+Then the month-to-date guard alone: the CPU of the poll in which 16k and 64k series vanish from the provider's
+answer (kept at their high-water mark), and their ratio (target: at most 5x; linear is 4x).
+
+Run: ``python benchmarks/poll_bench.py [--groups 100,1000] [--days 2,31] [--polls 3] [--guard 16000,64000]``. It prints figures and the
 ratio incremental / full for each; it asserts nothing (a tiny run is part of the test suite as a smoke test).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import subprocess
@@ -181,11 +185,39 @@ def run_case(groups: int, day: int, polls: int) -> tuple[PollFigures, PollFigure
         child.wait(30)
 
 
+def guard_cost(n: int) -> float:
+    """CPU seconds of the guard in the poll where ``n`` usage series vanish (best of 3, cold caches)."""
+    from exporter import contract
+    from exporter.poller import MonthToDateGuard
+
+    start = datetime(2026, 12, 20, 12, tzinfo=UTC)
+    best = float("inf")
+    for _ in range(3):
+        ms = MetricSet()
+        for i in range(n):
+            project, key = f"proj_gen{i % 100:05d}", f"key_gen{i % 100:05d}k{i // 600:03d}"
+            labels = {"project": project, "model": f"gpt-4o-mini-sim{i // 6}", "api_key": key}
+            ms.set(contract.USAGE_TOKENS, float(i + 1), token_type=f"t{i % 6}", **labels)
+        guard = MonthToDateGuard()
+        guard.apply(ms, start)
+        gc.collect()
+        gc.disable()
+        bytearray(b"\x01") * (64 << 20)  # cold caches, as after a poll's JSON
+        try:
+            t0 = time.thread_time()
+            guard.apply(MetricSet(), start)
+            best = min(best, time.thread_time() - t0)
+        finally:
+            gc.enable()
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--groups", default="100,1000", help="comma-separated group counts (project x model x key)")
     parser.add_argument("--days", default="2,31", help="comma-separated days of the month (December 2026)")
     parser.add_argument("--polls", type=int, default=3, help="steady polls measured per mode (median)")
+    parser.add_argument("--guard", default="16000,64000", help="two counts of vanished series for the guard")
     args = parser.parse_args()
     os.environ["LLMPULSE_BENCH_KEY"] = DEMO_KEY
     header = (
@@ -206,6 +238,12 @@ def main() -> None:
     print("\nincremental / full recompute, per steady poll (target on day 31 at 1,000 groups: <= 1/8 = 0.125)")
     for groups, day, series, (b, c, m) in ratios:
         print(f"  groups={groups:>5} day={day:>2} series={series:>6}: bytes {b:.3f}  CPU {c:.3f}  peak memory {m:.3f}")
+    small, large = (int(n) for n in args.guard.split(","))
+    cost_small, cost_large = guard_cost(small), guard_cost(large)
+    print(
+        f"\nguard, vanished series: {small}: {cost_small * 1000:.1f} ms, {large}: {cost_large * 1000:.1f} ms, "
+        f"ratio {cost_large / cost_small:.2f} (linear: {large / small:.0f}, target <= 5)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,16 +1,22 @@
-"""Scrape benchmark: /metrics latency and RSS with 100,000 series, against a naive prometheus_client collector.
+"""Scrape benchmark: /metrics latency and RSS at 1k to 300k series, against a naive prometheus_client collector.
 
-Two child processes serve the same 100,000 series on loopback:
+For each size, child processes serve the same series on loopback:
 
-- llmpulse: the real App and HTTP server; the series are published once (as a poll would) and every scrape copies
-  cached bytes (plain or gzip).
-- naive: a plain prometheus_client custom collector that builds the same 100,000 samples on every collect() and
-  renders them on every scrape (the pattern many exporters use), served by prometheus_client's own HTTP server.
+- llmpulse: the real App and HTTP server; the series are published once (as a poll would: plain and gzip are
+  rendered then) and every scrape writes the cached body plus the small process-metrics tail.
+- naive: a plain prometheus_client custom collector that builds the same samples on every collect() and renders
+  them on every scrape (the pattern many exporters use), served by prometheus_client's own HTTP server. It is run
+  up to ``--naive-max`` series (at 300k one scrape takes seconds).
 
-Each is scraped the same number of times, with and without ``Accept-Encoding: gzip``, one after the other in the
-same run, so the ratio is meaningful on a noisy shared machine even when absolute figures move.
+Each is scraped plain and with ``Accept-Encoding: gzip``, by 1 and by 4 concurrent clients, one after the other in
+the same run, so the ratios are meaningful on a noisy shared machine even when absolute figures move. Printed per
+configuration: median latency, latency per MB of body (per-scrape cost should be linear in body size), RSS idle
+after the publish, RSS right after the scrapes, and the peak (VmHWM, which includes building and rendering the
+series at start). (OpenMetrics is measured once the exporter
+serves it.)
 
-Run: ``python benchmarks/scrape_bench.py [--series 100000] [--scrapes 40]``. It prints figures; it asserts nothing.
+Run: ``python benchmarks/scrape_bench.py [--sizes 1000,10000,100000,300000] [--scrapes 16]``. It prints figures;
+it asserts nothing.
 """
 
 from __future__ import annotations
@@ -21,8 +27,10 @@ import statistics
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -119,54 +127,106 @@ def start(code: str, series: int) -> tuple[subprocess.Popen[str], str, str]:
     return proc, f"http://127.0.0.1:{port}/metrics", extra.strip()
 
 
-def measure(url: str, scrapes: int, gzip: bool) -> tuple[list[float], int]:
-    session = requests.Session()
+def hwm_mb(pid: int) -> float:
+    """Peak RSS of the process so far (VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def measure(url: str, scrapes: int, gzip: bool, scrapers: int = 1) -> tuple[list[float], int]:
+    """``scrapes`` scrapes by each of ``scrapers`` concurrent clients: (latency of every scrape in ms, body bytes)."""
     headers = {"Accept-Encoding": "gzip" if gzip else "identity"}
     times: list[float] = []
-    size = 0
-    for _ in range(scrapes):
-        t0 = time.perf_counter()
-        resp = session.get(url, headers=headers, stream=True, timeout=120)
-        raw = resp.raw.read(decode_content=False)
-        times.append((time.perf_counter() - t0) * 1000)
-        size = len(raw)
-    return times, size
+    sizes: list[int] = []
+    lock = threading.Lock()
+
+    def client() -> None:
+        session = requests.Session()
+        for _ in range(scrapes):
+            t0 = time.perf_counter()
+            resp = session.get(url, headers=headers, stream=True, timeout=300)
+            raw = resp.raw.read(decode_content=False)
+            with lock:
+                times.append((time.perf_counter() - t0) * 1000)
+                sizes.append(len(raw))
+
+    threads = [threading.Thread(target=client) for _ in range(scrapers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return times, max(sizes)
+
+
+def run_size(series: int, scrapes: int, naive_max: int) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    sides = [("llmpulse", LLMPULSE_CHILD)] + ([("naive", NAIVE_CHILD)] if series <= naive_max else [])
+    for name, code in sides:
+        proc, url, extra = start(code, series)
+        try:
+            idle = rss_mb(proc.pid)
+            measure(url, 1, False)  # warm-up
+            for scrapers in (1, 4):
+                for gz in (False, True):
+                    n = scrapes if name == "llmpulse" else max(2, scrapes // 8)
+                    times, size = measure(url, n, gz, scrapers)
+                    rows.append(
+                        {
+                            "series": series,
+                            "server": name,
+                            "gzip": gz,
+                            "scrapers": scrapers,
+                            "median_ms": statistics.median(times),
+                            "bytes": size,
+                            "idle_mb": idle,
+                            "after_mb": rss_mb(proc.pid),
+                            "peak_mb": hwm_mb(proc.pid),
+                            "note": extra,
+                        }
+                    )
+        finally:
+            proc.kill()
+            proc.wait()
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--series", type=int, default=100_000)
-    parser.add_argument("--scrapes", type=int, default=40)
+    parser.add_argument("--sizes", default="1000,10000,100000,300000", help="series counts, comma-separated")
+    parser.add_argument("--scrapes", type=int, default=16, help="scrapes per client and configuration (llmpulse)")
+    parser.add_argument(
+        "--naive-max", type=int, default=100_000, help="largest size the naive collector is run at (it is slow)"
+    )
     args = parser.parse_args()
-
-    results: dict[str, dict[str, float]] = {}
-    for name, code in (("llmpulse", LLMPULSE_CHILD), ("naive", NAIVE_CHILD)):
-        proc, url, extra = start(code, args.series)
-        try:
-            measure(url, 2, False)  # warm-up
-            for gz in (False, True):
-                times, size = measure(url, args.scrapes, gz)
-                key = f"{name}{' gzip' if gz else ''}"
-                results[key] = {
-                    "median_ms": statistics.median(times),
-                    "p90_ms": statistics.quantiles(times, n=10)[-1],
-                    "bytes": size,
-                }
-            results[name]["rss_mb"] = rss_mb(proc.pid)
-            if extra:
-                print(f"{name}: {extra}")
-        finally:
-            proc.kill()
-            proc.wait()
-
-    print(f"\n/metrics with {args.series:,} series, {args.scrapes} scrapes each (loopback, same run)\n")
-    print(f"{'server':<16}{'median ms':>11}{'p90 ms':>10}{'body bytes':>14}{'RSS MB':>9}")
-    for key, r in results.items():
-        rss = f"{r['rss_mb']:.0f}" if "rss_mb" in r else ""
-        print(f"{key:<16}{r['median_ms']:>11.1f}{r['p90_ms']:>10.1f}{int(r['bytes']):>14,}{rss:>9}")
-    for suffix in ("", " gzip"):
-        ours, naive = results[f"llmpulse{suffix}"], results[f"naive{suffix}"]
-        print(f"ratio naive/llmpulse median{suffix or ' plain'}: {naive['median_ms'] / ours['median_ms']:.1f}x")
+    rows: list[dict[str, Any]] = []
+    for series in (int(n) for n in args.sizes.split(",")):
+        rows += run_size(series, args.scrapes, args.naive_max)
+    print("\n/metrics on loopback, same run; median latency per scrape, RSS of the server process")
+    print(
+        f"{'series':>8} {'server':<9}{'enc':<6}{'clients':>8}{'median ms':>11}{'ms/MB':>10}{'body bytes':>13}"
+        f"{'RSS idle':>10}{'RSS after':>10}{'RSS peak':>10}"
+    )
+    for r in rows:
+        enc = "gzip" if r["gzip"] else "plain"
+        per_mb = r["median_ms"] / max(r["bytes"] / 1e6, 1e-9)
+        print(
+            f"{r['series']:>8} {r['server']:<9}{enc:<6}{r['scrapers']:>8}{r['median_ms']:>11.2f}{per_mb:>10.2f}"
+            f"{r['bytes']:>13,}{r['idle_mb']:>10.0f}{r['after_mb']:>10.0f}{r['peak_mb']:>10.0f}"
+        )
+    print("\nnaive / llmpulse, median per scrape (1 client):")
+    for series in sorted({r["series"] for r in rows if r["server"] == "naive"}):
+        for gz in (False, True):
+            pick = {
+                r["server"]: r["median_ms"]
+                for r in rows
+                if r["series"] == series and r["gzip"] == gz and r["scrapers"] == 1
+            }
+            print(f"  {series:>7} {'gzip' if gz else 'plain'}: {pick['naive'] / pick['llmpulse']:.0f}x")
+    for r in rows:
+        if r["note"] and r["server"] == "llmpulse" and r["scrapers"] == 1 and not r["gzip"]:
+            print(f"  llmpulse {r['series']}: {r['note']}")
 
 
 if __name__ == "__main__":

@@ -215,8 +215,9 @@ SOURCE_API_REQUESTS = _family(
 SOURCE_POLL_ERRORS = _family(
     "llmpulse_source_poll_errors_total",
     "counter",
-    "Failed polls of this source by reason (http_4xx, http_5xx, rate_limited, timeout, connection, "
-    "invalid_response, pagination).",
+    "Failed polls of this source by reason (http_4xx, http_5xx, rate_limited, timeout, connection, tls, "
+    "invalid_response, pagination, blocked = a CDN/bot challenge instead of the API, endpoint_retired = HTTP 410, "
+    "internal: an unexpected error inside llmpulse).",
     ("reason",),
     group="self",
 )
@@ -232,6 +233,32 @@ SOURCE_SERIES = _family(
     "llmpulse_source_series",
     "gauge",
     "Series this source contributes to the exposition in its current snapshot (a cardinality guard).",
+    group="self",
+)
+LABEL_VALUES_REPAIRED = _family(
+    "llmpulse_label_values_repaired_total",
+    "counter",
+    "Label values from this source's provider answers (project names, models, line items, status components, "
+    "http_json labels) that were not valid Unicode, e.g. half an emoji, and were exported with U+FFFD "
+    "replacement characters instead; counted per poll.",
+    group="self",
+)
+SERIES_FOLDED = _family(
+    "llmpulse_series_folded_total",
+    "counter",
+    "Samples of this source that would have created a series beyond its series budget (per family or per source, "
+    "see max_series_per_family and max_series) and were added to the family's 'other' series instead: for "
+    "/events one per event, for a polled source one per folded series and poll.",
+    ("metric",),
+    group="self",
+)
+EXPOSITION_RENDER_FAILURES = _family(
+    "llmpulse_exposition_render_failures_total",
+    "counter",
+    "Times a metric family could not be rendered and was left out of /metrics while the rest was served (a bug "
+    "in llmpulse: the log has the details).",
+    ("metric",),
+    base=False,
     group="self",
 )
 BUILD_INFO = _family(
@@ -392,6 +419,43 @@ KEY_USAGE_USD = _family(
     group="balance",
 )
 
+# --- subscription plans: quotas that reset (MiniMax Token Plan, Zhipu GLM coding plan, Coze benefits) -----------------
+PLAN_QUOTA_REMAINING_RATIO = _family(
+    "llmpulse_plan_quota_remaining_ratio",
+    "gauge",
+    "Share (0-1) of a subscription plan's quota still unused in its current window, as the provider reports it "
+    "(MiniMax Token Plan remaining percent, Zhipu GLM coding plan 100 - percentage, Coze call_tool_limit). quota "
+    "names what is limited (a model, tokens, time, call_tool); window its period (interval, 5h, weekly, monthly, "
+    "plan).",
+    ("quota", "window"),
+    grafana_unit="percentunit",
+    group="plan",
+)
+PLAN_QUOTA_RESET = _family(
+    "llmpulse_plan_quota_reset_timestamp_seconds",
+    "gauge",
+    "Unix time at which this plan quota window resets (the provider's end or next-reset time).",
+    ("quota", "window"),
+    grafana_unit="dateTimeFromNow",
+    group="plan",
+)
+PLAN_INFO = _family(
+    "llmpulse_plan_info",
+    "gauge",
+    "The account's plan or type as the provider names it (Coze user_level, Zhipu level, StepFun prepaid or "
+    "postpaid); value is always 1.",
+    ("plan",),
+    group="plan",
+)
+PLAN_API_QPS_LIMIT = _family(
+    "llmpulse_plan_api_qps_limit",
+    "gauge",
+    "API requests per second the plan allows now (Coze effective api_run_qps), by API resource (chat, workflow, "
+    "plugin).",
+    ("resource",),
+    group="plan",
+)
+
 # --- status pages -----------------------------------------------------------------------------------------------------
 STATUS_COMPONENT = _family(
     "llmpulse_status_component",
@@ -525,6 +589,7 @@ GROUP_TITLES = {
     "cost": "Cost",
     "probe": "Probes and traffic: latency, errors, rate limits",
     "balance": "Balances and key limits",
+    "plan": "Subscription plans and their quotas",
     "status": "Status pages",
     "events": "Traffic events (POST /events)",
     "self": "Exporter self-metrics",

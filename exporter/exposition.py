@@ -10,15 +10,20 @@ them), so a change in one family recompresses only that family. A scrape is then
 from __future__ import annotations
 
 import gzip
+import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from prometheus_client.utils import floatToGoString
 
 from exporter import contract, zero_first
 from exporter.contract import Family
-from exporter.samples import LiveMetrics, MetricSet
+from exporter.samples import LabelKey, LiveMetrics, MetricSet, repair_text
 from exporter.zero_first import ZeroFirst
+
+log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -42,13 +47,49 @@ def format_labels(pairs: Iterable[tuple[str, str]]) -> str:
 
 
 def family_header(family: Family) -> bytes:
-    return f"# HELP {family.name} {escape_help(family.help)}\n# TYPE {family.name} {family.type}\n".encode()
+    help_text = escape_help(repair_text(family.help))
+    return f"# HELP {family.name} {help_text}\n# TYPE {family.name} {family.type}\n".encode()
+
+
+class RenderFailures:
+    """Families that could not be rendered: dropped from the page, counted, logged (at most once a minute each).
+
+    Why a process-wide record: rendering happens in pollers, probes and the scrape path alike, and a failure in
+    any of them must show up in ``llmpulse_exposition_render_failures_total`` of the one exposition served.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counts: dict[str, int] = {}
+        self.version = 0
+        self._logged: dict[str, float] = {}
+
+    def record(self, family: Family, exc: BaseException) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self.counts[family.name] = self.counts.get(family.name, 0) + 1
+            self.version += 1
+            quiet = now - self._logged.get(family.name, -60.0) < 60.0
+            if not quiet:
+                self._logged[family.name] = now
+        if not quiet:
+            log.error("could not render %s; it is left out of /metrics: %r", family.name, exc, exc_info=exc)
+
+    def chunk(self) -> bytes:
+        with self._lock:
+            counts = sorted(self.counts.items())
+        name = contract.EXPOSITION_RENDER_FAILURES.name
+        return "".join(f"{name}{format_labels([('metric', m)])} {n}\n" for m, n in counts).encode()
+
+
+#: The record every renderer of this process reports to.
+RENDER_FAILURES = RenderFailures()
 
 
 def openmetrics_header(family: Family) -> bytes:
     """HELP and TYPE in OpenMetrics: a counter's family name has no ``_total``; HELP escapes quotes too."""
     name = family.name[: -len("_total")] if family.type == "counter" else family.name
-    text = escape_help(family.help).replace('"', '\\"')
+    text = escape_help(repair_text(family.help)).replace('"', '\\"')
     return f"# HELP {name} {text}\n# TYPE {name} {family.type}\n".encode()
 
 
@@ -75,36 +116,51 @@ def negotiate(accept: str) -> str:
 
 
 def render_metricset(ms: MetricSet, base: Mapping[str, str]) -> dict[Family, bytes]:
-    """Render a poll's samples with ``base`` labels (provider, source, static labels) prepended."""
-    base_pairs = list(base.items())
+    """Render a poll's samples with ``base`` labels (provider, source, static labels) prepended. A family that
+    cannot be rendered is left out (see :class:`RenderFailures`); the others are returned."""
+    base_pairs = [(name, repair_text(value)) for name, value in base.items()]
     out: dict[Family, bytes] = {}
     for family in ms.families():
-        lines = []
-        for key, value in ms.series(family).items():
-            lines.append(f"{family.name}{format_labels(base_pairs + list(key))} {floatToGoString(value)}\n")
-        out[family] = "".join(lines).encode()
+        try:
+            lines = []
+            for key, value in ms.series(family).items():
+                lines.append(f"{family.name}{format_labels(base_pairs + list(key))} {floatToGoString(value)}\n")
+            out[family] = "".join(lines).encode()
+        except Exception as exc:
+            RENDER_FAILURES.record(family, exc)
     return out
 
 
-def render_live(live: LiveMetrics) -> dict[Family, bytes]:
-    """Render live counters, gauges and histograms (labels are stored complete)."""
-    _, values, hists = live.snapshot()
+def _render_histograms(family: Family, hseries: list[tuple[LabelKey, Any]]) -> bytes:
+    lines: list[str] = []
+    for key, hist in hseries:
+        cumulative = 0
+        for bound, count in zip(hist.bounds, hist.counts, strict=True):
+            cumulative += count
+            lines.append(f"{family.name}_bucket{format_labels((*key, ('le', floatToGoString(bound))))} {cumulative}\n")
+        lines.append(f"{family.name}_bucket{format_labels((*key, ('le', '+Inf')))} {hist.count}\n")
+        lines.append(f"{family.name}_sum{format_labels(key)} {floatToGoString(hist.total)}\n")
+        lines.append(f"{family.name}_count{format_labels(key)} {hist.count}\n")
+    return "".join(lines).encode()
+
+
+def render_live(live: LiveMetrics, families: set[Family] | None = None) -> dict[Family, bytes]:
+    """Render live counters, gauges and histograms (labels are stored complete), only ``families`` when given. A
+    family that cannot be rendered is left out (see :class:`RenderFailures`); the others are returned."""
+    _, values, hists = live.snapshot(families)
     out: dict[Family, bytes] = {}
     for family, series in values.items():
-        out[family] = "".join(f"{family.name}{format_labels(key)} {floatToGoString(v)}\n" for key, v in series).encode()
+        try:
+            out[family] = "".join(
+                f"{family.name}{format_labels(key)} {floatToGoString(v)}\n" for key, v in series
+            ).encode()
+        except Exception as exc:
+            RENDER_FAILURES.record(family, exc)
     for family, hseries in hists.items():
-        lines: list[str] = []
-        for key, hist in hseries:
-            cumulative = 0
-            for bound, count in zip(hist.bounds, hist.counts, strict=True):
-                cumulative += count
-                lines.append(
-                    f"{family.name}_bucket{format_labels((*key, ('le', floatToGoString(bound))))} {cumulative}\n"
-                )
-            lines.append(f"{family.name}_bucket{format_labels((*key, ('le', '+Inf')))} {hist.count}\n")
-            lines.append(f"{family.name}_sum{format_labels(key)} {floatToGoString(hist.total)}\n")
-            lines.append(f"{family.name}_count{format_labels(key)} {hist.count}\n")
-        out[family] = "".join(lines).encode()
+        try:
+            out[family] = _render_histograms(family, hseries)
+        except Exception as exc:
+            RENDER_FAILURES.record(family, exc)
     return out
 
 
@@ -115,10 +171,19 @@ def sample_lines(chunks: Mapping[Family, bytes]) -> int:
 class Exposition:
     """The cached /metrics bodies, assembled from owners' per-family chunks.
 
+    Rendering happens where data changes, not where it is read: a publish (a poller's thread, after its poll)
+    renders the families it changed, gzip included, in every format a scraper has asked for, so a scrape finds
+    them ready. The plain body is never joined: it is sent as its parts (each family's header, then the owners'
+    chunks as exposed), so the text is held once; gzip is kept per family so a change recompresses only that
+    family, plus one joined gzip body. Live owners (probes, /events) are refreshed when a scrape finds their version
+    moved, and then only the families written since. The per-scrape tail (process metrics) is the last part
+    (:meth:`chunks`): concurrent scrapes send the same cached objects, never a copy.
+
     Two formats are kept: the Prometheus text format 0.0.4 and OpenMetrics 1.0 (which adds ``_created`` samples
-    and ``# EOF``). Each is rendered lazily, once per change, and only if some scraper asks for it. Counter and
-    histogram series go through :class:`exporter.zero_first.ZeroFirst`: a new one is exported at 0 until a scrape
-    has read the zero (``zero_first_hold`` None turns that off: every series is exported at its value at once).
+    and ``# EOF``). OpenMetrics is rendered from the first scrape that asks for it on. Counter and histogram series
+    go through :class:`exporter.zero_first.ZeroFirst`: a new one is exported at 0 until a scrape has read the zero
+    (``zero_first_hold`` None turns that off: every series is exported at its value at once); the release of a held
+    zero re-renders that family on the scrape that releases it.
     """
 
     def __init__(self, families: Iterable[Family] | None = None, *, zero_first_hold: float | None = None) -> None:
@@ -129,7 +194,9 @@ class Exposition:
         self._zero_first_on = zero_first_hold is not None
         self.zero_first = ZeroFirst(zero_first_hold or 0.0)
         self._cache = {fmt: _FormatCache(fmt, set(self._order)) for fmt in FORMATS}
+        self._wanted: set[str] = {TEXT}  # formats rendered at publish time; OpenMetrics once a scraper asked
         self.renders = 0
+        self._failures_seen = 0
         self.extra: Callable[[], bytes] | None = None  # small per-scrape tail (process metrics), text format
         self.extra_openmetrics: Callable[[], bytes] | None = None  # the same tail in OpenMetrics, without # EOF
 
@@ -143,11 +210,14 @@ class Exposition:
             if family not in self._order:
                 self._order.append(family)
                 self._mark_dirty(family)
+                for cache in self._cache.values():
+                    cache.invalidate()
 
     def publish(
         self, owner: str, chunks: Mapping[Family, bytes], *, adopt: Mapping[Family, float | None] | None = None
     ) -> None:
-        """Replace everything ``owner`` contributes. Families it no longer has disappear.
+        """Replace everything ``owner`` contributes (families it no longer has disappear), and render what changed
+        now, in the caller's thread.
 
         New counter and histogram series are exported at 0 first, except in the families of ``adopt`` (family ->
         the creation time of its new series, None for now): those are exported at their value at once.
@@ -170,6 +240,9 @@ class Exposition:
                         )
                     self._mark_dirty(family)
             self._chunks[owner] = new
+            for fmt in self._wanted:
+                if self._cache[fmt].dirty:
+                    self._render(fmt)
 
     def attach_live(self, owner: str, live: LiveMetrics) -> None:
         """Render ``live`` again whenever its version moved (checked at scrape time; cheap when unchanged)."""
@@ -180,7 +253,11 @@ class Exposition:
         for owner, (live, seen) in list(self._live.items()):
             if live.version != seen:
                 version = live.version
-                self.publish(owner, render_live(live))
+                changed = live.changed_since(seen)
+                with self._lock:
+                    chunks = dict(self._chunks.get(owner, {}))
+                chunks.update(render_live(live, changed))
+                self.publish(owner, chunks)
                 with self._lock:
                     self._live[owner] = (live, version)
 
@@ -193,59 +270,99 @@ class Exposition:
             return chunk
         return tracker.exposed_openmetrics() if fmt == OPENMETRICS else tracker.exposed()
 
-    def body(self, *, compressed: bool = False, fmt: str = TEXT) -> bytes:
-        """The exposition bytes in ``fmt`` (gzip when ``compressed``), rebuilt only if something changed.
+    def _render(self, fmt: str) -> None:
+        """Render the dirty families of ``fmt`` (a family that fails is left out and counted) and join. Holds _lock."""
+        cache = self._cache[fmt]
+        for family in cache.dirty:
+            try:
+                parts = [self._owner_bytes(owner, family, fmt) for owner in self._chunks]
+                cache.set(family, [p for p in parts if p])
+            except Exception as exc:  # never one family for the whole page
+                cache.set(family, [])
+                RENDER_FAILURES.record(family, exc)
+        cache.dirty.clear()
+        cache.join(self._order)
+        self.renders += 1
 
-        Serving a body counts as a scrape: zeros held by the zero-first rule are released on the next one.
+    def chunks(self, *, compressed: bool = False, fmt: str = TEXT) -> tuple[bytes, ...]:
+        """The exposition in ``fmt`` as parts the server writes in order, the per-scrape tail last; gzip when
+        ``compressed``. The parts are the cached objects themselves: the plain text is never joined or copied, the
+        gzip body is one cached join of per-family members.
+
+        Serving counts as a scrape: zeros held by the zero-first rule are released on the next one.
         """
         self._refresh_live()
-        cache = self._cache[fmt]
+        self._refresh_failures()
         with self._lock:
+            self._wanted.add(fmt)
             for family in self.zero_first.release_due():
                 self._mark_dirty(family)
-            if cache.dirty or cache.body is None:
-                for family in cache.dirty:
-                    parts = [self._owner_bytes(owner, family, fmt) for owner in self._chunks]
-                    cache.set(family, [p for p in parts if p])
-                cache.dirty.clear()
-                cache.join(self._order)
-                self.renders += 1
-            body = cache.body_gz if compressed else cache.body
+            cache = self._cache[fmt]
+            if cache.dirty or cache.pieces is None or cache.body_gz is None:
+                self._render(fmt)
+            assert cache.pieces is not None and cache.body_gz is not None
+            parts: tuple[bytes, ...] = (cache.body_gz,) if compressed else cache.pieces
             self.zero_first.mark_served()
-        assert body is not None
+        tail = self._tail(fmt)
+        if tail and compressed:
+            tail = gzip.compress(tail, compresslevel=1, mtime=0)
+        return (*parts, tail) if tail else parts
+
+    def _tail(self, fmt: str) -> bytes:
+        """The per-scrape tail: process metrics (a nicety: the page is served without them if they fail), and
+        OpenMetrics' ``# EOF``."""
+        extra = self.extra_openmetrics if fmt == OPENMETRICS else self.extra
         tail = b""
-        if fmt == OPENMETRICS:
-            if self.extra_openmetrics is not None:
-                tail = self.extra_openmetrics()
-            tail += b"# EOF\n"
-        elif self.extra is not None:
-            tail = self.extra()
-        if tail:
-            body += gzip.compress(tail, compresslevel=1, mtime=0) if compressed else tail
-        return body
+        if extra is not None:
+            try:
+                tail = extra()
+            except Exception as exc:
+                log.error("could not collect the process metrics: %r", exc)
+        return tail + b"# EOF\n" if fmt == OPENMETRICS else tail
+
+    def body(self, *, compressed: bool = False, fmt: str = TEXT) -> bytes:
+        """The exposition bytes in one piece (a copy: the server sends :meth:`chunks`)."""
+        return b"".join(self.chunks(compressed=compressed, fmt=fmt))
+
+    def _refresh_failures(self) -> None:
+        """Publish the render-failure counter when it moved (a family must exist before it can fail)."""
+        version = RENDER_FAILURES.version
+        if version != self._failures_seen:
+            self._failures_seen = version
+            self.publish("exposition", {contract.EXPOSITION_RENDER_FAILURES: RENDER_FAILURES.chunk()})
 
 
 class _FormatCache:
-    """Per-family plain and gzip bytes of one exposition format, and the bodies joined from them."""
+    """One exposition format's per-family headers, exposed parts and gzip bytes, and the bodies built from them."""
 
     def __init__(self, fmt: str, dirty: set[Family]) -> None:
         self.fmt = fmt
         self.dirty = dirty
-        self.plain: dict[Family, bytes] = {}
+        self.headers: dict[Family, bytes] = {}
+        self.parts: dict[Family, list[bytes]] = {}
         self.gz: dict[Family, bytes] = {}
-        self.body: bytes | None = None
+        self.pieces: tuple[bytes, ...] | None = None  # the plain body: each family's header and its parts
         self.body_gz: bytes | None = None
 
+    def invalidate(self) -> None:
+        self.pieces = self.body_gz = None
+
     def set(self, family: Family, parts: list[bytes]) -> None:
-        if parts:
-            header = openmetrics_header(family) if self.fmt == OPENMETRICS else family_header(family)
-            plain = header + b"".join(parts)
-            self.plain[family] = plain
-            self.gz[family] = gzip.compress(plain, compresslevel=5, mtime=0)
-        else:
-            self.plain.pop(family, None)
+        if not parts:
+            self.headers.pop(family, None)
+            self.parts.pop(family, None)
             self.gz.pop(family, None)
+            return
+        header = openmetrics_header(family) if self.fmt == OPENMETRICS else family_header(family)
+        gz = gzip.compress(header + b"".join(parts), compresslevel=5, mtime=0)
+        self.headers[family], self.parts[family], self.gz[family] = header, parts, gz
 
     def join(self, order: list[Family]) -> None:
-        self.body = b"".join(self.plain.get(f, b"") for f in order)
+        pieces: list[bytes] = []
+        for family in order:
+            header = self.headers.get(family)
+            if header is not None:
+                pieces.append(header)
+                pieces.extend(self.parts[family])
+        self.pieces = tuple(pieces)
         self.body_gz = b"".join(self.gz.get(f, b"") for f in order)

@@ -202,28 +202,65 @@ def _midnight(day: date) -> float:
 
 
 @click.command()
-@click.option("--prometheus", "prometheus_url", required=True, metavar="URL", help="Prometheus base URL.")
+@click.option(
+    "--prometheus", "prometheus_url", metavar="URL", help="Prometheus base URL  [default: report.prometheus_url]"
+)
 @click.option("--day", type=click.DateTime(["%Y-%m-%d"]), help="The day to report  [default: yesterday]")
 @click.option(
-    "--timezone", "tz_name", default="UTC", metavar="TZ", help="IANA time zone of the day, e.g. Asia/Shanghai."
+    "--timezone", "tz_name", metavar="TZ", help="IANA time zone of the day  [default: report.timezone or UTC]"
 )
 @click.option("--format", "fmt", type=click.Choice(["markdown", "csv", "json"]), default="markdown")
-def report(prometheus_url: str, day: datetime | None, tz_name: str, fmt: str) -> None:
+@click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="Config with a report: section."
+)
+@click.option("--send", is_flag=True, help="Send the report now to the receivers of the config's report: section.")
+def report(
+    prometheus_url: str | None,
+    day: datetime | None,
+    tz_name: str | None,
+    fmt: str,
+    config_path: Path | None,
+    send: bool,
+) -> None:
     """One day's summary read from Prometheus: calls, users, response times, errors, spend, top models,
     projects and error codes, balances and runway, each against the day before."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from exporter.report import ReportError, build_report, prometheus_query, render
 
+    config = None
+    if config_path is not None:
+        try:
+            config = load_config(config_path)
+        except ConfigError as err:
+            fail(f"invalid config\n{err}", 2)
+    rc = config.report if config is not None else None
+    if send and rc is None:
+        raise click.UsageError("--send needs --config FILE with a report: section (its receivers)")
+    url = prometheus_url or (rc.prometheus_url if rc else None)
+    if not url:
+        raise click.UsageError("give --prometheus URL (or --config FILE with report.prometheus_url)")
+    zone = tz_name or (rc.timezone if rc else "UTC")
     try:
-        tz = ZoneInfo(tz_name)
+        tz = ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
         raise click.BadParameter(
-            f"unknown time zone {tz_name!r} (use an IANA name such as Asia/Shanghai)", param_hint="--timezone"
+            f"unknown time zone {zone!r} (use an IANA name such as Asia/Shanghai)", param_hint="--timezone"
         ) from None
     the_day = day.date() if day else datetime.now(tz).date() - timedelta(days=1)
     try:
-        result = build_report(prometheus_query(prometheus_url), the_day, tz_name)
+        result = build_report(prometheus_query(url), the_day, zone)
     except ReportError as exc:
         fail(str(exc), 1)
-    click.echo(render(result, fmt), nl=False)
+    if not send:
+        click.echo(render(result, fmt), nl=False)
+        return
+    from exporter.report_send import deliver
+
+    assert config is not None
+    failed = 0
+    for delivery in deliver(config, result):
+        click.echo(f"{delivery.receiver}: {delivery.detail}", err=not delivery.ok)
+        failed += not delivery.ok
+    if failed:
+        sys.exit(1)

@@ -27,58 +27,29 @@ import hmac
 import json
 import logging
 import math
-import re
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
 from exporter import contract
 from exporter.config import EventsConfig
+from exporter.events_schema import EVENT_KINDS, Event, EventError, kind_of, parse_event, parse_timestamp
 from exporter.hll import DEFAULT_PRECISION, SlidingDistinct, hash64
 from exporter.httpserver import Request, Response
-from exporter.samples import LiveMetrics
+from exporter.samples import LiveBatch, LiveMetrics
+
+__all__ = ["Event", "EventError", "EventIngest", "Refused", "decode_body", "parse_event", "parse_timestamp"]
 
 log = logging.getLogger(__name__)
 
-EVENT_KINDS = ("call", "session_start", "session_end")
-STATUSES = ("success", "error")
 REASONS = ("unauthorized", "too_large", "invalid_json", "invalid_event", "too_many_events")
-FIELDS = frozenset(
-    {
-        "event",
-        "app",
-        "channel",
-        "session_id",
-        "user_id",
-        "model",
-        "status",
-        "code",
-        "error_type",
-        "duration_ms",
-        "input_tokens",
-        "output_tokens",
-        "timestamp",
-    }
-)
 OTHER = "other"
 UNKNOWN = "unknown"
-MAX_LABEL_CHARS = 128
-MAX_ID_CHARS = 256
-MAX_CODE_CHARS = 64
-MAX_DURATION_MS = 7 * 86400 * 1000.0
-MAX_TOKENS = 1_000_000_000
-# Unix seconds beyond this are almost certainly milliseconds (JavaScript's Date.now()); 1e11 s is the year 5138.
-MAX_UNIX_SECONDS = 1e11
 #: Distinct-user windows: label value, slot length (s), slots. 1h = 12 x 5 min, 1d = 24 x 1 h.
 USER_WINDOWS: tuple[tuple[str, int, int], ...] = (("1h", 300, 12), ("1d", 3600, 24))
 LABEL_DIMENSIONS = ("app", "channel", "model", "code", "error_type")
-
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class Pricing(Protocol):
@@ -87,35 +58,7 @@ class Pricing(Protocol):
     def estimate(self, model: str, tokens: Mapping[str, int]) -> float | None: ...
 
 
-# --- validation: pure functions of the request --------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One validated event. ``timestamp`` is Unix seconds as sent (None when absent)."""
-
-    kind: str
-    app: str
-    channel: str
-    model: str
-    session_id: str | None
-    user_id: str | None
-    status: str
-    code: str
-    error_type: str
-    duration_ms: float | None
-    input_tokens: int
-    output_tokens: int
-    timestamp: float | None
-
-
-class EventError(ValueError):
-    """A field of one event is invalid; ``field`` names it (empty for the event as a whole)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-
-
+# --- validation: pure functions of the request (the event schema is exporter.events_schema) ------------------------
 class Refused(Exception):
     """A post that is refused as a whole: HTTP status, counted reason, message for the client."""
 
@@ -135,129 +78,6 @@ class Refused(Exception):
             body["field"] = self.field
         headers = {"WWW-Authenticate": 'Bearer realm="llmpulse events"'} if self.status == 401 else {}
         return Response.json(body, self.status, headers)
-
-
-def _kind_of(value: Any) -> str:
-    return {
-        bool: "boolean",
-        int: "integer",
-        float: "number",
-        str: "string",
-        list: "list",
-        dict: "object",
-        type(None): "null",
-    }.get(type(value), type(value).__name__)
-
-
-def _text(
-    obj: Mapping[str, Any],
-    name: str,
-    *,
-    limit: int,
-    ids: bool = False,
-    required: bool = False,
-    default: str | None = None,
-) -> str | None:
-    """A string field (integers too for id-like fields: bot ids are often numbers)."""
-    value = obj.get(name)
-    if value is None:
-        if required:
-            raise EventError(name, f"{name} is required")
-        return default
-    if ids and isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str):
-        want = "a string or an integer" if ids else "a string"
-        raise EventError(name, f"{name} must be {want}, got {_kind_of(value)}")
-    if not value:
-        if required:
-            raise EventError(name, f"{name} must not be empty")
-        return default
-    if len(value) > limit:
-        raise EventError(name, f"{name} is longer than {limit} characters")
-    if _CONTROL.search(value):
-        raise EventError(name, f"{name} contains control characters")
-    return value
-
-
-def _number(obj: Mapping[str, Any], name: str, *, maximum: float) -> float | None:
-    value = obj.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise EventError(name, f"{name} must be a number, got {_kind_of(value)}")
-    if not math.isfinite(value) or value < 0:
-        raise EventError(name, f"{name} must be a finite number >= 0")
-    if value > maximum:
-        raise EventError(name, f"{name} must not exceed {maximum:g}")
-    return float(value)
-
-
-def _count(obj: Mapping[str, Any], name: str) -> int:
-    value = _number(obj, name, maximum=MAX_TOKENS)
-    if value is None:
-        return 0
-    if value != int(value):
-        raise EventError(name, f"{name} must be a whole number")
-    return int(value)
-
-
-def parse_timestamp(value: Any) -> float:
-    """RFC 3339 (with a Z or a UTC offset) or Unix seconds -> Unix seconds. Raises EventError."""
-    if isinstance(value, bool):
-        raise EventError("timestamp", "timestamp must be an RFC 3339 string or Unix seconds, got boolean")
-    if isinstance(value, int | float):
-        if not math.isfinite(value) or value < 0:
-            raise EventError("timestamp", "timestamp in Unix seconds must be a finite number >= 0")
-        if value >= MAX_UNIX_SECONDS:
-            raise EventError(
-                "timestamp",
-                "timestamp looks like milliseconds; send Unix seconds (e.g. Date.now() / 1000) or an RFC 3339 string",
-            )
-        return float(value)
-    if isinstance(value, str):
-        if not _RFC3339.match(value):
-            raise EventError(
-                "timestamp",
-                "timestamp must be RFC 3339 with a time zone, e.g. 2025-05-01T08:30:00Z or 2025-05-01T16:30:00+08:00",
-            )
-        try:
-            return datetime.fromisoformat(value.upper().replace(" ", "T")).timestamp()
-        except ValueError as exc:
-            raise EventError("timestamp", f"timestamp is not a valid date/time: {exc}") from None
-    raise EventError("timestamp", f"timestamp must be an RFC 3339 string or Unix seconds, got {_kind_of(value)}")
-
-
-def parse_event(obj: Any) -> Event:
-    """Validate one decoded JSON event. Raises :class:`EventError` naming the field and the reason."""
-    if not isinstance(obj, dict):
-        raise EventError("", f"an event must be a JSON object, got {_kind_of(obj)}")
-    unknown = sorted(set(obj) - FIELDS)
-    if unknown:
-        raise EventError(unknown[0], f"unknown field {unknown[0][:64]!r} (fields: {', '.join(sorted(FIELDS))})")
-    kind = _text(obj, "event", limit=32, default="call")
-    if kind not in EVENT_KINDS:
-        raise EventError("event", f"unknown event kind {kind!r}; expected one of: {', '.join(EVENT_KINDS)}")
-    status = _text(obj, "status", limit=16, default="success")
-    if status not in STATUSES:
-        raise EventError("status", f"status must be 'success' or 'error', got {status!r}")
-    session_id = _text(obj, "session_id", limit=MAX_ID_CHARS, ids=True, required=kind != "call")
-    timestamp = parse_timestamp(obj["timestamp"]) if obj.get("timestamp") is not None else None
-    return Event(
-        kind=kind or "call",
-        app=_text(obj, "app", limit=MAX_LABEL_CHARS, ids=True, required=True) or "",
-        channel=_text(obj, "channel", limit=MAX_LABEL_CHARS, ids=True, default=UNKNOWN) or UNKNOWN,
-        model=_text(obj, "model", limit=MAX_LABEL_CHARS, default=UNKNOWN) or UNKNOWN,
-        session_id=session_id,
-        user_id=_text(obj, "user_id", limit=MAX_ID_CHARS, ids=True),
-        status=status or "success",
-        code=_text(obj, "code", limit=MAX_CODE_CHARS, ids=True, default=UNKNOWN) or UNKNOWN,
-        error_type=_text(obj, "error_type", limit=MAX_CODE_CHARS, default="") or "",
-        duration_ms=_number(obj, "duration_ms", maximum=MAX_DURATION_MS),
-        input_tokens=_count(obj, "input_tokens"),
-        output_tokens=_count(obj, "output_tokens"),
-        timestamp=timestamp,
-    )
 
 
 def _no_constants(name: str) -> Any:
@@ -299,7 +119,7 @@ def decode_body(req: Request, max_body_bytes: int, max_events: int) -> list[Any]
     if isinstance(data, dict):
         return [data]
     if not isinstance(data, list):
-        raise Refused(400, "invalid_json", f"body must be a JSON object or a list of objects, got {_kind_of(data)}")
+        raise Refused(400, "invalid_json", f"body must be a JSON object or a list of objects, got {kind_of(data)}")
     if len(data) > max_events:
         raise Refused(413, "too_many_events", f"{len(data)} events in one post; the limit is {max_events}")
     return data
@@ -324,7 +144,11 @@ def bearer_token(req: Request) -> str:
 
 # --- state kept between posts ---------------------------------------------------------------------------------------
 class LabelFolder:
-    """Keeps the first ``limit`` distinct values of a label; later ones become ``other`` (bounded cardinality)."""
+    """Keeps the first ``limit`` distinct values of a label; later ones become ``other`` (bounded cardinality).
+
+    Folding is planned against a post's pending values (:meth:`fold`) and committed only when the post is applied
+    (:meth:`commit`), so a refused or failed post leaves the folder as it was.
+    """
 
     def __init__(self, dimension: str, limit: int) -> None:
         self.dimension = dimension
@@ -332,13 +156,19 @@ class LabelFolder:
         self.known: set[str] = set()
         self.folded = 0
 
-    def __call__(self, value: str) -> str:
-        if value in self.known:
+    def fold(self, value: str, pending: set[str]) -> str | None:
+        """The exported value for ``value`` given the post's ``pending`` new values (added to it); None when it
+        folds into ``other``."""
+        if value in self.known or value in pending:
             return value
-        if len(self.known) < self.limit:
-            self.known.add(value)
+        if len(self.known) + len(pending) < self.limit:
+            pending.add(value)
             return value
-        if not self.folded:
+        return None
+
+    def commit(self, pending: set[str], folded: int) -> None:
+        self.known |= pending
+        if folded and not self.folded:
             log.warning(
                 "events: more than %d distinct %s values; new ones are exported as %r (raise "
                 "events.max_label_values to keep more)",
@@ -346,8 +176,7 @@ class LabelFolder:
                 self.dimension,
                 OTHER,
             )
-        self.folded += 1
-        return OTHER
+        self.folded += folded
 
 
 class _OpenSession(NamedTuple):
@@ -383,6 +212,9 @@ class SessionTable:
     def end(self, key: int) -> _OpenSession | None:
         return self._open.pop(key, None)
 
+    def get(self, key: int) -> _OpenSession | None:
+        return self._open.get(key)
+
     def expire(self, now: float) -> int:
         expired = 0
         while self._open:
@@ -397,28 +229,64 @@ class SessionTable:
         return len(self._open)
 
 
+Labels = tuple[tuple[str, str], ...]
+
+
 class _Batch:
-    """Increments of one post, summed per series before touching LiveMetrics (one write per series)."""
+    """Writes of one post, summed per series before touching LiveMetrics: one increment per counter series and one
+    list of observations per histogram series, whatever the number of events. Series are keyed by the family's
+    name and the label pairs as the planner built them (no dict per event)."""
 
     def __init__(self) -> None:
-        # keyed by the family's name: hashing a frozen dataclass hashes all its fields on every lookup
-        self.counts: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        self.counts: dict[tuple[str, Labels], float] = {}
+        self.observed: dict[tuple[str, Labels], list[float]] = {}
         self.families: dict[str, contract.Family] = {}
-        self.observations: list[tuple[contract.Family, dict[str, str], float]] = []
-        self.touches: list[tuple[contract.Family, dict[str, str]]] = []
+        self.touches: list[tuple[contract.Family, Labels]] = []
 
-    def touch(self, family: contract.Family, labels: dict[str, str]) -> None:
+    def touch(self, family: contract.Family, labels: Labels) -> None:
         """Create a series at zero (e.g. the session-length histogram when a session starts), so that rate() and
         increase() count its first observation instead of taking it for the series' birth."""
         self.touches.append((family, labels))
 
-    def inc(self, family: contract.Family, labels: dict[str, str], value: float = 1.0) -> None:
-        key = (family.name, tuple(labels.items()))
-        self.counts[key] = self.counts.get(key, 0.0) + value
-        self.families.setdefault(family.name, family)
+    def inc(self, family: contract.Family, labels: Labels, value: float = 1.0) -> None:
+        key = (family.name, labels)
+        counts = self.counts
+        if key in counts:
+            counts[key] += value
+        else:
+            counts[key] = value
+            self.families[family.name] = family
 
-    def observe(self, family: contract.Family, labels: dict[str, str], value: float) -> None:
-        self.observations.append((family, labels, value))
+    def observe(self, family: contract.Family, labels: Labels, value: float) -> None:
+        key = (family.name, labels)
+        values = self.observed.get(key)
+        if values is None:
+            self.observed[key] = [value]
+            self.families[family.name] = family
+        else:
+            values.append(value)
+
+    def to_live(self) -> LiveBatch:
+        families = self.families
+        return LiveBatch(
+            touches=[(family, dict(labels)) for family, labels in self.touches],
+            incs=[(families[name], dict(labels), value) for (name, labels), value in self.counts.items()],
+            observations=[(families[name], dict(labels), values) for (name, labels), values in self.observed.items()],
+        )
+
+
+class _Plan:
+    """Everything one post would change, computed without changing anything (see :meth:`EventIngest.ingest`)."""
+
+    def __init__(self) -> None:
+        self.batch = _Batch()
+        self.labels: dict[str, set[str]] = {dim: set() for dim in LABEL_DIMENSIONS}
+        self.folded: dict[str, int] = dict.fromkeys(LABEL_DIMENSIONS, 0)
+        self.sessions: dict[int, _OpenSession | None] = {}  # the post's view of open sessions (None: ended)
+        self.session_ops: list[tuple[int, _OpenSession | None]] = []  # (key, started session or None for an end)
+        self.user_pairs: set[tuple[str, str]] = set()  # sketch pairs the post creates
+        self.users: list[tuple[tuple[str, str], int, float]] = []  # (pair, user hash, event time)
+        self.touched: set[tuple[str, str]] = set()
 
 
 # --- the route ------------------------------------------------------------------------------------------------------
@@ -448,6 +316,7 @@ class EventIngest:
         self.precision = precision
         self._token = config.token.encode("utf-8")
         self._base = {"provider": config.provider, "source": config.name}
+        self._base_pairs: Labels = tuple(self._base.items())
         self._extra = dict(config.labels)
         self._lock = threading.Lock()
         self._fold = {dim: LabelFolder(dim, config.max_label_values) for dim in LABEL_DIMENSIONS}
@@ -516,38 +385,57 @@ class EventIngest:
 
     # --- applying -----------------------------------------------------------------------------------------------
     def ingest(self, events: list[Event]) -> None:
-        """Apply validated events (all of them; validation has already passed)."""
+        """Apply validated events, all or nothing: the whole post is planned first without changing any state
+        (label folding, sessions, user sketches, metrics); only a complete plan is committed, metrics first in one
+        locked write. A failure while planning (a bug) leaves everything as it was and the client gets a 500."""
         with self._lock:
             now = float(self.clock())
-            batch = _Batch()
-            touched: set[tuple[str, str]] = set()
+            plan = _Plan()
             for ev in events:
-                self._apply(ev, now, batch, touched)
-            for family, labels in batch.touches:
-                self.live.touch(family, labels, extra=self._extra)
-            for (name, key), value in batch.counts.items():
-                self.live.inc(batch.families[name], dict(key), value, extra=self._extra)
-            for family, labels, value in batch.observations:
-                self.live.observe(family, labels, value, extra=self._extra)
-            self._refresh_users(touched, now)
+                self._plan_event(ev, now, plan)
+            self.live.apply(plan.batch.to_live(), self._extra)
+            for dim, folder in self._fold.items():
+                folder.commit(plan.labels[dim], plan.folded[dim])
+            for key, session in plan.session_ops:
+                if session is None:
+                    self._sessions.end(key)
+                else:
+                    self._sessions.start(key, session)
+            for pair, h, when in plan.users:
+                for window in self._windows(pair).values():
+                    window.add_hash(h, when, now)
+                for window in self._all_users.values():
+                    window.add_hash(h, when, now)
+            self._refresh_users(plan.touched, now)
 
-    def _apply(self, ev: Event, now: float, batch: _Batch, touched: set[tuple[str, str]]) -> None:
-        base = self._base
-        app, channel = self._fold["app"](ev.app), self._fold["channel"](ev.channel)
+    def _label(self, dim: str, value: str, plan: _Plan) -> str:
+        folded = self._fold[dim].fold(value, plan.labels[dim])
+        if folded is None:
+            plan.folded[dim] += 1
+            return OTHER
+        return folded
+
+    def _plan_event(self, ev: Event, now: float, plan: _Plan) -> None:
+        base, batch = self._base_pairs, plan.batch
+        app, channel = self._label("app", ev.app, plan), self._label("channel", ev.channel, plan)
         when = now if ev.timestamp is None else min(ev.timestamp, now)  # the future counts as now
-        batch.inc(contract.EVENTS_RECEIVED, {**base, "event": ev.kind})
+        batch.inc(contract.EVENTS_RECEIVED, (*base, ("event", ev.kind)))
         if ev.kind == "call":
-            self._apply_call(ev, app, channel, batch)
+            self._plan_call(ev, app, channel, plan)
         elif ev.kind == "session_start":
-            batch.inc(contract.EVENTS_SESSIONS, {**base, "app": app, "channel": channel})
-            batch.touch(contract.EVENTS_SESSION_DURATION, {**base, "app": app, "channel": channel})
+            batch.inc(contract.EVENTS_SESSIONS, (*base, ("app", app), ("channel", channel)))
+            batch.touch(contract.EVENTS_SESSION_DURATION, (*base, ("app", app), ("channel", channel)))
             assert ev.session_id is not None
-            self._sessions.start(
-                SessionTable.key(ev.app, ev.session_id), _OpenSession(when, now, self._pair(app, channel))
-            )
+            key = SessionTable.key(ev.app, ev.session_id)
+            session = _OpenSession(when, now, self._pair(app, channel))
+            plan.sessions[key] = session
+            plan.session_ops.append((key, session))
         else:
             assert ev.session_id is not None
-            opened = self._sessions.end(SessionTable.key(ev.app, ev.session_id))
+            key = SessionTable.key(ev.app, ev.session_id)
+            opened = plan.sessions[key] if key in plan.sessions else self._sessions.get(key)
+            plan.sessions[key] = None
+            plan.session_ops.append((key, None))
             seconds: float | None = None
             if ev.duration_ms is not None:  # the client's own measure wins
                 seconds = ev.duration_ms / 1000.0
@@ -555,47 +443,36 @@ class EventIngest:
                 seconds = when - opened.started
             if seconds is not None:
                 app, channel = opened.labels if opened else (app, channel)
-                batch.observe(contract.EVENTS_SESSION_DURATION, {**base, "app": app, "channel": channel}, seconds)
+                batch.observe(contract.EVENTS_SESSION_DURATION, (*base, ("app", app), ("channel", channel)), seconds)
         if ev.user_id is not None:
-            pair = self._user_pair(app, channel)
-            h = hash64(ev.user_id)
-            for window in self._windows(pair).values():
-                window.add_hash(h, when, now)
-            for window in self._all_users.values():
-                window.add_hash(h, when, now)
-            touched.add(pair)
+            pair = self._user_pair(app, channel, plan)
+            plan.users.append((pair, hash64(ev.user_id), when))
+            plan.touched.add(pair)
 
-    def _apply_call(self, ev: Event, app: str, channel: str, batch: _Batch) -> None:
-        base = self._base
-        model = self._fold["model"](ev.model)
+    def _plan_call(self, ev: Event, app: str, channel: str, plan: _Plan) -> None:
+        base, batch = self._base_pairs, plan.batch
+        model = self._label("model", ev.model, plan)
         outcome = ev.status
-        batch.inc(contract.API_CALLS, {**base, "model": model, "outcome": outcome})
-        batch.inc(contract.EVENTS_CALLS, {**base, "app": app, "channel": channel, "outcome": outcome})
+        batch.inc(contract.API_CALLS, (*base, ("model", model), ("outcome", outcome)))
+        batch.inc(contract.EVENTS_CALLS, (*base, ("app", app), ("channel", channel), ("outcome", outcome)))
         if outcome == "error":
-            batch.inc(
-                contract.ERROR_CODES,
-                {
-                    **base,
-                    "model": model,
-                    "code": self._fold["code"](ev.code),
-                    "error_type": self._fold["error_type"](ev.error_type),
-                },
-            )
+            code, error_type = self._label("code", ev.code, plan), self._label("error_type", ev.error_type, plan)
+            batch.inc(contract.ERROR_CODES, (*base, ("model", model), ("code", code), ("error_type", error_type)))
         if ev.duration_ms is not None:
-            batch.observe(contract.API_CALL_DURATION, {**base, "model": model}, ev.duration_ms / 1000.0)
+            batch.observe(contract.API_CALL_DURATION, (*base, ("model", model)), ev.duration_ms / 1000.0)
         tokens = {"input": ev.input_tokens, "output": ev.output_tokens}
         for token_type, n in tokens.items():
             if n:
-                batch.inc(contract.EVENTS_TOKENS, {**base, "model": model, "token_type": token_type}, n)
+                batch.inc(contract.EVENTS_TOKENS, (*base, ("model", model), ("token_type", token_type)), n)
         if not any(tokens.values()):
             return
         usd = self._estimate(ev.model, tokens)
         if usd is None:
             for token_type, n in tokens.items():
                 if n:
-                    batch.inc(contract.UNPRICED_TOKENS, {**base, "model": model, "token_type": token_type}, n)
+                    batch.inc(contract.UNPRICED_TOKENS, (*base, ("model", model), ("token_type", token_type)), n)
         elif usd >= 0:
-            batch.inc(contract.COST_ESTIMATED_USD, {**base, "project": app, "model": model}, usd)
+            batch.inc(contract.COST_ESTIMATED_USD, (*base, ("project", app), ("model", model)), usd)
 
     def _estimate(self, model: str, tokens: dict[str, int]) -> float | None:
         """USD for the tokens from the price table (by the model name as sent), or None when unpriced."""
@@ -617,12 +494,16 @@ class EventIngest:
         return self._pairs.setdefault((app, channel), (app, channel))
 
     # --- distinct users -----------------------------------------------------------------------------------------
-    def _user_pair(self, app: str, channel: str) -> tuple[str, str]:
+    def _user_pair(self, app: str, channel: str, plan: _Plan) -> tuple[str, str]:
         """The sketch pair for (app, channel): at most max_label_values pairs, later ones share (other, other)."""
         pair = (app, channel)
-        if pair in self._users or len(self._users) < self.config.max_label_values:
+        if pair in self._users or pair in plan.user_pairs:
             return pair
-        return (OTHER, OTHER)
+        if len(self._users) + len(plan.user_pairs) >= self.config.max_label_values:
+            pair = (OTHER, OTHER)
+        if pair not in self._users:
+            plan.user_pairs.add(pair)
+        return pair
 
     def _windows(self, pair: tuple[str, str]) -> dict[str, SlidingDistinct]:
         windows = self._users.get(pair)
@@ -632,32 +513,61 @@ class EventIngest:
             }
         return windows
 
-    def _refresh_users(self, pairs: set[tuple[str, str]] | None, now: float) -> None:
-        """Set the distinct-user gauges of ``pairs`` (all when None) where the estimate changed. Holds _lock."""
-        for pair in list(self._users) if pairs is None else pairs:
+    def _refresh_users(self, pairs: set[tuple[str, str]], now: float) -> None:
+        """Set the distinct-user gauges of ``pairs`` after a post. Holds _lock. A window a slot just left is stale
+        and keeps its gauge until the timer rebuilds it (:meth:`tick`): a rebuild costs milliseconds per window
+        and a post must never wait for hundreds of them."""
+        for pair in pairs:
             for name, window in self._users[pair].items():
                 window.advance(now)
-                value = round(window.estimate())
-                key = (*pair, name)
-                if self._exported_users.get(key) != value:
-                    self._exported_users[key] = value
-                    labels = {**self._base, "app": pair[0], "channel": pair[1], "window": name}
-                    self.live.set(contract.EVENTS_DISTINCT_USERS, labels, value, extra=self._extra)
-        if not self._users:
+                if not window.stale:
+                    self._export_users(pair, name, window)
+        if not pairs:
             return
         for name, window in self._all_users.items():
             window.advance(now)
-            value = round(window.estimate())
-            if self._exported_all_users.get(name) != value:
-                self._exported_all_users[name] = value
-                labels = {**self._base, "window": name}
-                self.live.set(contract.EVENTS_DISTINCT_USERS_ALL, labels, value, extra=self._extra)
+            if not window.stale:
+                self._export_all_users(name, window)
+
+    def _export_users(self, pair: tuple[str, str], name: str, window: SlidingDistinct) -> None:
+        """Set one distinct-user gauge if its estimate changed. Holds _lock."""
+        value = round(window.estimate())
+        key = (*pair, name)
+        if self._exported_users.get(key) != value:
+            self._exported_users[key] = value
+            labels = {**self._base, "app": pair[0], "channel": pair[1], "window": name}
+            self.live.set(contract.EVENTS_DISTINCT_USERS, labels, value, extra=self._extra)
+
+    def _export_all_users(self, name: str, window: SlidingDistinct) -> None:
+        """Set one all-apps distinct-user gauge if its estimate changed. Holds _lock."""
+        value = round(window.estimate())
+        if self._exported_all_users.get(name) != value:
+            self._exported_all_users[name] = value
+            labels = {**self._base, "window": name}
+            self.live.set(contract.EVENTS_DISTINCT_USERS_ALL, labels, value, extra=self._extra)
 
     def tick(self, now: float | None = None) -> None:
-        """Slide the distinct-user windows and expire open sessions (the timer calls this)."""
+        """Slide the distinct-user windows and expire open sessions (the timer calls this).
+
+        One window at a time, each under the lock for the few milliseconds its rebuild takes, so posts arriving
+        meanwhile wait for one window, not for all of them (hundreds of pairs x 2 windows took seconds)."""
+        moment = float(self.clock()) if now is None else now
         with self._lock:
-            moment = float(self.clock()) if now is None else now
-            self._refresh_users(None, moment)
+            windows = [(pair, name) for pair, named in self._users.items() for name in named]
+        for pair, name in windows:
+            with self._lock:
+                window = self._users[pair][name]
+                window.advance(moment)
+                self._export_users(pair, name, window)
+            time.sleep(0)  # let a waiting post take the lock (a released lock is not handed over by itself)
+        for name in list(self._all_users):
+            with self._lock:
+                window = self._all_users[name]
+                window.advance(moment)
+                if self._users:
+                    self._export_all_users(name, window)
+            time.sleep(0)
+        with self._lock:
             self._sessions.expire(moment)
 
     def _run_timer(self, interval: float) -> None:
@@ -666,6 +576,10 @@ class EventIngest:
                 self.tick()
             except Exception:  # never let the window timer die silently
                 log.exception("events: refreshing the distinct-user windows failed")
+
+    def alive(self) -> bool:
+        """False once the window timer has ended without being asked to."""
+        return self._timer is None or self._timer.is_alive() or self._stop.is_set()
 
     def close(self) -> None:
         self._stop.set()

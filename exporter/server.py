@@ -29,9 +29,9 @@ ERROR_TEXT_CHARS = 160
 class Endpoints:
     """What the HTTP endpoints read, each as a callable: the server needs nothing else from the application."""
 
-    #: the exposition body in a format (exposition.TEXT or OPENMETRICS), gzip-compressed when the first argument
-    #: is True
-    metrics_body: Callable[[bool, str], bytes]
+    #: the exposition in a format (exposition.TEXT or OPENMETRICS) as parts sent in order (cached body, per-scrape
+    #: tail), gzip-compressed when the first argument is True
+    metrics_body: Callable[[bool, str], tuple[bytes, ...]]
     #: True once every source has finished its first poll
     ready: Callable[[], bool]
     #: a snapshot of every source's status, and of every probe's (as the probe scheduler describes them)
@@ -43,6 +43,10 @@ class Endpoints:
     events_source: str | None
     #: ``serve --demo``: the in-process simulator's URL, so the page can show the "break it" commands
     simulator_url: str | None = None
+    #: why the process should be restarted (a loop that stopped, /metrics that cannot render); empty when healthy
+    health_problems: Callable[[], Sequence[str]] = tuple
+    #: sources that have not finished their first poll
+    waiting_sources: Callable[[], Sequence[str]] = tuple
 
 
 def short_error(text: str) -> str:
@@ -72,12 +76,19 @@ def add_routes(router: Router, endpoints: Endpoints) -> None:
         return Response(200, endpoints.metrics_body(gz, fmt), headers, CONTENT_TYPES[fmt])
 
     def healthy(req: Request) -> Response:
+        problems = endpoints.health_problems()
+        if problems:
+            return Response.text("Unhealthy: " + "; ".join(problems) + ".\n", 503)
         return Response.text("Healthy.\n")
 
     def ready(req: Request) -> Response:
-        if endpoints.ready():
-            return Response.text("Ready.\n")
-        return Response.text("Not ready: waiting for the first poll of every source.\n", 503)
+        problems = endpoints.health_problems()
+        if problems:
+            return Response.text("Not ready: " + "; ".join(problems) + ".\n", 503)
+        waiting = endpoints.waiting_sources()
+        if waiting:
+            return Response.text(f"Not ready: waiting for the first poll of {', '.join(waiting)}.\n", 503)
+        return Response.text("Ready.\n")
 
     def index(req: Request) -> Response:
         sources: list[dict[str, Any]] = [

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from exporter.bundle.stackfiles import SERVICES, all_ports
+from exporter.durations import parse_duration
 from exporter.httpserver import parse_listen
 from exporter.inbox import Inbox
 from exporter.logs import setup_logging
@@ -75,6 +76,12 @@ def stack() -> None:
 @click.option("--grafana/--no-grafana", default=None, help="Run Grafana [default: if grafana-server is installed].")
 @click.option("--foreground", is_flag=True, help="Stay attached; Ctrl-C stops the stack.")
 @click.option("--timeout", default=90.0, help="Seconds to wait for every service to become ready.")
+@click.option(
+    "--backfill",
+    metavar="DURATION",
+    help="Import this much provider history (e.g. 90d) into Prometheus before it starts (llmpulse backfill), "
+    "with a retention that keeps it.",
+)
 def up(
     workdir: Path,
     config_path: Path | None,
@@ -85,12 +92,25 @@ def up(
     grafana: bool | None,
     foreground: bool,
     timeout: float,
+    backfill: str | None,
 ) -> None:
     """Start the stack and wait until every service is ready; print the URLs."""
     chosen = free_ports() if pick_free_ports else {}
     chosen.update(_parse_ports(ports))
+    history = None
+    if backfill:
+        try:
+            history = parse_duration(backfill)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--backfill") from None
     st = Stack(
-        workdir, config=config_path, bundle_config=bundle_config, ports=chosen, simulator=simulator, grafana=grafana
+        workdir,
+        config=config_path,
+        bundle_config=bundle_config,
+        ports=chosen,
+        simulator=simulator,
+        grafana=grafana,
+        backfill=history,
     )
     click.echo(f"starting the llmpulse stack in {st.workdir} ...")
     try:

@@ -8,7 +8,11 @@ from exporter import contract
 
 
 def test_every_family_carries_provider_and_source_except_process_wide_ones() -> None:
-    process_wide = {"llmpulse_build_info", "llmpulse_relay_notifications_total"}
+    process_wide = {
+        "llmpulse_build_info",
+        "llmpulse_relay_notifications_total",
+        "llmpulse_exposition_render_failures_total",
+    }
     for fam in contract.FAMILIES.values():
         if fam.name in process_wide:
             continue

@@ -7,8 +7,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import requests
 
-from exporter.http import ApiClient, ApiError, paginate, parse_retry_after
+from exporter.http import ApiClient, ApiError, describe_exception, paginate, parse_retry_after
 from exporter.httpserver import Request, Response, Router, Server
 
 SECRET = "sk-admin-supersecretvalue123"
@@ -54,18 +55,35 @@ def _client(url: str, codes: list[str], sleeps: list[float], **kw: object) -> Ap
     )  # type: ignore[arg-type]
 
 
-def test_retries_5xx_and_honours_capped_retry_after(server: tuple[Server, list[str]]) -> None:
+def test_retries_5xx_and_honours_retry_after_within_the_cap(server: tuple[Server, list[str]]) -> None:
     srv, _ = server
     srv.plan["a"] = [  # type: ignore[attr-defined]
-        Response.json({"error": "busy"}, 503, {"Retry-After": "1000"}),
+        Response.json({"error": "busy"}, 503, {"Retry-After": "2"}),
         Response.json({"error": "limit"}, 429, {"Retry-After": "1"}),
     ]
     codes: list[str] = []
     sleeps: list[float] = []
     assert _client(srv.url, codes, sleeps).get_json("/s/a") == {"ok": True}
     assert codes == ["503", "429", "200"]
-    assert sleeps[0] == 2.0  # 1000 s capped at max_retry_after
+    assert sleeps[0] == 2.0  # as asked, at the cap
     assert 1.0 <= sleeps[1] <= 2.0
+
+
+@pytest.mark.parametrize(("status", "reason"), [(429, "rate_limited"), (503, "http_5xx")])
+def test_retry_after_beyond_the_cap_ends_the_call_with_the_status_reason(
+    server: tuple[Server, list[str]], status: int, reason: str
+) -> None:
+    """The provider asks for 1000 s and we may wait 2 s: calling before it allows cannot succeed, so the call
+    fails at once, classified by the answer (a 429 is rate_limited, never timeout)."""
+    srv, _ = server
+    srv.plan["r"] = [Response.json({"error": "slow down"}, status, {"Retry-After": "1000"})]  # type: ignore[attr-defined]
+    codes: list[str] = []
+    sleeps: list[float] = []
+    with pytest.raises(ApiError) as info:
+        _client(srv.url, codes, sleeps).get_json("/s/r")
+    assert info.value.reason == reason
+    assert codes == [str(status)] and sleeps == []
+    assert "beyond max_retry_after" in str(info.value)
 
 
 @pytest.mark.parametrize("status", [400, 401, 402, 403, 404])
@@ -106,6 +124,29 @@ def test_connection_refused_is_classified() -> None:
         ApiClient("http://127.0.0.1:9", retries=0, on_response=codes.append).get_json("/x")
     assert info.value.reason == "connection"
     assert codes == ["connection"]
+    # A short reason a person reads on the landing page, not the client library's text.
+    assert str(info.value) == "GET /x: connection refused"
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (
+            "HTTPConnectionPool(host='api.example.invalid', port=80): Max retries exceeded with url: /v1 (Caused by "
+            'NameResolutionError("<urllib3.connection.HTTPConnection object at 0x7f>: Failed to resolve '
+            "'api.example.invalid' ([Errno -2] Name or service not known)\"))",
+            "host name not found",
+        ),
+        ("HTTPSConnectionPool(host='x', port=443): Read timed out. (read timeout=10)", "no answer within the timeout"),
+        (
+            "('Connection aborted.', RemoteDisconnected('Remote end closed connection without response'))",
+            "connection closed by the server without an answer",
+        ),
+        ("something nobody has seen before", "connection failed"),
+    ],
+)
+def test_failures_without_a_status_get_a_short_whole_word_reason(text: str, reason: str) -> None:
+    assert describe_exception(requests.ConnectionError(text)) == reason
 
 
 def test_malformed_json_is_invalid_response(server: tuple[Server, list[str]]) -> None:

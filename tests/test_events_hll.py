@@ -153,3 +153,27 @@ def test_window_memory_is_bounded_by_its_slots() -> None:
     assert len(window) == 12
     assert window.memory_bytes() <= 13 * (m + 1024)
     assert abs(window.estimate() - 24_000) <= 3 * SIGMA * 24_000
+
+
+def test_union_in_one_pass_equals_merging_one_by_one() -> None:
+    sketches = [_filled(3000, f"dense{i}") for i in range(5)] + [_filled(20, f"sparse{i}") for i in range(3)]
+    assert all(s.is_dense for s in sketches[:5]) and not any(s.is_dense for s in sketches[5:])
+    one_by_one = HyperLogLog()
+    for sketch in sketches:
+        one_by_one.merge(sketch)
+    union = HyperLogLog.union(sketches)
+    assert union.histogram() == one_by_one.histogram()
+    assert union.estimate() == one_by_one.estimate()
+
+
+def test_a_window_a_slot_left_is_stale_until_rebuilt_and_keeps_what_is_added_meanwhile() -> None:
+    window = SlidingDistinct(slot_seconds=300, slots=12)
+    t0 = 1_700_000_000 - 1_700_000_000 % 300
+    for i in range(40):
+        window.add_hash(hash64(f"early-{i}"), t0, t0)
+    assert window.advance(t0 + 12 * 300) and window.stale  # the early slot left: dropped, union not yet rebuilt
+    for i in range(7):
+        window.add_hash(hash64(f"new-{i}"), t0 + 12 * 300, t0 + 12 * 300)
+    assert window.stale
+    assert abs(window.estimate() - 7) <= 0.5  # estimate() rebuilds: the new users, not the early ones
+    assert not window.stale

@@ -101,9 +101,23 @@ def test_expect_fails_the_poll_with_the_answers_own_message() -> None:
         provider(expect={"status": True}).check_expect({"status": 1}, "{}")  # but a boolean stays a boolean
 
 
-def test_too_many_series_fail_the_poll_instead_of_exploding_cardinality() -> None:
-    p = provider(max_series=3, metrics=[{"name": "llmpulse_t_users", "path": "users[*].n", "labels": {"user": "id"}}])
-    ok = {"users": [{"id": str(i), "n": i} for i in range(3)]}
-    assert len(p.map_answer(ok, NOW)) == 3 + 1  # 3 users + the missing-values counter
-    with pytest.raises(ApiError, match="more than max_series"):
-        p.map_answer({"users": [{"id": str(i), "n": i} for i in range(4)]}, NOW)
+def test_series_beyond_max_series_fold_into_other_and_are_counted() -> None:
+    from exporter.exposition import Exposition
+    from exporter.poller import SourcePoller
+
+    p = provider(max_series=4, metrics=[{"name": "llmpulse_t_users", "path": "users[*].n", "labels": {"user": "id"}}])
+    poller = SourcePoller(p.config, Exposition())
+    answer = {"users": [{"id": str(i), "n": i} for i in range(1, 11)]}
+    ms = p.map_answer(answer, NOW)
+    folded = poller._apply_budget(ms)
+    family = p.families["llmpulse_t_users"]
+    series = {dict(k).get("user"): v for k, v in ms.series(family).items()}
+    # the four largest users, and "other" on top of the budget holding the other six
+    assert series == {"10": 10.0, "9": 9.0, "8": 8.0, "7": 7.0, "other": sum(range(1, 7))}
+    assert folded == {"llmpulse_t_users": 6}
+    # the next poll keeps the same users in place even when another one grows past them
+    answer["users"][0]["n"] = 100
+    ms = p.map_answer(answer, NOW)
+    poller._apply_budget(ms)
+    series = {dict(k).get("user"): v for k, v in ms.series(family).items()}
+    assert series == {"10": 10.0, "9": 9.0, "8": 8.0, "7": 7.0, "other": 100 + sum(range(2, 7))}

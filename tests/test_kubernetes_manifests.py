@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -328,3 +329,70 @@ def test_alertmanager_config_takes_webhooks_and_relay_bots_with_tokens_from_a_se
     assert critical[1]["url"] == "http://llmpulse.monitoring.svc:9877/relay/feishu/ops"
     assert [h["url"] for h in receivers["warning"]["webhookConfigs"]] == ["https://hooks.example.com/x"]
     assert receivers["watchdog"]["webhookConfigs"] == [{"url": "https://hc.example.com/ping", "sendResolved": False}]
+
+
+@needs_promtool
+def test_remote_write_snippets_in_the_docs_pass_promtool(tmp_path: Path) -> None:
+    doc = (ROOT / "docs" / "kubernetes.md").read_text()
+    snippets = re.findall(r"<!-- promtool check config -->\n```yaml\n(.*?)```", doc, flags=re.S)
+    assert len(snippets) == 3, "Mimir, Thanos and VictoriaMetrics"
+    for i, snippet in enumerate(snippets):
+        assert "remote_write" in snippet
+        path = tmp_path / f"snippet{i}.yml"
+        path.write_text(snippet)
+        result = subprocess.run(
+            [str(PROMTOOL), "check", "config", str(path)], capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, f"snippet {i}:\n{snippet}\n{result.stdout}{result.stderr}"
+
+
+def test_events_senders_can_be_narrowed_to_namespaces() -> None:
+    from exporter.bundle.kubernetes.settings import KubernetesSettings
+    from exporter.bundle.kubernetes.workload import network_policy
+
+    policy = network_policy(KubernetesSettings(events_from_namespaces=["apps", "monitoring"]))
+    (sender,) = policy["spec"]["ingress"][1]["from"]
+    assert sender["namespaceSelector"]["matchExpressions"] == [
+        {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["apps", "monitoring"]}
+    ]
+    kubernetes_validate.validate(policy, KUBERNETES_VERSION, strict=True)
+    with pytest.raises(ValueError, match="not a namespace name"):
+        KubernetesSettings(events_from_namespaces=["Apps!"])
+
+
+def test_the_containers_arguments_are_what_serve_accepts() -> None:
+    """The Deployment's command line parses with the real `serve` command (the mounted config replaced by the file
+    the ConfigMap is made from), so a renamed or removed option cannot ship."""
+    import click
+
+    from exporter.bundle.kubernetes.settings import KubernetesSettings
+    from exporter.bundle.kubernetes.workload import CONFIG_DIR, deployment
+    from exporter.cli import main
+
+    (container,) = deployment(KubernetesSettings())["spec"]["template"]["spec"]["containers"]
+    command, *args = container["args"]
+    assert command == "serve"
+    args = [str(ROOT / CONFIG_FILE) if a == f"{CONFIG_DIR}/config.yml" else a for a in args]
+    serve = main.get_command(click.Context(main), command)
+    assert serve is not None
+    params = serve.make_context(command, args).params
+    assert params["config_path"] == ROOT / CONFIG_FILE
+    assert params["listen"] == "0.0.0.0:9877"
+
+
+@needs_kubectl
+def test_the_documented_overlay_replaces_config_and_image(tmp_path: Path) -> None:
+    doc = (ROOT / "docs" / "kubernetes.md").read_text()
+    (overlay,) = re.findall(r"```yaml\n# my-llmpulse/kustomization.yaml\n(.*?)```", doc, flags=re.S)
+    shutil.copytree(ROOT / "deploy", tmp_path / "llmpulse" / "deploy")
+    mine = tmp_path / "my-llmpulse"
+    mine.mkdir()
+    (mine / "kustomization.yaml").write_text(overlay)
+    (mine / "config.yml").write_text((ROOT / "examples" / "real.yml").read_text())
+    objects = kustomize(mine)
+    (config_map,) = [c for c in by_kind(objects, "ConfigMap") if c["metadata"]["name"].startswith("llmpulse-config-")]
+    assert config_map["data"]["config.yml"] == (ROOT / "examples" / "real.yml").read_text()
+    pod = _one(objects, "Deployment")["spec"]["template"]["spec"]
+    assert pod["containers"][0]["image"] == "registry.example.com/llmpulse:0.1.0"
+    assert {v["name"]: v for v in pod["volumes"]}["config"]["configMap"]["name"] == config_map["metadata"]["name"]
+    assert _one(objects, "PrometheusRule")

@@ -76,12 +76,19 @@ class ProbeRunner:
     def join(self, timeout: float) -> None:
         self._thread.join(max(0.0, timeout))
 
+    def alive(self) -> bool:
+        """False once the probe's thread has ended without being asked to (it never should: see :meth:`_loop`)."""
+        return self._thread.ident is None or self._thread.is_alive() or self._stop.is_set()
+
     def _loop(self) -> None:
         if self._stop.wait(random.uniform(0, min(FIRST_RUN_SPREAD, self.config.interval / 2))):
             return
         while not self._stop.is_set():
             started = time.monotonic()
-            self.run_once()
+            try:
+                self.run_once()
+            except Exception as exc:  # run_once handles its own errors; this is the last line of defence
+                self._internal_failure(exc)
             delay = self.config.interval * (1 + random.uniform(-JITTER, JITTER)) - (time.monotonic() - started)
             if self._stop.wait(max(0.0, delay)):
                 return
@@ -91,15 +98,24 @@ class ProbeRunner:
         wall = time.time()
         try:
             outcome = self.probe.run()
+            self.recorder.record(outcome)
         except Exception as exc:
-            log.exception("probe=%s failed inside llmpulse", self.config.name)
-            self.recorder.record_internal_failure()
-            self._update(wall, False, 0.0, redact(f"internal error: {type(exc).__name__}", (self.config.api_key,)))
+            self._internal_failure(exc, wall)
             return None
-        self.recorder.record(outcome)
         error = "" if outcome.success else f"{outcome.code}: {outcome.message}"
         self._update(wall, outcome.success, outcome.duration, error)
         return outcome
+
+    def _internal_failure(self, exc: Exception, wall: float | None = None) -> None:
+        """A bug in llmpulse, not a provider error: the probe reads as failing (reason ``internal`` on the landing
+        page), nothing is invented, and the loop goes on."""
+        log.exception("probe=%s failed inside llmpulse", self.config.name)
+        try:
+            self.recorder.record_internal_failure()
+        except Exception:
+            log.exception("probe=%s could not record its failure", self.config.name)
+        error = redact(f"internal error: {type(exc).__name__}", (self.config.api_key,))
+        self._update(time.time() if wall is None else wall, False, 0.0, error)
 
     def _update(self, wall: float, success: bool, duration: float, error: str) -> None:
         with self._lock:
@@ -153,6 +169,10 @@ class ProbeScheduler:
         deadline = time.monotonic() + timeout
         for runner in self.runners:
             runner.join(deadline - time.monotonic())  # daemon threads: a probe mid-call never blocks exit
+
+    def stopped(self) -> list[str]:
+        """Names of probes whose thread ended unexpectedly."""
+        return [runner.config.name for runner in self.runners if not runner.alive()]
 
     def statuses(self) -> list[dict[str, Any]]:
         return [runner.describe() for runner in self.runners]

@@ -8,6 +8,7 @@ poller keeps the last good snapshot.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -70,14 +71,19 @@ def require(data: Any, key: str, kind: type | tuple[type, ...], where: str) -> A
 
 
 def number(value: Any, where: str) -> float:
-    """A JSON number or a numeric string (providers disagree: DeepSeek and SiliconFlow send strings)."""
+    """A finite JSON number or numeric string (providers disagree: DeepSeek and SiliconFlow send strings)."""
     if isinstance(value, bool):
         raise ApiError("invalid_response", f"{where}: expected a number, got a boolean")
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            pass
+    result: float | None = None
+    try:
+        if isinstance(value, int | float):
+            result = float(value)
+        elif isinstance(value, str):
+            result = float(value.strip())
+    except (ValueError, OverflowError):
+        result = None
+    if result is not None and not math.isfinite(result):
+        raise ApiError("invalid_response", f"{where}: {str(value)[:40]!r} is not a finite number")
+    if result is not None:
+        return result
     raise ApiError("invalid_response", f"{where}: expected a number, got {value!r}"[:200])

@@ -144,7 +144,6 @@ class HttpJsonProvider(ProviderBase):
         local = jm.now_in(self.config.timezone, now)
         ms = MetricSet()
         unreadable: list[str] = []
-        series = 0
         for metric in self.config.metrics:
             path = jm.compile_path(jm.expand(metric.path, local))
             labels = self.label_paths[metric.name]
@@ -158,18 +157,11 @@ class HttpJsonProvider(ProviderBase):
             names = list(labels)
             for values, number in mapped.series.items():
                 ms.set(family, number, **dict(zip(names, values, strict=True)))
-            series += len(mapped.series)
         if len(unreadable) == len(self.config.metrics):
             raise ApiError(
                 "invalid_response",
                 "no configured metric could be read from the answer (an error "
                 "envelope, or the API changed): " + "; ".join(unreadable[:3]),
-            )
-        if series > self.config.max_series:
-            raise ApiError(
-                "invalid_response",
-                f"the answer maps to {series} series, more than max_series "
-                f"({self.config.max_series}): check the labels or raise max_series",
             )
         for name, count in self.missing.items():
             ms.set(contract.HTTP_JSON_MISSING, count, metric=name)

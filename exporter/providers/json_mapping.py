@@ -468,7 +468,10 @@ def reduce_values(select: str, values: Sequence[float]) -> float:
         return min(values)
     if select == "count":
         return float(len(values))
-    return math.fsum(values)  # sum
+    try:
+        return math.fsum(values)  # sum
+    except OverflowError:  # past the largest float: refused as non-finite by the poller (invalid_response)
+        return math.inf
 
 
 # Label values that are calendar dates or timestamps: per-day rows must be reduced, never turned into series.

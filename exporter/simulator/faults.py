@@ -12,7 +12,7 @@ import threading
 import time
 from typing import Annotated, Any
 
-from pydantic import Field, NonNegativeFloat, NonNegativeInt, RootModel, StrictBool
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveInt, RootModel, StrictBool
 
 from exporter.simulator.admin import AdminModel, validate
 
@@ -30,7 +30,7 @@ class FaultSpec(AdminModel):
     slow_rate: Share = 0.0  # share of calls that get slow_latency instead
     slow_latency: NonNegativeFloat = 0.0
     error_rate: Share = 0.0  # share of calls answered with error_status
-    error_status: int = Field(default=503, ge=100, le=599)  # 200: an error inside a 200 answer (Coze-style)
+    error_status: PositiveInt = 503  # an HTTP status, or a provider code (Coze answers 200 with code 4013)
     error_type: str = ""  # provider error type/code of those errors ("" = the status's usual one)
     burst_429: NonNegativeInt = 0  # the next N calls answer 429
     retry_after: NonNegativeInt = 1  # Retry-After of those 429s (seconds)

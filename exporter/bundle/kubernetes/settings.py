@@ -76,6 +76,17 @@ class KubernetesSettings(_Strict):
     # Sticky /events: a client's posts go to one replica for this long (Service sessionAffinity ClientIP), so its
     # sessions and distinct users are counted in one place. Kubernetes caps it at 86400.
     events_affinity_seconds: int = Field(default=10800, ge=1, le=86400)
+    # Namespaces whose pods may post /events (and reach the relay): the NetworkPolicy's second rule. Empty: pods of
+    # every namespace (apps and Alertmanager live anywhere); list your apps' and Alertmanager's to narrow it.
+    events_from_namespaces: list[str] = Field(default_factory=list)
     resources: Resources = Field(default_factory=Resources)
+
+    @field_validator("events_from_namespaces")
+    @classmethod
+    def _namespaces(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not re.match(_DNS_LABEL, name):
+                raise ValueError(f"{name!r} is not a namespace name")
+        return value
 
     _labels = field_validator("labels", "monitor_labels")(_k8s_labels)

@@ -36,6 +36,8 @@ def _container(k: KubernetesSettings) -> dict[str, Any]:
             f"0.0.0.0:{PORT}",
             "--log-format",
             "json",
+            "--state-dir",
+            STATE_DIR,
         ],
         # Every key of the user's Secret becomes an environment variable (OPENAI_ADMIN_KEY...), which the config
         # names with api_key_env. optional: the keyless starter config runs before the Secret exists.
@@ -158,11 +160,15 @@ def network_policy(k: KubernetesSettings) -> dict[str, Any]:
     """Ingress to the exporter's one port only: scrapes from Prometheus pods, /events and /relay from pods.
 
     Two rules so each can be narrowed on its own: Prometheus pods in any namespace (kube-prometheus-stack's carry
-    ``app.kubernetes.io/name: prometheus``), and pods of every namespace for /events posts and Alertmanager's relay
-    webhooks. A NetworkPolicy sees ports, not paths; the bearer token guards /events. Egress stays open: the
+    ``app.kubernetes.io/name: prometheus``), and pods of ``events_from_namespaces`` (default: every namespace) for
+    /events posts and Alertmanager's relay webhooks. A NetworkPolicy sees ports, not paths; the bearer token guards /events. Egress stays open: the
     exporter calls provider APIs on the internet.
     """
     port = [{"port": PORT_NAME, "protocol": "TCP"}]
+    senders: dict[str, Any] = {}  # every namespace
+    if k.events_from_namespaces:
+        names = {"key": "kubernetes.io/metadata.name", "operator": "In", "values": list(k.events_from_namespaces)}
+        senders = {"matchExpressions": [names]}
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -180,7 +186,7 @@ def network_policy(k: KubernetesSettings) -> dict[str, Any]:
                     ],
                     "ports": port,
                 },
-                {"from": [{"namespaceSelector": {}}], "ports": port},
+                {"from": [{"namespaceSelector": senders}], "ports": port},
             ],
         },
     }
