@@ -32,7 +32,9 @@ COPY --from=build /opt/llmpulse /opt/llmpulse
 RUN groupadd --system --gid 10001 llmpulse \
  && useradd --system --uid 10001 --gid llmpulse --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin llmpulse \
- && mkdir -p /etc/llmpulse
+ && mkdir -p /etc/llmpulse /var/lib/llmpulse \
+ && chown 10001:10001 /var/lib/llmpulse && chmod 0700 /var/lib/llmpulse
+# /var/lib/llmpulse: the state directory (`serve --state-dir`); a volume mounted there takes this owner.
 USER 10001:10001
 WORKDIR /etc/llmpulse
 EXPOSE 9877

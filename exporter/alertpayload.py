@@ -9,10 +9,21 @@ Alertmanager may add in later versions are allowed and ignored.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, NonNegativeInt, ValidationError
+
+_HTTP_URL = re.compile(r"^https?://[^\s\x00-\x1f\x7f]+$", re.IGNORECASE)
+
+
+def http_link(url: str) -> str:
+    """``url`` if it is an http(s) URL, else empty: a link taken from an alert (runbook_url, generatorURL...) is
+    written into a page or a chat message, and ``javascript:``, ``data:`` or ``file:`` there runs or opens
+    something on the reader's side. Whoever can post to Alertmanager or edit a rule chooses these strings."""
+    url = url.strip()
+    return url if _HTTP_URL.match(url) else ""
 
 
 class InvalidPayload(ValueError):

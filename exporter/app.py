@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 from prometheus_client import REGISTRY, generate_latest
 
@@ -35,9 +36,13 @@ class App:
         port: int = 9877,
         *,
         process_metrics: bool = True,
+        state_dir: Path | None = None,
         simulator_url: str | None = None,
     ) -> None:
+        """``state_dir`` (else the config's ``state_dir``) keeps month-to-date marks across restarts; it must
+        exist and be writable (see :func:`exporter.state.prepare_dir`)."""
         self.config = config
+        self.state_dir = state_dir or config.state_path
         self.started_at = time.time()
         self.exposition = Exposition()
         if process_metrics:
@@ -55,7 +60,9 @@ class App:
             if source.type == "http_json":  # families named by the config, not by the contract
                 for fam in families_for(source):
                     self.exposition.add_family(fam)
-        self.pollers = [SourcePoller(s, self.exposition, enrichers=enrichers) for s in config.sources]
+        self.pollers = [
+            SourcePoller(s, self.exposition, enrichers=enrichers, state_dir=self.state_dir) for s in config.sources
+        ]
 
         self.probe_live = LiveMetrics()
         self.probes: ProbeScheduler | None = None

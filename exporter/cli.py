@@ -78,8 +78,21 @@ def main() -> None:
 )
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
 @click.option("--log-format", type=click.Choice(["logfmt", "json"]), default="logfmt")
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory for state kept across restarts (month-to-date high-water marks); overrides state_dir: "
+    "in the config. Created if missing.",
+)
 def serve(
-    config_path: Path | None, listen: str, demo: bool, simulator_listen: str, log_level: str, log_format: str
+    config_path: Path | None,
+    listen: str,
+    demo: bool,
+    simulator_listen: str,
+    log_level: str,
+    log_format: str,
+    state_dir: Path | None,
 ) -> None:
     """Run the exporter: poll sources, run probes, accept events, serve /metrics."""
     setup_logging(log_level, log_format)
@@ -118,10 +131,11 @@ def serve(
             require_something_to_do(config)
         except ConfigError as err:
             _fail_config(err)
+    state = _state_dir(state_dir, config)
     from exporter.app import App
 
     try:
-        app = App(config, host, port, simulator_url=sim_server.url if sim_server else None).start()
+        app = App(config, host, port, state_dir=state, simulator_url=sim_server.url if sim_server else None).start()
     except OSError as exc:
         click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
         sys.exit(1)
@@ -133,6 +147,22 @@ def serve(
     app.stop()
     if sim_server is not None:
         sim_server.stop()
+
+
+def _state_dir(flag: Path | None, config: Config) -> Path | None:
+    """The state directory (the flag wins over the config key), created and checked writable; exit 2 if not."""
+    from exporter.state import prepare_dir
+
+    path = flag or config.state_path
+    if path is None:
+        return None
+    try:
+        prepare_dir(path)
+    except OSError as exc:
+        where = "--state-dir" if flag else f"{config.path}: state_dir"
+        click.echo(f"error: {where}: cannot use {str(path)!r} as the state directory: {exc.strerror or exc}", err=True)
+        sys.exit(2)
+    return path
 
 
 def _demo_traffic(app: App, sim: Simulator) -> TrafficGenerator | None:

@@ -30,6 +30,7 @@ from pydantic import (
 
 from exporter import contract, yamlio
 from exporter.bundle.settings import BundleConfig
+from exporter.http import DEFAULT_MAX_RESPONSE_BYTES
 from exporter.modeltypes import (
     NAME_PATTERN,
     Duration,
@@ -41,6 +42,15 @@ from exporter.modeltypes import (
 )
 from exporter.pricing.table import ModelPrice, PriceTable, PriceTableError, load_table
 from exporter.redact import redact
+from exporter.safefiles import (
+    MAX_CA_BYTES,
+    MAX_SECRET_BYTES,
+    MAX_YAML_BYTES,
+    FileProblem,
+    decode_utf8,
+    read_limited,
+    read_text,
+)
 
 
 class ConfigError(Exception):
@@ -48,6 +58,8 @@ class ConfigError(Exception):
 
     def __init__(self, path: str, problems: list[tuple[str, str]]):
         self.path = path
+        # one line per problem: a reason quoting a multi-line value must not break the file: key: reason shape
+        problems = [(loc, " ".join(msg.split()) or "invalid value") for loc, msg in problems]
         self.problems = problems
         super().__init__("\n".join(f"{path}: {loc}: {msg}" if loc else f"{path}: {msg}" for loc, msg in problems))
 
@@ -57,24 +69,28 @@ def _resolve_secret(env: str | None, file: str | None, info: ValidationInfo, wha
     if env and file:
         raise ValueError(f"set only one of {what}_env and {what}_file")
     if env:
+        # The value of a *_env key is never echoed, even when it looks like a variable name: users paste the
+        # credential itself here, and Coze tokens (pat_...), hex tokens and signing secrets look like names.
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", env):
-            # Users paste the key itself here; never echo it back.
             raise ValueError(
                 f"{what}_env: must be the NAME of an environment variable (letters, digits, _), not "
                 "the credential itself (the value is not shown)"
             )
         value = os.environ.get(env)
         if value is None or not value.strip():
-            raise ValueError(f"{what}_env: environment variable {env} is not set or empty")
+            raise ValueError(
+                f"{what}_env: the environment variable it names is not set or is empty (the name is not shown, "
+                "in case it is a credential)"
+            )
         return SecretStr(value.strip())
     if file:
         base = Path((info.context or {}).get("base_dir", "."))
         path = Path(file) if Path(file).is_absolute() else base / file
         shown = redact(str(path))  # a key pasted as the file name must not be echoed
         try:
-            value = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ValueError(f"{what}_file: cannot read {shown!r}: {exc.strerror or exc}") from None
+            value = read_text(path, max_bytes=MAX_SECRET_BYTES, what=f"{what}_file {shown!r}").strip()
+        except FileProblem as exc:
+            raise ValueError(f"{what}_file: {exc}") from None
         if not value:
             raise ValueError(f"{what}_file: {shown!r} is empty")
         return SecretStr(value)
@@ -94,6 +110,12 @@ class SourceBase(StrictModel):
     labels: StaticLabels = Field(default_factory=dict)
     retries: int = Field(default=3, ge=0, le=10, description="retries of a call on 429/5xx/timeouts")
     max_retry_after: Duration = Field(default=60.0, description="cap on a provider's Retry-After")
+    max_response_bytes: int = Field(
+        default=DEFAULT_MAX_RESPONSE_BYTES,
+        ge=1024,
+        le=1024 * 1024 * 1024,
+        description="largest answer body read from the provider (after decompression); larger fails the poll",
+    )
     max_series: int | None = Field(
         default=None,
         ge=1,
@@ -236,6 +258,64 @@ class SiliconFlowSource(BalanceSourceBase):
         return "https://api.siliconflow.cn"
 
 
+class StepFunSource(BalanceSourceBase):
+    """StepFun account balance (``GET /v1/accounts``, CNY)."""
+
+    type: Literal["stepfun"]
+
+    @classmethod
+    def default_base_url(cls) -> str:
+        return "https://api.stepfun.com"
+
+
+class MiniMaxSource(SourceBase):
+    """MiniMax Token Plan quotas (``GET /v1/token_plan/remains``); China accounts use https://api.minimaxi.com."""
+
+    type: Literal["minimax"]
+
+    @classmethod
+    def default_base_url(cls) -> str:
+        return "https://api.minimax.io"
+
+
+class ZhipuSource(SourceBase):
+    """Zhipu GLM coding plan quotas (undocumented ``/api/monitor/usage/quota/limit``); z.ai: https://api.z.ai."""
+
+    type: Literal["zhipu"]
+
+    @classmethod
+    def default_base_url(cls) -> str:
+        return "https://open.bigmodel.cn"
+
+
+CozeResource = Literal["chat", "workflow", "plugin"]
+
+
+def _default_coze_resources() -> list[CozeResource]:
+    return ["chat", "workflow"]
+
+
+class CozeSource(BalanceSourceBase):
+    """Coze account benefits: plan level, API QPS per resource, paid-plugin call allowance; global: api.coze.com."""
+
+    type: Literal["coze"]
+    qps_resources: list[CozeResource] = Field(
+        default_factory=_default_coze_resources,
+        description="API resources whose QPS limit to read (one call each)",
+    )
+
+    @field_validator("qps_resources")
+    @classmethod
+    def _unique_resources(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("qps_resources has duplicates")
+        return v
+
+    @classmethod
+    def default_base_url(cls) -> str:
+        return "https://api.coze.cn"
+
+
 class StatuspageSource(SourceBase):
     type: Literal["statuspage"]
     base_url: str = Field(description="the status page's root, e.g. https://status.openai.com")
@@ -341,6 +421,8 @@ class HttpJsonMetric(StrictModel):
                 "select: 'all' over a list gives one series per item and needs labels that tell the "
                 "items apart; or reduce the items with select: last, first, sum, max, min or count"
             )
+        if self.type == "counter" and self.scale < 0:
+            raise ValueError("scale: a counter cannot be scaled by a negative number (it would decrease)")
         if self.token_type and (self.type != "counter" or "model" not in self.labels):
             raise ValueError("token_type: token metrics must be counters with a model label")
         return self
@@ -391,7 +473,7 @@ class HttpJsonSource(SourceBase):
     headers: SafeHeaders = Field(default_factory=dict)
     body: dict[str, Any] | None = None
     auth: HttpJsonAuth = Field(default_factory=HttpJsonAuth)
-    metrics: list[HttpJsonMetric] = Field(min_length=1)
+    metrics: list[HttpJsonMetric] = Field(min_length=1, max_length=500)
     expect: dict[str, Any] = Field(
         default_factory=dict,
         description="path -> value the answer must have (e.g. code: 0), else the poll fails with the answer's message",
@@ -476,11 +558,28 @@ SourceConfig = Annotated[
     | MoonshotSource
     | OpenRouterSource
     | SiliconFlowSource
+    | StepFunSource
+    | MiniMaxSource
+    | ZhipuSource
+    | CozeSource
     | StatuspageSource
     | HttpJsonSource,
     Field(discriminator="type"),
 ]
-SOURCE_TYPES = ("openai", "anthropic", "deepseek", "moonshot", "openrouter", "siliconflow", "statuspage", "http_json")
+SOURCE_TYPES = (
+    "openai",
+    "anthropic",
+    "deepseek",
+    "moonshot",
+    "openrouter",
+    "siliconflow",
+    "stepfun",
+    "minimax",
+    "zhipu",
+    "coze",
+    "statuspage",
+    "http_json",
+)
 
 
 # --- probes ---------------------------------------------------------------------------------------------------------
@@ -529,7 +628,12 @@ class ProbeBase(StrictModel):
             base = Path((info.context or {}).get("base_dir", "."))
             ca = Path(self.tls_ca_file) if Path(self.tls_ca_file).is_absolute() else base / self.tls_ca_file
             try:
-                ssl.create_default_context(cafile=str(ca))
+                pem = decode_utf8(
+                    read_limited(ca, max_bytes=MAX_CA_BYTES, what=f"tls_ca_file {str(ca)!r}"), "tls_ca_file"
+                )
+                ssl.create_default_context(cadata=pem)
+            except FileProblem as exc:
+                raise ValueError(str(exc)) from None
             except (OSError, ssl.SSLError) as exc:
                 raise ValueError(
                     f"cannot load tls_ca_file {str(ca)!r}: {getattr(exc, 'strerror', None) or exc}"
@@ -765,15 +869,27 @@ class RelayConfig(StrictModel):
 
     timeout: Duration = Field(default=10.0, description="per bot call; Alertmanager retries a failed relay")
     max_alerts: int = Field(default=10, ge=1, le=100, description="alerts listed per message (the rest counted)")
-    token_env: str | None = Field(default=None, description="bearer token Alertmanager must send (optional)")
+    token_env: str | None = Field(default=None, description="bearer token Alertmanager must send")
     token_file: str | None = None
-    bots: list[RelayBotConfig] = Field(min_length=1)
+    allow_unauthenticated: bool = Field(
+        default=False,
+        description="accept posts without a token (anyone who reaches the exporter could then post to the chats)",
+    )
+    bots: list[RelayBotConfig] = Field(min_length=1, max_length=100)
 
     _token: SecretStr | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _resolve(self, info: ValidationInfo) -> RelayConfig:
         self._token = _resolve_secret(self.token_env, self.token_file, info, "token")
+        if self._token is None and not self.allow_unauthenticated:
+            raise ValueError(
+                "missing token: set token_env or token_file (the bearer token Alertmanager sends: "
+                "bundle.receivers.relay.bearer_token_file holds the same value), so that not everyone who reaches "
+                "the exporter can post to your chats; or set allow_unauthenticated: true"
+            )
+        if self._token is not None and self.allow_unauthenticated:
+            raise ValueError("allow_unauthenticated: set it only when no token is configured")
         seen: set[tuple[str, str]] = set()
         for i, bot in enumerate(self.bots):
             if (bot.type, bot.name) in seen:
@@ -857,8 +973,8 @@ class ReportConfig(StrictModel):
 
 # --- the whole file -------------------------------------------------------------------------------------------------
 class Config(StrictModel):
-    sources: list[SourceConfig] = Field(default_factory=list)
-    probes: list[ProbeConfig] = Field(default_factory=list)
+    sources: list[SourceConfig] = Field(default_factory=list, max_length=1000)
+    probes: list[ProbeConfig] = Field(default_factory=list, max_length=1000)
     events: EventsConfig | None = None
     pricing: PricingConfig = Field(default_factory=PricingConfig)
     exchange_rates: dict[str, float] = Field(
@@ -866,9 +982,30 @@ class Config(StrictModel):
     )
     bundle: BundleConfig = Field(default_factory=BundleConfig)
     relay: RelayConfig | None = None
+    state_dir: str | None = Field(
+        default=None,
+        description="directory for state kept across restarts (month-to-date high-water marks); relative to "
+        "the config file; serve --state-dir overrides it",
+    )
     report: ReportConfig | None = None
 
     _path: str = PrivateAttr(default="")
+    _base_dir: str = PrivateAttr(default=".")
+
+    @field_validator("state_dir")
+    @classmethod
+    def _state_dir_ok(cls, v: str | None) -> str | None:
+        if v is not None and (not v.strip() or "\x00" in v):
+            raise ValueError("state_dir must be a directory path")
+        return v
+
+    @property
+    def state_path(self) -> Path | None:
+        """state_dir resolved against the config file's directory (None when not configured)."""
+        if self.state_dir is None:
+            return None
+        path = Path(self.state_dir)
+        return path if path.is_absolute() else Path(self._base_dir) / path
 
     @model_validator(mode="after")
     def _unique_names(self) -> Config:
@@ -938,24 +1075,37 @@ def _loc_to_path(loc: tuple[int | str, ...], data: Any) -> tuple[str, str]:
 INLINE_SECRET_KEYS = frozenset({"api_key", "token", "webhook_url", "secret", "password"})
 
 
-def _describe(err: Mapping[str, Any]) -> str:
+def _shown(value: Any) -> str:
+    """A config value quoted in an error: short, and without anything shaped like a credential."""
+    text = repr(value)
+    return redact(text if len(text) <= 80 else text[:77] + "...")
+
+
+def _describe(err: Mapping[str, Any], secret: bool = False) -> str:
+    """One reason for one pydantic error. ``secret``: the value sits at a ``*_env`` key and is never quoted."""
     kind = err.get("type", "")
     msg = str(err.get("msg", "invalid value"))
+    value = err.get("input")
     if kind == "extra_forbidden":
         return "unknown key (check its spelling against the config reference)"
     if kind == "missing":
         return "required key is missing"
     if kind == "union_tag_invalid":
         ctx = err.get("ctx", {})
-        return f"unknown type {ctx.get('tag')!r}; expected one of: {', '.join(SOURCE_TYPES)}"
+        return f"unknown type {_shown(ctx.get('tag'))}; expected one of: {', '.join(SOURCE_TYPES)}"
     if kind == "union_tag_not_found":
         return "required key 'type' is missing"
     if kind == "literal_error":
-        return f"{msg} (got {err.get('input')!r})"
+        return msg if secret else f"{msg} (got {_shown(value)})"
     msg = msg.removeprefix("Value error, ")
     if kind.endswith("_type") or kind.endswith("_parsing"):
-        return f"{msg} (got {type(err.get('input')).__name__} {err.get('input')!r})"
+        if secret:
+            return f"{msg} (got a {type(value).__name__}; the value is not shown)"
+        return f"{msg} (got {type(value).__name__} {_shown(value)})"
     return msg
+
+
+MAX_PROBLEMS = 50  # a list of 50,000 broken entries needs its first errors, not 50,000 lines
 
 
 def parse_config(data: Any, path: str = "<config>", base_dir: str | Path = ".") -> Config:
@@ -968,9 +1118,11 @@ def parse_config(data: Any, path: str = "<config>", base_dir: str | Path = ".") 
         cfg = Config.model_validate(data, context={"base_dir": str(base_dir)})
     except ValidationError as exc:
         problems = []
-        for err in exc.errors(include_url=False, include_input=True):
+        errors = exc.errors(include_url=False, include_input=True)
+        for err in errors[:MAX_PROBLEMS]:
             loc, tag = _loc_to_path(tuple(err["loc"]), data)
-            msg = _describe(err)
+            secret = any(isinstance(part, str) and part.endswith("_env") for part in err["loc"])
+            msg = _describe(err, secret)
             if err["type"] == "extra_forbidden":
                 key = loc.rsplit(".", 1)[-1]
                 if key in INLINE_SECRET_KEYS:
@@ -981,9 +1133,12 @@ def parse_config(data: Any, path: str = "<config>", base_dir: str | Path = ".") 
             if ": " in msg and re.match(r"^[\w\[\].]+: ", msg):
                 sub, msg = msg.split(": ", 1)
                 loc = f"{loc}.{sub}" if loc else sub
-            problems.append((loc, msg))
+            problems.append((redact(loc), msg))
+        if len(errors) > MAX_PROBLEMS:
+            problems.append(("", f"... and {len(errors) - MAX_PROBLEMS} more problems"))
         raise ConfigError(path, problems) from None
     cfg._path = path
+    cfg._base_dir = str(base_dir)
     return cfg
 
 
@@ -1001,15 +1156,19 @@ def require_something_to_do(config: Config) -> None:
 
 
 def load_config(path: str | Path) -> Config:
-    """Read, parse and validate a config file. Raises :class:`ConfigError` on any problem."""
+    """Read, parse and validate a config file. Raises :class:`ConfigError` on any problem.
+
+    The file is read bounded and as UTF-8 only, and parsed with YAML aliases, nesting and size limited (see
+    :mod:`exporter.safefiles` and :mod:`exporter.yamlio`): a hostile or broken file is an error naming the file, never a hang or a traceback.
+    """
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(p), [("", f"cannot read config file: {exc.strerror or exc}")]) from None
+        text = read_text(p, max_bytes=MAX_YAML_BYTES, what="config file")
+    except FileProblem as exc:
+        raise ConfigError(str(p), [("", str(exc))]) from None
     try:
         data = yamlio.load(text)
     except yamlio.YAMLError as exc:
-        where, problem = yamlio.error_text(exc)
+        where, problem = yamlio.error_text(exc, text)
         raise ConfigError(str(p), [(where, f"invalid YAML: {problem}")]) from None
     return parse_config(data, str(p), p.parent)

@@ -216,7 +216,8 @@ SOURCE_POLL_ERRORS = _family(
     "llmpulse_source_poll_errors_total",
     "counter",
     "Failed polls of this source by reason (http_4xx, http_5xx, rate_limited, timeout, connection, tls, "
-    "invalid_response, pagination, internal: an unexpected error inside llmpulse).",
+    "invalid_response, pagination, blocked = a CDN/bot challenge instead of the API, endpoint_retired = HTTP 410, "
+    "internal: an unexpected error inside llmpulse).",
     ("reason",),
     group="self",
 )
@@ -417,6 +418,43 @@ KEY_USAGE_USD = _family(
     group="balance",
 )
 
+# --- subscription plans: quotas that reset (MiniMax Token Plan, Zhipu GLM coding plan, Coze benefits) -----------------
+PLAN_QUOTA_REMAINING_RATIO = _family(
+    "llmpulse_plan_quota_remaining_ratio",
+    "gauge",
+    "Share (0-1) of a subscription plan's quota still unused in its current window, as the provider reports it "
+    "(MiniMax Token Plan remaining percent, Zhipu GLM coding plan 100 - percentage, Coze call_tool_limit). quota "
+    "names what is limited (a model, tokens, time, call_tool); window its period (interval, 5h, weekly, monthly, "
+    "plan).",
+    ("quota", "window"),
+    grafana_unit="percentunit",
+    group="plan",
+)
+PLAN_QUOTA_RESET = _family(
+    "llmpulse_plan_quota_reset_timestamp_seconds",
+    "gauge",
+    "Unix time at which this plan quota window resets (the provider's end or next-reset time).",
+    ("quota", "window"),
+    grafana_unit="dateTimeFromNow",
+    group="plan",
+)
+PLAN_INFO = _family(
+    "llmpulse_plan_info",
+    "gauge",
+    "The account's plan or type as the provider names it (Coze user_level, Zhipu level, StepFun prepaid or "
+    "postpaid); value is always 1.",
+    ("plan",),
+    group="plan",
+)
+PLAN_API_QPS_LIMIT = _family(
+    "llmpulse_plan_api_qps_limit",
+    "gauge",
+    "API requests per second the plan allows now (Coze effective api_run_qps), by API resource (chat, workflow, "
+    "plugin).",
+    ("resource",),
+    group="plan",
+)
+
 # --- status pages -----------------------------------------------------------------------------------------------------
 STATUS_COMPONENT = _family(
     "llmpulse_status_component",
@@ -541,6 +579,7 @@ GROUP_TITLES = {
     "cost": "Cost",
     "probe": "Probes and traffic: latency, errors, rate limits",
     "balance": "Balances and key limits",
+    "plan": "Subscription plans and their quotas",
     "status": "Status pages",
     "events": "Traffic events (POST /events)",
     "self": "Exporter self-metrics",

@@ -57,6 +57,10 @@ def demo_config(sim_url: str, *, interval: str = "15s", probe_interval: str = "1
         {"type": "moonshot", "name": "moonshot-demo", **common},
         {"type": "openrouter", "name": "openrouter-demo", **common, "api_key_env": "LLMPULSE_DEMO_MANAGEMENT_KEY"},
         {"type": "siliconflow", "name": "siliconflow-demo", **common},
+        {"type": "stepfun", "name": "stepfun-demo", **common},
+        {"type": "minimax", "name": "minimax-demo", **common},
+        {"type": "zhipu", "name": "zhipu-demo", **common},
+        {"type": "coze", "name": "coze-demo", **common},
         {
             "type": "statuspage",
             "name": "openai-status",

@@ -2,8 +2,20 @@
 
 Why hand-rolled retries instead of ``urllib3.util.Retry``: every attempt must be counted by HTTP status in
 ``llmpulse_source_api_requests_total`` and urllib3 retries happen out of sight; urllib3 also honours a
-``Retry-After`` of up to six hours by default. Here ``Retry-After`` is honoured but capped, backoff is exponential
-with jitter, and 400/401/403/404 (and 402/422) are never retried because retrying cannot fix them.
+``Retry-After`` of up to six hours by default. Here a ``Retry-After`` up to ``max_retry_after`` is honoured; a
+longer one ends the poll at once (a 429 as ``rate_limited``: calling again before the provider allows it only
+prolongs the limit). Backoff is exponential with jitter, and 400/401/403/404 (and 402/422) are never retried
+because retrying cannot fix them.
+
+Why redirects are followed by hand: requests drops ``Authorization`` when a redirect changes host, but not custom
+headers such as Anthropic's ``x-api-key`` or an ``http_json`` source's key header, and it keeps everything on a
+change of scheme or port. A request that carries a credential follows a redirect only within its origin (scheme,
+host and port); a redirect elsewhere fails the poll and says where it pointed, so the key stays with its host.
+
+Why bodies are streamed: ``timeout`` bounds each socket read, so a body that drips one byte a second never times
+out and a 300 MB answer is read whole. Each call has one deadline (``timeout`` after it starts, connect and every
+read included) and each answer a size cap (``max_response_bytes``); past either the call fails (``timeout`` /
+``invalid_response``) and the partial body is dropped.
 """
 
 from __future__ import annotations
@@ -16,8 +28,10 @@ import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3.exceptions
 
 from exporter.redact import redact
 
@@ -25,14 +39,41 @@ log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
 USER_AGENT = "llmpulse (+https://github.com/llmpulse/llmpulse)"
+#: Default cap on one answer's body (after decompression). A month of daily usage buckets of a large organisation
+#: is a few MB; 32 MiB leaves a wide margin and still bounds what a broken or hostile upstream can make us hold.
+DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+MAX_ERROR_BODY = 65536  # of an error answer only the message is shown
+MAX_REDIRECTS = 5
+REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
+_READ_CHUNK = 16384  # small reads: a compressed chunk cannot inflate to much more than the cap allows
+
+
+def origin(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of a URL, the port filled in from the scheme: what "same origin" compares."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or (443 if scheme == "https" else 80)
+
+
+def show_origin(url: str) -> str:
+    """``scheme://host:port`` of a URL, without path, query or user info (which may hold tokens)."""
+    scheme, host, port = origin(url)
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}:{port}"
 
 
 class ApiError(Exception):
     """A failed provider call or an unusable answer. ``reason`` is a small enum used as a metric label."""
 
-    def __init__(self, reason: str, message: str, status: int | None = None):
+    def __init__(self, reason: str, message: str, status: int | None = None, content_type: str = ""):
         self.reason = reason
         self.status = status
+        #: the error answer's Content-Type: tells a provider's JSON refusal from a CDN's HTML challenge page
+        self.content_type = content_type
         super().__init__(message)
 
 
@@ -127,6 +168,7 @@ class ApiClient:
         max_retry_after: float = 60.0,
         backoff_base: float = 0.5,
         deadline: float | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         secrets: tuple[str, ...] = (),
         on_response: Callable[[str], None] | None = None,
         session: requests.Session | None = None,
@@ -138,6 +180,7 @@ class ApiClient:
         self.max_retry_after = max_retry_after
         self.backoff_base = backoff_base
         self.deadline = deadline
+        self.max_response_bytes = max_response_bytes
         self.secrets = tuple(s for s in secrets if s)
         self.on_response = on_response or (lambda code: None)
         self.session = session or requests.Session()
@@ -152,16 +195,29 @@ class ApiClient:
     def _url(self, path: str) -> str:
         return path if path.startswith(("http://", "https://")) else f"{self.base_url}{path}"
 
-    def _wait(self, attempt: int, retry_after: float | None) -> None:
+    def _wait(self, attempt: int, retry_after: float | None, failure: ApiError) -> None:
+        """Sleep before the next attempt, or raise ``failure`` when the provider or the poll deadline does not
+        leave time for one (a 429 then stays ``rate_limited``: the poll gave up because of the limit)."""
+        if retry_after is not None and retry_after > self.max_retry_after:
+            raise ApiError(
+                failure.reason,
+                f"{failure}; Retry-After {retry_after:g}s is beyond max_retry_after ({self.max_retry_after:g}s)",
+                status=failure.status,
+            )
         delay = self.backoff_base * (2**attempt) * (0.5 + random.random())
         if retry_after is not None:
-            delay = max(delay, min(retry_after, self.max_retry_after))
+            delay = max(delay, retry_after)
         delay = min(delay, self.max_retry_after)
         if self.deadline is not None:
             remaining = self.deadline - time.monotonic()
             if delay >= remaining:
-                raise ApiError("timeout", "poll deadline reached while backing off")
+                raise ApiError(failure.reason, f"{failure}; no time left in the poll to retry", status=failure.status)
         self._sleep(delay)
+
+    @property
+    def carries_credential(self) -> bool:
+        """True when calls send a secret (a key in a header, a signed URL...): redirects then stay in the origin."""
+        return bool(self.secrets)
 
     def request(
         self,
@@ -172,19 +228,19 @@ class ApiClient:
         json_body: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
-        """Make a call with retries; return the final 2xx response or raise :class:`ApiError`."""
+        """Make a call with retries; return the final 2xx response (its body read) or raise :class:`ApiError`."""
         url = self._url(path)
         attempt = 0
         while True:
+            call_deadline = time.monotonic() + self.timeout
             try:
-                resp = self.session.request(
-                    method, url, params=params, json=json_body, headers=headers, timeout=self.timeout
-                )
+                resp = self._exchange(method, url, path, params, json_body, headers, call_deadline)
             except requests.RequestException as exc:
                 code = classify_exception(exc)
                 self.on_response(code)
+                failure = ApiError(code, f"{method} {self._safe(path)}: {code}: {self._safe(str(exc))[:200]}")
                 if attempt < self.retries and code in ("timeout", "connection"):
-                    self._wait(attempt, None)
+                    self._wait(attempt, None, failure)
                     attempt += 1
                     continue
                 raise ApiError(code, f"{method} {self._safe(path)}: {describe_exception(exc)}") from None
@@ -192,15 +248,114 @@ class ApiClient:
             if resp.status_code < 400:
                 return resp
             detail = self._safe(error_detail(resp.text))
-            if resp.status_code in RETRYABLE_STATUS and attempt < self.retries:
-                self._wait(attempt, parse_retry_after(resp.headers.get("Retry-After")))
-                attempt += 1
-                continue
-            raise ApiError(
+            failure = ApiError(
                 classify_status(resp.status_code),
                 f"{method} {self._safe(path)}: HTTP {resp.status_code}: {detail}",
                 status=resp.status_code,
+                content_type=resp.headers.get("Content-Type", ""),
             )
+            if resp.status_code in RETRYABLE_STATUS and attempt < self.retries:
+                self._wait(attempt, parse_retry_after(resp.headers.get("Retry-After")), failure)
+                attempt += 1
+                continue
+            raise failure
+
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        params: Any,
+        json_body: Any,
+        headers: Mapping[str, str] | None,
+        deadline: float,
+    ) -> requests.Response:
+        """One call: send, follow same-origin redirects, read the body under the deadline and the size cap."""
+        for _ in range(MAX_REDIRECTS + 1):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise requests.Timeout("call deadline reached")
+            resp = self.session.request(
+                method,
+                url,
+                params=params,
+                json=json_body,
+                headers=headers,
+                timeout=(left, left),
+                stream=True,
+                allow_redirects=False,
+            )
+            location = resp.headers.get("Location")
+            if resp.status_code not in REDIRECT_STATUS or not location:
+                limit = self.max_response_bytes if resp.status_code < 400 else MAX_ERROR_BODY
+                self._read_body(resp, path, deadline, limit, truncate=resp.status_code >= 400)
+                return resp
+            target = urljoin(resp.url, location)
+            resp.close()
+            if not target.startswith(("http://", "https://")):
+                raise ApiError("invalid_response", f"{method} {self._safe(path)}: redirect to a non-HTTP URL")
+            if self.carries_credential and origin(target) != origin(resp.url):
+                self.on_response(str(resp.status_code))
+                raise ApiError(
+                    "invalid_response",
+                    f"{method} {self._safe(path)}: HTTP {resp.status_code} redirect to another origin "
+                    f"({self._safe(show_origin(target))}) not followed: the credential is only sent to "
+                    f"{show_origin(resp.url)}; set base_url to where the API really is",
+                    status=resp.status_code,
+                )
+            if resp.status_code == 303 or (resp.status_code in (301, 302) and method == "POST"):
+                method, json_body = "GET", None  # what browsers and requests do
+            url, params = target, None  # the Location carries its own query
+        raise ApiError("invalid_response", f"{method} {self._safe(path)}: more than {MAX_REDIRECTS} redirects")
+
+    def _read_body(self, resp: requests.Response, path: str, deadline: float, limit: int, truncate: bool) -> None:
+        """Read the body in small pieces, each bounded by what is left of the deadline; keep at most ``limit``
+        bytes. The result is stored where requests keeps it, so ``resp.text`` and ``resp.json()`` work."""
+        declared = resp.headers.get("Content-Length", "")
+        if not truncate and declared.isdigit() and int(declared) > limit:
+            resp.close()
+            raise ApiError(
+                "invalid_response",
+                f"{self._safe(path)}: answer of {int(declared)} bytes is larger than max_response_bytes ({limit})",
+            )
+        raw = resp.raw
+        body = bytearray()
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise requests.Timeout(f"{self._safe(path)}: call deadline reached while reading the answer")
+                sock = getattr(getattr(raw, "connection", None), "sock", None)
+                if sock is not None:
+                    sock.settimeout(left)
+                chunk = raw.read1(_READ_CHUNK, decode_content=True)
+                if not chunk:
+                    break
+                body += chunk
+                if len(body) > limit:
+                    if truncate:
+                        del body[limit:]
+                        break
+                    raise ApiError(
+                        "invalid_response",
+                        f"{self._safe(path)}: answer is larger than max_response_bytes ({limit})",
+                    )
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            resp.close()
+            raise requests.Timeout(str(exc)) from None
+        except (urllib3.exceptions.DecodeError, urllib3.exceptions.ProtocolError, OSError) as exc:
+            resp.close()
+            if isinstance(exc, TimeoutError):
+                raise requests.Timeout(str(exc)) from None
+            if isinstance(exc, urllib3.exceptions.DecodeError):
+                raise ApiError("invalid_response", f"{self._safe(path)}: answer cannot be decoded") from None
+            raise requests.ConnectionError(str(exc)) from None
+        except BaseException:
+            resp.close()
+            raise
+        resp._content = bytes(body)  # requests' own cache of the body: .text and .json() read it
+        resp._content_consumed = True  # type: ignore[attr-defined]
+        resp.close()  # the body was read to its end: the connection goes back to the pool
 
     def get_json(self, path: str, params: Any = None, headers: Mapping[str, str] | None = None) -> Any:
         resp = self.request("GET", path, params=params, headers=headers)

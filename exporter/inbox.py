@@ -32,7 +32,7 @@ from typing import Any
 import jinja2
 
 from exporter import __version__
-from exporter.alertpayload import InvalidPayload, read_payload
+from exporter.alertpayload import InvalidPayload, http_link, read_payload
 from exporter.httpserver import Request, Response, Router, Server
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("exporter", "templates"),
     autoescape=jinja2.select_autoescape(["html"]),
 )
+_ENV.filters["http_link"] = http_link  # links from alerts: http(s) only, everything else shown as no link
 
 
 def parse_notification(body: bytes) -> dict[str, Any]:

@@ -27,9 +27,10 @@ CREDENTIAL_HEADERS = frozenset({"authorization", "x-api-key", "proxy-authorizati
 
 
 class StrictModel(BaseModel):
-    """Unknown keys are errors (a typo must not be ignored) and validated objects do not change."""
+    """Unknown keys are errors (a typo must not be ignored), validated objects do not change, and numbers are
+    finite (``.nan``, ``.inf`` or ``1e999`` is never a price, a rate, a threshold or a duration)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _http_url(value: str) -> str:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from exporter import contract
@@ -26,6 +27,7 @@ from exporter.providers import provider_class
 from exporter.providers.base import ProviderBase
 from exporter.redact import redact
 from exporter.samples import LabelKey, MetricSet
+from exporter.state import MonthMarks, SourceState
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,8 @@ POLL_ERROR_REASONS = (
     "tls",
     "invalid_response",
     "pagination",
+    "blocked",  # a CDN or bot challenge answered instead of the API (HTML 403/405): not an outage, not a bad shape
+    "endpoint_retired",  # the provider retired the endpoint (HTTP 410): polling again will not help
     "internal",
 )
 Enricher = Callable[[MetricSet, Any], None]
@@ -70,9 +74,10 @@ Marks = dict[contract.Family, dict[LabelKey, list[float]]]
 class MonthToDateGuard:
     """Keeps month-to-date counters monotonic within a UTC month and counts downward revisions.
 
-    The provider's data is the truth and is recomputed every poll, so a restart shows the same value; but if the
-    provider revises a total downward, the exported counter keeps its higher value (a decrease would read as a
-    counter reset to ``rate()``) and ``llmpulse_source_revisions_total`` counts the revision instead.
+    The provider's data is the truth and is recomputed every poll; but if the provider revises a total downward,
+    the exported counter keeps its higher value (a decrease would read as a counter reset to ``rate()``) and
+    ``llmpulse_source_revisions_total`` counts the revision instead. With a state directory the marks are
+    restored at start (see :mod:`exporter.state`), so a restart after a revision does not decrease the counter.
 
     A poll costs one lookup per series and one pass over each family's marks in the order they were made (cache
     friendly at 100k series), and replaces a family with vanished series once: linear in the series. :attr:`high`,
@@ -80,9 +85,15 @@ class MonthToDateGuard:
     the form a state file stores.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, marks: MonthMarks | None = None) -> None:
         self.month = ""
         self._marks: Marks = {}
+        if marks is not None:  # read from a state file
+            self.restore(marks.month, marks.high, marks.reported)
+
+    def marks(self) -> MonthMarks:
+        """A copy of what the guard remembers (what the state file holds)."""
+        return MonthMarks(self.month, self.high, self.reported)
 
     def restore(self, month: str, high: Mapping[SeriesId, float], reported: Mapping[SeriesId, float]) -> None:
         """Take marks as a state file stores them: flat ``(family, label set) -> value`` maps."""
@@ -171,6 +182,7 @@ class SourcePoller:
         clock: Callable[[], float] = time.time,
         jitter: float = 0.1,
         session_factory: Callable[[], Any] | None = None,
+        state_dir: Path | None = None,
     ) -> None:
         self.config = config
         self.exposition = exposition
@@ -183,7 +195,10 @@ class SourcePoller:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._guard = MonthToDateGuard()
+        self.provider: ProviderBase = provider_class(config.type)(config)
+        # Month-to-date marks survive restarts when a state directory is configured (month-to-date sources only).
+        self._state = SourceState(state_dir, config.name) if state_dir and self.provider.month_to_date else None
+        self._guard = MonthToDateGuard(self._state.load() if self._state else None)
         self._data_chunks: dict[contract.Family, bytes] = {}
         self._api_requests: dict[str, float] = {}
         self._poll_errors: dict[str, float] = dict.fromkeys(POLL_ERROR_REASONS, 0.0)
@@ -198,7 +213,6 @@ class SourcePoller:
         self.budget = SeriesBudget(getattr(config, "max_series_per_family", None), getattr(config, "max_series", None))
         self._admitted: dict[str, set[LabelKey]] = {}
         self._folded: dict[str, float] = {}
-        self.provider: ProviderBase = provider_class(config.type)(config)
         self._publish()
 
     # -- lifecycle ---------------------------------------------------------------------------------------------------
@@ -246,6 +260,7 @@ class SourcePoller:
             retries=self.config.retries,
             max_retry_after=self.config.max_retry_after,
             deadline=deadline,
+            max_response_bytes=self.config.max_response_bytes,
             secrets=(self.config.api_key,),
             on_response=self._count_response,
             session=self.session_factory() if self.session_factory else None,
@@ -260,6 +275,7 @@ class SourcePoller:
         chunks: dict[contract.Family, bytes] = {}
         revisions: dict[str, int] = {}
         folded: dict[str, int] = {}
+        to_save: MonthMarks | None = None
         client = self._client(deadline=started + max(self.config.timeout, self.config.interval * 0.9))
         try:
             ms = self.provider.poll(client, now)
@@ -269,7 +285,10 @@ class SourcePoller:
             folded = self._apply_budget(ms) if self.budget.bounded else {}
             if self.provider.month_to_date:
                 with self._lock:
+                    before = self._guard.marks() if self._state else None
                     revisions = self._guard.apply(ms, now)
+                    if before is not None and self._guard.marks() != before:
+                        to_save = self._guard.marks()
             chunks = render_metricset(ms, self.base_labels)
         except ApiError as exc:
             error = exc
@@ -297,6 +316,8 @@ class SourcePoller:
             else:
                 assert error is not None
                 self._record_failure(error)
+        if to_save is not None and error is None and self._state is not None:
+            self._state.save(to_save)  # outside the lock: a slow disk must not stall the landing page
         if error is None:
             fetch = f" fetch={self.provider.last_fetch}" if self.provider.last_fetch else ""
             log.info(

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from exporter import contract
-from exporter.alertpayload import InvalidPayload, read_payload
+from exporter.alertpayload import InvalidPayload, http_link, read_payload
 from exporter.http import USER_AGENT, classify_exception
 from exporter.httpserver import Request, Response, Router
 from exporter.redact import redact
@@ -102,8 +102,8 @@ def parse_payload(body: bytes, max_alerts: int) -> Notification:
                 description=notes.get("description", ""),
                 where=" ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in _HIDDEN_LABELS),
                 since=_since(alert.starts_at),
-                runbook_url=notes.get("runbook_url", ""),
-                dashboard_url=notes.get("dashboard_url", ""),
+                runbook_url=http_link(notes.get("runbook_url", "")),
+                dashboard_url=http_link(notes.get("dashboard_url", "")),
             )
         )
     views.sort(key=lambda v: v.status != "firing")  # firing first
@@ -123,7 +123,7 @@ def parse_payload(body: bytes, max_alerts: int) -> Notification:
         omitted=max(0, len(views) - max_alerts),
         firing=firing,
         resolved=len(views) - firing,
-        external_url=payload.external_url,
+        external_url=http_link(payload.external_url),
     )
 
 

@@ -46,9 +46,10 @@ from exporter import contract, yamlio
 from exporter.bundle.stackfiles import EXPORTER_CONFIG_DIR, SERVICES, START_ORDER, all_ports
 from exporter.bundle.topology import Topology, native
 from exporter.bundle.writer import run_generate
-from exporter.config import Config, ConfigError, load_config
+from exporter.config import Config, ConfigError, load_config, parse_config
 from exporter.demo import DEMO_ENV, demo_config
 from exporter.durations import format_duration
+from exporter.safefiles import write_private
 
 log = logging.getLogger(__name__)
 
@@ -264,6 +265,7 @@ class Stack:
         self._exporter_config: dict[str, Any] = {}
         self._recorded: dict[str, dict[str, Any]] = {}  # pids a previous `stack up` recorded
         self._raw_exporter_config: dict[str, Any] = {}
+        self._relay_token_made = False
         self._config_base = self.workdir
         self._bundle: Config | None = None
 
@@ -291,28 +293,68 @@ class Stack:
         """The exporter config as YAML data, and the directory its relative paths are relative to."""
         if self.config_path is None:
             return demo_config(self.topology().url("simulator")), self.workdir
-        try:
-            data = yamlio.load(self.config_path.read_text(encoding="utf-8")) or {}
-        except (OSError, yamlio.YAMLError) as exc:
-            raise StackError(f"cannot read the exporter config {self.config_path}: {exc}") from None
+        from exporter.safefiles import MAX_YAML_BYTES, FileProblem, read_text
+
+        try:  # bounded and alias-safe: the data is walked (json.dumps) before the config is validated
+            text = read_text(self.config_path, max_bytes=MAX_YAML_BYTES, what="config file")
+            data = yamlio.load(text) or {}
+        except FileProblem as exc:
+            raise StackError(f"{self.config_path}: {exc}") from None
+        except yamlio.YAMLError as exc:
+            where, problem = yamlio.error_text(exc, text)
+            raise StackError(f"{self.config_path}: {where}: invalid YAML: {problem}") from None
         if not isinstance(data, dict):
             raise StackError(f"{self.config_path}: the top level must be a mapping")
         return data, self.config_path.parent
+
+    @property
+    def relay_token_file(self) -> Path:
+        return self.path("secrets", "relay-token")
+
+    def _with_relay_token(self, data: dict[str, Any]) -> dict[str, Any]:
+        """A ``relay:`` section without a token gets the stack's own (``secrets/relay-token``, 0600, made once):
+        the relay refuses unauthenticated posts, and this stack's Alertmanager sends the same token."""
+        relay = data.get("relay")
+        if not isinstance(relay, dict) or any(
+            key in relay for key in ("token_env", "token_file", "allow_unauthenticated")
+        ):
+            return data
+        token = self.relay_token_file
+        if not token.exists():
+            token.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(token.parent, 0o700)
+            write_private(token, secrets.token_urlsafe(32) + "\n")
+        self._relay_token_made = True
+        return {**data, "relay": {**relay, "token_file": str(token)}}
 
     def _bundle_settings(self) -> Config | None:
         source = self.bundle_config_path or self.config_path
         if source is None:
             return None
         try:
-            return load_config(source)
+            if source == self.config_path and self._relay_token_made:
+                config = parse_config(self._raw_exporter_config, str(source), self._config_base)
+            else:
+                config = load_config(source)
         except ConfigError as err:
             raise StackError(f"invalid config\n{err}") from None
+        relay = config.bundle.receivers.relay
+        if self._relay_token_made and relay.bots and not relay.bearer_token_file:
+            # Alertmanager authenticates to the relay with the token the stack made for it.
+            receivers = config.bundle.receivers.model_copy(
+                update={"relay": relay.model_copy(update={"bearer_token_file": str(self.relay_token_file)})}
+            )
+            bundle = config.bundle.model_copy(update={"receivers": receivers})
+            config = config.model_copy(update={"bundle": bundle})
+        return config
 
     def plan(self) -> None:
-        """Decide which services run and check their programs are installed. Writes nothing."""
+        """Decide which services run and check their programs are installed. Writes nothing, except the stack's
+        relay token (``secrets/relay-token``) when the config's ``relay:`` has none."""
         # MP_DISABLE_VERSION_CHECK: mailpit (1.26.2+; older ones ignore it) must not call GitHub from a loopback stack
         self._env = {**DEMO_ENV, **os.environ, "PYTHONUNBUFFERED": "1", "MP_DISABLE_VERSION_CHECK": "true"}
         data, self._config_base = self._load_exporter_config()
+        data = self._with_relay_token(data)
         self._raw_exporter_config = data
         # the demo config polls the simulator; a user's config does when it names the compose simulator
         uses_sim = self.config_path is None or f"simulator:{SERVICES['simulator'].port}" in json.dumps(data)
@@ -390,7 +432,8 @@ check_for_plugin_updates = false
         if name == "simulator":
             return [*py, "simulate", "--listen", listen, *self._traffic_args()]
         if name == "exporter":
-            return [*py, "serve", "--config", str(etc / "exporter.yml"), "--listen", listen]
+            state = ["--state-dir", str(self.path("data", "exporter"))]  # month-to-date marks across restarts
+            return [*py, "serve", "--config", str(etc / "exporter.yml"), "--listen", listen, *state]
         if name == "mailpit":
             smtp = f"127.0.0.1:{self.ports['mailpit_smtp']}"
             binary = find_binary("mailpit") if self.use_mailpit else None
@@ -404,7 +447,6 @@ check_for_plugin_updates = false
                 f"--storage.tsdb.path={self.path('data', 'prometheus')}",
                 f"--web.listen-address={listen}",
                 f"--web.external-url={self.url('prometheus')}/",
-                "--web.enable-lifecycle",
                 *self._retention_args(),
             ]
         if name == "alertmanager":
@@ -505,16 +547,20 @@ check_for_plugin_updates = false
 
     def reload(self, bundle_config: Path | str | None = None) -> None:
         """Regenerate the bundle (with ``bundle_config``'s ``bundle:`` section if given) and make the running
-        Prometheus and Alertmanager load it (their ``/-/reload``). Grafana picks changed dashboards up by itself."""
+        Prometheus (SIGHUP) and Alertmanager (``/-/reload``) load it. Grafana picks changed dashboards up by itself."""
         if not self.services:
             self._restore()
         if bundle_config is not None:
             self.bundle_config_path = Path(bundle_config).resolve()
+        data, self._config_base = self._load_exporter_config()
+        self._raw_exporter_config = self._with_relay_token(data)
         self._bundle = self._bundle_settings()
-        self._raw_exporter_config, self._config_base = self._load_exporter_config()
         self.prepare()
         for name in ("prometheus", "alertmanager"):
             if name not in self.services:
+                continue
+            if name == "prometheus":
+                self._reload_prometheus()
                 continue
             try:
                 resp = requests.post(f"{self.url(name)}/-/reload", timeout=30)
@@ -523,6 +569,47 @@ check_for_plugin_updates = false
             if resp.status_code != 200:
                 raise StackError(f"{name} refused the new config ({resp.status_code}): {resp.text.strip()}")
         self._save_state()
+
+    def _prometheus_reload_state(self) -> tuple[float, float]:
+        """(time of the last successful config reload, 1 if the last reload succeeded) from Prometheus' metrics."""
+        text = requests.get(f"{self.url('prometheus')}/metrics", timeout=10).text
+        values = {}
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if name in (
+                "prometheus_config_last_reload_success_timestamp_seconds",
+                "prometheus_config_last_reload_successful",
+            ):
+                values[name] = float(value)
+        return (
+            values.get("prometheus_config_last_reload_success_timestamp_seconds", 0.0),
+            values.get("prometheus_config_last_reload_successful", 0.0),
+        )
+
+    def _reload_prometheus(self, timeout: float = 30.0) -> None:
+        """Reload Prometheus with SIGHUP: it runs without --web.enable-lifecycle (which would let anything that
+        reaches its port POST /-/quit), and reports the outcome in its own metrics."""
+        pid = self._pid("prometheus")
+        if pid is None:
+            raise StackError("prometheus is not running; start the stack with `llmpulse stack up`")
+        try:
+            before, ok_before = self._prometheus_reload_state()
+        except requests.RequestException as exc:
+            raise StackError(f"prometheus does not answer: {exc}") from None
+        time.sleep(1.0)  # the success timestamp has a resolution of one second
+        os.kill(pid, signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                stamp, ok = self._prometheus_reload_state()
+            except requests.RequestException:
+                stamp, ok = before, 1.0
+            if not ok and ok_before:
+                raise StackError(f"prometheus refused the new config (see {self.path('logs', 'prometheus.log')})")
+            if stamp > before:
+                return
+            time.sleep(0.2)
+        raise StackError(f"prometheus did not reload within {timeout:g}s (see {self.path('logs', 'prometheus.log')})")
 
     def start_service(self, name: str, *, wait: bool = True, timeout: float = 60.0) -> None:
         """Start one service (again) with the command prepared for it; logs are appended."""

@@ -36,9 +36,12 @@ def _source(sim_url: str, **extra: Any) -> dict[str, Any]:
     }
 
 
+@pytest.mark.parametrize("shape", ["current", "legacy"])
 def test_month_to_date_tokens_and_dollar_costs_match_the_simulated_pages(
-    simulator: FrozenSimulator, tmp_path: Path
+    simulator: FrozenSimulator, tmp_path: Path, shape: str
 ) -> None:
+    # current: timestamp-like next_page tokens and session_usage cost lines (2026); legacy: page_... cursors
+    requests.post(f"{simulator.url}/_sim/usage", json={"shape": shape}, timeout=5).raise_for_status()
     cfg = {"sources": [_source(simulator.url, page_size=4)]}
     with exporter(cfg, tmp_path) as proc:
         wait_equal(proc, "an", lambda: anthropic_expected(simulator.url, limit=6))
@@ -49,6 +52,8 @@ def test_month_to_date_tokens_and_dollar_costs_match_the_simulated_pages(
         assert not m.find("llmpulse_usage_requests_total", source="an")  # the API has no request count
         log = requests.get(f"{simulator.url}/_sim/usage", timeout=5).json()["requests"]
         assert max(e["page"] for e in log if e["path"].endswith("/cost_report")) > 1
+        if shape == "current":
+            assert m.find("llmpulse_cost_usd_total", source="an", line_item="Claude Code Session Usage")
 
 
 def test_costs_are_the_cents_strings_divided_by_100(simulator: FrozenSimulator, tmp_path: Path) -> None:

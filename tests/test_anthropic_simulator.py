@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -130,6 +131,7 @@ def test_cost_amounts_are_cent_strings_with_descriptions(simulator: Any) -> None
 
 
 def test_cursor_and_workspaces(simulator: Any) -> None:
+    requests.post(f"{simulator.url}/_sim/usage", json={"shape": "legacy"}, timeout=5).raise_for_status()
     params = [("starting_at", start()), ("ending_at", iso(month_start() + timedelta(days=9))), ("limit", 4)]
     first = get(simulator, "/cost_report", params).json()
     assert first["has_more"] and first["next_page"].startswith("page_")
@@ -160,3 +162,18 @@ def test_usage_knob_scales_cents_too(simulator: Any) -> None:
     before = cents()
     requests.post(f"{simulator.url}/_sim/usage", json={"multiplier": 25}, timeout=5).raise_for_status()
     assert before > 0 and cents() == pytest.approx(before * 25, rel=Decimal("1e-4"))
+
+
+def test_current_shape_has_timestamp_like_cursors_and_session_usage(simulator: Any) -> None:
+    """The default, as real organizations got it in 2026: next_page tokens that look like timestamps, and cost
+    lines of cost_type session_usage (provider-apis.md, Corrections)."""
+    params = [("starting_at", start()), ("ending_at", iso(month_start() + timedelta(days=9))), ("limit", 4)]
+    first = get(simulator, "/cost_report", params).json()
+    token = first["next_page"]
+    assert first["has_more"] and re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", token), token
+    second = get(simulator, "/cost_report", [*params, ("page", token)]).json()
+    assert second["data"][0]["starting_at"] == first["data"][-1]["ending_at"]
+    assert get(simulator, "/cost_report", [*params, ("page", "2019-01-01T00:00:00.002Z")]).status_code == 400
+    grouped = get(simulator, "/cost_report", [("starting_at", start()), ("group_by[]", "description")]).json()
+    kinds = {r["cost_type"] for b in grouped["data"] for r in b["results"]}
+    assert {"tokens", "web_search", "session_usage"} <= kinds

@@ -99,3 +99,22 @@ def test_deepseek_402_is_reported_with_its_message(simulator: Any, tmp_path: Pat
         assert m.value("llmpulse_source_up", source="ds") == 0
         assert m.value("llmpulse_source_api_requests_total", source="ds", code="402") >= 1
         assert "Insufficient Balance" in requests.get(f"{proc.url}/", timeout=5).text
+
+
+def test_siliconflow_410_is_reported_as_endpoint_retired_and_no_number_stays(simulator: Any, tmp_path: Path) -> None:
+    requests.post(f"{simulator.url}/_sim/balances", json={"*": {"burn_per_hour": 0}}, timeout=5).raise_for_status()
+    with exporter(config(simulator.url), tmp_path) as proc:
+        m = proc.wait_for(lambda m: m.value("llmpulse_source_up", source="sf") == 1, what="up")
+        assert balances(m, "sf")  # the endpoint still answers on the simulator's (international-like) host
+        requests.post(
+            f"{simulator.url}/_sim/balances", json={"siliconflow": {"retired": True}}, timeout=5
+        ).raise_for_status()
+        m = proc.wait_for(lambda m: errors(m, "sf", "endpoint_retired") >= 1, what="410 seen")
+        assert m.value("llmpulse_source_up", source="sf") == 0
+        assert errors(m, "sf", "http_4xx") == 0  # its own reason, not a generic 4xx
+        m = proc.wait_for(lambda m: balances(m, "sf") == {}, what="stale balance dropped")
+        assert m.find("llmpulse_balance_available", source="sf") == []  # no number is invented
+        assert m.value("llmpulse_source_up", source="ds") == 1  # the others are untouched
+        page = requests.get(f"{proc.url}/", timeout=5).text
+        assert "retired this endpoint" in page and "docs.siliconflow.cn/docs/release-notes/overview" in page
+        assert proc.log().count("SiliconFlow retired this endpoint") >= 1

@@ -197,27 +197,38 @@ def test_moonshot_traps(answer: Any, match: str) -> None:
 
 # --- OpenRouter -----------------------------------------------------------------------------------------------------
 def test_openrouter_key_limit_and_usage_windows() -> None:
-    ms, remaining = openrouter.parse_key(OPENROUTER_KEY)
+    key = openrouter.parse_key(OPENROUTER_KEY)
+    ms = key.samples
     assert ms.get(contract.KEY_LIMIT_USD) == 100.0
-    assert ms.get(contract.KEY_LIMIT_REMAINING_USD) == 74.5 == remaining
+    assert ms.get(contract.KEY_LIMIT_REMAINING_USD) == 74.5 == key.remaining
+    assert key.management is False and key.has_headroom
     windows = {dict(k)["window"]: v for k, v in ms.series(contract.KEY_USAGE_USD).items()}
     assert windows == {"total": 25.5, "daily": 25.5, "weekly": 25.5, "monthly": 25.5}
     assert not ms.series(contract.BALANCE)  # /key says nothing about the account's credits
 
 
 def test_openrouter_unlimited_key_has_no_limit_series() -> None:
-    ms, remaining = openrouter.parse_key(OPENROUTER_KEY_OLD)
-    assert remaining is None
+    key = openrouter.parse_key(OPENROUTER_KEY_OLD)
+    assert key.remaining is None and key.limit is None and key.has_headroom  # unlimited
+    assert key.management is None  # the older answer does not say what the key can see
+    ms = key.samples
     assert ms.get(contract.KEY_LIMIT_USD) is None and ms.get(contract.KEY_LIMIT_REMAINING_USD) is None
     # the older answer only had the total usage
     assert {dict(k)["window"]: v for k, v in ms.series(contract.KEY_USAGE_USD).items()} == {"total": 3.25}
 
 
+def test_openrouter_spent_key_limit_has_no_headroom() -> None:
+    spent = {"data": {**OPENROUTER_KEY["data"], "limit_remaining": 0}}
+    assert not openrouter.parse_key(spent).has_headroom
+
+
 def test_openrouter_credits_remaining_is_purchased_minus_used() -> None:
     ms = MetricSet()
-    remaining = openrouter.parse_credits(OPENROUTER_CREDITS, ms)
-    assert remaining == pytest.approx(100.5 - 25.75)
+    credits = openrouter.parse_credits(OPENROUTER_CREDITS)
+    openrouter.credit_samples(credits, ms)
+    assert credits.remaining == pytest.approx(100.5 - 25.75) and not credits.all_zero
     assert balances(ms) == {("USD", "total"): pytest.approx(74.75), ("USD", "purchased"): 100.5, ("USD", "used"): 25.75}
+    assert ms.get(contract.BALANCE_AVAILABLE) == 1
 
 
 @pytest.mark.parametrize(
@@ -226,6 +237,8 @@ def test_openrouter_credits_remaining_is_purchased_minus_used() -> None:
         ({"label": "x", "usage": 1}, "missing field 'data'"),
         ({"data": {"limit": 10}}, "missing field 'usage'"),
         ({"data": {"usage": 1, "limit": "lots"}}, "expected a number, got 'lots'"),
+        ({"data": {"usage": "NaN"}}, "not a finite number"),
+        ({"data": {"usage": 1, "is_management_key": "yes"}}, "'is_management_key' has type str"),
     ],
 )
 def test_openrouter_key_traps(answer: Any, match: str) -> None:
@@ -233,7 +246,8 @@ def test_openrouter_key_traps(answer: Any, match: str) -> None:
 
 
 def test_openrouter_credits_traps() -> None:
-    invalid(openrouter.parse_credits, {"data": {"total_credits": 1}}, MetricSet(), match="total_usage")
+    invalid(openrouter.parse_credits, {"data": {"total_credits": 1}}, match="total_usage")
+    invalid(openrouter.parse_credits, {"data": {"total_credits": 1e999, "total_usage": 0}}, match="finite")
 
 
 # --- SiliconFlow ----------------------------------------------------------------------------------------------------

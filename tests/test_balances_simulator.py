@@ -60,7 +60,7 @@ def test_types_are_the_providers_own(sim: Clocked) -> None:
         for i in ds["balance_infos"]
         for k in ("total_balance", "granted_balance", "topped_up_balance")
     )
-    assert {i["currency"] for i in ds["balance_infos"]} == {"CNY", "USD"}
+    assert [i["currency"] for i in ds["balance_infos"]] == ["CNY"]  # one currency, as real accounts answer
     ms = sim.get("/v1/users/me/balance").json()
     assert (ms["code"], ms["scode"], ms["status"]) == (0, "0x0", True)
     assert all(isinstance(v, float) for v in ms["data"].values())
@@ -187,12 +187,23 @@ def test_auth_failures_use_each_providers_envelope(sim: Clocked) -> None:
 
 
 def test_openrouter_credits_need_the_management_key(sim: Clocked) -> None:
+    zeros = sim.get("/api/v1/credits")  # what an ordinary key got from the real API in 2026
+    assert zeros.status_code == 200 and zeros.json() == {"data": {"total_credits": 0, "total_usage": 0}}
+    sim.admin({"openrouter": {"credits_refusal": "403"}})  # the documented answer
     refused = sim.get("/api/v1/credits")
     assert refused.status_code == 403
     assert refused.json() == {"error": {"code": 403, "message": "Only management keys can perform this operation"}}
     assert sim.get("/api/v1/credits", MGMT).status_code == 200
+    assert sim.get("/api/v1/credits", MGMT).json()["data"]["total_credits"] > 0
     assert sim.get("/api/v1/key").json()["data"]["is_management_key"] is False
     assert sim.get("/api/v1/key", MGMT).json()["data"]["is_management_key"] is True
+
+
+def test_openrouter_legacy_key_shape(sim: Clocked) -> None:
+    sim.admin({"openrouter": {"key_shape": "legacy", "limit": None}})
+    data = sim.get("/api/v1/key").json()["data"]
+    assert "is_management_key" not in data and "usage_daily" not in data
+    assert data["limit"] is None and data["rate_limit"] == {"requests": 40, "interval": "10s"}
 
 
 def test_openrouter_knobs(sim: Clocked) -> None:
@@ -200,6 +211,13 @@ def test_openrouter_knobs(sim: Clocked) -> None:
     assert sim.get("/api/v1/key").status_code == 404
     data = sim.get("/api/v1/auth/key").json()["data"]
     assert data["limit"] is None and data["limit_remaining"] is None and data["limit_reset"] is None
+
+
+def test_siliconflow_retired_switch_answers_410(sim: Clocked) -> None:
+    sim.admin({"siliconflow": {"retired": True}})
+    assert sim.get("/v1/user/info").status_code == 410
+    sim.admin({"siliconflow": {"retired": False}})
+    assert sim.get("/v1/user/info").status_code == 200
 
 
 def test_siliconflow_error_code_under_http_200(sim: Clocked) -> None:

@@ -39,3 +39,8 @@ def test_scrape_bench_prints_both_servers_plain_gzip_and_concurrent() -> None:
 def test_events_bench_prints_both_sides_and_the_sketch_figure() -> None:
     out = _run("benchmarks/events_bench.py", "--events", "300", "--pairs", "3")
     assert "prometheus_client" in out and "llmpulse" in out and "sketch maintenance" in out, out
+
+
+def test_backfill_bench_prints_whole_and_per_day_figures() -> None:
+    out = _run("benchmarks/backfill_bench.py", "--days", "2", "--series", "5")
+    assert "whole/per-day" in out and len(out.strip().splitlines()) == 2, out

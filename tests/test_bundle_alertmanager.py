@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import stat
 import subprocess
 import time
 from collections.abc import Iterator
@@ -340,3 +341,26 @@ def test_every_inhibition_mutes_exactly_what_it_should_in_a_real_alertmanager(tm
         assert not pending, "not settled: " + "; ".join(cases[i]["name"] for i in pending) + "\n" + am.log()
     finally:
         am.stop()
+
+
+def test_an_alertmanager_config_holding_the_wecom_secret_is_written_0600(tmp_path: Path) -> None:
+    """Alertmanager 0.25 cannot read the WeCom secret from a file, so it is written inline: that file is then
+    readable by its owner only (created so, not narrowed afterwards); without an inline secret it is left alone."""
+    from exporter.bundle.writer import run_generate
+    from exporter.config import parse_config
+
+    secret = tmp_path / "wecom-secret"
+    secret.write_text("wecom-app-secret-value\n")
+    wecom = {"name": "ops", "corp_id": "ww1", "agent_id": "1000002", "to_party": "2", "api_secret_file": str(secret)}
+    inline = parse_config({"bundle": {"receivers": {"wecom": [wecom]}}})
+    out = tmp_path / "out"
+    assert run_generate(inline, out, False) == 0
+    config = out / CONFIG_FILE
+    assert "wecom-app-secret-value" in config.read_text()
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    config.chmod(0o644)  # an older, world-readable copy is narrowed even when its content is unchanged
+    assert run_generate(inline, out, False) == 0
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    plain = tmp_path / "plain"
+    assert run_generate(None, plain, False) == 0
+    assert stat.S_IMODE((plain / CONFIG_FILE).stat().st_mode) & 0o044  # nothing secret: readable by Alertmanager

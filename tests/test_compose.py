@@ -142,13 +142,18 @@ def test_docker_compose_config_validates(
 # --- compose mounts exactly the generated files -----------------------------------------------------------------------
 def test_compose_mounts_exactly_the_table_shared_with_the_native_stack() -> None:
     mounts = _bind_mounts(_compose())
-    config_mounts = {(s, p, t, ro) for s, p, t, ro in mounts if t != SECRETS_TARGET}
+    secret_targets = (SECRETS_TARGET, "/etc/alertmanager/secrets")
+    config_mounts = {(s, p, t, ro) for s, p, t, ro in mounts if t not in secret_targets}
     expected = {(svc, repo, target, True) for repo, (svc, target) in COMPOSE_MOUNTS.items()}
     assert config_mounts == expected
     for _, repo, _, _ in config_mounts:
         assert (ROOT / repo).exists(), f"compose mounts {repo}, which is not in the repository"
-    secrets = [m for m in mounts if m[2] == SECRETS_TARGET]
-    assert secrets == [("exporter", "examples/secrets", SECRETS_TARGET, True)]
+    secrets = sorted(m for m in mounts if m[2] in secret_targets)
+    # the relay's token is shared: the exporter checks it, Alertmanager sends it
+    assert secrets == [
+        ("alertmanager", "examples/secrets", "/etc/alertmanager/secrets", True),
+        ("exporter", "examples/secrets", SECRETS_TARGET, True),
+    ]
     assert (ROOT / "examples/secrets").is_dir()
 
 
@@ -169,8 +174,10 @@ def test_mounted_files_are_exactly_what_the_generator_writes(generated: Path) ->
         for f in want:
             assert (ROOT / f).read_text() == (generated / f).read_text(), f"{f} is stale: run llmpulse generate"
         covered |= want
-    # Everything generated is mounted, except the validators' inputs (rule unit tests, routing tests).
-    unmounted = {f for f in gen_files - covered if "/tests/" not in f and not f.startswith("docs/")}
+    # Everything generated is mounted, except the validators' inputs (rule unit tests, routing tests) and what is
+    # generated for other topologies (the Kubernetes manifests, the monitoring mixin).
+    other_topologies = ("docs/", "deploy/", "mixin/")
+    unmounted = {f for f in gen_files - covered if "/tests/" not in f and not f.startswith(other_topologies)}
     assert unmounted == set(), f"generated but not mounted by docker-compose.yml: {sorted(unmounted)}"
 
 
@@ -382,6 +389,29 @@ def test_real_keys_example_is_valid_and_its_variables_reach_the_container(monkey
     for var in variables:
         assert exporter_env.get(var) == f"${{{var}:-}}", f"{var} is not passed to the exporter container"
         assert var in documented, f"{var} is not documented in .env.example"
+
+
+def test_every_service_has_memory_and_pids_limits() -> None:
+    """A flood or a leak in one container is stopped by the kernel instead of taking the host down."""
+    for name, svc in _compose()["services"].items():
+        assert svc.get("mem_limit"), f"{name}: no mem_limit"
+        assert isinstance(svc.get("pids_limit"), int) and 0 < svc["pids_limit"] <= 1024, f"{name}: pids_limit"
+
+
+def test_prometheus_lifecycle_api_is_off() -> None:
+    """--web.enable-lifecycle lets anything that reaches the port POST /-/quit; reload with SIGHUP instead."""
+    command = _compose()["services"]["prometheus"]["command"]
+    assert not any("enable-lifecycle" in str(arg) for arg in command)
+
+
+def test_the_exporter_keeps_its_state_in_a_named_volume() -> None:
+    compose = _compose()
+    exporter_svc = compose["services"]["exporter"]
+    command = exporter_svc["command"]
+    state_dir = command[command.index("--state-dir") + 1]
+    vols = [v.split(":") for v in exporter_svc["volumes"]]
+    assert any(src in compose["volumes"] and dst == state_dir for src, dst, *_ in vols)
+    assert "/var/lib/llmpulse" in (ROOT / "Dockerfile").read_text()
 
 
 def test_the_dockerfile_docker_run_examples_run(tmp_path: Path) -> None:

@@ -55,18 +55,35 @@ def _client(url: str, codes: list[str], sleeps: list[float], **kw: object) -> Ap
     )  # type: ignore[arg-type]
 
 
-def test_retries_5xx_and_honours_capped_retry_after(server: tuple[Server, list[str]]) -> None:
+def test_retries_5xx_and_honours_retry_after_within_the_cap(server: tuple[Server, list[str]]) -> None:
     srv, _ = server
     srv.plan["a"] = [  # type: ignore[attr-defined]
-        Response.json({"error": "busy"}, 503, {"Retry-After": "1000"}),
+        Response.json({"error": "busy"}, 503, {"Retry-After": "2"}),
         Response.json({"error": "limit"}, 429, {"Retry-After": "1"}),
     ]
     codes: list[str] = []
     sleeps: list[float] = []
     assert _client(srv.url, codes, sleeps).get_json("/s/a") == {"ok": True}
     assert codes == ["503", "429", "200"]
-    assert sleeps[0] == 2.0  # 1000 s capped at max_retry_after
+    assert sleeps[0] == 2.0  # as asked, at the cap
     assert 1.0 <= sleeps[1] <= 2.0
+
+
+@pytest.mark.parametrize(("status", "reason"), [(429, "rate_limited"), (503, "http_5xx")])
+def test_retry_after_beyond_the_cap_ends_the_call_with_the_status_reason(
+    server: tuple[Server, list[str]], status: int, reason: str
+) -> None:
+    """The provider asks for 1000 s and we may wait 2 s: calling before it allows cannot succeed, so the call
+    fails at once, classified by the answer (a 429 is rate_limited, never timeout)."""
+    srv, _ = server
+    srv.plan["r"] = [Response.json({"error": "slow down"}, status, {"Retry-After": "1000"})]  # type: ignore[attr-defined]
+    codes: list[str] = []
+    sleeps: list[float] = []
+    with pytest.raises(ApiError) as info:
+        _client(srv.url, codes, sleeps).get_json("/s/r")
+    assert info.value.reason == reason
+    assert codes == [str(status)] and sleeps == []
+    assert "beyond max_retry_after" in str(info.value)
 
 
 @pytest.mark.parametrize("status", [400, 401, 402, 403, 404])

@@ -159,3 +159,37 @@ def test_malformed_webhook_is_refused_with_a_reason_and_changes_nothing(inbox: R
     assert resp.status_code == 400
     assert resp.json()["error"]
     assert inbox.webhooks() == []
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "javascript:alert(document.cookie)",
+        " JavaScript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "file:///etc/passwd",
+        "vbscript:msgbox(1)",
+        "//evil.example/runbook",
+        "https://ok.example/\njavascript:alert(1)",
+    ],
+)
+def test_links_from_alerts_are_http_only(inbox: RunningInbox, link: str) -> None:
+    """runbook_url and generatorURL come from whoever wrote the rule or posted to Alertmanager: a javascript: or
+    data: link would run in the reader's browser, so anything but http(s) is shown without a link."""
+    payload = _payload()
+    payload["alerts"][0]["annotations"]["runbook_url"] = link
+    payload["alerts"][0]["generatorURL"] = link
+    assert requests.post(f"{inbox.url}/hook", json=payload, timeout=5).status_code == 200
+    page = requests.get(inbox.url, timeout=5).text
+    assert ">Runbook</a>" not in page and ">Query in Prometheus</a>" not in page
+    for bad in ("javascript:", "JavaScript:", "data:text", "file:", "vbscript:", "//evil"):
+        assert f'href="{bad}' not in page and f'href="{bad.lower()}' not in page
+    assert "LLMAPIHighErrorRate" in page  # the alert itself is still shown
+
+
+def test_http_links_stay_links_and_are_escaped(inbox: RunningInbox) -> None:
+    payload = _payload()
+    payload["alerts"][0]["annotations"]["runbook_url"] = 'https://ok.example/r?a=1&b="x"'
+    assert requests.post(f"{inbox.url}/hook", json=payload, timeout=5).status_code == 200
+    page = requests.get(inbox.url, timeout=5).text
+    assert 'href="https://ok.example/r?a=1&amp;b=&#34;x&#34;" rel="noopener noreferrer">Runbook</a>' in page

@@ -378,3 +378,21 @@ def test_the_containers_arguments_are_what_serve_accepts() -> None:
     params = serve.make_context(command, args).params
     assert params["config_path"] == ROOT / CONFIG_FILE
     assert params["listen"] == "0.0.0.0:9877"
+
+
+@needs_kubectl
+def test_the_documented_overlay_replaces_config_and_image(tmp_path: Path) -> None:
+    doc = (ROOT / "docs" / "kubernetes.md").read_text()
+    (overlay,) = re.findall(r"```yaml\n# my-llmpulse/kustomization.yaml\n(.*?)```", doc, flags=re.S)
+    shutil.copytree(ROOT / "deploy", tmp_path / "llmpulse" / "deploy")
+    mine = tmp_path / "my-llmpulse"
+    mine.mkdir()
+    (mine / "kustomization.yaml").write_text(overlay)
+    (mine / "config.yml").write_text((ROOT / "examples" / "real.yml").read_text())
+    objects = kustomize(mine)
+    (config_map,) = [c for c in by_kind(objects, "ConfigMap") if c["metadata"]["name"].startswith("llmpulse-config-")]
+    assert config_map["data"]["config.yml"] == (ROOT / "examples" / "real.yml").read_text()
+    pod = _one(objects, "Deployment")["spec"]["template"]["spec"]
+    assert pod["containers"][0]["image"] == "registry.example.com/llmpulse:0.1.0"
+    assert {v["name"]: v for v in pod["volumes"]}["config"]["configMap"]["name"] == config_map["metadata"]["name"]
+    assert _one(objects, "PrometheusRule")

@@ -28,6 +28,15 @@ def start() -> int:
     return int(month_start().timestamp())
 
 
+def legacy(sim: Any) -> None:
+    """Serve the spec's shapes (the simulator's default is what real organizations got in 2026)."""
+    requests.post(f"{sim.url}/_sim/usage", json={"shape": "legacy"}, timeout=5).raise_for_status()
+
+
+def frozen_now(sim: Any) -> int:
+    return int(requests.get(f"{sim.url}/_sim/state", timeout=5).json()["now"])
+
+
 def test_auth_errors_use_the_openai_envelope(simulator: Any) -> None:
     params = {"start_time": start()}
     missing = get(simulator, "/usage/completions", params, headers={})
@@ -74,6 +83,7 @@ def test_the_limits_themselves_are_accepted(simulator: Any) -> None:
 
 
 def test_buckets_cover_start_to_end_ascending_including_empty_future_days(simulator: Any) -> None:
+    legacy(simulator)
     s = start()
     end = s + 40 * DAY  # reaches into next month: days with no usage yet
     buckets = [
@@ -95,6 +105,7 @@ def test_buckets_cover_start_to_end_ascending_including_empty_future_days(simula
 
 
 def test_group_by_plain_and_bracket_forms_are_the_same(simulator: Any) -> None:
+    legacy(simulator)
     s = start()
     plain = get(
         simulator, "/usage/completions", [("start_time", s), ("group_by", "model"), ("group_by", "project_id")]
@@ -108,6 +119,7 @@ def test_group_by_plain_and_bracket_forms_are_the_same(simulator: Any) -> None:
 
 
 def test_cursors_are_opaque_and_pages_do_not_overlap(simulator: Any) -> None:
+    legacy(simulator)
     s = start()
     params = [("start_time", s), ("end_time", s + 10 * DAY), ("limit", 3)]
     first = get(simulator, "/costs", params).json()
@@ -119,12 +131,49 @@ def test_cursors_are_opaque_and_pages_do_not_overlap(simulator: Any) -> None:
 
 
 def test_costs_are_dollar_floats_with_line_items(simulator: Any) -> None:
+    legacy(simulator)
     resp = get(simulator, "/costs", [("start_time", start()), ("group_by", "line_item"), ("group_by", "project_id")])
     results = [r for b in resp.json()["data"] for r in b["results"]]
     assert results and all(r["object"] == "organization.costs.result" for r in results)
     assert all(isinstance(r["amount"]["value"], float) and r["amount"]["currency"] == "usd" for r in results)
     items = {r["line_item"] for r in results}
     assert len(items) >= 8 and any(i.endswith(", input") for i in items) and "web search tool calls" in items
+
+
+def test_current_shape_is_what_real_organizations_got(simulator: Any) -> None:
+    """The default: first bucket at the requested start, last bucket ending now, 6 token fields, no null keys,
+    some amounts as strings, billing-style line items (provider-apis.md, Corrections)."""
+    now = frozen_now(simulator)
+    s = start() + 3 * 3600 + 1234  # an unaligned start
+    buckets = [
+        b
+        for p in pages(f"{simulator.url}/v1/organization/usage/completions", [("start_time", s)], OPENAI_AUTH)
+        for b in p["data"]
+    ]
+    assert buckets[0]["start_time"] == s and buckets[0]["end_time"] == start() + DAY
+    assert buckets[-1]["end_time"] == now and buckets[-1]["start_time"] == now // DAY * DAY
+    results = [r for b in buckets for r in b["results"]]
+    assert results and all(
+        set(r)
+        == {
+            "object",
+            "input_tokens",
+            "output_tokens",
+            "input_cached_tokens",
+            "input_audio_tokens",
+            "output_audio_tokens",
+            "num_model_requests",
+        }
+        for r in results
+    )  # ungrouped: every dimension would be null, so no dimension key at all
+    grouped = get(simulator, "/usage/completions", [("start_time", start()), ("group_by", "project_id")]).json()
+    assert all("service_tier" not in r and "model" not in r for b in grouped["data"] for r in b["results"])
+    costs = get(simulator, "/costs", [("start_time", start()), ("group_by", "line_item"), ("group_by", "project_id")])
+    items = [r for b in costs.json()["data"] for r in b["results"]]
+    values = [r["amount"]["value"] for r in items]
+    assert any(isinstance(v, str) for v in values) and any(isinstance(v, float) for v in values)
+    assert {"Text tokens", "Web search tool calls"} <= {r["line_item"] for r in items}
+    assert not any(", input" in r["line_item"] for r in items)
 
 
 def test_filters_and_projects_list(simulator: Any) -> None:

@@ -103,14 +103,17 @@ def test_429_is_retried_after_retry_after(sim: FrozenSimulator, tmp_path: Path) 
         assert retry["t"] - first["t"] >= 1.0  # the server saw the retry no earlier than Retry-After allowed
 
 
-def test_a_huge_retry_after_is_capped(sim: FrozenSimulator, tmp_path: Path) -> None:
+def test_a_retry_after_beyond_the_cap_fails_the_poll_as_rate_limited(sim: FrozenSimulator, tmp_path: Path) -> None:
+    """The provider asks for an hour, we may wait a second: no early retry (it would be refused too), no waiting,
+    and the failure is counted as rate_limited, not timeout."""
     sim.faults({"openai": {"burst_429": 1, "retry_after": 3600}})
     cfg = {"sources": [source(sim.url, interval="60s", timeout="10s", max_retry_after="1s")]}
     with exporter(cfg, tmp_path) as proc:
         m = proc.metrics()
-        assert up(m) == 1 and calls(m, "429") == 1
-        log = sim.requests_log()
-        assert log[1]["t"] - log[0]["t"] < 30  # nowhere near an hour
+        assert up(m) == 0 and calls(m, "429") == 1
+        assert errors(m, "rate_limited") == 1 and errors(m, "timeout") == 0
+        assert len(sim.requests_log()) == 1
+        assert m.get("llmpulse_source_poll_duration_seconds", source="src") < 5
 
 
 def test_401_is_not_retried(sim: FrozenSimulator, tmp_path: Path) -> None:

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 import requests
-from helpers import ROOT, ExporterProcess, exporter, free_port
+import yaml
+from helpers import ROOT, ExporterProcess, exporter, free_port, run_cli
 
 from exporter.httpserver import Request, Response, Router, Server
 
@@ -149,6 +150,8 @@ def relay_config(*, token: bool = False, timeout: str = "2s") -> dict[str, Any]:
     }
     if token:
         relay["token_env"] = "T_RELAY_TOKEN"
+    else:
+        relay["allow_unauthenticated"] = True  # the delivery tests post without a token; see test_relay_needs_a_token
     return {"relay": relay}
 
 
@@ -325,3 +328,19 @@ def test_relay_config_errors_name_the_key_and_never_the_url(tmp_path: Path) -> N
     assert "relay.bots[1]: webhook_url_env/webhook_url_file must hold" in result.stderr
     assert_no_secret(result.stderr)
     assert urllib.parse.quote(FEISHU_TOKEN) not in result.stderr
+
+
+def test_relay_needs_a_token_unless_the_config_says_otherwise(tmp_path: Path) -> None:
+    """Without a token anyone who reaches the exporter could post into the ops chats: that is refused at start,
+    with the key path and the way out, unless the config says allow_unauthenticated: true."""
+    config = relay_config()
+    del config["relay"]["allow_unauthenticated"]
+    path = tmp_path / "relay.yml"
+    path.write_text(yaml.safe_dump(config))
+    result = run_cli("check-config", str(path), env=relay_env("http://127.0.0.1:1"))
+    assert result.returncode == 2
+    assert f"{path}: relay: missing token: set token_env or token_file" in result.stderr
+    assert "allow_unauthenticated: true" in result.stderr
+    config["relay"]["allow_unauthenticated"] = True
+    path.write_text(yaml.safe_dump(config))
+    assert run_cli("check-config", str(path), env=relay_env("http://127.0.0.1:1")).returncode == 0

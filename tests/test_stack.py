@@ -6,8 +6,10 @@ The full stack (real Prometheus and Alertmanager) runs in tests/test_e2e_*.py.
 
 from __future__ import annotations
 
+import os
 import re
 import socket
+import stat
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ from helpers import run_cli
 from exporter.bundle.settings import BundleConfig
 from exporter.bundle.topology import COMPOSE, native
 from exporter.bundle.writer import bundle_files
-from exporter.stack import free_ports, localize_config
+from exporter.stack import Stack, free_ports, localize_config
 
 
 def test_the_native_topology_names_exactly_the_compose_services_and_container_paths(tmp_path: Path) -> None:
@@ -140,3 +142,28 @@ def test_invalid_bundle_config_is_reported_before_anything_starts(tmp_path: Path
     assert result.returncode == 1
     assert "invalid config" in result.stderr and "bundle.api.error_ratio" in result.stderr
     assert not (tmp_path / "wd" / "run" / "stack.json").exists()
+
+
+def test_a_relay_without_a_token_gets_the_stacks_own_token(tmp_path: Path) -> None:
+    """The relay refuses unauthenticated posts; the native stack makes a token (0600) for the exporter's relay and
+    its Alertmanager's relay receivers, so the relay works out of the box and nobody else can post."""
+    config = tmp_path / "config.yml"
+    config.write_text(
+        "relay:\n  bots: [{name: oncall, type: wecom, webhook_url_env: T_WECOM_URL}]\n"
+        "bundle:\n  receivers:\n    relay: {bots: [{target: wecom, name: oncall}]}\n"
+    )
+    os.environ["T_WECOM_URL"] = "http://127.0.0.1:9/cgi-bin/webhook/send?key=stack-test-key"
+    try:
+        st = Stack(tmp_path / "stack", config=config, grafana=False, simulator=False, mailpit=False)
+        st.plan()
+        st.prepare()
+    finally:
+        del os.environ["T_WECOM_URL"]
+    token = st.relay_token_file
+    assert stat.S_IMODE(token.stat().st_mode) == 0o600 and len(token.read_text().strip()) >= 32
+    exporter_config = yaml.safe_load((tmp_path / "stack" / "etc" / "exporter.yml").read_text())
+    assert exporter_config["relay"]["token_file"] == str(token)
+    am = yaml.safe_load((tmp_path / "stack" / "etc" / "alertmanager" / "alertmanager.yml").read_text())
+    hooks = [c for r in am["receivers"] for c in r.get("webhook_configs", []) if "/relay/" in c["url"]]
+    assert hooks and all(h["http_config"]["authorization"]["credentials_file"] == str(token) for h in hooks), hooks
+    assert token.read_text().strip() not in (tmp_path / "stack" / "etc" / "exporter.yml").read_text()

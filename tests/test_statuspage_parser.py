@@ -263,19 +263,26 @@ def test_indicator_and_incident_baseline_when_all_is_well() -> None:
     assert incidents == {"none": 0, "minor": 0, "major": 0, "critical": 0}  # a baseline, not absent series
 
 
+P = {"id": "p", "name": "Page"}
+
+
 @pytest.mark.parametrize(
     "answer, match",
     [
         ("<!DOCTYPE html><html>", "answer is a str"),
         ([], "answer is a list"),
-        ({"success": True, "result": {}}, "missing field 'status'"),
-        ({"status": {"indicator": "none"}, "incidents": []}, "missing field 'components'"),
-        ({"status": {"indicator": "none"}, "components": None, "incidents": []}, "'components' has type NoneType"),
-        ({"status": {"indicator": "none"}, "components": []}, "missing field 'incidents'"),
-        ({"status": {"indicator": 1}, "components": [], "incidents": []}, "'indicator' has type int"),
-        ({"status": {"indicator": "none"}, "components": [{"id": "x"}], "incidents": []}, "missing field 'name'"),
-        ({"status": {"indicator": "none"}, "components": [{"name": "x"}], "incidents": []}, "missing field 'status'"),
-        ({"status": {"indicator": "none"}, "components": [], "incidents": ["x"]}, r"incidents\[0\] is a str"),
+        ({"success": True, "result": {}}, "missing field 'page'"),
+        ({"page": P, "result": {}}, "missing field 'status'"),
+        ({"page": P, "status": {"indicator": "none"}, "incidents": []}, "missing field 'components'"),
+        ({"page": P, "status": {"indicator": "none"}, "components": None}, "'components' has type NoneType"),
+        ({"page": P, "status": {"indicator": 1}, "components": [], "incidents": []}, "'indicator' has type int"),
+        ({"page": P, "status": {"indicator": "none"}, "components": [{"id": "x"}]}, "missing field 'name'"),
+        ({"page": P, "status": {"indicator": "none"}, "components": [{"name": "x"}]}, "missing field 'status'"),
+        (
+            {"page": P, "status": {"indicator": "none"}, "components": [], "incidents": ["x"]},
+            r"incidents\[0\] is a str",
+        ),
+        ({"page": P, "status": {"indicator": "none"}, "components": [], "incidents": {}}, "'incidents' has type dict"),
     ],
 )
 def test_pages_of_another_shape_are_invalid(answer: Any, match: str) -> None:
@@ -298,15 +305,31 @@ def test_unknown_state_has_no_outage() -> None:
     assert not ms.series(contract.STATUS_INCIDENTS_OPEN)  # no claim either way about incidents
 
 
+class _Response:
+    def __init__(self, status: int, text: str, content_type: str) -> None:
+        self.status_code = status
+        self.text = text
+        self.headers = {"Content-Type": content_type}
+
+
 class _Client:
+    """Stands in for ApiClient: ``answer`` is a JSON value, an exception, or a ``_Response`` (raw answer)."""
+
     def __init__(self, answer: Any) -> None:
         self.answer = answer
         self.paths: list[str] = []
 
-    def get_json(self, path: str) -> Any:
+    def request(self, method: str, path: str) -> Any:
         self.paths.append(path)
         if isinstance(self.answer, Exception):
             raise self.answer
+        if isinstance(self.answer, _Response):
+            return self.answer
+        return _Response(200, "{}", "application/json")
+
+    def decode(self, resp: Any, path: str) -> Any:
+        if isinstance(self.answer, _Response):
+            raise ApiError("invalid_response", f"{path}: response is not valid JSON")
         return self.answer
 
 
@@ -357,6 +380,7 @@ def test_provider_path(base_url: str, path: str) -> None:
     [
         ("https://status.openai.com", "openai"),
         ("https://status.claude.com", "anthropic"),
+        ("https://anthropic.statuspage.io", "anthropic"),  # the Claude page's host that answers every client
         ("https://status.deepseek.com", "deepseek"),
         ("https://groqstatus.com", "groq"),
         ("http://127.0.0.1:9878/status/anthropic", "anthropic"),
@@ -366,3 +390,103 @@ def test_provider_path(base_url: str, path: str) -> None:
 )
 def test_provider_label_from_url(base_url: str, provider: str) -> None:
     assert _source(base_url=base_url).provider == provider
+
+
+# incident.io's Atlassian-compatible summary as status.openai.com served it (provider-apis.md, Corrections): only
+# page, status and components; no incidents, maintenances, groups or time zone; ULID ids; trailing-slash URL.
+INCIDENT_IO_COMPAT: dict[str, Any] = {
+    "page": {"id": "01JMDK9XYNY6RXSED6SDWW50WY", "name": "OpenAI", "url": "https://status.openai.com/"},
+    "status": {"indicator": "none", "description": "All Systems Operational"},
+    "components": [
+        {"id": "01JMXBRMFE6N2NNT7DG6XZQ6PX", "name": "Responses", "status": "operational"},
+        {"id": "01JMXBNJXGV1T5GT2M9XA83XNG", "name": "Conversations", "status": "operational"},
+        {"id": "01JMXBNJXGV1T5GT2M9XA83XNH", "name": "Login", "status": "operational"},
+    ],
+}
+
+# The Claude page (Atlassian): page name "Claude", hosts in parentheses, UTC timestamps with milliseconds.
+CLAUDE: dict[str, Any] = {
+    "page": {"id": "tymt9n04zgry", "name": "Claude", "url": "https://status.claude.com", "time_zone": "Etc/UTC"},
+    "status": {"indicator": "minor", "description": "Minor Service Outage"},
+    "components": [
+        {
+            "id": "k8w3r06qmzrp",
+            "name": "Claude API (api.anthropic.com)",
+            "status": "degraded_performance",
+            "updated_at": "2026-09-04T10:12:33.123Z",
+            "group": False,
+            "group_id": None,
+        },
+        {
+            "id": "0qbwn08sd68x",
+            "name": "Claude Console (platform.claude.com)",
+            "status": "operational",
+            "updated_at": "2026-09-04T10:12:33.123Z",
+            "group": False,
+            "group_id": None,
+        },
+        {"id": "yyzkbfz2thpt", "name": "Claude Code", "status": "operational", "group": False, "group_id": None},
+    ],
+    "incidents": [],
+    "scheduled_maintenances": [],
+}
+
+
+def test_incident_io_compat_summary_needs_only_page_status_components() -> None:
+    summary = statuspage.parse_summary(INCIDENT_IO_COMPAT)
+    assert summary.indicator == "none"
+    assert summary.components == {"Responses": "operational", "Conversations": "operational", "Login": "operational"}
+    assert summary.incidents is None  # the page says nothing about incidents...
+    ms = statuspage.summary_metrics(summary)
+    assert not ms.series(contract.STATUS_INCIDENTS_OPEN)  # ...so no incident series, rather than a false 0
+    assert one_hot(ms, contract.STATUS_INDICATOR, "indicator")["none"] == 1
+
+
+@pytest.mark.parametrize(
+    "wanted, expected",
+    [
+        (["Claude API", "Claude Code"], {"Claude API (api.anthropic.com)", "Claude Code"}),  # the docs' filter
+        (["claude api"], {"Claude API (api.anthropic.com)"}),  # case-insensitive prefix before " ("
+        (["Claude API (api.anthropic.com)"], {"Claude API (api.anthropic.com)"}),  # the full name works too
+        (["CLAUDE CONSOLE"], {"Claude Console (platform.claude.com)"}),
+    ],
+)
+def test_claude_filter_matches_names_before_the_host(wanted: list[str], expected: set[str]) -> None:
+    summary = statuspage.parse_summary(CLAUDE, wanted)
+    assert set(summary.components) == expected
+    assert summary.unmatched == []
+
+
+def test_prefix_match_does_not_match_a_mere_start_of_a_name() -> None:
+    summary = statuspage.parse_summary(CLAUDE, ["Claude", "Claude API (api"])
+    assert summary.components == {}
+    assert summary.unmatched == ["Claude", "Claude API (api"]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        ApiError("http_4xx", "GET /api/v2/summary.json: HTTP 405: <html>", status=405, content_type="text/html"),
+        ApiError("http_4xx", "GET /api/v2/summary.json: HTTP 403: Forbidden", status=403, content_type="text/plain"),
+        _Response(202, "<html><title>Human Verification</title><script>awsWafChallenge()</script></html>", "text/html"),
+    ],
+)
+def test_blocked_page_is_its_own_reason(answer: Any) -> None:
+    with pytest.raises(ApiError) as info:
+        statuspage.StatuspageProvider(_source()).poll(_Client(answer), None)  # type: ignore[arg-type]
+    assert info.value.reason == "blocked"
+    assert "another host" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "answer, reason",
+    [
+        (ApiError("http_4xx", "HTTP 403", status=403, content_type="application/json"), "http_4xx"),  # a real refusal
+        (ApiError("http_5xx", "HTTP 503", status=503, content_type="text/html"), "http_5xx"),
+        (_Response(200, "<html><body>Loading status...</body></html>", "text/html"), "invalid_response"),
+    ],
+)
+def test_other_failures_are_not_called_blocked(answer: Any, reason: str) -> None:
+    with pytest.raises(ApiError) as info:
+        statuspage.StatuspageProvider(_source()).poll(_Client(answer), None)  # type: ignore[arg-type]
+    assert info.value.reason == reason

@@ -112,13 +112,14 @@ def openai_expected(
     sums: dict[Series, Decimal] = defaultdict(Decimal)
 
     def labels_of(result: dict[str, Any]) -> dict[str, str]:
+        # Real grouped results may lack a dimension key altogether; absent reads like null.
         out = {
-            "project": _label(result["project_id"], "unknown") if "project" in group_by else "all",
-            "model": _label(result["model"], "unknown") if "model" in group_by else "all",
+            "project": _label(result.get("project_id"), "unknown") if "project" in group_by else "all",
+            "model": _label(result.get("model"), "unknown") if "model" in group_by else "all",
         }
         for word in ("api_key", "user"):
             if word in group_by:
-                out[word] = _label(result[OPENAI_FIELDS[word]], "unknown")
+                out[word] = _label(result.get(OPENAI_FIELDS[word]), "unknown")
         return out
 
     def add(name: str, value: Any, **labels: str) -> None:
@@ -178,9 +179,12 @@ def openai_expected(
         for bucket in page["data"]:
             for r in bucket["results"]:
                 assert r["amount"]["currency"] == "usd"
-                lab = {"project": _label(r["project_id"], "unknown"), "line_item": _label(r["line_item"], "unknown")}
+                lab = {
+                    "project": _label(r.get("project_id"), "unknown"),
+                    "line_item": _label(r.get("line_item"), "unknown"),
+                }
                 if "api_key" in group_by:
-                    lab["api_key"] = _label(r["api_key_id"], "unknown")
+                    lab["api_key"] = _label(r.get("api_key_id"), "unknown")
                 add("llmpulse_cost_usd_total", r["amount"]["value"], **lab)
     return dict(sums)
 

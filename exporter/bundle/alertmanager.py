@@ -38,6 +38,7 @@ SOURCE_DATA_ALERTS = (
     "LLMUnpricedUsage",
     "LLMBalanceLow",
     "LLMBalanceRunwayShort",
+    "LLMPlanQuotaLow",
     "LLMProviderIncident",
     "LLMStatusPageUnreadable",
 )

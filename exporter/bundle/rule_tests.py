@@ -952,6 +952,70 @@ def t_exhausted(ctx: Ctx) -> list[Case]:
     ]
 
 
+def t_plan_quota(ctx: Ctx) -> list[Case]:
+    alert = ctx.alert("LLMPlanQuotaLow")
+    p = ctx.s.plan
+    f = alert.for_ or 0
+    step = pick_step(f)
+    n = _eval_steps(step, f)
+    end = n * step  # the evaluation time: time() there
+    who = {"provider": "minimax", "source": "minimax-plan", "quota": "MiniMax-M2", "window": "interval"}
+    low = round(p.quota_low_ratio / 2, 6)
+    above = round(min(0.99, p.quota_low_ratio * 1.5), 6)
+    ratio = series(contract.PLAN_QUOTA_REMAINING_RATIO.name, {**ctx.inst, **who})
+    reset = series(contract.PLAN_QUOTA_RESET.name, {**ctx.inst, **who})
+    second_replica = {**ctx.inst, "instance": "replica-2:9877"}
+    far, soon = end + p.quiet_before_reset * 4, end + p.quiet_before_reset / 2
+    labels = {**ctx.job, **who}
+    return [
+        Case(
+            f"fires at {low:.1%} left with the reset hours away",
+            step,
+            n,
+            [(ratio, const(low, n)), (reset, const(far, n))],
+            alert.name,
+            [ctx.expect(alert, labels, low)],
+        ),
+        Case(
+            "one alert however many replicas report the quota",
+            step,
+            n,
+            [
+                (ratio, const(low, n)),
+                (reset, const(far, n)),
+                (series(contract.PLAN_QUOTA_REMAINING_RATIO.name, {**second_replica, **who}), const(low, n)),
+                (series(contract.PLAN_QUOTA_RESET.name, {**second_replica, **who}), const(far, n)),
+            ],
+            alert.name,
+            [ctx.expect(alert, labels, low)],
+        ),
+        Case(
+            "fires when the provider announces no reset time",
+            step,
+            n,
+            [(ratio, const(low, n))],
+            alert.name,
+            [ctx.expect(alert, labels, low)],
+        ),
+        Case(
+            f"quiet at {above:.1%} left, over the threshold",
+            step,
+            n,
+            [(ratio, const(above, n)), (reset, const(far, n))],
+            alert.name,
+            [],
+        ),
+        Case(
+            f"quiet when the window resets within {dur(p.quiet_before_reset)}",
+            step,
+            n,
+            [(ratio, const(low, n)), (reset, const(soon, n))],
+            alert.name,
+            [],
+        ),
+    ]
+
+
 # --- status and self alerts ---------------------------------------------------------------------------------------
 _INDICATORS = ("none", "minor", "major", "critical", "maintenance", "unknown")
 
@@ -1133,6 +1197,7 @@ BUILDERS: dict[str, Callable[[Ctx], list[Case]]] = {
     "LLMBalanceLow": t_balance_low,
     "LLMBalanceRunwayShort": t_runway,
     "LLMBalanceExhausted": t_exhausted,
+    "LLMPlanQuotaLow": t_plan_quota,
     "LLMRateLimitHeadroomLow": t_headroom,
     "LLMTLSCertExpiringSoon": t_tls,
     "LLMProviderIncident": t_incident,

@@ -630,6 +630,38 @@ def _balance_alerts(s: BundleConfig) -> list[AlertRule]:
     return out
 
 
+def plan_quota_low_expr(s: BundleConfig) -> str:
+    """Replica-safe (every replica reports the same quota: ``max without(instance, pod)``); quiet when the window
+    resets soon anyway; a quota without an announced reset time still alerts."""
+    keep = "max without(instance, pod)"
+    ratio = f"{keep} ({sel(contract.PLAN_QUOTA_REMAINING_RATIO)})"
+    reset = f"{keep} ({sel(contract.PLAN_QUOTA_RESET)})"
+    return (
+        f"{ratio} < {num(s.plan.quota_low_ratio)}\n"
+        f"unless on (provider, source, quota, window)\n"
+        f"({reset} - time()) <= {num(s.plan.quiet_before_reset)}"
+    )
+
+
+def _plan_alerts(s: BundleConfig) -> list[AlertRule]:
+    return [
+        AlertRule(
+            name="LLMPlanQuotaLow",
+            severity="warning",
+            expr=plan_quota_low_expr(s),
+            for_=s.alert_for.LLMPlanQuotaLow,
+            summary="A subscription plan's quota is nearly used up before it resets.",
+            description="{{ $labels.provider }} (source {{ $labels.source }}) has "
+            "{{ $value | humanizePercentage }} of its {{ $labels.quota }} quota left in the {{ $labels.window }} "
+            f"window, under {pct(s.plan.quota_low_ratio)}, and the window does not reset within "
+            f"{dur(s.plan.quiet_before_reset)}. Calls on this plan will be refused or throttled: slow down, or move "
+            "traffic to a pay-as-you-go key until the reset.",
+            group="balance",
+            board="cost",
+        )
+    ]
+
+
 def _status_alerts(s: BundleConfig) -> list[AlertRule]:
     f = s.alert_for
     indicators = "|".join(s.status.incident_indicators)
@@ -721,7 +753,14 @@ def _exporter_alerts(s: BundleConfig) -> list[AlertRule]:
 
 def alert_rules(s: BundleConfig, *, include_disabled: bool = False) -> list[AlertRule]:
     """Every alerting rule the settings produce, in the order of the alerts table."""
-    alerts = [*_api_alerts(s), *_cost_alerts(s), *_balance_alerts(s), *_status_alerts(s), *_exporter_alerts(s)]
+    alerts = [
+        *_api_alerts(s),
+        *_cost_alerts(s),
+        *_balance_alerts(s),
+        *_plan_alerts(s),
+        *_status_alerts(s),
+        *_exporter_alerts(s),
+    ]
     order = {name: i for i, name in enumerate(_ORDER)}
     alerts.sort(key=lambda a: order[a.name])
     if include_disabled:

@@ -153,6 +153,18 @@ def _texts(s: BundleConfig) -> dict[str, dict[str, str]]:
             "diagnosis": "The provider's console; llmpulse_balance by kind shows granted vs topped-up parts.",
             "mitigation": "Top up immediately; fail over to another provider meanwhile.",
         },
+        "LLMPlanQuotaLow": {
+            "meaning": f"Less than {pct(s.plan.quota_low_ratio)} of a subscription plan's quota is left in its "
+            "current window (llmpulse_plan_quota_remaining_ratio: MiniMax Token Plan, Zhipu GLM coding plan, Coze "
+            f"paid-plugin calls), and the window does not reset within {dur(s.plan.quiet_before_reset)}.",
+            "impact": "When the quota is gone the plan refuses or throttles calls until the reset; coding agents and "
+            "bots on that plan stop.",
+            "diagnosis": "`llmpulse_plan_quota_remaining_ratio` by quota and window, and "
+            "`llmpulse_plan_quota_reset_timestamp_seconds - time()` for the time left; which client spends it "
+            "(the events and probe panels by app)?",
+            "mitigation": "Slow the heavy client, move traffic to a pay-as-you-go key until the reset, or upgrade "
+            "the plan.",
+        },
         "LLMRateLimitHeadroomLow": {
             "meaning": f"Less than {pct(a.ratelimit_headroom_ratio)} of a rate limit (requests or tokens) was left "
             "at the last probe, from the provider's rate-limit headers.",

@@ -44,6 +44,7 @@ ALERT_NAMES: tuple[str, ...] = (
     "LLMBalanceLow",
     "LLMBalanceRunwayShort",
     "LLMBalanceExhausted",
+    "LLMPlanQuotaLow",
     "LLMRateLimitHeadroomLow",
     "LLMTLSCertExpiringSoon",
     "LLMProviderIncident",
@@ -61,7 +62,7 @@ _RECEIVER_NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
 
 def _hostports(values: list[str]) -> list[str]:
@@ -313,6 +314,17 @@ class BalanceSettings(_Strict):
         return v
 
 
+class PlanSettings(_Strict):
+    """The plan-quota alert (LLMPlanQuotaLow) on llmpulse_plan_quota_remaining_ratio."""
+
+    # Under 10 % of a window's quota left: at a steady pace that is the last tenth of the window, time enough to
+    # slow down or switch to a pay-as-you-go key before calls are refused.
+    quota_low_ratio: Ratio = 0.1
+    # A quota that resets within this time is about to be refilled: no alert. 30m is shorter than MiniMax's and
+    # Zhipu's 5-hour windows' last tenth, so a window spent early still alerts.
+    quiet_before_reset: Duration = 1800.0
+
+
 IncidentLevel = Literal["minor", "major", "critical"]
 
 
@@ -358,6 +370,7 @@ class AlertFor(_Strict):
     LLMBalanceLow: Duration = 1200.0  # 20m: two balance polls
     LLMBalanceRunwayShort: Duration = 1800.0
     LLMBalanceExhausted: Duration = 300.0  # 5m: calls are failing already
+    LLMPlanQuotaLow: Duration = 600.0  # 10m: two polls at the default 5m interval
     LLMRateLimitHeadroomLow: Duration = 300.0
     LLMTLSCertExpiringSoon: Duration = 900.0
     LLMProviderIncident: Duration = 120.0  # 2m: the page is authoritative; fire before the API alerts' 5m
@@ -586,7 +599,7 @@ def _default_receivers() -> Receivers:
 class BundleConfig(BaseModel):
     """The whole ``bundle:`` section. Every key is optional; see docs/bundle.md for the reference."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
     links: LinksSettings = Field(default_factory=LinksSettings)
@@ -594,6 +607,7 @@ class BundleConfig(BaseModel):
     slo: SloSettings = Field(default_factory=SloSettings)
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
     balance: BalanceSettings = Field(default_factory=BalanceSettings)
+    plan: PlanSettings = Field(default_factory=PlanSettings)
     status: StatusSettings = Field(default_factory=StatusSettings)
     exporter: SelfSettings = Field(default_factory=SelfSettings)
     # `for:` per alert name.

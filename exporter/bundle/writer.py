@@ -22,6 +22,7 @@ from exporter.bundle.rules import ALERTS_FILE, RULES_FILE, alert_groups, recordi
 from exporter.bundle.runbooks import RUNBOOKS_FILE, runbooks_markdown
 from exporter.bundle.settings import BundleConfig
 from exporter.bundle.topology import COMPOSE, Topology
+from exporter.safefiles import write_private
 from exporter.yamlio import GENERATED, dump, dump_json, dump_rule_groups, header
 
 if TYPE_CHECKING:
@@ -150,12 +151,19 @@ def run_generate(config: Config | None, out_dir: Path, check: bool, topology: To
         print(f"{out_dir}: {len(files)} generated files are up to date")
         return 0
     changed = 0
+    # The Alertmanager config holding a secret inline (WeCom on Alertmanager < 0.31) is readable by its owner only.
+    private = {am.CONFIG_FILE} if am.has_inline_secret(settings) else set()
     for rel, text in sorted(files.items()):
         path = out_dir / rel
+        if rel in private and path.exists():
+            path.chmod(0o600)
         if path.exists() and path.read_text(encoding="utf-8", errors="replace") == text:
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        if rel in private:
+            write_private(path, text)
+        else:
+            path.write_text(text, encoding="utf-8")
         changed += 1
     removed = _stale(out_dir, files)
     for rel in removed:

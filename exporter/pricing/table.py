@@ -214,14 +214,16 @@ def parse_table(data: Any, origin: str, key: str) -> dict[str, Price]:
 
 
 def _read_yaml(path: Path, key: str) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PriceTableError(key, f"cannot read price file {str(path)!r}: {exc.strerror or exc}") from None
+    from exporter.safefiles import MAX_PRICE_FILE_BYTES, FileProblem, read_text
+
+    try:  # bounded, UTF-8 only; parsed like the config itself (aliases, nesting and duplicate keys checked)
+        text = read_text(path, max_bytes=MAX_PRICE_FILE_BYTES, what=f"price file {str(path)!r}")
+    except FileProblem as exc:
+        raise PriceTableError(key, str(exc)) from None
     try:
         return yamlio.load(text)
     except yamlio.YAMLError as exc:
-        where, problem = yamlio.error_text(exc)
+        where, problem = yamlio.error_text(exc, text)
         raise PriceTableError(key, f"{path}: {where + ': ' if where else ''}invalid YAML: {problem}") from None
 
 

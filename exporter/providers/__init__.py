@@ -16,6 +16,10 @@ PROVIDER_MODULES: dict[str, str] = {
     "moonshot": "exporter.providers.moonshot",
     "openrouter": "exporter.providers.openrouter",
     "siliconflow": "exporter.providers.siliconflow",
+    "stepfun": "exporter.providers.stepfun",
+    "minimax": "exporter.providers.minimax",
+    "zhipu": "exporter.providers.zhipu",
+    "coze": "exporter.providers.coze",
     "statuspage": "exporter.providers.statuspage",
     "http_json": "exporter.providers.http_json",
 }

@@ -15,6 +15,18 @@ platform migration) is its own state, not an outage: :meth:`StatuspageProvider.o
 ``indicator="unknown"`` = 1 and every known component at ``status="unknown"`` = 1 (all outage states 0, no
 incident counts), and the poller sets ``llmpulse_source_up`` to 0. Timestamps (a mix of ``Z`` and offsets) and
 ``incident_updates[].body`` (null on incident.io pages) are never needed, so they cannot break parsing.
+
+Only ``page``, ``status`` and ``components`` are required: incident.io's compatible summary (status.openai.com)
+has no ``incidents``, no ``scheduled_maintenances``, no component groups and no ``page.time_zone``. Without an
+``incidents`` list the page says nothing about incidents, so no ``llmpulse_status_incidents_open`` series is
+exported for it (an absent series, not a false 0).
+
+A page hidden behind a CDN or bot challenge (status.claude.com has answered some clients with a CloudFront 405
+HTML page since 2026-09-17) fails with reason ``blocked``: 403/405 with a body that is not JSON, or a 2xx HTML
+challenge page. Another host serving the same page (anthropic.statuspage.io for Claude) is the fix.
+
+Component filters match the way people write them: case-insensitively, and a name such as
+``Claude API (api.anthropic.com)`` also answers to its part before `` (``, ``Claude API``.
 """
 
 from __future__ import annotations
@@ -54,6 +66,9 @@ _SEVERITY = {
     "major_outage": 5,
 }
 GROUP_SEPARATOR = " / "
+#: Markers of a CDN or bot challenge page served instead of the JSON (CloudFront, Cloudflare, Akamai...).
+CHALLENGE_MARKERS = ("challenge", "captcha", "cloudfront", "cf-chl", "attention required", "access denied")
+BLOCKED_STATUSES = frozenset({403, 405})
 
 
 @dataclass
@@ -62,7 +77,7 @@ class Summary:
 
     indicator: str
     components: dict[str, str]
-    incidents: dict[str, int]
+    incidents: dict[str, int] | None  # None: the page has no incidents list (incident.io compat)
     unmatched: list[str] = field(default_factory=list)  # filter entries that matched no component
 
 
@@ -105,9 +120,16 @@ def _label(comp: _Component, duplicated: set[str]) -> str:
     return comp.name
 
 
+def short_name(name: str) -> str:
+    """A component name without its parenthesised suffix: ``Claude API (api.anthropic.com)`` -> ``Claude API``."""
+    head, sep, _ = name.partition(" (")
+    return head.strip() if sep and head.strip() else name
+
+
 def _selected(comp: _Component, label: str, wanted: dict[str, str]) -> list[str]:
-    """The filter entries (casefolded) that select this component: its name, label, group or id."""
-    keys = {comp.name.casefold(), label.casefold(), comp.id.casefold()}
+    """The filter entries (casefolded) that select this component: its name or the name's part before `` (``,
+    its label, its group or its id."""
+    keys = {comp.name.casefold(), short_name(comp.name).casefold(), label.casefold(), comp.id.casefold()}
     if comp.group:
         keys.add(comp.group.casefold())
     return [w for w in wanted if w in keys]
@@ -115,15 +137,19 @@ def _selected(comp: _Component, label: str, wanted: dict[str, str]) -> list[str]
 
 def parse_summary(data: Any, wanted: Sequence[str] = ()) -> Summary:
     """Parse a summary.json answer. ``wanted`` (component names, ``Group / Name`` labels, group names or ids)
-    limits the components; empty means all. Raises ApiError('invalid_response') on a page of another shape."""
+    limits the components; empty means all. Raises ApiError('invalid_response') on a page of another shape.
+
+    Required: ``page``, ``status.indicator`` and ``components`` (each with ``name`` and ``status``); everything
+    else (``incidents``, ``scheduled_maintenances``, groups, time zone) is optional."""
     data = json_object(data, PATH)
+    require(data, "page", dict, PATH)
     status = require(data, "status", dict, PATH)
     indicator = require(status, "indicator", str, f"{PATH}: status")
     if indicator not in INDICATORS:
         log.warning("status page indicator %r is not one of %s; exported as unknown", indicator[:40], INDICATORS)
         indicator = "unknown"
     comps = _components(require(data, "components", list, PATH))
-    incidents_raw = require(data, "incidents", list, PATH)
+    incidents_raw = require(data, "incidents", list, PATH) if data.get("incidents") is not None else None
 
     names = [c.name for c in comps]
     duplicated = {n for n in names if names.count(n) > 1}
@@ -141,6 +167,9 @@ def parse_summary(data: Any, wanted: Sequence[str] = ()) -> Summary:
         if previous is None or _SEVERITY[comp.status] > _SEVERITY[previous]:
             components[label] = comp.status
 
+    unmatched = [orig for key, orig in wanted_keys.items() if key not in matched]
+    if incidents_raw is None:
+        return Summary(indicator, components, None, unmatched)
     incidents = dict.fromkeys(IMPACTS, 0)
     for i, incident in enumerate(incidents_raw):
         at = f"{PATH}: incidents[{i}]"
@@ -152,7 +181,6 @@ def parse_summary(data: Any, wanted: Sequence[str] = ()) -> Summary:
         impact = incident.get("impact")
         impact = impact if isinstance(impact, str) and impact in IMPACTS else "unknown"
         incidents[impact] = incidents.get(impact, 0) + 1
-    unmatched = [orig for key, orig in wanted_keys.items() if key not in matched]
     return Summary(indicator, components, incidents, unmatched)
 
 
@@ -168,7 +196,7 @@ def summary_metrics(summary: Summary) -> MetricSet:
     _one_hot(ms, contract.STATUS_INDICATOR, "indicator", INDICATORS, summary.indicator)
     for name, status in summary.components.items():
         _one_hot(ms, contract.STATUS_COMPONENT, "status", COMPONENT_STATUSES, status, component=name)
-    for impact, count in summary.incidents.items():
+    for impact, count in (summary.incidents or {}).items():
         if impact in IMPACTS or count:
             ms.set(contract.STATUS_INCIDENTS_OPEN, float(count), impact=impact)
     return ms
@@ -183,6 +211,28 @@ def unknown_metrics(components: Iterable[str]) -> MetricSet:
     return ms
 
 
+def looks_like_challenge(content_type: str, body: str) -> bool:
+    """True for an HTML page that is a CDN or bot challenge rather than a status page (or its error page)."""
+    if "json" in content_type.lower():
+        return False
+    text = body[:4096].casefold()
+    return any(marker in text for marker in CHALLENGE_MARKERS)
+
+
+def fetch_summary(client: ApiClient, path: str) -> Any:
+    """GET the summary; a challenge or an HTML refusal becomes ``ApiError('blocked')`` naming what to do."""
+    hint = "the page is behind a CDN or bot challenge; use another host that serves it (see docs/sources.md)"
+    try:
+        resp = client.request("GET", path)
+    except ApiError as exc:
+        if exc.status in BLOCKED_STATUSES and "json" not in exc.content_type.lower():
+            raise ApiError("blocked", f"{exc}; {hint}"[:300], status=exc.status) from None
+        raise
+    if looks_like_challenge(resp.headers.get("Content-Type", ""), resp.text):
+        raise ApiError("blocked", f"GET {path}: HTTP {resp.status_code} challenge page instead of JSON; {hint}"[:300])
+    return client.decode(resp, path)
+
+
 class StatuspageProvider(ProviderBase):
     def __init__(self, config: Any) -> None:
         super().__init__(config)
@@ -195,7 +245,7 @@ class StatuspageProvider(ProviderBase):
         return "" if self.config.url.endswith(".json") else PATH
 
     def poll(self, client: ApiClient, now: datetime) -> MetricSet:
-        summary = parse_summary(client.get_json(self._path()), self.config.components)
+        summary = parse_summary(fetch_summary(client, self._path()), self.config.components)
         unmatched = tuple(summary.unmatched)
         if unmatched != self._warned_unmatched:
             self._warned_unmatched = unmatched

@@ -17,7 +17,18 @@ from collections.abc import Callable
 from typing import Any
 
 from exporter.httpserver import Request, Response, Router, Server
-from exporter.simulator import analytics, anthropic, balances, inference, openai, statuspage
+from exporter.simulator import (
+    analytics,
+    anthropic,
+    balances,
+    coze_benefits,
+    inference,
+    minimax,
+    openai,
+    statuspage,
+    stepfun,
+    zhipu,
+)
 from exporter.simulator.admin import BadBody, read_body
 from exporter.simulator.common import DEMO_KEY, DEMO_MANAGEMENT_KEY
 from exporter.simulator.faults import FaultRegistry, FaultsBody
@@ -28,7 +39,7 @@ __all__ = ["DEMO_KEY", "DEMO_MANAGEMENT_KEY", "OrgSize", "Simulator"]
 log = logging.getLogger(__name__)
 
 #: One module per simulated API; each registers its routes on the simulator's router.
-SIM_MODULES = (openai, anthropic, inference, balances, statuspage, analytics)
+SIM_MODULES = (openai, anthropic, inference, balances, statuspage, analytics, stepfun, minimax, zhipu, coze_benefits)
 
 
 class Simulator:

@@ -13,9 +13,11 @@ Faithful where a client can tell the difference (see provider-apis.md §2 and §
   ``context_window``, ``inference_geo`` for usage; ``workspace_id``, ``description`` for cost; every dimension
   null unless grouped, ``workspace_id: null`` = the default workspace, ``api_key_id: null`` = Console usage
 - every bucket ascending with ``starting_at``/``ending_at`` (no ``object`` fields), empty ones as ``results: []``;
-  opaque ``page_...`` cursors
+  opaque cursors that look like timestamps, as real ``next_page`` tokens do (``2026-12-02T00:00:00.002Z``; the
+  ``page_...`` tokens of the legacy shape with ``POST /_sim/usage {"shape": "legacy"}``)
 - cost ``amount`` is a decimal STRING in CENTS with up to 5 decimals, ``currency: "USD"``; several descriptions
-  per model (input, output, cache read, cache writes, batch, long context), web search and code execution
+  per model (input, output, cache read, cache writes, batch, long context), web search and code execution, and
+  (current shape) ``cost_type: "session_usage"`` lines ("Claude Code Session Usage") for Console usage
 - ``GET /v1/organizations/workspaces`` (``after_id``/``limit`` 1-1000/``include_archived``), one archived
 
 Faults (provider key ``anthropic``): as for OpenAI, with 529 available as ``error_status``. Usage knobs
@@ -53,6 +55,7 @@ from exporter.simulator.usage_data import (
     logged,
     matches,
     scale_count,
+    shape,
 )
 
 PROVIDER = "anthropic"
@@ -382,6 +385,7 @@ API = AdminApi(
     auth=auth_error,
     fault_error=fault_error,
     whole_buckets=True,
+    timestamp_cursors=True,
 )
 
 
@@ -430,7 +434,23 @@ def usage_query(req: Request) -> Rows:
     return rows
 
 
-def cost_query(req: Request) -> Rows:
+SESSION_CENTS_PER_OUTPUT_TOKEN = Decimal("0.002")
+
+
+def session_lines(stream: Stream, v: Values) -> list[tuple[str, dict[str, Any], Decimal]]:
+    """Claude Code session lines (cost_type session_usage, 2026 docs) for Console usage (no API key)."""
+    if stream.dims.get("api_key_id") is not None or not v.get("output_tokens"):
+        return []
+    empty = {"model": None, "token_type": None, "service_tier": None, "context_window": None}
+    cents = v["output_tokens"] * SESSION_CENTS_PER_OUTPUT_TOKEN
+    return [("Claude Code Session Usage", {**empty, "cost_type": "session_usage"}, cents)]
+
+
+def cost_query_of(sim: Any) -> Callable[[Request], Rows]:
+    return lambda req: cost_query(req, shape(sim) == "current")
+
+
+def cost_query(req: Request, current: bool = False) -> Rows:
     """Read the cost report's group_by and filter; return how to make a bucket's results."""
     fields = _group_by(req, COST_GROUPS)
     filters = {"workspace_id": set(req.args("workspace_ids"))} if req.args("workspace_ids") else {}
@@ -440,7 +460,8 @@ def cost_query(req: Request) -> Rows:
         for stream, values in traffic:
             if not matches(stream, filters):
                 continue
-            for description, extra, cents in cost_lines(stream, values):
+            lines = cost_lines(stream, values) + (session_lines(stream, values) if current else [])
+            for description, extra, cents in lines:
                 dims = {"workspace_id": stream.dims["workspace_id"], "description": description, **extra}
                 key = tuple(dims[g] for g in fields)
                 grouped.setdefault(key, [dims, Decimal(0)])[1] += cents
@@ -498,7 +519,7 @@ def register(sim: Any) -> None:
     log = logged(sim, PROVIDER, API.page_number)
     faults = with_faults(sim, PROVIDER, fault_error)
     usage = API.endpoint(sim, model, "usage_messages", USAGE_LIMITS, usage_query)
-    costs = API.endpoint(sim, model, "cost_report", COST_LIMITS, cost_query)
+    costs = API.endpoint(sim, model, "cost_report", COST_LIMITS, cost_query_of(sim))
     sim.router.add("GET", f"{PREFIX}/usage_report/messages", log(faults(usage)))
     sim.router.add("GET", f"{PREFIX}/cost_report", log(faults(costs)))
 

@@ -3,17 +3,22 @@ types and error envelopes (see provider-apis.md section 4).
 
 Endpoints (Bearer auth with a simulator key; each provider's own error envelope when it fails):
 
-- DeepSeek ``GET /user/balance``: amounts as **strings** ("110.00"), one ``balance_infos`` entry per currency
-  (CNY and USD by default); 401 ``{"error": {"message", "type", "param", "code"}}``.
+- DeepSeek ``GET /user/balance``: amounts as **strings** ("110.00"), one ``balance_infos`` entry per currency:
+  CNY only by default, as real accounts answer (a USD entry is added with ``{"deepseek": {"currency": "USD",
+  "topped_up": 25}}``); 401 ``{"error": {"message", "type", "param", "code"}}``.
 - Moonshot ``GET /v1/users/me/balance``: **floats** in a ``{"code": 0, "data": {...}, "scode": "0x0",
   "status": true}`` wrapper; ``cash_balance`` may be set negative (arrears), ``available_balance`` then equals
   the voucher balance.
 - OpenRouter ``GET /api/v1/key`` and the legacy ``GET /api/v1/auth/key`` (any simulator key; limit nullable,
-  usage by window) and ``GET /api/v1/credits``, which answers **403 "Only management keys can perform this
-  operation"** unless the key is ``exporter.simulator.common.DEMO_MANAGEMENT_KEY``. Errors are
-  ``{"error": {"code": <int = HTTP status>, "message": ...}}``.
+  usage by window, ``is_management_key``) and ``GET /api/v1/credits``, which shows the account only to the
+  management key ``exporter.simulator.common.DEMO_MANAGEMENT_KEY``; an ordinary key gets what real ordinary keys got in
+  2026: **HTTP 200 ``{"total_credits": 0, "total_usage": 0}``** (``credits_refusal: "403"`` answers the
+  documented 403 "Only management keys can perform this operation" instead). ``key_shape: "legacy"`` serves the
+  older ``/key`` answer: no ``is_management_key``, no daily/weekly/monthly or byok fields, ``rate_limit``
+  ``{"requests": 40, "interval": "10s"}``. Errors are ``{"error": {"code": <int = HTTP status>, "message": ...}}``.
 - SiliconFlow ``GET /v1/user/info``: **strings** and success code **20000**; a bad key gets HTTP 401 with the
-  plain-text body ``Invalid token``.
+  plain-text body ``Invalid token``. ``retired: true`` answers **HTTP 410**, as api.siliconflow.cn has since late
+  August 2026 (the real body was not recorded; this one is a plain JSON message).
 
 Balances **burn down** at a steady rate per provider (``burn_per_hour``), spending gift/voucher parts first, so a
 runway panel has a slope. By default an account is "topped up" back to its starting level each time 80 % of it
@@ -36,9 +41,10 @@ Admin (fault switches are the shared ones under provider keys ``deepseek``, ``mo
   moonshot     ``voucher``, ``cash`` (may be negative), ``code`` (non-zero: the wrapper reports an error)
   openrouter   ``purchased`` and ``used`` (total_credits / total_usage), ``limit`` (number or null =
                unlimited), ``limit_reset`` (null, "daily", "weekly", "monthly"), ``legacy_only`` (``/key``
-               answers 404 so clients must use ``/auth/key``)
+               answers 404 so clients must use ``/auth/key``), ``credits_refusal`` ("zeros" | "403": what
+               ``/credits`` answers an ordinary key), ``key_shape`` ("current" | "legacy")
   siliconflow  ``granted`` (balance), ``charged`` (chargeBalance), ``code`` and ``message`` (any code other
-               than 20000 is an error answered with HTTP 200, as SiliconFlow does)
+               than 20000 is an error answered with HTTP 200, as SiliconFlow does), ``retired`` (bool: 410)
   ===========  ==============================================================================================
 """
 
@@ -115,6 +121,8 @@ class OpenRouterState:
     limit: float | None = 50.0
     limit_reset: str | None = "monthly"
     legacy_only: bool = False
+    credits_refusal: str = "zeros"  # what /credits answers an ordinary key: "zeros" (seen in 2026) or "403"
+    key_shape: str = "current"
 
     def purchased(self, now: float) -> float:
         return self.used + self.account.parts["credits"] + self.account.topups(now)
@@ -138,6 +146,7 @@ class BalanceState:
         }
     )
     codes: dict[str, tuple[int, str]] = field(default_factory=dict)  # moonshot / siliconflow body error codes
+    siliconflow_retired: bool = False
     hits: dict[str, int] = field(default_factory=dict)
 
 
@@ -145,10 +154,9 @@ def default_state(now: float) -> BalanceState:
     """A healthy start: every balance above the bundle's default low-balance thresholds (USD 10, CNY 70) with more
     than the default 7 days of runway, so the demo alerts only when someone drains a balance on purpose."""
     return BalanceState(
-        deepseek={
-            "CNY": Account({"granted": 10.0, "topped_up": 300.0}, burn_per_hour=1.2, since=now),
-            "USD": Account({"granted": 0.0, "topped_up": 25.0}, burn_per_hour=0.02, since=now),
-        },
+        # Real accounts return one currency (provider-apis.md, Corrections); add USD with
+        # {"deepseek": {"currency": "USD", "topped_up": 25}} for the documented one-entry-per-currency shape.
+        deepseek={"CNY": Account({"granted": 10.0, "topped_up": 300.0}, burn_per_hour=1.2, since=now)},
         moonshot=Account({"voucher": 146.58893, "cash": 3.00001}, burn_per_hour=0.6, since=now),
         openrouter=OpenRouterState(Account({"credits": 74.75}, burn_per_hour=0.25, since=now), used=25.75),
         siliconflow=Account({"granted": 14.0, "charged": 188.0}, burn_per_hour=0.6, since=now),
@@ -253,6 +261,17 @@ def openrouter_key_body(state: BalanceState, now: float, key: str) -> dict[str, 
         in_window = windows.get(o.limit_reset or "", usage)
         remaining = round(max(0.0, o.limit - in_window), 6)
     management = key == DEMO_MANAGEMENT_KEY
+    if o.key_shape == "legacy":
+        return {
+            "data": {
+                "label": f"{key[:12]}...{key[-3:]}",
+                "limit": o.limit,
+                "limit_remaining": remaining,
+                "usage": round(usage, 6),
+                "is_free_tier": False,
+                "rate_limit": {"requests": 40, "interval": "10s"},
+            }
+        }
     return {
         "data": {
             "label": f"{key[:12]}...{key[-3:]}",
@@ -389,6 +408,8 @@ class OpenRouterChanges(_AccountChanges):
     limit: Amount | None = None  # null: unlimited
     limit_reset: Literal["daily", "weekly", "monthly"] | None = None
     legacy_only: StrictBool | None = None
+    credits_refusal: Literal["zeros", "403"] | None = None  # what /credits answers an ordinary key
+    key_shape: Literal["current", "legacy"] | None = None
 
     @model_validator(mode="after")
     def _purchased_covers_used(self) -> OpenRouterChanges:
@@ -403,6 +424,7 @@ class SiliconFlowChanges(_AccountChanges):
     charged: Amount | None = None
     code: StrictInt | None = None
     message: str | None = None
+    retired: StrictBool | None = None  # answer 410, as api.siliconflow.cn does since 2026-08
 
 
 class BalanceChanges(AdminModel):
@@ -470,6 +492,8 @@ def apply(state: BalanceState, changes: dict[str, dict[str, Any]], now: float) -
             setattr(s, provider, _set_account(getattr(s, provider), c, PART_KEYS[provider], now))
             if "code" in c:
                 s.codes[provider] = (c["code"], c.get("message", ""))
+            if "retired" in c:
+                s.siliconflow_retired = c["retired"]
         elif provider == "openrouter":
             s.openrouter = _apply_openrouter(s.openrouter, c, now)
     return s
@@ -497,6 +521,9 @@ def _apply_openrouter(o: OpenRouterState, c: dict[str, Any], now: float) -> Open
         out = replace(out, limit_reset=c["limit_reset"])
     if "legacy_only" in c:
         out = replace(out, legacy_only=c["legacy_only"])
+    for key in ("credits_refusal", "key_shape"):
+        if key in c:
+            out = replace(out, **{key: c[key]})
     return out
 
 
@@ -511,6 +538,8 @@ def describe(state: BalanceState, now: float) -> dict[str, Any]:
             "burn_per_hour": state.openrouter.account.burn_per_hour,
             "auto_topup": state.openrouter.account.auto_topup,
             "legacy_only": state.openrouter.legacy_only,
+            "credits_refusal": state.openrouter.credits_refusal,
+            "key_shape": state.openrouter.key_shape,
         },
         "siliconflow": {"burn_per_hour": state.siliconflow.burn_per_hour, "auto_topup": state.siliconflow.auto_topup},
     }
@@ -522,6 +551,7 @@ def describe(state: BalanceState, now: float) -> dict[str, Any]:
             "credits": openrouter_credits_body(state, now),
         },
         "siliconflow": siliconflow_body(state, now),
+        "siliconflow_retired": state.siliconflow_retired,
         "settings": burn,
         "amounts": dict(state.amounts),
         "hits": dict(state.hits),
@@ -568,6 +598,8 @@ def register(sim: Any) -> None:
         state = snapshot(req.path)
         if not sim.key_ok(sim.bearer(req)):
             return siliconflow_error(401)
+        if state.siliconflow_retired:
+            return Response.json({"message": "Gone: this endpoint is no longer available"}, 410)
         return Response.json(siliconflow_body(state, sim.clock()))
 
     def openrouter_auth(req: Request) -> tuple[str, Response | None]:
@@ -608,7 +640,9 @@ def register(sim: Any) -> None:
         if denied:
             return denied
         if key != DEMO_MANAGEMENT_KEY:
-            return openrouter_error(403, "Only management keys can perform this operation")
+            if state.openrouter.credits_refusal == "403":
+                return openrouter_error(403, "Only management keys can perform this operation")
+            return Response.json({"data": {"total_credits": 0, "total_usage": 0}})
         return Response.json(openrouter_credits_body(state, sim.clock()))
 
     @r.route("GET", "/_sim/balances")

@@ -11,8 +11,16 @@ Faithful where a client can tell the difference (see provider-apis.md §1 and §
   both accepted, and the ``project_ids`` / ``user_ids`` / ``api_key_ids`` / ``models`` filters applied
 - every bucket in ``[start, end)`` ascending, empty ones as ``"results": []``; dimension fields are null unless
   grouped; pages of ``limit`` buckets with an opaque ``page_...`` cursor
-- cost ``amount.value`` is a float in dollars, ``currency: "usd"``, derived from the same usage at list prices
-  (several line items per model, plus web search calls and file search storage)
+- cost ``amount.value`` in dollars, ``currency: "usd"``, derived from the same usage at list prices (several line
+  items per model, plus web search calls and file search storage)
+- by default the shapes real organizations got in 2026 (provider-apis.md, Corrections): the first bucket starts at
+  the requested ``start_time`` and the last one ends at the request time; completions results carry only the 6
+  token fields of older bodies (``input_tokens``, ``output_tokens``, ``input_cached_tokens``,
+  ``input_audio_tokens``, ``output_audio_tokens``, ``num_model_requests``) and no ``service_tier``; dimension keys
+  that would be null are absent; ``amount.value`` is a decimal string (``"2.25"``) for every other result; line
+  items read like ``Text tokens`` and ``Web search tool calls``. ``POST /_sim/usage {"shape": "legacy"}`` serves
+  the spec's shapes instead: snapped buckets, all 2026 token fields, null dimension keys, floats, model-named line
+  items
 - ``GET /v1/organization/projects`` (``after``/``limit`` 1-100 / ``include_archived``), one archived project
 
 Faults (provider key ``openai``; see :mod:`exporter.simulator.faults`): latency, error_rate/error_status, 429
@@ -47,6 +55,7 @@ from exporter.simulator.usage_data import (
     logged,
     matches,
     scale_count,
+    shape,
 )
 
 PROVIDER = "openai"
@@ -369,6 +378,39 @@ FILTERS = {
     "sources": "source",
 }
 COST_GROUPS = ("project_id", "line_item", "api_key_id")
+#: The token fields older completions bodies carry (what real organizations got in 2026).
+SPARSE_COMPLETION_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "input_cached_tokens",
+    "input_audio_tokens",
+    "output_audio_tokens",
+    "num_model_requests",
+)
+
+
+def real_line_item(line_item: str) -> str:
+    """The billing name a 2026 cost result gives a line item (``Text tokens``), from the model-named one."""
+    kind = line_item.rsplit(", ", 1)[-1]
+    if kind in ("input", "cached input", "output", "batch input", "batch output"):
+        return "Text tokens"
+    if kind.startswith("audio"):
+        return "Audio tokens"
+    return {
+        "web search tool calls": "Web search tool calls",
+        "file search storage": "File search storage",
+        "characters": "Text to speech",
+        "transcription": "Transcription",
+    }.get(kind, "Image generation" if "x" in kind else "Embeddings")
+
+
+def _present(result: dict[str, Any]) -> dict[str, Any]:
+    """A result without the dimension keys that would be null, as real grouped results come."""
+    return {k: v for k, v in result.items() if v is not None}
+
+
+def _amount(amount: Decimal, as_string: bool) -> float | str:
+    return format(amount.normalize(), "f") if as_string else float(amount)
 
 
 def completion_result(values: Values, f: Decimal) -> dict[str, int]:
@@ -601,6 +643,7 @@ API = AdminApi(
     fault_error=fault_error,
     page_head={"object": "page"},
     bucket_head={"object": "bucket"},
+    exact_bounds=True,
 )
 
 
@@ -619,12 +662,13 @@ def _filters(req: Request, bool_filter: bool) -> dict[str, set[Any]]:
 
 
 # --- the endpoints' own parameters and results ----------------------------------------------------------------------
-def usage_query(spec: EndpointSpec) -> Callable[[Request], Rows]:
+def usage_query(spec: EndpointSpec, sim: Any) -> Callable[[Request], Rows]:
     """Read a usage endpoint's group_by and filters; return how to make a bucket's results."""
 
     def query(req: Request) -> Rows:
         fields = _group_by(req, spec.group_by)
         filters = _filters(req, spec.name == "completions")
+        current = shape(sim) == "current"
 
         def rows(traffic: Traffic, f: Decimal) -> list[dict[str, Any]]:
             selected = [(s, v) for s, v in traffic if s.endpoint == spec.name and matches(s, filters)]
@@ -632,9 +676,13 @@ def usage_query(spec: EndpointSpec) -> Callable[[Request], Rows]:
             for dims, values in group(selected, fields):
                 if spec.name == "completions":
                     metrics: dict[str, Any] = completion_result(values, f)
+                    if current:
+                        metrics = {k: metrics[k] for k in SPARSE_COMPLETION_FIELDS}
                 else:
                     metrics = {k: scale_count(values[k], f) for k in spec.fields}
-                out.append({"object": spec.object, **metrics, **{d: dims.get(d) for d in spec.dims}})
+                dimensions = {d: dims.get(d) for d in spec.dims if not (current and d == "service_tier")}
+                result = {"object": spec.object, **metrics, **dimensions}
+                out.append(_present(result) if current else result)
             return out
 
         return rows
@@ -642,7 +690,11 @@ def usage_query(spec: EndpointSpec) -> Callable[[Request], Rows]:
     return query
 
 
-def costs_query(req: Request) -> Rows:
+def costs_query_of(sim: Any) -> Callable[[Request], Rows]:
+    return lambda req: costs_query(req, shape(sim) == "current")
+
+
+def costs_query(req: Request, current: bool = False) -> Rows:
     """Read the Costs API's group_by and filters; return how to make a bucket's results."""
     fields = _group_by(req, COST_GROUPS)
     filters = {dim: vals for dim, vals in _filters(req, False).items() if dim in ("project_id", "api_key_id")}
@@ -656,27 +708,26 @@ def costs_query(req: Request) -> Rows:
                 dims = {
                     "project_id": stream.dims.get("project_id"),
                     "api_key_id": stream.dims.get("api_key_id"),
-                    "line_item": line_item,
+                    "line_item": real_line_item(line_item) if current else line_item,
                 }
                 key = tuple(dims[g] for g in fields)
                 acc = grouped.setdefault(key, [dims, Decimal(0), 0, unit])
                 acc[1] += dollars
                 acc[2] += quantity
         out = []
-        for dims, dollars, quantity, unit in grouped.values():
+        for i, (dims, dollars, quantity, unit) in enumerate(grouped.values()):
             amount = (dollars * f).quantize(Decimal("1e-9"))
             by_item = "line_item" in fields
-            out.append(
-                {
-                    "object": "organization.costs.result",
-                    "amount": {"value": float(amount), "currency": "usd"},
-                    "line_item": dims["line_item"] if by_item else None,
-                    "project_id": dims["project_id"] if "project_id" in fields else None,
-                    "api_key_id": dims["api_key_id"] if "api_key_id" in fields else None,
-                    "quantity": scale_count(quantity, f) if by_item else None,
-                    "quantity_unit": unit if by_item else None,
-                }
-            )
+            result = {
+                "object": "organization.costs.result",
+                "amount": {"value": _amount(amount, current and i % 2 == 1), "currency": "usd"},
+                "line_item": dims["line_item"] if by_item else None,
+                "project_id": dims["project_id"] if "project_id" in fields else None,
+                "api_key_id": dims["api_key_id"] if "api_key_id" in fields else None,
+                "quantity": scale_count(quantity, f) if by_item else None,
+                "quantity_unit": unit if by_item else None,
+            }
+            out.append(_present(result) if current else result)
         return out
 
     return rows
@@ -713,9 +764,9 @@ def register(sim: Any) -> None:
     log = logged(sim, PROVIDER, API.page_number)
     faults = with_faults(sim, PROVIDER, fault_error)
     for spec in ENDPOINTS.values():
-        usage = API.endpoint(sim, model, f"usage_{spec.name}", USAGE_LIMITS, usage_query(spec))
+        usage = API.endpoint(sim, model, f"usage_{spec.name}", USAGE_LIMITS, usage_query(spec, sim))
         sim.router.add("GET", f"{PREFIX}/usage/{spec.name}", log(faults(usage)))
-    costs = API.endpoint(sim, model, "costs", COSTS_LIMITS, costs_query)
+    costs = API.endpoint(sim, model, "costs", COSTS_LIMITS, costs_query_of(sim))
     sim.router.add("GET", f"{PREFIX}/costs", log(faults(costs)))
     org = PROJECTS if sim.org_size is None else generated_projects(sim.org_size)
     projects = API.listing(sim, "projects", "after", 100, lambda archived: project_list(org, archived), project_page)

@@ -3,11 +3,16 @@ Atlassian Statuspage shape that incident.io pages also serve (see provider-apis.
 
 Pages (a status-page source's ``base_url`` is ``<simulator>/status/<page>``):
 
-- ``openai``: incident.io-style compat JSON: ULID component ids, groups ("APIs", "ChatGPT", "Sora") whose
-  children carry ``group_id``, a child name ("Login") used in two groups, ``incident_updates[].body`` null,
-  ``Z`` timestamps.
-- ``anthropic``: Atlassian: components "Claude API", "claude.ai", "Claude Code" with their real ids, timestamps
-  with a local offset (``-07:00``).
+- ``openai``: incident.io's Atlassian-compatible JSON as status.openai.com serves it (recorded 2026-09-04): only
+  ``page`` (ULID id, URL with a trailing slash, no ``time_zone``), ``status`` and ``components`` (ULID ids, no
+  ``group``/``group_id``, "Login" twice); **no** ``incidents`` and no ``scheduled_maintenances`` lists (an opened
+  incident shows in the indicator and the components only). ``shape: "legacy"`` serves the older grouped
+  answer: groups ("APIs", "ChatGPT", "Sora") whose children carry ``group_id``, an ``incidents`` list with
+  ``incident_updates[].body`` null, ``Z`` timestamps.
+- ``anthropic``: the Claude page (Atlassian): page name "Claude", components named with their host in
+  parentheses ("Claude API (api.anthropic.com)", "Claude Console (platform.claude.com)", "Claude Code", ...),
+  UTC timestamps with milliseconds. ``shape: "legacy"`` serves the 2025 page: "Anthropic", "Claude API",
+  "claude.ai", "Claude Code", timestamps with a local offset (``-07:00``).
 - ``deepseek``: Atlassian, Chinese component names ("API 服务"), an upcoming scheduled maintenance.
 
 All components are operational and no incident is open until changed. The indicator follows the worst of the open
@@ -25,7 +30,9 @@ CDN sends them; ``POST /_sim/reset`` restores every page):
   opens one more unresolved incident), ``resolve`` (true: resolve every open incident), ``operational`` (true:
   every component back to operational, indicator derived), ``broken`` (false, true or "html": answer 200 with
   an HTML page instead of JSON; "shape": JSON of another shape, as after a platform migration; "empty": an empty
-  200 body). Example: ``{"openai": {"indicator": "major", "components": {"Chat Completions": "major_outage"},
+  200 body; "challenge": a CloudFront 405 HTML challenge, as status.claude.com has answered some clients since
+  2026-09-17), ``shape`` ("current" or "legacy", see the pages above). Components can be named by id, full name,
+  the part of the name before " (", the legacy name or ``Group / Name``. Example: ``{"openai": {"indicator": "major", "components": {"Chat Completions": "major_outage"},
   "incident": {"impact": "major", "name": "Elevated errors on Chat Completions"}}}``.
 """
 
@@ -63,7 +70,8 @@ _FROM_COMPONENT = {
     "partial_outage": "major",
     "major_outage": "critical",
 }
-BROKEN_MODES = ("html", "shape", "empty")
+BROKEN_MODES = ("html", "shape", "empty", "challenge")
+SHAPES = ("current", "legacy")
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
@@ -74,6 +82,16 @@ class Component:
     group_id: str | None = None
     is_group: bool = False
     children: list[str] = field(default_factory=list)
+    legacy_name: str = ""  # the name in the page's legacy shape, if it differs
+    current_only: bool = False  # not on the page in its legacy shape
+
+    def shown_name(self, shape: str) -> str:
+        return self.legacy_name if shape == "legacy" and self.legacy_name else self.name
+
+    def refs(self) -> set[str]:
+        """Names an admin request may use for this component."""
+        short = self.name.partition(" (")[0]
+        return {self.id, self.name, short, *([self.legacy_name] if self.legacy_name else [])}
 
 
 @dataclass
@@ -84,6 +102,10 @@ class PageSpec:
     platform: str  # "incident.io" or "atlassian": shapes ids, timestamps and update bodies
     components: list[Component]
     tz_offset: str = "Z"  # how the page writes its timestamps
+    legacy_name: str = ""  # page name in the legacy shape
+    legacy_tz_offset: str = "Z"
+    legacy_url: str = ""
+    legacy_page_id: str = ""
 
 
 def _ulid(seed: str) -> str:
@@ -138,23 +160,47 @@ def _openai() -> PageSpec:
         ("Sora", _ulid("openai:group:Sora"), [kid("Sora", n) for n in ("Video generation", "Login")]),
     ]
     return PageSpec(
-        "OpenAI", "01JMXB0000OPENAISTATUS0000", "https://status.openai.com", "incident.io", _grouped(groups)
+        "OpenAI",
+        "01JMDK9XYNY6RXSED6SDWW50WY",
+        "https://status.openai.com/",
+        "incident.io",
+        _grouped(groups),
+        legacy_url="https://status.openai.com",
+        legacy_page_id="01JMXB0000OPENAISTATUS0000",
     )
 
 
 def _anthropic() -> PageSpec:
     comps = [
-        Component("k8w3r06qmzrp", "Claude API"),
+        Component("k8w3r06qmzrp", "Claude API (api.anthropic.com)", legacy_name="Claude API"),
         Component("rwppv331jlwc", "claude.ai"),
+        Component("0qbwn08sd68x", "Claude Console (platform.claude.com)", current_only=True),
         Component("yyzkbfz2thpt", "Claude Code"),
+        Component("3k4p5c2vfhwd", "Claude Cowork", current_only=True),
+        Component("x1g6yq3j0t8n", "Claude for Government", current_only=True),
     ]
-    return PageSpec("Anthropic", "tymt9n04zgry", "https://status.claude.com", "atlassian", comps, "-07:00")
+    return PageSpec(
+        "Claude",
+        "tymt9n04zgry",
+        "https://status.claude.com",
+        "atlassian",
+        comps,
+        "Z",
+        legacy_name="Anthropic",
+        legacy_tz_offset="-07:00",
+    )
 
 
 def _deepseek() -> PageSpec:
     comps = [Component("j4n367d9mh3x", "API 服务"), Component(_atlassian_id("deepseek:web"), "网页对话服务")]
     return PageSpec(
-        "DeepSeek", _atlassian_id("deepseek:page"), "https://status.deepseek.com", "atlassian", comps, "+08:00"
+        "DeepSeek",
+        _atlassian_id("deepseek:page"),
+        "https://status.deepseek.com",
+        "atlassian",
+        comps,
+        "+08:00",
+        legacy_tz_offset="+08:00",
     )
 
 
@@ -167,6 +213,7 @@ class PageState:
     indicator: str | None = None  # None: derived
     incidents: list[dict[str, Any]] = field(default_factory=list)  # open ones
     broken: str = ""
+    shape: str = "current"
 
 
 def default_states() -> dict[str, PageState]:
@@ -208,51 +255,59 @@ def _group_status(spec: PageSpec, state: PageState, comp: Component) -> str:
 
 
 def summary(name: str, state: PageState, now: float) -> dict[str, Any]:
+    """The summary.json the page serves now, in the state's shape."""
     spec = SPECS[name]
+    legacy = state.shape == "legacy"
+    compat = spec.platform == "incident.io" and not legacy  # incident.io's current compat JSON: no groups
+    offset = spec.legacy_tz_offset if legacy else spec.tz_offset
     created = datetime(2025, 2, 25, 14, 48, 27, 56000, tzinfo=UTC)
     when = datetime.fromtimestamp(now, UTC)
     components = []
-    for pos, comp in enumerate(spec.components, start=1):
+    shown = [c for c in spec.components if not (legacy and c.current_only) and not (compat and c.is_group)]
+    for pos, comp in enumerate(shown, start=1):
         status = _group_status(spec, state, comp) if comp.is_group else state.statuses[comp.id]
-        components.append(
-            {
-                "id": comp.id,
-                "name": comp.name,
-                "status": status,
-                "created_at": _ts(created, spec.tz_offset),
-                "updated_at": _ts(when - timedelta(minutes=pos), spec.tz_offset),
-                "position": pos,
-                "description": None,
-                "showcase": not comp.is_group,
-                "start_date": None,
+        item: dict[str, Any] = {
+            "id": comp.id,
+            "name": comp.shown_name(state.shape),
+            "status": status,
+            "created_at": _ts(created, offset),
+            "updated_at": _ts(when - timedelta(minutes=pos), offset),
+            "position": pos,
+            "description": None,
+            "showcase": not comp.is_group,
+            "start_date": None,
+        }
+        if not compat:
+            item |= {
                 "group_id": comp.group_id,
                 "page_id": spec.page_id,
                 "group": comp.is_group,
                 "only_show_if_degraded": False,
                 **({"components": list(comp.children)} if comp.is_group else {}),
             }
-        )
+        components.append(item)
     indicator = derived_indicator(state)
-    data: dict[str, Any] = {
-        "page": {
-            "id": spec.page_id,
-            "name": spec.name,
-            "url": spec.url,
-            "time_zone": "Etc/UTC",
-            "updated_at": _ts(when, spec.tz_offset),
-        },
-        "components": components,
-        "incidents": [_render_incident(spec, inc) for inc in state.incidents],
-        "scheduled_maintenances": _maintenances(name, spec, when),
-        "status": {"indicator": indicator, "description": DESCRIPTIONS[indicator]},
+    page: dict[str, Any] = {
+        "id": (spec.legacy_page_id or spec.page_id) if legacy else spec.page_id,
+        "name": (spec.legacy_name or spec.name) if legacy else spec.name,
+        "url": (spec.legacy_url or spec.url) if legacy else spec.url,
+        "updated_at": _ts(when, offset),
     }
+    if not compat:
+        page["time_zone"] = "Etc/UTC"
+    data: dict[str, Any] = {"page": page, "components": components}
+    if not compat:
+        data["incidents"] = [_render_incident(spec, inc, state.shape) for inc in state.incidents]
+        data["scheduled_maintenances"] = _maintenances(name, spec, when)
+    data["status"] = {"indicator": indicator, "description": DESCRIPTIONS[indicator]}
     return data
 
 
-def _render_incident(spec: PageSpec, inc: dict[str, Any]) -> dict[str, Any]:
+def _render_incident(spec: PageSpec, inc: dict[str, Any], shape: str) -> dict[str, Any]:
     opened = datetime.fromtimestamp(inc["opened"], UTC)
+    offset = spec.legacy_tz_offset if shape == "legacy" else spec.tz_offset
     affected = [
-        {"code": c.id, "name": c.name, "old_status": "operational", "new_status": inc["component_status"]}
+        {"code": c.id, "name": c.shown_name(shape), "old_status": "operational", "new_status": inc["component_status"]}
         for c in spec.components
         if c.id in inc["components"]
     ]
@@ -263,11 +318,11 @@ def _render_incident(spec: PageSpec, inc: dict[str, Any]) -> dict[str, Any]:
         "name": inc["name"],
         "status": inc["status"],
         "impact": inc["impact"],
-        "created_at": _ts(opened, spec.tz_offset),
-        "updated_at": _ts(opened, spec.tz_offset),
+        "created_at": _ts(opened, offset),
+        "updated_at": _ts(opened, offset),
         "monitoring_at": None,
         "resolved_at": None,
-        "started_at": _ts(opened, spec.tz_offset),
+        "started_at": _ts(opened, offset),
         "shortlink": f"https://stspg.io/{inc['id'][-7:].lower()}",
         "page_id": spec.page_id,
         "incident_updates": [
@@ -276,9 +331,9 @@ def _render_incident(spec: PageSpec, inc: dict[str, Any]) -> dict[str, Any]:
                 "incident_id": inc["id"],
                 "status": inc["status"],
                 "body": body,
-                "created_at": _ts(opened, spec.tz_offset),
-                "updated_at": _ts(opened, spec.tz_offset),
-                "display_at": _ts(opened, spec.tz_offset),
+                "created_at": _ts(opened, offset),
+                "updated_at": _ts(opened, offset),
+                "display_at": _ts(opened, offset),
                 "affected_components": affected,
                 "deliver_notifications": True,
                 "custom_tweet": None,
@@ -286,7 +341,7 @@ def _render_incident(spec: PageSpec, inc: dict[str, Any]) -> dict[str, Any]:
             }
         ],
         "components": [
-            {"id": c.id, "name": c.name, "status": inc["component_status"]}
+            {"id": c.id, "name": c.shown_name(shape), "status": inc["component_status"]}
             for c in spec.components
             if c.id in inc["components"]
         ],
@@ -311,6 +366,12 @@ def _maintenances(name: str, spec: PageSpec, when: datetime) -> list[dict[str, A
     ]
 
 
+CHALLENGE_HTML = (
+    b'<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN">\n<html><head><title>ERROR: The request could '
+    b"not be satisfied</title></head><body><h1>405 ERROR</h1><h2>The request could not be satisfied.</h2>"
+    b"<p>This distribution is not configured to allow the HTTP request method that was used for this request, or "
+    b"the client did not pass the challenge.</p><p>Generated by cloudfront (CloudFront)</p></body></html>\n"
+)
 BROKEN_HTML = (
     b'<!DOCTYPE html>\n<html><head><title>Status</title></head><body>\n<div id="app">Loading status'
     b'\xe2\x80\xa6</div>\n<script src="/static/app.js"></script>\n</body></html>\n'
@@ -322,6 +383,8 @@ def broken_answer(mode: str) -> Response:
         return Response.json({"success": True, "result": {"status": {"indicator": "none"}, "components": None}})
     if mode == "empty":
         return Response(200, b"", {}, "application/json")
+    if mode == "challenge":
+        return Response(405, CHALLENGE_HTML, {"Server": "CloudFront", "X-Cache": "Error from cloudfront"}, "text/html")
     return Response(200, BROKEN_HTML, {}, "text/html; charset=utf-8")
 
 
@@ -362,6 +425,7 @@ class PageChanges(AdminModel):
     resolve: StrictBool | None = None
     operational: StrictBool | None = None
     broken: StrictBool | Annotated[str, _one_of(BROKEN_MODES)] | None = None
+    shape: Annotated[str, _one_of(SHAPES)] | None = None  # current (2026) or legacy answer shape
 
 
 class StatusChanges(RootModel[dict[str, PageChanges]]):
@@ -378,7 +442,7 @@ class StatusChanges(RootModel[dict[str, PageChanges]]):
 
 
 def _resolve_components(spec: PageSpec, ref: str, where: str) -> list[str]:
-    ids = [c.id for c in spec.components if not c.is_group and ref in (c.id, c.name)]
+    ids = [c.id for c in spec.components if not c.is_group and ref in c.refs()]
     groups = {c.id: c.name for c in spec.components if c.is_group}
     ids += [
         c.id for c in spec.components if not c.is_group and c.group_id and ref == f"{groups.get(c.group_id)} / {c.name}"
@@ -421,6 +485,8 @@ def validate(body: Any) -> dict[str, dict[str, Any]]:
                 norm[flag] = getattr(c, flag)
         if c.broken is not None:
             norm["broken"] = "html" if c.broken is True else (c.broken or "")
+        if c.shape is not None:
+            norm["shape"] = c.shape
         out[page] = norm
     return out
 
@@ -449,6 +515,8 @@ def apply(states: dict[str, PageState], changes: dict[str, dict[str, Any]], now:
         st.statuses.update(c.get("components", {}))  # explicit states win over what an incident implies
         if "broken" in c:
             st.broken = c["broken"]
+        if "shape" in c:
+            st.shape = c["shape"]
     return out
 
 

@@ -24,7 +24,15 @@ Admin knobs (the whole simulator; both providers use them):
   exporter's revision window with it. ``{}`` clears them.
 - ``GET /_sim/usage``: the knobs and the most recent requests of the usage simulators (time, provider, path,
   page, the start parameter, status), so tests can check retries and their spacing from the server's side.
-- ``POST /_sim/reset`` restores the knobs (1, no revised days) and clears the request log.
+- ``POST /_sim/usage {"shape": "legacy"}``: answer in the shapes of the API specs instead of the ``"current"``
+  default, the shapes real organizations got in 2026 (provider-apis.md, Corrections). Current: OpenAI's first
+  bucket starts at the requested ``start_time`` and, without an ``end_time``, the last bucket ends at the request
+  time; completions results carry only 6 token fields and no null dimension keys; cost ``amount.value`` is a
+  decimal string for every other result; line items read like ``Text tokens``. Anthropic's ``next_page`` tokens
+  look like timestamps (``2026-12-02T00:00:00.002Z``; the milliseconds carry the page number) and its cost report
+  has ``session_usage`` lines. Legacy: buckets snapped to the width, every 2026 token field, null dimension keys,
+  float amounts, model-named line items, ``page_...`` cursors.
+- ``POST /_sim/reset`` restores the knobs (1, no revised days, shape current) and clears the request log.
 
 Organization size (``Simulator(org_size=OrgSize.parse("10x10x10"))``, ``llmpulse simulate --org-size 10x10x10``):
 instead of the hand-written organizations, both providers serve a generated one of ``projects x models x keys``
@@ -45,7 +53,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -267,6 +275,26 @@ class Window:
     width: int
     next_page: str | None
     page: int
+    requested_start: int = 0  # the start parameter as asked
+    open_end: bool = False  # no end parameter: the last bucket is the one containing now
+    now: float = 0.0
+
+
+def timestamp_cursor(bucket: int, page: int) -> str:
+    """A cursor that looks like a timestamp, as Anthropic's do: the next bucket's start, the page in the
+    milliseconds."""
+    return datetime.fromtimestamp(bucket, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{page % 1000:03d}Z"
+
+
+def read_timestamp_cursor(cursor: str) -> tuple[int, int] | None:
+    if not (len(cursor) == 24 and cursor.endswith("Z") and cursor[19] == "."):
+        return None
+    try:
+        when = datetime.strptime(cursor[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+        page = int(cursor[20:23])
+    except ValueError:
+        return None
+    return int(when.timestamp()), page
 
 
 class BadParameter(Exception):
@@ -313,13 +341,21 @@ class AdminApi:
     auth: Callable[[Any, Request], Response | None]  # (sim, req) -> the API's 401/403, or None
     fault_error: Callable[[int, Request], Response]  # the API's answer to an injected status
     whole_buckets: bool = False  # with an end: only the buckets that end by then (else: those that start before)
+    # In the current shape: bucket bounds as asked (first starts at the start parameter, an open last one ends now)
+    exact_bounds: bool = False
+    # In the current shape: cursors that look like timestamps (Anthropic) instead of page_... tokens
+    timestamp_cursors: bool = False
     page_head: Mapping[str, Any] = field(default_factory=dict)  # fields ahead of a page's data
     bucket_head: Mapping[str, Any] = field(default_factory=dict)  # fields ahead of a bucket's bounds
 
-    def encode(self, bucket: int, page: int) -> str:
+    def encode(self, bucket: int, page: int, current: bool = False) -> str:
+        if current and self.timestamp_cursors:
+            return timestamp_cursor(bucket, page)
         return "page_" + base64.b64encode(self.time.pack(bucket, page)).decode()
 
     def _read(self, cursor: str) -> tuple[int, int] | None:
+        if self.timestamp_cursors and not cursor.startswith("page_"):
+            return read_timestamp_cursor(cursor)
         if not cursor.startswith("page_"):
             return None
         try:
@@ -342,7 +378,7 @@ class AdminApi:
         read = self._read(cursor)
         return 0 if read is None else read[1]
 
-    def window(self, req: Request, now: float, width_name: str, limit: int) -> Window:
+    def window(self, req: Request, now: float, width_name: str, limit: int, current: bool = False) -> Window:
         """This page's buckets: from the start (snapped to its bucket) to the end or, without one, through the
         bucket containing ``now``; ``limit`` of them from the cursor's bucket on."""
         start = self.read_time(req, self.start, True)
@@ -363,20 +399,36 @@ class AdminApi:
                 raise self.bad_request(self.foreign_cursor, "page")
             index = starts.index(bucket)
         more = index + limit < len(starts)
-        next_page = self.encode(starts[index + limit], page + 1) if more else None
-        return Window(starts[index : index + limit], width, next_page, page)
+        next_page = self.encode(starts[index + limit], page + 1, current) if more else None
+        return Window(starts[index : index + limit], width, next_page, page, start, end is None, now)
 
-    def body(self, win: Window, results_of: Callable[[int, int], list[dict[str, Any]]]) -> dict[str, Any]:
+    def bounds(self, win: Window, bucket: int, exact: bool) -> tuple[int, int]:
+        """A bucket's bounds as served: snapped to the width, or (``exact``) clipped to the requested start and,
+        for the open last bucket, to now."""
+        lo, hi = bucket, bucket + win.width
+        if exact:
+            lo = max(lo, win.requested_start)
+            if win.open_end and lo <= win.now < hi:
+                hi = int(win.now)
+        return lo, hi
+
+    def body(
+        self, win: Window, results_of: Callable[[int, int], list[dict[str, Any]]], current: bool = False
+    ) -> dict[str, Any]:
         """The page: each bucket with its bounds and ``results_of(start, width)``, then the cursor of the next."""
-        data = [
-            {
-                **self.bucket_head,
-                self.start: self.time.show(b),
-                self.end: self.time.show(b + win.width),
-                "results": results_of(b, win.width),
-            }
-            for b in win.buckets
-        ]
+        exact = current and self.exact_bounds
+        data = []
+        for b in win.buckets:
+            lo, hi = self.bounds(win, b, exact)
+            data.append(
+                {
+                    **self.bucket_head,
+                    self.start: self.time.show(lo),
+                    self.end: self.time.show(hi),
+                    # the data of an open bucket runs to its end: hours count once begun (see the module docs)
+                    "results": results_of(lo, b + win.width - lo),
+                }
+            )
         return {**self.page_head, "data": data, "has_more": win.next_page is not None, "next_page": win.next_page}
 
     def endpoint(
@@ -389,10 +441,11 @@ class AdminApi:
             denied = self.auth(sim, req)
             if denied is not None:
                 return denied
+            current = shape(sim) == "current"
             try:
                 width_name, limit = self.read_width(req, limits)
                 rows = query(req)
-                win = self.window(req, sim.clock(), width_name, limit)
+                win = self.window(req, sim.clock(), width_name, limit, current)
             except BadParameter as exc:
                 return exc.response(req)
             broken = broken_page(sim, model.provider, win.page, req, self.fault_error)
@@ -405,7 +458,7 @@ class AdminApi:
                 traffic = [(s, v) for s, v in zip(model.streams, per_stream, strict=True) if v is not None]
                 return rows(traffic, f * days.get(start // DAY, Decimal(1)))
 
-            return Response.json(self.body(win, results))
+            return Response.json(self.body(win, results, current))
 
         handler.__name__ = name
         return handler
@@ -466,11 +519,18 @@ def group(
 
 # --- admin knobs ----------------------------------------------------------------------------------------------------
 def _default_knobs() -> dict[str, Any]:
-    return {"multiplier": 1.0, "revise": 1.0, "revise_days": {}}
+    return {"multiplier": 1.0, "revise": 1.0, "revise_days": {}, "shape": "current"}
 
 
 def knobs(sim: Any) -> dict[str, Any]:
-    return sim.state.setdefault(STATE_KEY, _default_knobs())
+    state: dict[str, Any] = sim.state.setdefault(STATE_KEY, _default_knobs())
+    return state
+
+
+def shape(sim: Any) -> str:
+    """The answer shape the usage simulators serve: ``current`` (as real organizations got in 2026) or
+    ``legacy`` (as the API specs describe them)."""
+    return str(knobs(sim).get("shape", "current"))
 
 
 def revised_days(sim: Any) -> dict[int, Decimal]:
@@ -484,7 +544,7 @@ def revised_days(sim: Any) -> dict[int, Decimal]:
 def factor(sim: Any) -> Decimal:
     """The factor every served amount is multiplied by (multiplier x revise)."""
     k = knobs(sim)
-    return Decimal(repr(float(k["multiplier"]))) * Decimal(repr(float(k["revise"])))
+    return Decimal(repr(float(k["multiplier"]))) * Decimal(repr(float(k["revise"])))  # the shape is no factor
 
 
 def scale_count(value: int, f: Decimal) -> int:
@@ -529,17 +589,18 @@ Multiplier = Annotated[float, Field(gt=0, lt=1e6, strict=True)]
 
 class UsageKnobs(AdminModel):
     """``/_sim/usage``: scale the simulated spend (``multiplier``), revise past totals (``revise``) or single days
-    (``revise_days``)."""
+    (``revise_days``), or switch the answer ``shape`` (current 2026 answers, or the specs' legacy shapes)."""
 
     multiplier: Multiplier | None = None
     revise: Multiplier | None = None
     #: the provider revises single UTC days: YYYY-MM-DD -> factor (0.9 = down, 1.1 = up)
     revise_days: dict[date, Multiplier] | None = None
+    shape: Literal["current", "legacy"] | None = None
 
     @model_validator(mode="after")
     def _something(self) -> UsageKnobs:
-        if self.multiplier is None and self.revise is None and self.revise_days is None:
-            raise ValueError("expected multiplier, revise and/or revise_days")
+        if self.multiplier is None and self.revise is None and self.revise_days is None and self.shape is None:
+            raise ValueError("expected multiplier, revise, revise_days and/or shape")
         return self
 
 

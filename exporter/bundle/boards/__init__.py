@@ -53,6 +53,8 @@ class Ctx:
     runway_days: float = 7.0
     #: Window of the balance burn rate (deriv), in seconds: the alert's window, so both agree.
     burn_window_seconds: float = 86400.0
+    #: Share of a plan quota left at which plan-quota panels turn red (LLMPlanQuotaLow).
+    plan_quota_low_ratio: float = 0.1
     #: Share of a rate limit left at which headroom panels turn red (LLMRateLimitHeadroomLow).
     ratelimit_headroom_ratio: float = 0.1
     #: Days before a TLS certificate expires at which the panel turns orange / red (LLMTLSCertExpiringSoon).
@@ -91,6 +93,7 @@ class Ctx:
             rate_limited_ratio=float(_setting(settings, "api.rate_limited_ratio", d.rate_limited_ratio)),
             runway_days=float(_setting(settings, "balance.runway_days", d.runway_days)),
             burn_window_seconds=float(_setting(settings, "balance.burn_window", d.burn_window_seconds)),
+            plan_quota_low_ratio=float(_setting(settings, "plan.quota_low_ratio", d.plan_quota_low_ratio)),
             ratelimit_headroom_ratio=float(
                 _setting(settings, "api.ratelimit_headroom_ratio", d.ratelimit_headroom_ratio)
             ),

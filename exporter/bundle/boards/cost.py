@@ -1,10 +1,10 @@
 """Cost & budget: reported cost by provider / project / line item, estimated cost by model, daily spend,
-forecast against budget, estimated vs reported, prepaid balances and their runway."""
+forecast against budget, estimated vs reported, prepaid balances and their runway, subscription plan quotas."""
 
 from __future__ import annotations
 
 from exporter import contract
-from exporter.bundle.boards import Board, Ctx
+from exporter.bundle.boards import Board, Ctx, plans
 from exporter.bundle.boards.common import (
     BALANCE_BY,
     UIDS,
@@ -381,5 +381,6 @@ def build(ctx: Ctx) -> Board:
             (8, [(estimated_by_model(), 8), (estimated_vs_reported(), 10), (estimate_drift(), 6)]),
             (8, [(balances_table(ctx), 14), (runway(ctx), 10)]),
             even(8, [native_balances(), balance_over_time(), key_limits()]),
+            plans.row(ctx),
         ],
     )

@@ -36,6 +36,8 @@ def _container(k: KubernetesSettings) -> dict[str, Any]:
             f"0.0.0.0:{PORT}",
             "--log-format",
             "json",
+            "--state-dir",
+            STATE_DIR,
         ],
         # Every key of the user's Secret becomes an environment variable (OPENAI_ADMIN_KEY...), which the config
         # names with api_key_env. optional: the keyless starter config runs before the Secret exists.
