@@ -83,7 +83,7 @@ class CountingSession(requests.Session):
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         resp = super().request(method, url, *args, **kwargs)
         self.counter.requests += 1
-        self.counter.bytes += len(resp.content)
+        self.counter.bytes += int(resp.headers.get("Content-Length", 0))  # the client reads the body itself
         return resp
 
 

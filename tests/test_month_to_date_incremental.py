@@ -60,7 +60,7 @@ class RecordingSession(requests.Session):
         start = params.get("start_time") or params.get("starting_at")
         if start is not None:
             self.recorder.starts.append(str(start))
-        self.recorder.body_bytes += len(resp.content)
+        self.recorder.body_bytes += int(resp.headers.get("Content-Length", 0))  # the client reads the body itself
         return resp
 
 

@@ -25,6 +25,8 @@ def source(sim_url: str, provider: str = "openai", **extra: Any) -> dict[str, An
         "timeout": "1s",
         "retries": 1,
         "page_size": 3,
+        # every poll fetches the whole month (the window of a steady poll fits one page), so page 2 is always asked
+        "full_refetch_interval": "1s",
         **extra,
     }
 
