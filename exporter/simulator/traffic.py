@@ -8,8 +8,9 @@ think times and end, some sessionless API calls, a gentle hourly swell, errors w
 from a log-normal distribution); :class:`TrafficGenerator` posts a batch every ``interval`` over real HTTP with the
 bearer token, exactly as a client would.
 
-Normal traffic is tuned to stay under the bundle's default alert thresholds (error ratio ~1.5 % < 5 %, P99 call
-duration ~1.7 s < 2 s). When the generator runs next to the simulator (``llmpulse simulate --events-url`` or
+Normal traffic is tuned to stay under the bundle's default alert thresholds: an error ratio of ~0.4 %, under the
+1 % error budget of the default 99 % objective (at 1.5 % the slowest error-budget burn alert, 1x the budget over 3d and
+6h, would page a healthy demo after three hours) and far under 5 %; a P99 call duration of ~1.7 s < 2 s. When the generator runs next to the simulator (``llmpulse simulate --events-url`` or
 ``llmpulse serve --demo``) it follows the simulator's fault switches for the key ``events`` (or ``*``):
 ``error_rate``/``error_status``, ``latency``/``latency_jitter``, ``slow_rate``/``slow_latency`` and ``down``, so
 ``POST /_sim/faults {"events": {"error_rate": 0.08}}`` turns the application's traffic bad too.
@@ -108,7 +109,7 @@ class TrafficModel:
     users: int = 400
     sessions_per_minute: float = 20.0
     api_calls_per_minute: float = 15.0
-    error_rate: float = 0.015
+    error_rate: float = 0.004  # under the 1 % error budget of the default 99 % objective (see above)
     median_duration: float = 0.9  # seconds; log-normal with sigma below -> P99 about 1.7 s
     duration_sigma: float = 0.27
     apps: tuple[AppProfile, ...] = DEFAULT_APPS
