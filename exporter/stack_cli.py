@@ -153,9 +153,10 @@ def _print_urls(st: Stack) -> None:
     if "simulator" in st.services:
         sim = st.url("simulator")
         click.echo(
-            "break it (the simulator's fault switches; alerts follow within minutes):\n"
-            f'  curl -X POST {sim}/_sim/faults -d \'{{"openai": {{"error_rate": 0.5}}}}\'\n'
-            f"  curl -X DELETE {sim}/_sim/faults"
+            "break it (20 % errors on the chat APIs the probes call; alerts fire within minutes, see docs/stack.md,\n"
+            '"Make something happen", for the times and the other breaks):\n'
+            f'  curl -X POST {sim}/_sim/faults -d \'{{"openai_chat": {{"error_rate": 0.2}}}}\'\n'
+            f"  curl -X POST {sim}/_sim/reset       # heal everything"
         )
 
 
