@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from prometheus_client import REGISTRY, generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 
 from exporter import __version__, contract
 from exporter.budget import SeriesBudget
@@ -24,6 +25,12 @@ from exporter.samples import LiveMetrics, MetricSet
 from exporter.server import Endpoints, add_routes
 
 log = logging.getLogger(__name__)
+
+
+def _process_metrics_openmetrics() -> bytes:
+    """The process metrics in OpenMetrics, without the ``# EOF`` the exposition adds after everything."""
+    body = openmetrics_latest(REGISTRY)
+    return body[: -len(b"# EOF\n")] if body.endswith(b"# EOF\n") else body
 
 
 class App:
@@ -44,9 +51,13 @@ class App:
         self.config = config
         self.state_dir = state_dir or config.state_path
         self.started_at = time.time()
-        self.exposition = Exposition()
+        # Zero-first: a new counter series is held at 0 until a scrape read it. Without scrapes, the value is released
+        # after two scrape intervals: Prometheus scrapes within one, the second is a margin for its jitter (a zero
+        # released just before a late scrape would be lost).
+        self.exposition = Exposition(zero_first_hold=2 * config.bundle.prometheus.scrape_interval)
         if process_metrics:
             self.exposition.extra = lambda: generate_latest(REGISTRY)
+            self.exposition.extra_openmetrics = _process_metrics_openmetrics
         build = MetricSet()
         build.set(contract.BUILD_INFO, 1.0, version=__version__)
         self.exposition.publish("build", render_metricset(build, {}))
@@ -93,7 +104,7 @@ class App:
         add_routes(
             self.router,
             Endpoints(
-                metrics_body=lambda compressed: self.exposition.chunks(compressed=compressed),
+                metrics_body=lambda compressed, fmt: self.exposition.chunks(compressed=compressed, fmt=fmt),
                 ready=self.ready,
                 sources=lambda: [poller.status() for poller in self.pollers],
                 probes=self.probes.statuses if self.probes is not None else list,

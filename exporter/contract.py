@@ -304,7 +304,8 @@ ERROR_CODES = _family(
 API_CALLS = _family(
     "llmpulse_api_calls_total",
     "counter",
-    'LLM API calls by outcome (success or error), from probes and traffic events; error ratio = outcome="error" / all.',
+    "LLM API calls by outcome (success or error), from probes and traffic events; error ratio = error calls / all "
+    "calls.",
     ("model", "outcome"),
     group="probe",
 )
@@ -375,7 +376,7 @@ TLS_CERT_EXPIRY = _family(
 BALANCE = _family(
     "llmpulse_balance",
     "gauge",
-    'Prepaid balance reported by the provider, in the currency of the currency label. kind="total" is what can be '
+    "Prepaid balance reported by the provider, in the currency of the currency label. Kind total is what can be "
     "spent; other kinds (granted, topped_up, cash, voucher, purchased, used...) are its parts as the provider "
     "reports them. Moonshot cash can be negative (arrears).",
     ("currency", "kind"),
@@ -513,6 +514,15 @@ EVENTS_DISTINCT_USERS = _family(
     ("app", "channel", "window"),
     group="events",
 )
+EVENTS_DISTINCT_USERS_ALL = _family(
+    "llmpulse_events_distinct_users_all_apps",
+    "gauge",
+    "Estimated distinct user_id values over all apps and channels together, over a sliding window (1h, 1d): one "
+    "HyperLogLog sketch fed by every event, so a user of two apps counts once. Read this for a total: a sum of "
+    "llmpulse_events_distinct_users over apps counts such a user twice.",
+    ("window",),
+    group="events",
+)
 EVENTS_TOKENS = _family(
     "llmpulse_events_tokens_total",
     "counter",
@@ -600,3 +610,20 @@ def markdown_reference() -> str:
             out.append(f"| `{fam.name}` | {fam.type} | {labels} | {fam.help.replace('|', '/')} |")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+# --- replicas -------------------------------------------------------------------------------------------------------
+#: Labels that tell replicas of the exporter apart (Prometheus' instance, Kubernetes' pod).
+REPLICA_LABELS: tuple[str, ...] = ("instance", "pod")
+#: Groups whose families mirror a provider's own data: month-to-date usage and cost (and what the price table
+#: derives from them), balances and key limits, status pages. Every replica reports them identically.
+_REPLICA_IDENTICAL_GROUPS = frozenset({"usage", "cost", "balance", "status"})
+#: Probe families that mirror the provider too: rate-limit headers and the certificate it presents.
+_REPLICA_IDENTICAL_PROBE = frozenset({RATELIMIT_LIMIT, RATELIMIT_REMAINING, RATELIMIT_RESET, TLS_CERT_EXPIRY})
+
+
+def identical_across_replicas(family: Family) -> bool:
+    """True if every exporter replica reports this family identically, so aggregations deduplicate it first
+    (``max without (instance, pod)``); False if each replica produces its own share (probes, /events, self-metrics),
+    so aggregations sum it."""
+    return family.group in _REPLICA_IDENTICAL_GROUPS or family in _REPLICA_IDENTICAL_PROBE

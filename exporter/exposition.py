@@ -1,4 +1,4 @@
-"""Prometheus text exposition, rendered when data changes, never per scrape.
+"""Prometheus text and OpenMetrics exposition, rendered when data changes, never per scrape.
 
 Each owner (a source's snapshot, the probes' live metrics, the event ingest...) publishes its sample lines per
 family. The body is assembled family by family in contract order (one HELP/TYPE block per family, all its samples
@@ -18,13 +18,19 @@ from typing import Any
 
 from prometheus_client.utils import floatToGoString
 
-from exporter import contract
+from exporter import contract, zero_first
 from exporter.contract import Family
 from exporter.samples import LabelKey, LiveMetrics, MetricSet, repair_text
+from exporter.zero_first import ZeroFirst
 
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+TEXT = "text"
+OPENMETRICS = "openmetrics"
+FORMATS = (TEXT, OPENMETRICS)
+CONTENT_TYPES = {TEXT: CONTENT_TYPE, OPENMETRICS: OPENMETRICS_CONTENT_TYPE}
 
 
 def escape_label_value(value: str) -> str:
@@ -78,6 +84,35 @@ class RenderFailures:
 
 #: The record every renderer of this process reports to.
 RENDER_FAILURES = RenderFailures()
+
+
+def openmetrics_header(family: Family) -> bytes:
+    """HELP and TYPE in OpenMetrics: a counter's family name has no ``_total``; HELP escapes quotes too."""
+    name = family.name[: -len("_total")] if family.type == "counter" else family.name
+    text = escape_help(repair_text(family.help)).replace('"', '\\"')
+    return f"# HELP {name} {text}\n# TYPE {name} {family.type}\n".encode()
+
+
+def negotiate(accept: str) -> str:
+    """The format a scraper asks for in its Accept header: OpenMetrics 1.0 when it prefers it, else text 0.0.4.
+
+    Prometheus sends ``application/openmetrics-text;version=1.0.0,...,text/plain;version=0.0.4;q=0.5,...``.
+    OpenMetrics versions other than 1.0.0 (0.0.1) are not served: their ``_created`` rules differ.
+    """
+    best_text, best_om = -1.0, -1.0
+    for item in accept.split(","):
+        parts = [p.strip() for p in item.split(";")]
+        media = parts[0].lower()
+        params = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+        try:
+            q = float(params.get("q", "1"))
+        except ValueError:
+            q = 0.0
+        if media == "application/openmetrics-text" and params.get("version", "1.0.0") == "1.0.0":
+            best_om = max(best_om, q)
+        elif media in ("text/plain", "*/*", "text/*"):
+            best_text = max(best_text, q)
+    return OPENMETRICS if best_om > 0 and best_om >= best_text else TEXT
 
 
 def render_metricset(ms: MetricSet, base: Mapping[str, str]) -> dict[Family, bytes]:
@@ -134,42 +169,60 @@ def sample_lines(chunks: Mapping[Family, bytes]) -> int:
 
 
 class Exposition:
-    """The cached /metrics body, assembled from owners' per-family chunks.
+    """The cached /metrics bodies, assembled from owners' per-family chunks.
 
     Rendering happens where data changes, not where it is read: a publish (a poller's thread, after its poll)
-    renders the families it changed, gzip included, so a scrape finds both formats ready. The plain body is never
-    joined: it is sent as its parts (each family's header, then the owners' chunks as published), so the text is
-    held once; gzip is kept per family so a change recompresses only that family, plus one joined gzip body. Live
-    owners (probes, /events) are refreshed when a scrape finds their version moved, and then only the families
-    written since. The per-scrape tail (process metrics) is the last part (:meth:`chunks`): concurrent scrapes
-    send the same cached objects, never a copy.
+    renders the families it changed, gzip included, in every format a scraper has asked for, so a scrape finds
+    them ready. The plain body is never joined: it is sent as its parts (each family's header, then the owners'
+    chunks as exposed), so the text is held once; gzip is kept per family so a change recompresses only that
+    family, plus one joined gzip body. Live owners (probes, /events) are refreshed when a scrape finds their version
+    moved, and then only the families written since. The per-scrape tail (process metrics) is the last part
+    (:meth:`chunks`): concurrent scrapes send the same cached objects, never a copy.
+
+    Two formats are kept: the Prometheus text format 0.0.4 and OpenMetrics 1.0 (which adds ``_created`` samples
+    and ``# EOF``). OpenMetrics is rendered from the first scrape that asks for it on. Counter and histogram series
+    go through :class:`exporter.zero_first.ZeroFirst`: a new one is exported at 0 until a scrape has read the zero
+    (``zero_first_hold`` None turns that off: every series is exported at its value at once); the release of a held
+    zero re-renders that family on the scrape that releases it.
     """
 
-    def __init__(self, families: Iterable[Family] | None = None) -> None:
+    def __init__(self, families: Iterable[Family] | None = None, *, zero_first_hold: float | None = None) -> None:
         self._lock = threading.Lock()
         self._order: list[Family] = list(families if families is not None else contract.FAMILIES.values())
         self._chunks: dict[str, dict[Family, bytes]] = {}
         self._live: dict[str, tuple[LiveMetrics, int]] = {}
-        self._headers: dict[Family, bytes] = {}
-        self._family_gzip: dict[Family, bytes] = {}
-        self._dirty: set[Family] = set(self._order)
-        self._pieces: tuple[bytes, ...] | None = None  # the plain body: each family's header and owners' chunks
-        self._body_gz: bytes | None = None
+        self._zero_first_on = zero_first_hold is not None
+        self.zero_first = ZeroFirst(zero_first_hold or 0.0)
+        self._cache = {fmt: _FormatCache(fmt, set(self._order)) for fmt in FORMATS}
+        self._wanted: set[str] = {TEXT}  # formats rendered at publish time; OpenMetrics once a scraper asked
         self.renders = 0
         self._failures_seen = 0
-        self.extra: Callable[[], bytes] | None = None  # small per-scrape tail (process metrics)
+        self.extra: Callable[[], bytes] | None = None  # small per-scrape tail (process metrics), text format
+        self.extra_openmetrics: Callable[[], bytes] | None = None  # the same tail in OpenMetrics, without # EOF
+
+    def _mark_dirty(self, family: Family) -> None:
+        for cache in self._cache.values():
+            cache.dirty.add(family)
 
     def add_family(self, family: Family) -> None:
         """Register a family not in the contract (http_json sources)."""
         with self._lock:
             if family not in self._order:
                 self._order.append(family)
-                self._dirty.add(family)
-                self._pieces = self._body_gz = None
+                self._mark_dirty(family)
+                for cache in self._cache.values():
+                    cache.invalidate()
 
-    def publish(self, owner: str, chunks: Mapping[Family, bytes]) -> None:
+    def publish(
+        self, owner: str, chunks: Mapping[Family, bytes], *, adopt: Mapping[Family, float | None] | None = None
+    ) -> None:
         """Replace everything ``owner`` contributes (families it no longer has disappear), and render what changed
-        now, in the caller's thread."""
+        now, in the caller's thread.
+
+        New counter and histogram series are exported at 0 first, except in the families of ``adopt`` (family ->
+        the creation time of its new series, None for now): those are exported at their value at once.
+        """
+        adopt = adopt or {}
         with self._lock:
             old = self._chunks.get(owner, {})
             new = dict(chunks)
@@ -177,10 +230,19 @@ class Exposition:
                 if old.get(family) != new.get(family):
                     if family not in self._order:
                         self._order.append(family)
-                    self._dirty.add(family)
+                    if zero_first.is_counting(family):
+                        self.zero_first.update(
+                            owner,
+                            family,
+                            new.get(family),
+                            adopt=family in adopt or not self._zero_first_on,
+                            created=adopt.get(family),
+                        )
+                    self._mark_dirty(family)
             self._chunks[owner] = new
-            if self._dirty:
-                self._render()
+            for fmt in self._wanted:
+                if self._cache[fmt].dirty:
+                    self._render(fmt)
 
     def attach_live(self, owner: str, live: LiveMetrics) -> None:
         """Render ``live`` again whenever its version moved (checked at scrape time; cheap when unchanged)."""
@@ -199,57 +261,68 @@ class Exposition:
                 with self._lock:
                     self._live[owner] = (live, version)
 
-    def _render(self) -> None:
-        """Recompress the dirty families and join both bodies. Holds _lock."""
-        for family in self._dirty:
-            self._family_gzip.pop(family, None)
-            parts = [c[family] for c in self._chunks.values() if c.get(family)]
-            if not parts:
-                self._headers.pop(family, None)
-                continue
+    def _owner_bytes(self, owner: str, family: Family, fmt: str) -> bytes:
+        chunk = self._chunks[owner].get(family)
+        if not chunk:
+            return b""
+        tracker = self.zero_first.tracker(owner, family) if zero_first.is_counting(family) else None
+        if tracker is None:
+            return chunk
+        return tracker.exposed_openmetrics() if fmt == OPENMETRICS else tracker.exposed()
+
+    def _render(self, fmt: str) -> None:
+        """Render the dirty families of ``fmt`` (a family that fails is left out and counted) and join. Holds _lock."""
+        cache = self._cache[fmt]
+        for family in cache.dirty:
             try:
-                header = family_header(family)
-                self._family_gzip[family] = gzip.compress(header + b"".join(parts), compresslevel=5, mtime=0)
+                parts = [self._owner_bytes(owner, family, fmt) for owner in self._chunks]
+                cache.set(family, [p for p in parts if p])
             except Exception as exc:  # never one family for the whole page
-                self._headers.pop(family, None)
+                cache.set(family, [])
                 RENDER_FAILURES.record(family, exc)
-                continue
-            self._headers[family] = header
-        self._dirty.clear()
-        pieces: list[bytes] = []
-        for family in self._order:
-            head = self._headers.get(family)
-            if head is not None:
-                pieces.append(head)
-                pieces.extend(c[family] for c in self._chunks.values() if c.get(family))
-        self._pieces = tuple(pieces)
-        self._body_gz = b"".join(self._family_gzip.get(f, b"") for f in self._order)
+        cache.dirty.clear()
+        cache.join(self._order)
         self.renders += 1
 
-    def chunks(self, *, compressed: bool = False) -> tuple[bytes, ...]:
-        """The exposition as parts the server writes in order, the per-scrape tail last; gzip when ``compressed``.
-        The parts are the cached objects themselves: the plain text is never joined or copied (each family's header
-        and the owners' chunks as published), the gzip body is one cached join of per-family members."""
+    def chunks(self, *, compressed: bool = False, fmt: str = TEXT) -> tuple[bytes, ...]:
+        """The exposition in ``fmt`` as parts the server writes in order, the per-scrape tail last; gzip when
+        ``compressed``. The parts are the cached objects themselves: the plain text is never joined or copied, the
+        gzip body is one cached join of per-family members.
+
+        Serving counts as a scrape: zeros held by the zero-first rule are released on the next one.
+        """
         self._refresh_live()
         self._refresh_failures()
         with self._lock:
-            if self._pieces is None or self._body_gz is None or self._dirty:
-                self._render()
-            assert self._pieces is not None and self._body_gz is not None
-            parts: tuple[bytes, ...] = (self._body_gz,) if compressed else self._pieces
-        tail = b""
-        if self.extra is not None:
-            try:
-                tail = self.extra()
-            except Exception as exc:  # process metrics are a nicety: the page is served without them
-                log.error("could not collect the process metrics: %r", exc)
-            if tail and compressed:
-                tail = gzip.compress(tail, compresslevel=1, mtime=0)
+            self._wanted.add(fmt)
+            for family in self.zero_first.release_due():
+                self._mark_dirty(family)
+            cache = self._cache[fmt]
+            if cache.dirty or cache.pieces is None or cache.body_gz is None:
+                self._render(fmt)
+            assert cache.pieces is not None and cache.body_gz is not None
+            parts: tuple[bytes, ...] = (cache.body_gz,) if compressed else cache.pieces
+            self.zero_first.mark_served()
+        tail = self._tail(fmt)
+        if tail and compressed:
+            tail = gzip.compress(tail, compresslevel=1, mtime=0)
         return (*parts, tail) if tail else parts
 
-    def body(self, *, compressed: bool = False) -> bytes:
-        """The exposition bytes (gzip when ``compressed``) in one piece (a copy: the server sends :meth:`chunks`)."""
-        return b"".join(self.chunks(compressed=compressed))
+    def _tail(self, fmt: str) -> bytes:
+        """The per-scrape tail: process metrics (a nicety: the page is served without them if they fail), and
+        OpenMetrics' ``# EOF``."""
+        extra = self.extra_openmetrics if fmt == OPENMETRICS else self.extra
+        tail = b""
+        if extra is not None:
+            try:
+                tail = extra()
+            except Exception as exc:
+                log.error("could not collect the process metrics: %r", exc)
+        return tail + b"# EOF\n" if fmt == OPENMETRICS else tail
+
+    def body(self, *, compressed: bool = False, fmt: str = TEXT) -> bytes:
+        """The exposition bytes in one piece (a copy: the server sends :meth:`chunks`)."""
+        return b"".join(self.chunks(compressed=compressed, fmt=fmt))
 
     def _refresh_failures(self) -> None:
         """Publish the render-failure counter when it moved (a family must exist before it can fail)."""
@@ -257,3 +330,39 @@ class Exposition:
         if version != self._failures_seen:
             self._failures_seen = version
             self.publish("exposition", {contract.EXPOSITION_RENDER_FAILURES: RENDER_FAILURES.chunk()})
+
+
+class _FormatCache:
+    """One exposition format's per-family headers, exposed parts and gzip bytes, and the bodies built from them."""
+
+    def __init__(self, fmt: str, dirty: set[Family]) -> None:
+        self.fmt = fmt
+        self.dirty = dirty
+        self.headers: dict[Family, bytes] = {}
+        self.parts: dict[Family, list[bytes]] = {}
+        self.gz: dict[Family, bytes] = {}
+        self.pieces: tuple[bytes, ...] | None = None  # the plain body: each family's header and its parts
+        self.body_gz: bytes | None = None
+
+    def invalidate(self) -> None:
+        self.pieces = self.body_gz = None
+
+    def set(self, family: Family, parts: list[bytes]) -> None:
+        if not parts:
+            self.headers.pop(family, None)
+            self.parts.pop(family, None)
+            self.gz.pop(family, None)
+            return
+        header = openmetrics_header(family) if self.fmt == OPENMETRICS else family_header(family)
+        gz = gzip.compress(header + b"".join(parts), compresslevel=5, mtime=0)
+        self.headers[family], self.parts[family], self.gz[family] = header, parts, gz
+
+    def join(self, order: list[Family]) -> None:
+        pieces: list[bytes] = []
+        for family in order:
+            header = self.headers.get(family)
+            if header is not None:
+                pieces.append(header)
+                pieces.extend(self.parts[family])
+        self.pieces = tuple(pieces)
+        self.body_gz = b"".join(self.gz.get(f, b"") for f in order)

@@ -324,6 +324,9 @@ class EventIngest:
         self._users: dict[tuple[str, str], dict[str, SlidingDistinct]] = {}
         self._pairs: dict[tuple[str, str], tuple[str, str]] = {}
         self._exported_users: dict[tuple[str, str, str], int] = {}
+        # One sketch per window over every app and channel: the all-apps total, never a sum of per-app estimates.
+        self._all_users = {name: SlidingDistinct(slot, slots, self.precision) for name, slot, slots in USER_WINDOWS}
+        self._exported_all_users: dict[str, int] = {}
         self._pricing_failed = False
         self._last_warning: dict[str, float] = {}
         for reason in REASONS:
@@ -400,6 +403,8 @@ class EventIngest:
                     self._sessions.start(key, session)
             for pair, h, when in plan.users:
                 for window in self._windows(pair).values():
+                    window.add_hash(h, when, now)
+                for window in self._all_users.values():
                     window.add_hash(h, when, now)
             self._refresh_users(plan.touched, now)
 
@@ -517,6 +522,12 @@ class EventIngest:
                 window.advance(now)
                 if not window.stale:
                     self._export_users(pair, name, window)
+        if not pairs:
+            return
+        for name, window in self._all_users.items():
+            window.advance(now)
+            if not window.stale:
+                self._export_all_users(name, window)
 
     def _export_users(self, pair: tuple[str, str], name: str, window: SlidingDistinct) -> None:
         """Set one distinct-user gauge if its estimate changed. Holds _lock."""
@@ -526,6 +537,14 @@ class EventIngest:
             self._exported_users[key] = value
             labels = {**self._base, "app": pair[0], "channel": pair[1], "window": name}
             self.live.set(contract.EVENTS_DISTINCT_USERS, labels, value, extra=self._extra)
+
+    def _export_all_users(self, name: str, window: SlidingDistinct) -> None:
+        """Set one all-apps distinct-user gauge if its estimate changed. Holds _lock."""
+        value = round(window.estimate())
+        if self._exported_all_users.get(name) != value:
+            self._exported_all_users[name] = value
+            labels = {**self._base, "window": name}
+            self.live.set(contract.EVENTS_DISTINCT_USERS_ALL, labels, value, extra=self._extra)
 
     def tick(self, now: float | None = None) -> None:
         """Slide the distinct-user windows and expire open sessions (the timer calls this).
@@ -541,6 +560,13 @@ class EventIngest:
                 window.advance(moment)
                 self._export_users(pair, name, window)
             time.sleep(0)  # let a waiting post take the lock (a released lock is not handed over by itself)
+        for name in list(self._all_users):
+            with self._lock:
+                window = self._all_users[name]
+                window.advance(moment)
+                if self._users:
+                    self._export_all_users(name, window)
+            time.sleep(0)
         with self._lock:
             self._sessions.expire(moment)
 

@@ -65,6 +65,11 @@ class SourceStatus:
     note: str = ""
 
 
+def _month_start(now: datetime) -> float:
+    """00:00 UTC on the 1st of ``now``'s month: when a month-to-date counter last restarted."""
+    return now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
 SeriesId = tuple[contract.Family, LabelKey]
 HIGH, REPORTED = 0, 1
 #: Per family, per label set: [highest value exported, value the provider last reported].
@@ -209,6 +214,9 @@ class SourcePoller:
         self._last_error = ""
         self._last_duration = 0.0
         self._series = 0
+        # The families of the first good snapshot, exported at their values at once (see exporter.zero_first).
+        self._adopt: dict[contract.Family, float | None] | None = None
+        self._adopted = False
         self._repaired = 0.0
         self.budget = SeriesBudget(getattr(config, "max_series_per_family", None), getattr(config, "max_series", None))
         self._admitted: dict[str, set[LabelKey]] = {}
@@ -309,6 +317,10 @@ class SourcePoller:
                 for name, count in folded.items():
                     self._folded[name] = self._folded.get(name, 0.0) + count
                 self._data_chunks = chunks
+                if not self._adopted:
+                    self._adopted = True
+                    created = _month_start(now) if self.provider.month_to_date else None
+                    self._adopt = dict.fromkeys(self._data_chunks, created)
                 self._series = len(ms)
                 self._up = True
                 self._last_success = self.clock()
@@ -408,7 +420,8 @@ class SourcePoller:
         with self._lock:
             chunks = dict(self._data_chunks)
             chunks.update(render_metricset(self._self_metrics(), self.base_labels))
-        self.exposition.publish(self.owner, chunks)
+            adopt, self._adopt = self._adopt, None
+        self.exposition.publish(self.owner, chunks, adopt=adopt)
 
     def status(self) -> SourceStatus:
         with self._lock:

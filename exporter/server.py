@@ -17,7 +17,7 @@ import jinja2
 
 from exporter import __version__
 from exporter.durations import format_duration
-from exporter.exposition import CONTENT_TYPE
+from exporter.exposition import CONTENT_TYPES, negotiate
 from exporter.httpserver import Request, Response, Router
 from exporter.poller import SourceStatus
 
@@ -29,8 +29,9 @@ ERROR_TEXT_CHARS = 160
 class Endpoints:
     """What the HTTP endpoints read, each as a callable: the server needs nothing else from the application."""
 
-    #: the exposition as parts sent in order (cached body, per-scrape tail), gzip-compressed when the argument is True
-    metrics_body: Callable[[bool], tuple[bytes, ...]]
+    #: the exposition in a format (exposition.TEXT or OPENMETRICS) as parts sent in order (cached body, per-scrape
+    #: tail), gzip-compressed when the first argument is True
+    metrics_body: Callable[[bool, str], tuple[bytes, ...]]
     #: True once every source has finished its first poll
     ready: Callable[[], bool]
     #: a snapshot of every source's status, and of every probe's (as the probe scheduler describes them)
@@ -69,8 +70,10 @@ def _ago(ts: float) -> str:
 def add_routes(router: Router, endpoints: Endpoints) -> None:
     def metrics(req: Request) -> Response:
         gz = "gzip" in req.header("Accept-Encoding").lower()
+        fmt = negotiate(req.header("Accept"))
         headers = {"Content-Encoding": "gzip"} if gz else {}
-        return Response(200, endpoints.metrics_body(gz), headers, CONTENT_TYPE)
+        headers["Vary"] = "Accept, Accept-Encoding"
+        return Response(200, endpoints.metrics_body(gz, fmt), headers, CONTENT_TYPES[fmt])
 
     def healthy(req: Request) -> Response:
         problems = endpoints.health_problems()

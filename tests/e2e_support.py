@@ -54,6 +54,10 @@ def short_bundle(receiver_url: str, **sections: dict[str, Any]) -> dict[str, Any
             "slow_call_window": WINDOW,
             "rate_limited_window": WINDOW,
             "auth_failure_window": WINDOW,
+            # A probe every few seconds gives a handful of calls per short window; a fault must resolve within
+            # the test's deadline.
+            "min_calls": 5,
+            "keep_firing_for": "10s",
         },
         "for": {
             "LLMAPIHighErrorRate": "5s",

@@ -113,10 +113,16 @@ class ExporterProcess:
         wait_http_ok(f"{self.url}/-/ready", self.proc, timeout, "exporter", self.log)
         return self
 
-    def metrics(self) -> Metrics:
-        resp = requests.get(f"{self.url}/metrics", timeout=5)
+    def scrape(self, accept: str | None = None) -> requests.Response:
+        """One scrape of /metrics, as it comes (new counter series may still read 0: see exporter.zero_first)."""
+        resp = requests.get(f"{self.url}/metrics", timeout=5, headers={"Accept": accept} if accept else None)
         resp.raise_for_status()
-        return Metrics(resp.text)
+        return resp
+
+    def metrics(self) -> Metrics:
+        """/metrics after the zero-first delay: the first scrape reads the zeros of new series, the second the values."""
+        self.scrape()
+        return Metrics(self.scrape().text)
 
     def wait_for(self, predicate: Callable[[Metrics], bool], timeout: float = 20.0, what: str = "") -> Metrics:
         """Scrape until ``predicate(metrics)`` holds; fail with the last exposition otherwise."""

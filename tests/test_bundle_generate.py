@@ -91,7 +91,8 @@ def test_a_changed_bundle_config_changes_thresholds_windows_and_receivers(tmp_pa
         for rule in group["rules"]:
             by_name.setdefault(rule["alert"], []).append(rule)
     high = by_name["LLMAPIHighErrorRate"][0]
-    assert high["expr"] == "provider_source_model:llmpulse_api_calls_errors:ratio_rate30s > 0.08"
+    assert high["expr"].splitlines()[0] == "provider_source_model:llmpulse_api_calls_errors:ratio_rate30s > 0.08"
+    assert high["expr"].splitlines()[-1] == "provider_source_model:llmpulse_api_calls:rate30s * 30 >= 20"
     assert high["for"] == "10s"
     assert "8% threshold" in high["annotations"]["description"]
     assert "> 5" in by_name["LLMAPIHighLatencyP99"][0]["expr"]
@@ -100,7 +101,10 @@ def test_a_changed_bundle_config_changes_thresholds_windows_and_receivers(tmp_pa
         "total": ":llmpulse_cost_usd:month_to_date >= 250",
         "provider": 'provider:llmpulse_cost_usd:month_to_date{provider="openai"} >= 100',
     }
-    assert by_name["LLMBalanceLow"][0]["expr"] == 'llmpulse_balance{kind="total", currency="CNY"} < 20'
+    assert (
+        by_name["LLMBalanceLow"][0]["expr"]
+        == 'max without (instance, pod) (llmpulse_balance{kind="total", currency="CNY"}) < 20'
+    )
     assert 'up{job="llm"} == 0' in by_name["LLMPulseExporterDown"][0]["expr"]
     prom = yaml.safe_load((out / "prometheus" / "prometheus.yml").read_text())
     assert prom["scrape_configs"][0] == {"job_name": "llm", "static_configs": [{"targets": ["127.0.0.1:19877"]}]}

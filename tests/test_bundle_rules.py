@@ -124,8 +124,8 @@ def test_thresholds_in_the_rules_come_from_the_settings() -> None:
         }
     )
     exprs = {(a.name, a.key): a.expr for a in alert_rules(s)}
-    assert exprs[("LLMAPIHighErrorRate", "")].endswith("> 0.07")
-    assert exprs[("LLMAPIRateLimited", "")].endswith("> 0.03")
+    assert exprs[("LLMAPIHighErrorRate", "")].splitlines()[0].endswith("> 0.07")
+    assert exprs[("LLMAPIRateLimited", "")].splitlines()[0].endswith("> 0.03")
     assert exprs[("LLMBudgetBurnHigh", "total")] == ":llmpulse_cost_usd:month_to_date >= 150"
 
 
@@ -188,7 +188,7 @@ def test_a_short_window_bundle_for_end_to_end_runs_validates_and_its_tests_pass(
                 "forecast_min_elapsed": "1m",
                 "provider_budgets_usd": {"openai": 50},
             },
-            "balance": {"burn_window": "2m", "runway_days": 1},
+            "balance": {"burn_window": "2m", "runway_days": 1, "runway_min_history": "3m"},
             "exporter": {"stale_after": "1m"},
             "for": dict.fromkeys(AlertFor.model_fields, "10s"),
         }

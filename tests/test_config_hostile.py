@@ -144,3 +144,15 @@ def test_deep_nesting_and_self_reference_are_refused(tmp_path: Path) -> None:
             load_config(path)
         assert time.monotonic() - started < 1, name
         assert str(info.value).startswith(f"{path}: "), str(info.value)
+
+
+def test_a_huge_placeholder_offset_is_a_config_error(tmp_path: Path) -> None:
+    """${now-99999999999999d} would be a date before year 1 (an OverflowError): it is refused with its key."""
+    path = tmp_path / "config.yml"
+    path.write_text(
+        "sources:\n  - {type: http_json, name: h, base_url: 'http://127.0.0.1:1', auth: {type: none}, "
+        "params: {from: '${now-99999999999999d}'}, metrics: [{name: llmpulse_x, path: a}]}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert f"{path}: sources[0].params: " in str(info.value) and "offset is more than" in str(info.value)

@@ -20,7 +20,9 @@ import yaml
 
 from exporter import contract
 from exporter.bundle import dashboards as d
+from exporter.bundle.boards import health
 from exporter.bundle.promql import PromQLSyntaxError, analyse, metric_names
+from exporter.bundle.rules import recording_groups
 from exporter.bundle.settings import BundleConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,7 +105,7 @@ def test_there_are_queries_for_every_dashboard() -> None:
 
 
 def test_every_metric_name_exists_in_the_contract() -> None:
-    known = contract.exposition_names() | recording_rule_names()
+    known = contract.exposition_names() | recording_rule_names() | health.SCRAPE_METRICS
     used: set[str] = set()
     for q in QUERIES:
         names = metric_names(q.expr)
@@ -120,17 +122,30 @@ def test_every_metric_name_exists_in_the_contract() -> None:
 def test_every_label_matcher_exists_on_its_family() -> None:
     for q in QUERIES:
         for sel in analyse(q.expr).selectors:
+            if sel.name in health.SCRAPE_METRICS or sel.name in recording_rule_names():
+                continue
             family = family_of(sel.name)
-            allowed = family.all_labels | ({"le"} if sel.name.endswith("_bucket") else set())
+            # job and instance: the scrape variables every selector carries.
+            allowed = family.all_labels | {"job", "instance"} | ({"le"} if sel.name.endswith("_bucket") else set())
             extra = set(sel.labels) - allowed
             assert not extra, f"{q.dashboard} / {q.panel}: {sel.name} has no label {extra}"
 
 
-def test_variable_queries_select_llmpulse_series_only() -> None:
+def test_variable_queries_read_a_few_small_llmpulse_families() -> None:
+    """label_values of a few named families is cheap; of every llmpulse series (a name regex) it is not."""
+    small = {fam.name for fam in contract.FAMILIES.values() if "user" not in fam.optional_labels}
     for dash in d.dashboards_in(FILES):
+        names = [var["name"] for var in dash["templating"]["list"] if var["type"] == "query"]
+        assert names[:2] == ["job", "instance"], dash["title"]
         for var in dash["templating"]["list"]:
-            if var["type"] == "query":
-                assert var["query"].startswith('label_values({__name__=~"llmpulse_.+"'), var["query"]
+            if var["type"] != "query":
+                continue
+            query = var["query"]
+            assert ".+" not in query.split(",")[0] and ".*" not in query.split(",")[0], query
+            match = re.match(r'label_values\((?:\{__name__=~"([a-z_|]+)"|([a-z_]+))', query)
+            assert match, query
+            families = (match.group(1) or match.group(2)).split("|")
+            assert 1 <= len(families) <= 3 and set(families) <= small, query
 
 
 def test_generation_is_deterministic_and_sorted() -> None:
@@ -220,7 +235,14 @@ def test_budget_and_thresholds_come_from_the_bundle_config() -> None:
     assert gauge["type"] == "gauge" and gauge["fieldConfig"]["defaults"]["max"] == 250
     steps = gauge["fieldConfig"]["defaults"]["thresholds"]["steps"]
     assert [s["value"] for s in steps] == [None, 150, 250]
-    assert any(tg["expr"] == "vector(250)" for tg in panel(files, "cost", "Forecast vs budget")["targets"])
+    # the budget line and "Budget used" read the budget Prometheus has (the recording rule from the same setting)
+    budget_rule = ':llmpulse_budget_usd:monthly{scope="total"}'
+    assert any(tg["expr"] == budget_rule for tg in panel(files, "cost", "Forecast vs budget")["targets"])
+    assert budget_rule in panel(files, "cost", "Budget used")["targets"][0]["expr"]
+    rules = {r["record"]: r for g in recording_groups(config) for r in g["rules"] if "record" in r}
+    assert rules[":llmpulse_budget_usd:monthly"]["expr"] == "vector(250)"
+    # the forecast waits for the alert's 3 days
+    assert ">= 259200" in panel(files, "cost", "Month-end forecast")["targets"][0]["expr"]
     error_steps = panel(files, "overview", "Error rate")["fieldConfig"]["defaults"]["thresholds"]["steps"]
     assert error_steps[-1]["value"] == 0.02
     slow = panel(files, "latency", "Slow-call share by provider (> 5 s)")["targets"][0]["expr"]

@@ -321,3 +321,28 @@ def test_quantiles_aggregate_buckets_by_le(quantile_panel: str) -> None:
         assert re.search(r"histogram_quantile\(0\.\d+, sum by \(le\b", target["expr"]), where(dash, panel)
         assert "_bucket{" in target["expr"], where(dash, panel)
     assert found
+
+
+#: Grafana units that say "per second": requests, counts and operations per second; CPU seconds per second.
+PER_SECOND_UNITS = {"reqps", "cps", "ops", "percentunit"}
+
+
+def test_rate_panels_have_per_second_units() -> None:
+    """A panel that plots rate() as it is (not a ratio, not a quantile) shows a per-second unit, never a bare
+    number that reads like a count."""
+    for dash, p in panels():
+        exprs = [t.get("expr", "") for t in p.get("targets", [])]
+        if p.get("type") not in ("timeseries", "stat") or not exprs:
+            continue
+        plain_rates = [
+            e
+            for e in exprs
+            if "rate(" in e
+            and "/" not in e
+            and "histogram_quantile" not in e
+            and "increase(" not in e
+            and not re.match(r"^\d+ \*", e)  # scaled to another period (per hour), said in the title
+        ]
+        if plain_rates and len(plain_rates) == len(exprs):
+            unit = p["fieldConfig"]["defaults"].get("unit")
+            assert unit in PER_SECOND_UNITS, f"{dash['title']} / {p['title']}: unit {unit!r} for {plain_rates[0]}"

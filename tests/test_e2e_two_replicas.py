@@ -73,11 +73,6 @@ def _differences(one: Prom, two: Prom, queries: dict[str, str]) -> dict[str, str
 def test_two_replicas_show_what_one_shows_and_losing_one_changes_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rules = "".join(str(g) for g in recording_groups(BundleConfig()))
-    if "without (instance, pod)" not in rules:
-        # Until the rules deduplicate replica-identical families, two replicas read double (the test shows it:
-        # 31 of 53 queries differ); it runs in full as soon as the generated rules carry the deduplication.
-        pytest.xfail("the generated rules do not deduplicate replicas (max without (instance, pod)) yet")
     queries = replica_identical_queries()
     kinds = " ".join(queries)
     assert all(m in kinds for m in MUST_SHOW)

@@ -212,6 +212,13 @@ def test_posted_batch_matches_metrics(exp: ExporterProcess) -> None:
         for window in ("1h", "1d"):
             got = m.value(contract.EVENTS_DISTINCT_USERS.name, app=app, channel=channel, window=window, **BASE)
             assert abs(got - len(ids)) <= max(1.0, 3 * SIGMA * len(ids)), f"{app}/{channel}/{window}: {got}"
+    # the all-apps sketch counts a user of several apps or channels once, unlike the sum of per-app estimates
+    everyone = set().union(*users.values())
+    per_app_sum = sum(len(ids) for ids in users.values())
+    assert per_app_sum > len(everyone) * 1.05  # the fixture has users on several apps and channels
+    for window in ("1h", "1d"):
+        got = m.value(contract.EVENTS_DISTINCT_USERS_ALL.name, window=window, **BASE)
+        assert abs(got - len(everyone)) <= max(1.0, 3 * SIGMA * len(everyone)), f"all apps/{window}: {got}"
     # received by kind; nothing refused
     kinds = Counter(e.get("event", "call") for e in events)
     for kind, n in kinds.items():

@@ -230,6 +230,7 @@ def test_an_exception_escaping_a_poll_marks_the_source_down_internal_and_the_loo
         app.start()
         try:
             _wait(lambda: calls["n"] >= 2 and poller.status().up is False, 15, "the failing poll marks the source down")
+            requests.get(f"{app.url}/metrics", timeout=5)  # the zero-first read of series nobody scraped yet
             m = Metrics(requests.get(f"{app.url}/metrics", timeout=5).text)
             assert m.value("llmpulse_source_poll_errors_total", source="loop", reason="internal") == 1
             assert m.value("llmpulse_loop_items", source="loop", n="a") == 1  # last good data kept
@@ -334,12 +335,6 @@ def test_a_cost_that_sums_past_the_largest_float_fails_the_poll_instead_of_expor
                                 "type": "counter",
                                 "path": "items[*].value",
                                 "select": "sum",
-                            },
-                            {
-                                "name": "llmpulse_huge_neg_total",
-                                "type": "counter",
-                                "path": "items[0].value",
-                                "scale": -1,
                             },
                         ],
                     }

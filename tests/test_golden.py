@@ -13,6 +13,7 @@ review the diff of the .prom files like code.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -25,8 +26,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+import urllib3
 from pydantic import TypeAdapter
-from requests.adapters import BaseAdapter
+from requests.adapters import BaseAdapter, HTTPAdapter
 
 from exporter import contract
 from exporter.config import SourceConfig
@@ -49,6 +51,7 @@ class RecordedAnswers(BaseAdapter):
         super().__init__()
         self.answers = answers
         self.asked: list[str] = []
+        self._build = HTTPAdapter()  # only for build_response: a requests.Response around a urllib3 response
 
     def _find(self, path: str, query: Mapping[str, list[str]]) -> dict[str, Any]:
         for answer in self.answers:
@@ -62,16 +65,18 @@ class RecordedAnswers(BaseAdapter):
         query = parse_qs(parts.query, keep_blank_values=True)
         self.asked.append(parts.path + ("?" + parts.query if parts.query else ""))
         answer = self._find(parts.path, query)
-        resp = requests.Response()
-        resp.status_code = int(answer.get("status", 200))
         body = answer["body"]
-        resp._content = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-        resp.headers["Content-Type"] = answer.get(
-            "content_type", "text/plain" if isinstance(body, str) else "application/json"
+        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        content_type = answer.get("content_type", "text/plain" if isinstance(body, str) else "application/json")
+        # A real urllib3 response over the bytes, so the client reads it as it reads a socket (in bounded pieces).
+        raw = urllib3.HTTPResponse(
+            body=io.BytesIO(data),
+            headers={"Content-Type": content_type, "Content-Length": str(len(data))},
+            status=int(answer.get("status", 200)),
+            preload_content=False,
+            decode_content=True,
         )
-        resp.url = str(request.url)
-        resp.request = request
-        return resp
+        return self._build.build_response(request, raw)
 
     def close(self) -> None:
         pass

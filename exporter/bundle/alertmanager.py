@@ -78,19 +78,57 @@ def route_tree(s: BundleConfig) -> dict[str, Any]:
             {"receiver": "watchdog", "matchers": [_m("alertname", "Watchdog")], **_timing(r.watchdog)},
             {"receiver": "critical", "matchers": [_m("severity", "critical")], **_timing(r.critical)},
             {"receiver": "warning", "matchers": [_m("severity", "warning")], **_timing(r.warning)},
-            {"receiver": "info", "matchers": [_m("severity", "info|none", "=~")], **_timing(r.info)},
+            # A digest: every info alert in one notification (per severity, not per alert name and provider),
+            # re-sent at most every group_interval when it changes, and daily as a reminder.
+            {
+                "receiver": "info",
+                "matchers": [_m("severity", "info|none", "=~")],
+                "group_by": ["severity"],
+                **_timing(r.info),
+            },
         ],
     }
 
 
+#: Severities in order; an inhibition never mutes an alert more severe than the one that mutes it.
+SEVERITY_ORDER = ("critical", "warning", "info")
+#: The labels that make two alerts the same problem: the same provider, source and model.
+SAME_PROBLEM = ["provider", "source", "model"]
+#: Alertmanager counts a label missing on both sides as equal: the severity rules only take alerts that name a
+#: provider, so two alerts about nothing in particular (a total budget, the exporter itself) never mute each other.
+_HAS_PROVIDER = 'provider=~".+"'
+
+
+def _at_most(severity: str) -> str:
+    """A matcher for ``severity`` and everything below it."""
+    return _m("severity", "|".join(SEVERITY_ORDER[SEVERITY_ORDER.index(severity) :]), "=~")
+
+
 def inhibit_rules(s: BundleConfig) -> list[dict[str, Any]]:
-    """Each rule with the reason it exists (the ``#`` key becomes a comment in docs, not in the YAML)."""
+    """Each rule with the reason it exists (the ``#`` key becomes a comment in docs, not in the YAML).
+
+    Only a more severe alert mutes a less severe one about the same problem; the cause-and-effect rules below it
+    never reach above their source's severity either (their target matchers say so), and an alert taken from a
+    third-party status page mutes nothing above its own severity: a page we do not control cannot mute our pages.
+    """
     rules: list[dict[str, Any]] = [
         {
-            "#": "A critical alert mutes the warning of the same alert for the same provider, source and model.",
-            "source_matchers": [_m("severity", "critical")],
-            "target_matchers": [_m("severity", "warning")],
-            "equal": ["alertname", "provider", "source", "model"],
+            "#": "A critical alert mutes the warnings and infos about the same provider, source and model.",
+            "source_matchers": [_m("severity", "critical"), _HAS_PROVIDER],
+            "target_matchers": [_m("severity", "warning|info", "=~"), _HAS_PROVIDER],
+            "equal": SAME_PROBLEM,
+        },
+        {
+            "#": "A warning mutes the infos about the same provider, source and model.",
+            "source_matchers": [_m("severity", "warning"), _HAS_PROVIDER],
+            "target_matchers": [_m("severity", "info"), _HAS_PROVIDER],
+            "equal": SAME_PROBLEM,
+        },
+        {
+            "#": "One cause notifies once: the error-budget burn (any tier) says all the high error rate says.",
+            "source_matchers": [_m("alertname", "LLMAPIErrorBudgetBurn")],
+            "target_matchers": [_m("alertname", "LLMAPIHighErrorRate"), _at_most("warning")],
+            "equal": SAME_PROBLEM,
         },
         {
             "#": "An exceeded budget mutes the 'burning high' and 'forecast over budget' alerts of the same scope.",
@@ -114,18 +152,20 @@ def inhibit_rules(s: BundleConfig) -> list[dict[str, Any]]:
                 "equal": ["provider", "source"],
             },
             {
-                "#": "A down or stale source mutes the cost, usage, balance and status alerts computed from its data.",
+                "#": "A down or stale source mutes the cost, usage, balance and status alerts computed from its data "
+                "(none more severe than itself).",
                 "source_matchers": [_names(["LLMPulseSourceDown", "LLMPulseSourceStale"])],
-                "target_matchers": [_names(list(SOURCE_DATA_ALERTS))],
+                "target_matchers": [_names(list(SOURCE_DATA_ALERTS)), _at_most("warning")],
                 "equal": ["provider", "source"],
             },
         ]
     if s.routing.incident_mutes_api_alerts:
         rules.append(
             {
-                "#": "An incident on a provider's status page mutes that provider's error and latency alerts.",
+                "#": "An incident on a provider's status page mutes that provider's error and latency warnings; never "
+                "a critical alert (a third-party page must not mute our pages).",
                 "source_matchers": [_m("alertname", "LLMProviderIncident")],
-                "target_matchers": [_names(list(INCIDENT_MUTED_ALERTS))],
+                "target_matchers": [_names(list(INCIDENT_MUTED_ALERTS)), _at_most("warning")],
                 "equal": ["provider"],
             }
         )
@@ -336,12 +376,32 @@ def inhibition_cases(s: BundleConfig) -> list[dict[str, Any]]:
         "indicator": "major",
     }
     error_rate = {"alertname": "LLMAPIHighErrorRate", "severity": "warning", **_SAMPLE}
+    probe_failing = {"alertname": "LLMAPIProbeFailing", "severity": "critical", **_SAMPLE}
+    unpriced = {"alertname": "LLMUnpricedUsage", "severity": "info", **_SAMPLE}
     cases = [
         _case("critical burn mutes the warning burn of the same model", critical_burn, warning_burn, True),
         _case(
             "critical burn of one model does not mute another model",
             critical_burn,
             {**warning_burn, "model": "gpt-4o"},
+            False,
+        ),
+        _case("a critical alert mutes an info about the same model", probe_failing, unpriced, True),
+        _case("a warning mutes an info about the same model", error_rate, unpriced, True),
+        _case("a warning never mutes a critical alert about the same model", error_rate, probe_failing, False),
+        _case("a warning never mutes another warning by severity alone", error_rate, {**warning_burn}, False),
+        _case("an info never mutes a warning about the same model", unpriced, error_rate, False),
+        _case(
+            "a failing probe mutes the high error rate of the same model (one cause)", probe_failing, error_rate, True
+        ),
+        _case(
+            "a critical burn mutes the high error rate of the same model (one cause)", critical_burn, error_rate, True
+        ),
+        _case("a warning burn mutes the high error rate of the same model (one cause)", warning_burn, error_rate, True),
+        _case(
+            "a failing probe of another model does not mute this model's error rate",
+            {**probe_failing, "model": "gpt-4o"},
+            error_rate,
             False,
         ),
         _case(
@@ -367,6 +427,18 @@ def inhibition_cases(s: BundleConfig) -> list[dict[str, Any]]:
                 "source": "moonshot-balance",
                 "currency": "CNY",
             },
+            False,
+        ),
+        _case(
+            "a provider incident (a third-party page) never mutes a critical burn of that provider",
+            incident,
+            critical_burn,
+            False,
+        ),
+        _case(
+            "a provider incident (a third-party page) never mutes that provider's failing probe",
+            incident,
+            probe_failing,
             False,
         ),
     ]

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 from exporter import contract
 from exporter.bundle.boards import Board, Ctx, cost, health, latency, overview, traffic, usage
 from exporter.bundle.panels import ALERTMANAGER_UID, DATASOURCE_UID, DS, layout
-from exporter.bundle.promql import RANGE, RATE, VARIABLES_BY_NAME
+from exporter.bundle.promql import RANGE, RATE, SCRAPE_VARIABLE_NAMES, VARIABLES_BY_NAME
 from exporter.bundle.topology import COMPOSE, Topology
 from exporter.yamlio import dump as dump_yaml
 from exporter.yamlio import header as generated_header
@@ -88,8 +88,10 @@ def datasource_variable() -> dict[str, Any]:
 def query_variable(name: str, parents: tuple[str, ...]) -> dict[str, Any]:
     """A chained query variable: its values are limited by the variables before it (source by provider...)."""
     var = VARIABLES_BY_NAME[name]
-    matchers = ", ".join(['__name__=~"llmpulse_.+"', *(f'{p}=~"${p}"' for p in parents)])
-    query = f"label_values({{{matchers}}}, {name})"
+    names = "|".join(var.families)
+    metric = var.families[0] if len(var.families) == 1 else ""
+    matchers = ", ".join([*([] if metric else [f'__name__=~"{names}"']), *(f'{p}=~"${p}"' for p in parents)])
+    query = f"label_values({metric}{{{matchers}}}, {name})" if matchers else f"label_values({metric}, {name})"
     return {
         "allValue": var.all_value,
         "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
@@ -114,7 +116,8 @@ def dashboard_json(board: Board) -> dict[str, Any]:
     if len(board.uid) > MAX_UID_LENGTH:
         raise ValueError(f"dashboard uid {board.uid!r} is longer than {MAX_UID_LENGTH} characters")
     variables = [datasource_variable()]
-    variables += [query_variable(name, board.variables[:i]) for i, name in enumerate(board.variables)]
+    names = (*SCRAPE_VARIABLE_NAMES, *board.variables)
+    variables += [query_variable(name, names[:i]) for i, name in enumerate(names)]
     return {
         "annotations": {
             "list": [

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client.utils import floatToGoString
 
-from exporter.contract import Family
+from exporter.contract import BUILD_INFO, REPLICA_LABELS, Family, identical_across_replicas
 
 #: Grafana's rate window: max($__interval + scrape interval, 4 x scrape interval); see docs/dashboards.md.
 RATE = "$__rate_interval"
@@ -32,22 +32,43 @@ HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
 @dataclass(frozen=True)
 class Variable:
-    """A dashboard query variable: the label it filters and the regex Grafana sends for "All"."""
+    """A dashboard query variable: the label it filters, the regex Grafana sends for "All", and the small
+    families its values are read from (``label_values`` of a few named families is cheap; of every llmpulse
+    series, ``{__name__=~"llmpulse_.+"}``, it is not)."""
 
     name: str
     label: str
     all_value: str
+    families: tuple[str, ...]
 
 
+#: The scrape variables, on every dashboard before the domain ones: pick one exporter job or replica.
+SCRAPE_VARIABLES: tuple[Variable, ...] = (
+    Variable("job", "Job", ".+", (BUILD_INFO.name,)),
+    Variable("instance", "Instance", ".+", (BUILD_INFO.name,)),
+)
+#: Small families that carry every provider and source: one self-metric per poller, per probe, per events source.
+_PER_SOURCE = ("llmpulse_source_up", "llmpulse_probe_success", "llmpulse_events_received_total")
 #: The domain variables, in dropdown order. provider and source are on every series, so "All" is ".+";
 #: model and project are missing or empty on some series (cost has no model), so "All" must also match "".
 VARIABLES: tuple[Variable, ...] = (
-    Variable("provider", "Provider", ".+"),
-    Variable("source", "Source", ".+"),
-    Variable("model", "Model", ".*"),
-    Variable("project", "Project", ".*"),
+    Variable("provider", "Provider", ".+", _PER_SOURCE),
+    Variable("source", "Source", ".+", _PER_SOURCE),
+    Variable(
+        "model",
+        "Model",
+        ".*",
+        ("llmpulse_probe_success", "llmpulse_cost_estimated_usd_total", "llmpulse_events_tokens_total"),
+    ),
+    Variable("project", "Project", ".*", ("llmpulse_cost_usd_total", "llmpulse_cost_estimated_usd_total")),
 )
-VARIABLES_BY_NAME = {v.name: v for v in VARIABLES}
+VARIABLES_BY_NAME = {v.name: v for v in (*SCRAPE_VARIABLES, *VARIABLES)}
+SCRAPE_VARIABLE_NAMES = tuple(v.name for v in SCRAPE_VARIABLES)
+
+
+def dedup(expr: str) -> str:
+    """One series for all replicas of the exporter: ``max without (instance, pod)``."""
+    return f"max without ({', '.join(REPLICA_LABELS)}) ({expr})"
 
 
 def le(bound: float) -> str:
@@ -69,13 +90,23 @@ class DashboardQueries:
     variables: tuple[str, ...] = tuple(v.name for v in VARIABLES)
 
     def sel(self, family: Family, suffix: str = "", **matchers: str) -> str:
-        """``name{var filters..., matchers...}``. A matcher value may start with ``=~``, ``!~`` or ``!=``."""
+        """The family's current values as an instant vector: ``name{filters}``, deduplicated across exporter
+        replicas (``max without (instance, pod)``) when every replica reports the family identically, so a
+        ``sum`` over it never counts a replica twice. Families each replica produces on its own stay per series
+        (sum them)."""
+        raw = self.raw(family, suffix, **matchers)
+        return dedup(raw) if identical_across_replicas(family) else raw
+
+    def raw(self, family: Family, suffix: str = "", **matchers: str) -> str:
+        """``name{job, instance and variable filters..., matchers...}``, for range functions and joins.
+        A matcher value may start with ``=~``, ``!~`` or ``!=``."""
         if suffix and (family.type != "histogram" or suffix not in HISTOGRAM_SUFFIXES):
             raise ValueError(f"{family.name} has no {suffix} series")
         labels = family.all_labels
         if suffix == "_bucket":
             labels = labels | {"le"}
-        parts = [f'{v}=~"${v}"' for v in self.variables if v in labels and v not in matchers]
+        parts = [f'{v}=~"${v}"' for v in SCRAPE_VARIABLE_NAMES]
+        parts += [f'{v}=~"${v}"' for v in self.variables if v in labels and v not in matchers]
         for label, value in matchers.items():
             if label not in labels:
                 raise ValueError(f"{family.name} has no label {label!r}")
@@ -83,17 +114,22 @@ class DashboardQueries:
         inner = ", ".join(parts)
         return f"{family.name}{suffix}{{{inner}}}" if inner else f"{family.name}{suffix}"
 
+    def over(self, func: str, family: Family, window: str, suffix: str = "", **matchers: str) -> str:
+        """``func(name{...}[window])``, deduplicated across replicas like :meth:`sel`."""
+        expr = f"{func}({self.raw(family, suffix, **matchers)}[{window}])"
+        return dedup(expr) if identical_across_replicas(family) else expr
+
     def rate(self, family: Family, suffix: str = "", window: str = RATE, **matchers: str) -> str:
-        return f"rate({self.sel(family, suffix, **matchers)}[{window}])"
+        return self.over("rate", family, window, suffix, **matchers)
 
     def increase(self, family: Family, window: str, suffix: str = "", **matchers: str) -> str:
-        return f"increase({self.sel(family, suffix, **matchers)}[{window}])"
+        return self.over("increase", family, window, suffix, **matchers)
 
     def quantile(
         self, q: float, family: Family, by: Sequence[str] = (), window: str = RATE, func: str = "rate", **matchers: str
     ) -> str:
         """``histogram_quantile`` over the family's buckets, aggregated by ``le`` and ``by``."""
-        inner = f"{func}({self.sel(family, '_bucket', **matchers)}[{window}])"
+        inner = self.over(func, family, window, "_bucket", **matchers)
         return f"histogram_quantile({q}, {sum_by(('le', *by), inner)})"
 
 

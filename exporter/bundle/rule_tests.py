@@ -102,6 +102,8 @@ class Case:
     alertname: str
     exp_alerts: list[dict[str, Any]]
     exprs: list[tuple[str, list[tuple[str, float]]]] = field(default_factory=list)
+    # More alert checks at other times (eval step, expected alerts): an alert that must keep firing, then resolve.
+    checks: list[tuple[int, list[dict[str, Any]]]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         test: dict[str, Any] = {
@@ -114,6 +116,10 @@ class Case:
                     "alertname": self.alertname,
                     "exp_alerts": self.exp_alerts,
                 }
+            ]
+            + [
+                {"eval_time": dur(at * self.step), "alertname": self.alertname, "exp_alerts": exp}
+                for at, exp in self.checks
             ],
         }
         if self.exprs:
@@ -136,6 +142,11 @@ class Ctx:
         self.job = {"job": s.prometheus.job}
         self.inst = {**self.job, "instance": s.prometheus.exporter_targets[0]}
         self.alerts = alert_rules(s, include_disabled=True)
+
+    def replicas(self, count: int) -> list[dict[str, str]]:
+        """job and instance labels of ``count`` exporter replicas (the first is the configured target)."""
+        host, _, port = self.s.prometheus.exporter_targets[0].rpartition(":")
+        return [self.inst] + [{**self.job, "instance": f"{host}-{i + 1}:{port}"} for i in range(1, count)]
 
     def alert(self, name: str, key: str = "") -> AlertRule:
         found = [a for a in self.alerts if a.name == name and (not key or a.key == key)]
@@ -165,6 +176,87 @@ def _ratio_counts(threshold: float) -> tuple[int, int, int]:
     over = min(total, max(math.floor(threshold * total) + 1, round(threshold * total * 1.2)))
     under = math.ceil(threshold * total) - 1
     return total, over, under
+
+
+def cumulative(increments: Sequence[float], start: float = 0.0) -> str:
+    """promtool values of a counter that grows by each increment in turn (one sample per increment, after
+    ``start``)."""
+    values = [start]
+    for inc in increments:
+        values.append(values[-1] + inc)
+    return " ".join(_v(v) for v in values)
+
+
+def _traffic_series(
+    ctx: Ctx, errors: Sequence[int], totals: Sequence[int], labels: dict[str, str] = PSM
+) -> list[tuple[str, str]]:
+    """API call counters with ``errors[i]`` failed and ``totals[i]`` calls in step i (counters from 0)."""
+    name = contract.API_CALLS.name
+    return [
+        (series(name, {**ctx.inst, **labels, "outcome": "error"}), cumulative(errors)),
+        (
+            series(name, {**ctx.inst, **labels, "outcome": "success"}),
+            cumulative([t - e for e, t in zip(errors, totals, strict=True)]),
+        ),
+    ]
+
+
+@dataclass
+class AlertTimeline:
+    """What Prometheus does with a ratio alert at every evaluation step: (firing, value shown) per step."""
+
+    firing: list[bool]
+    values: list[float | None]
+    condition: list[bool]
+
+
+def simulate_ratio_alert(
+    errors: Sequence[int],
+    totals: Sequence[int],
+    *,
+    step: float,
+    window: float,
+    threshold: float,
+    min_calls: int,
+    for_: float,
+    keep_firing_for: float,
+) -> AlertTimeline:
+    """Evaluate ``errors/calls over window > threshold and calls over window >= min_calls`` at every step the way
+    Prometheus 2.42 does (samples at whole steps, so rate() ratios are exact), with ``for`` and ``keep_firing_for``.
+    The value an alert shows while kept firing is the last value its condition had."""
+    cum_e, cum_n = [0], [0]
+    for e, t in zip(errors, totals, strict=True):
+        cum_e.append(cum_e[-1] + e)
+        cum_n.append(cum_n[-1] + t)
+    k = round(window / step)
+    firing: list[bool] = [False]
+    values: list[float | None] = [None]
+    condition = [False]
+    active_since: int | None = None
+    last_true: int | None = None
+    shown: float | None = None
+    is_firing = False
+    for i in range(1, len(cum_e)):
+        j = max(0, i - k)
+        calls = cum_n[i] - cum_n[j]
+        # rate() * window: extrapolated to the whole window while the series is younger than it.
+        calls_in_window = calls * (window / ((i - j) * step))
+        ratio = (cum_e[i] - cum_e[j]) / calls if calls else None
+        cond = ratio is not None and ratio > threshold and calls_in_window >= min_calls
+        if ratio is not None and cond and abs(ratio - threshold) < threshold * 0.02:
+            raise ValueError("scenario too close to the threshold")
+        if cond:
+            active_since = i if active_since is None else active_since
+            last_true, shown = i, ratio
+            is_firing = is_firing or (i - active_since) * step >= for_
+        elif is_firing and last_true is not None and (i - last_true - 1) * step < keep_firing_for:
+            pass  # kept firing
+        else:
+            active_since, is_firing = None, False
+        firing.append(is_firing)
+        values.append(shown if is_firing else None)
+        condition.append(cond)
+    return AlertTimeline(firing, values, condition)
 
 
 def _calls_series(ctx: Ctx, errors: int, total: int, n: int, labels: dict[str, str] = PSM) -> list[tuple[str, str]]:
@@ -214,6 +306,130 @@ def t_high_error_rate(ctx: Ctx) -> list[Case]:
     ]
 
 
+#: 14 calls and 2 errors in every 5 minutes: a 14 % error ratio on too few calls to mean anything.
+LOW_TRAFFIC_CALLS = (3, 3, 3, 3, 2)
+LOW_TRAFFIC_ERRORS = (1, 0, 1, 0, 0)
+#: A steady 8 % fault at 20 calls a minute, with the ups and downs of real traffic: 24 errors in 300 calls every
+#: 15 minutes, bunched so that some 5-minute windows read well under 5 %.
+FLAP_CALLS = 20
+FLAP_ERRORS = (3, 3, 2, 3, 3, 0, 1, 0, 1, 2, 2, 1, 1, 1, 1)
+
+
+def t_high_error_rate_low_traffic(ctx: Ctx) -> list[Case]:
+    """The minimum-traffic guard and keep_firing_for, on the ratio alert where users met them first."""
+    a = ctx.s.api
+    alert = ctx.alert("LLMAPIHighErrorRate")
+    step = MINUTE
+    if a.error_ratio_window % step or a.error_ratio_window / step < 2:
+        return []
+    f = alert.for_ or 0
+    cases = []
+    # 1. Low traffic: every window holds 14 calls with 2 errors.
+    per_window = round(a.error_ratio_window / step)
+    calls = [LOW_TRAFFIC_CALLS[i % len(LOW_TRAFFIC_CALLS)] for i in range(per_window * 3 + steps(f, step))]
+    errors = [LOW_TRAFFIC_ERRORS[i % len(LOW_TRAFFIC_ERRORS)] for i in range(len(calls))]
+    in_window = sum(calls[-per_window:])
+    if in_window < a.min_calls and sum(errors[-per_window:]) / in_window > a.error_ratio:
+        cases.append(
+            Case(
+                f"quiet at low traffic: {sum(errors[-per_window:])} errors in {in_window} calls per "
+                f"{dur(a.error_ratio_window)} (under api.min_calls {a.min_calls})",
+                step,
+                len(calls),
+                _traffic_series(ctx, errors, calls),
+                alert.name,
+                [],
+            )
+        )
+    # 2. A steady 8 % fault at 20 calls a minute: fires once, keeps firing through its dips, resolves once after.
+    clean = per_window + 1
+    fault = len(FLAP_ERRORS) * 3
+    healed = steps(a.error_ratio_window + a.keep_firing_for, step) + 3
+    errors = [0] * clean + [FLAP_ERRORS[i % len(FLAP_ERRORS)] for i in range(fault)] + [0] * healed
+    calls = [FLAP_CALLS] * len(errors)
+    try:
+        sim = simulate_ratio_alert(
+            errors,
+            calls,
+            step=step,
+            window=a.error_ratio_window,
+            threshold=a.error_ratio,
+            min_calls=a.min_calls,
+            for_=f,
+            keep_firing_for=a.keep_firing_for,
+        )
+    except ValueError:
+        return cases
+    end = clean + fault
+    first = next((i for i in range(clean, end + 1) if sim.firing[i]), None)
+    dips = [i for i in range(first or end, end + 1) if not sim.condition[i]]
+    stays = first is not None and all(sim.firing[first : end + 1])
+    resolved = next((i for i in range(end, len(sim.firing)) if not sim.firing[i]), None)
+    if first is None or not dips or not stays or resolved is None:
+        return cases  # these settings make the scenario meaningless (no dip, or no firing at all)
+    labels = {**ctx.job, **PSM}
+
+    def firing_at(i: int) -> tuple[int, list[dict[str, Any]]]:
+        value = sim.values[i]
+        assert value is not None
+        return i, [ctx.expect(alert, labels, value)]
+
+    deepest = dips[len(dips) // 2]
+    cases.append(
+        Case(
+            f"a steady {sum(FLAP_ERRORS) / (FLAP_CALLS * len(FLAP_ERRORS)):.0%} fault at {FLAP_CALLS} calls a minute "
+            f"fires once at {dur(first * step)}, keeps firing while its {dur(a.error_ratio_window)} ratio dips under "
+            f"{a.error_ratio:.0%} ({dur(deepest * step)}), and resolves once, {dur((resolved - end) * step)} after "
+            "the fault is healed",
+            step,
+            len(errors),
+            _traffic_series(ctx, errors, calls),
+            alert.name,
+            [],
+            checks=[
+                (first - 1, []),
+                firing_at(first),
+                firing_at(deepest),
+                firing_at(end),
+                firing_at(resolved - 1),
+                (resolved, []),
+            ],
+        )
+    )
+    return cases
+
+
+def t_burn_low_traffic(ctx: Ctx) -> list[Case]:
+    """A fresh series with 2 errors in 14 calls (a few calls a minute, for 5 minutes) pages nothing."""
+    slo = ctx.s.slo
+    step = MINUTE
+    burst = [LOW_TRAFFIC_CALLS[i % len(LOW_TRAFFIC_CALLS)] for i in range(5)]
+    errs = [LOW_TRAFFIC_ERRORS[i % len(LOW_TRAFFIC_ERRORS)] for i in range(5)]
+    if sum(burst) >= ctx.s.api.min_calls:
+        return []
+    ratio = sum(errs) / sum(burst)
+    budget = 1 - slo.objective
+    # Long enough for the for: of every pair whose threshold the ratio passes (it would fire without the guard).
+    passing = [w for w in slo.windows if ratio > w.factor * budget and w.for_ + 5 * step <= w.short]
+    if not passing:
+        return []
+    n = 5 + steps(max(w.for_ for w in passing), step) + 3
+    calls = burst + [0] * (n - 5)
+    errors = errs + [0] * (n - 5)
+    return [
+        Case(
+            f"quiet on a fresh series with {sum(errs)} errors in {sum(burst)} calls ({ratio:.0%}, over the "
+            f"{', '.join(f'{w.factor * budget:.1%}' for w in passing)} burn thresholds, but under api.min_calls "
+            f"{ctx.s.api.min_calls} in the long window)",
+            step,
+            n,
+            _traffic_series(ctx, errors, calls),
+            "LLMAPIErrorBudgetBurn",
+            [],
+        )
+    ]
+
+
 def _histogram(
     ctx: Ctx, family: contract.Family, per_step: dict[float, int], n: int, labels: dict[str, str] = PSM
 ) -> list[tuple[str, str]]:
@@ -259,7 +475,7 @@ def t_latency(ctx: Ctx) -> list[Case]:
             f"{a.latency_threshold_seconds:g}s)",
             step,
             n,
-            _histogram(ctx, fam, {(flo + fhi) / 2: per}, n),
+            [*_histogram(ctx, fam, {(flo + fhi) / 2: per}, n), *_calls_series(ctx, 0, per, n)],
             alert.name,
             [ctx.expect(alert, labels, fire_value)],
             [(f'round({rec}{{quantile="{q:.10g}"}} * 1000)', [(series("", labels), round(fire_value * 1000))])],
@@ -268,7 +484,7 @@ def t_latency(ctx: Ctx) -> list[Case]:
             f"quiet when every call takes {qlo:g}-{qhi:g}s (P{q * 100:g} {quiet_value:.4g}s, just under)",
             step,
             n,
-            _histogram(ctx, fam, {(qlo + qhi) / 2: per}, n),
+            [*_histogram(ctx, fam, {(qlo + qhi) / 2: per}, n), *_calls_series(ctx, 0, per, n)],
             alert.name,
             [],
         ),
@@ -469,8 +685,11 @@ def t_auth(ctx: Ctx) -> list[Case]:
     return cases
 
 
-def _down_cases(ctx: Ctx, alert: AlertRule, family: contract.Family, labels: dict[str, str], what: str) -> list[Case]:
-    """Fires when a 0/1 gauge stays 0 longer than for:, quiet when it recovers just before."""
+def _down_cases(
+    ctx: Ctx, alert: AlertRule, family: contract.Family, labels: dict[str, str], what: str, *, per_replica: bool = True
+) -> list[Case]:
+    """Fires when a 0/1 gauge stays 0 longer than for:, quiet when it recovers just before. A ``per_replica``
+    alert keeps the instance label; otherwise the alert is about all replicas together (no instance)."""
     f = alert.for_ or 0
     step = pick_step(f, cap=MINUTE)
     n = _eval_steps(step, f, extra=6)
@@ -483,7 +702,7 @@ def _down_cases(ctx: Ctx, alert: AlertRule, family: contract.Family, labels: dic
             n,
             [(name, levels([(1, 3), (0, n - 2)]))],
             alert.name,
-            [ctx.expect(alert, {**ctx.inst, **labels}, 0)],
+            [ctx.expect(alert, {**(ctx.inst if per_replica else ctx.job), **labels}, 0)],
         ),
         Case(
             f"quiet when {what} for {dur(short * step)} only, less than for: {dur(f)}",
@@ -497,7 +716,9 @@ def _down_cases(ctx: Ctx, alert: AlertRule, family: contract.Family, labels: dic
 
 
 def t_probe(ctx: Ctx) -> list[Case]:
-    return _down_cases(ctx, ctx.alert("LLMAPIProbeFailing"), contract.PROBE_SUCCESS, PSM, "every probe fails")
+    return _down_cases(
+        ctx, ctx.alert("LLMAPIProbeFailing"), contract.PROBE_SUCCESS, PSM, "every probe fails", per_replica=False
+    )
 
 
 def t_slow(ctx: Ctx) -> list[Case]:
@@ -514,7 +735,10 @@ def t_slow(ctx: Ctx) -> list[Case]:
     rec = Names.slow_ratio(a.slow_call_window)
 
     def inputs(k: int) -> list[tuple[str, str]]:
-        return _histogram(ctx, contract.API_CALL_DURATION, {fast_value: total - k, slow_value: k}, n)
+        return [
+            *_histogram(ctx, contract.API_CALL_DURATION, {fast_value: total - k, slow_value: k}, n),
+            *_calls_series(ctx, 0, total, n),
+        ]
 
     return [
         Case(
@@ -555,7 +779,7 @@ def t_headroom(ctx: Ctx) -> list[Case]:
             n,
             inputs(low),
             alert.name,
-            [ctx.expect(alert, {**ctx.inst, **labels}, low / limit)],
+            [ctx.expect(alert, {**ctx.job, **labels}, low / limit)],
         ),
         Case(f"quiet with {ok / limit:.2%} left, just above", step, n, inputs(ok), alert.name, []),
     ]
@@ -574,7 +798,7 @@ def t_tls(ctx: Ctx) -> list[Case]:
     def case(what: str, left: float) -> Case:
         left = float(round(left))
         expected = [
-            ctx.expect(x, {**ctx.inst, **labels}, left)
+            ctx.expect(x, {**ctx.job, **labels}, left)
             for x, limit in ((warn, a.tls_expiry_warning), (crit, a.tls_expiry_critical))
             if left < limit
         ]
@@ -620,10 +844,13 @@ def _scopes(ctx: Ctx) -> list[tuple[str, float, list[str]]]:
     return out
 
 
-def _cost_inputs(ctx: Ctx, providers: list[str], amount: float, n: int, start: int = 0) -> list[tuple[str, str]]:
+def _cost_inputs(
+    ctx: Ctx, providers: list[str], amount: float, n: int, start: int = 0, replicas: int = 1
+) -> list[tuple[str, str]]:
+    """Month-to-date cost series of ``providers`` sharing ``amount``, each reported by ``replicas`` exporters."""
     share = round(amount / len(providers), 2)
     out = []
-    for provider in providers:
+    for provider, instance in itertools.product(providers, ctx.replicas(replicas)):
         labels = {
             "provider": provider,
             "source": f"{provider}-usage",
@@ -632,7 +859,7 @@ def _cost_inputs(ctx: Ctx, providers: list[str], amount: float, n: int, start: i
         }
         out.append(
             (
-                series(contract.COST_USD.name, {**ctx.inst, **labels}),
+                series(contract.COST_USD.name, {**instance, **labels}),
                 (f"_x{start} " if start else "") + const(share, n - start),
             )
         )
@@ -688,6 +915,24 @@ def t_budget(ctx: Ctx, name: str) -> list[Case]:
                 _cost_inputs(ctx, providers, under, n),
                 name,
                 _budget_expected(ctx, name, providers, under),
+            ),
+            Case(
+                f"{key}: two exporter replicas both reporting ${under:,.2f} stay quiet (deduplicated, not summed "
+                f"to ${2 * under:,.2f})",
+                step,
+                n,
+                _cost_inputs(ctx, providers, under, n, replicas=2),
+                name,
+                _budget_expected(ctx, name, providers, under),
+                [(f"round({mtd} * 100)", [(series("", labels), round(under * 100))])],
+            ),
+            Case(
+                f"{key}: two exporter replicas both reporting ${over:,.2f} fire once, at ${over:,.2f}",
+                step,
+                n,
+                _cost_inputs(ctx, providers, over, n, replicas=2),
+                name,
+                _budget_expected(ctx, name, providers, over),
             ),
         ]
     return cases
@@ -843,9 +1088,17 @@ def t_balance_low(ctx: Ctx) -> list[Case]:
                 n,
                 [(name, const(low, n))],
                 alert.name,
-                [ctx.expect(alert, {**ctx.inst, **labels}, low)],
+                [ctx.expect(alert, {**ctx.job, **labels}, low)],
             ),
             Case(f"quiet at {ok:g} {currency}, just over", step, n, [(name, const(ok, n))], alert.name, []),
+            Case(
+                f"two exporter replicas reporting {low:g} {currency} fire one alert (no instance label)",
+                step,
+                n,
+                [(series(contract.BALANCE.name, {**inst, **labels}), const(low, n)) for inst in ctx.replicas(2)],
+                alert.name,
+                [ctx.expect(alert, {**ctx.job, **labels}, low)],
+            ),
         ]
     if bal.low_usd_fallback:
         alert = ctx.alert("LLMBalanceLow", "usd-fallback")
@@ -863,7 +1116,7 @@ def t_balance_low(ctx: Ctx) -> list[Case]:
                 n,
                 [(name, const(low, n))],
                 alert.name,
-                [ctx.expect(alert, {**ctx.inst, **labels}, low)],
+                [ctx.expect(alert, {**ctx.job, **labels}, low)],
             ),
             Case(f"{other}: quiet at ${ok:g} converted, just over", step, n, [(name, const(ok, n))], alert.name, []),
         ]
@@ -875,20 +1128,21 @@ def t_runway(ctx: Ctx) -> list[Case]:
     alert = ctx.alert("LLMBalanceRunwayShort")
     f = alert.for_ or 0
     step = pick_step(bal.burn_window, cap=3600)
-    n = _eval_steps(step, bal.burn_window, f)
+    n = max(_eval_steps(step, bal.burn_window, f), _eval_steps(step, bal.runway_min_history, f))
     per_day = 100.0
-    drop = per_day * step / 86400
     labels = {"provider": "deepseek", "source": "deepseek-balance", "currency": "CNY"}
     name = series(contract.BALANCE.name, {**ctx.inst, **labels, "kind": "total"})
     held = (f + 3 * step) / 86400
     fire_days = round((bal.runway_days - held) / 2, 2)
     quiet_days = round(bal.runway_days * 1.05, 2)
 
-    def inputs(days: float) -> list[tuple[str, str]]:
-        return [(name, ramp([(n, -drop)], days * per_day + drop * n))]
+    def inputs(days: float, rate: float = per_day, missing: int = 0) -> list[tuple[str, str]]:
+        drop = rate * step / 86400
+        head = f"_x{missing} " if missing else ""
+        return [(name, head + ramp([(n - missing, -drop)], days * rate + drop * (n - missing)))]
 
     out = {**ctx.job, **labels}
-    return [
+    cases = [
         Case(
             f"fires with {fire_days:g} days left at {per_day:g} {labels['currency']}/day (threshold "
             f"{bal.runway_days:g})",
@@ -913,6 +1167,34 @@ def t_runway(ctx: Ctx) -> list[Case]:
             [(f"round({Names.BALANCE_BURN})", [(series("", out), 0)])],
         ),
     ]
+    young = steps(bal.runway_min_history, step) - 2
+    if young >= 3 and young * step > f + 2 * step:
+        cases.append(
+            Case(
+                f"quiet on a balance with {dur(young * step)} of history, under runway_min_history "
+                f"{dur(bal.runway_min_history)}",
+                step,
+                n,
+                inputs(fire_days, missing=n - young),
+                alert.name,
+                [],
+            )
+        )
+    level = bal.runway_levels.get(labels["currency"])
+    if level:
+        rate = 2 * level / fire_days
+        cases.append(
+            Case(
+                f"quiet with {fire_days:g} days left while the balance is {2 * level:g} {labels['currency']}, over "
+                f"the runway level {level:g}",
+                step,
+                n,
+                inputs(fire_days, rate),
+                alert.name,
+                [],
+            )
+        )
+    return cases
 
 
 def t_exhausted(ctx: Ctx) -> list[Case]:
@@ -931,7 +1213,7 @@ def t_exhausted(ctx: Ctx) -> list[Case]:
             n,
             [(avail, const(0, n)), (total, const(0.3, n))],
             alert.name,
-            [ctx.expect(alert, {**ctx.inst, **who}, 0)],
+            [ctx.expect(alert, {**ctx.job, **who}, 0)],
         ),
         Case(
             "fires on a negative balance (Moonshot arrears)",
@@ -939,7 +1221,7 @@ def t_exhausted(ctx: Ctx) -> list[Case]:
             n,
             [(series(contract.BALANCE.name, {**ctx.inst, **moon}), const(-12.5, n))],
             alert.name,
-            [ctx.expect(alert, {**ctx.inst, **moon}, -12.5)],
+            [ctx.expect(alert, {**ctx.job, **moon}, -12.5)],
         ),
         Case(
             "quiet with a small positive balance that can still pay",
@@ -1046,7 +1328,7 @@ def t_incident(ctx: Ctx) -> list[Case]:
             n,
             _indicator(ctx, labels, [("none", 2), (bad, n - 1)]),
             alert.name,
-            [ctx.expect(alert, {**ctx.inst, **labels, "indicator": bad}, 1)],
+            [ctx.expect(alert, {**ctx.job, **labels, "indicator": bad}, 1)],
         ),
         Case(f"quiet during {calm}", step, n, _indicator(ctx, labels, [("none", 2), (calm, n - 1)]), alert.name, []),
         Case(
@@ -1074,7 +1356,7 @@ def t_unreadable(ctx: Ctx) -> list[Case]:
             n,
             _indicator(ctx, labels, [("none", 2), ("unknown", n - 1)]),
             alert.name,
-            [ctx.expect(alert, {**ctx.inst, **labels, "indicator": "unknown"}, 1)],
+            [ctx.expect(alert, {**ctx.job, **labels, "indicator": "unknown"}, 1)],
         ),
         Case(
             f"quiet when it is unreadable for {dur(short * step)} only",
@@ -1182,9 +1464,9 @@ def t_watchdog(ctx: Ctx) -> list[Case]:
 
 
 BUILDERS: dict[str, Callable[[Ctx], list[Case]]] = {
-    "LLMAPIHighErrorRate": t_high_error_rate,
+    "LLMAPIHighErrorRate": lambda ctx: [*t_high_error_rate(ctx), *t_high_error_rate_low_traffic(ctx)],
     "LLMAPIHighLatencyP99": t_latency,
-    "LLMAPIErrorBudgetBurn": t_burn,
+    "LLMAPIErrorBudgetBurn": lambda ctx: [*t_burn(ctx), *t_burn_low_traffic(ctx)],
     "LLMAPIRateLimited": t_rate_limited,
     "LLMAPIAuthFailure": t_auth,
     "LLMAPIProbeFailing": t_probe,

@@ -68,6 +68,16 @@ def without(labels: Iterable[str]) -> str:
     return f"without ({', '.join(labels)})"
 
 
+#: ``without`` lists start with the replica labels: series of several exporter replicas aggregate into one.
+REPLICA = contract.REPLICA_LABELS
+
+
+def dedup(expr: str, agg: str = "max") -> str:
+    """One series per replica set: families every replica reports identically (``contract.identical_across_replicas``)
+    are deduplicated before any sum across providers, projects or models, so two replicas never double a total."""
+    return f"{agg} {without(REPLICA)} ({expr})"
+
+
 # --- recording rule names (stable API: the dashboards and the end-to-end tests use them) -------------------------
 def _windowed(prefix: str) -> Callable[[float], str]:
     """The name of a recording rule over a window: ``prefix`` followed by the window (``...:rate5m``)."""
@@ -108,7 +118,7 @@ class Names:
 
 def api_windows(s: BundleConfig) -> list[float]:
     """Every rate window the API rules need (alert windows and both windows of every burn-rate pair)."""
-    windows = {s.api.error_ratio_window, s.api.rate_limited_window}
+    windows = {s.api.error_ratio_window, s.api.rate_limited_window, s.api.latency_window, s.api.slow_call_window}
     for w in s.slo.windows:
         windows |= {w.long, w.short}
     return sorted(windows)
@@ -129,14 +139,14 @@ def _api_recording(s: BundleConfig) -> list[dict[str, Any]]:
         rules.append(
             _rule(
                 rate,
-                f"sum {without(('instance', 'outcome'))} (rate({sel(calls)}[{dur(w)}]))",
+                f"sum {without((*REPLICA, 'outcome'))} (rate({sel(calls)}[{dur(w)}]))",
                 f"LLM API calls per second (probes and traffic events) over {dur(w)}, by provider, source and model.",
             )
         )
         rules.append(
             _rule(
                 Names.errors_ratio(w),
-                f"(\n  sum {without(('instance', 'outcome'))} (rate({sel(calls, outcome='error')}[{dur(w)}]))\n"
+                f"(\n  sum {without((*REPLICA, 'outcome'))} (rate({sel(calls, outcome='error')}[{dur(w)}]))\n"
                 f"or\n  {rate} * 0\n)\n/\n{rate}",
                 f"Share of calls that failed over {dur(w)} (0 when none failed; absent when there were no calls).",
             )
@@ -145,7 +155,7 @@ def _api_recording(s: BundleConfig) -> list[dict[str, Any]]:
     rules.append(
         _rule(
             Names.rate_limited_ratio(w),
-            f"(\n  sum {without(('instance', 'code', 'error_type'))} "
+            f"(\n  sum {without((*REPLICA, 'code', 'error_type'))} "
             f"(rate({sel(contract.ERROR_CODES, code='429')}[{dur(w)}]))\nor\n  {Names.calls_rate(w)} * 0\n)\n"
             f"/\n{Names.calls_rate(w)}",
             f"Share of calls answered 429 (rate limited) over {dur(w)}.",
@@ -157,16 +167,16 @@ def _api_recording(s: BundleConfig) -> list[dict[str, Any]]:
         rules.append(
             _rule(
                 Names.latency_quantile(w),
-                f"histogram_quantile({num(q)}, sum {without(('instance',))} "
+                f"histogram_quantile({num(q)}, sum {without(REPLICA)} "
                 f"(rate({sel(contract.API_CALL_DURATION, '_bucket')}[{dur(w)}])))",
                 f"P{num(q * 100)} duration of whole calls over {dur(w)} (label quantile).",
                 {"quantile": num(q)},
             )
         )
     w = s.api.slow_call_window
-    count = f"sum {without(('instance',))} (rate({sel(contract.API_CALL_DURATION, '_count')}[{dur(w)}]))"
+    count = f"sum {without(REPLICA)} (rate({sel(contract.API_CALL_DURATION, '_count')}[{dur(w)}]))"
     fast = (
-        f"sum {without(('instance', 'le'))} "
+        f"sum {without((*REPLICA, 'le'))} "
         f"(rate({sel(contract.API_CALL_DURATION, '_bucket', le=floatToGoString(s.api.slow_call_seconds))}[{dur(w)}]))"
     )
     rules.append(
@@ -180,7 +190,7 @@ def _api_recording(s: BundleConfig) -> list[dict[str, Any]]:
     return rules
 
 
-_COST_DETAIL = ("instance", "project", "line_item", "api_key")
+_COST_DETAIL = ("project", "line_item", "api_key")
 
 
 def _cost_recording(s: BundleConfig) -> list[dict[str, Any]]:
@@ -190,12 +200,16 @@ def _cost_recording(s: BundleConfig) -> list[dict[str, Any]]:
     rules = [
         _rule(
             Names.COST_MTD_SOURCE,
-            f"sum {without(_COST_DETAIL)} ({cost})",
+            f"sum {without(_COST_DETAIL)} ({dedup(cost)})",
             "Reported cost this month per source. The counter's value IS the month-to-date total (it restarts "
-            "on the 1st), so this is a sum, not an increase().",
+            "on the 1st), so this is a sum, not an increase(). Every replica reports it: deduplicated first.",
         ),
-        _rule(Names.COST_MTD_PROVIDER, f"sum by (provider) ({cost})", "Reported cost this month per provider."),
-        _rule(Names.COST_MTD_TOTAL, f"sum({cost})", "Reported cost this month, all providers."),
+        _rule(
+            Names.COST_MTD_PROVIDER,
+            f"sum by (provider) ({dedup(cost)})",
+            "Reported cost this month per provider.",
+        ),
+        _rule(Names.COST_MTD_TOTAL, f"sum({dedup(cost)})", "Reported cost this month, all providers."),
         _rule(
             Names.MONTH_ELAPSED,
             f"clamp_min({elapsed}, 3600) / (days_in_month() * 86400)",
@@ -234,15 +248,15 @@ def _cost_recording(s: BundleConfig) -> list[dict[str, Any]]:
     rules.append(
         _rule(
             Names.spend(w),
-            f"sum {without(_COST_DETAIL)} (increase({cost}[{dur(w)}]))",
+            f"sum {without(_COST_DETAIL)} ({dedup(f'increase({cost}[{dur(w)}])')})",
             f"Spend over the last {dur(w)} per source (increase() handles the monthly restart of the counter).",
         )
     )
     rules.append(
         _rule(
             Names.spend_baseline(w, base),
-            f"sum {without(_COST_DETAIL)} (increase({cost}[{dur(base)}] offset {dur(w)})) * {num(w / base)}\n"
-            f"and on (provider, source)\ncount {without(_COST_DETAIL)} ({cost} offset {dur(w + base)})",
+            f"sum {without(_COST_DETAIL)} ({dedup(f'increase({cost}[{dur(base)}] offset {dur(w)})')}) * {num(w / base)}\n"
+            f"and on (provider, source)\ncount {without(_COST_DETAIL)} ({dedup(f'{cost} offset {dur(w + base)}')})",
             f"Average spend per {dur(w)} over the {dur(base)} before the last {dur(w)}; only once the source has "
             f"{dur(w + base)} of history (a younger baseline would make every day look like a spike).",
         )
@@ -256,12 +270,12 @@ def _balance_recording(s: BundleConfig) -> list[dict[str, Any]]:
     return [
         _rule(
             Names.BALANCE_BURN,
-            f"-86400 * sum {without(('instance', 'kind'))} (deriv({total}[{dur(w)}]))",
+            f"-86400 * sum {without(('kind',))} ({dedup(f'deriv({total}[{dur(w)}])')})",
             f"How much of the spendable balance goes per day, from its slope over {dur(w)} (negative after a top-up).",
         ),
         _rule(
             Names.BALANCE_RUNWAY,
-            f"sum {without(('instance', 'kind'))} ({total})\n/\n({Names.BALANCE_BURN} > 0)",
+            f"sum {without(('kind',))} ({dedup(total)})\n/\n({Names.BALANCE_BURN} > 0)",
             "Days until the balance reaches zero at the current burn (absent when the balance is not falling).",
         ),
     ]
@@ -290,6 +304,8 @@ class AlertRule:
     board: str
     key: str = ""
     labels: dict[str, str] = field(default_factory=dict)
+    # How long the alert keeps firing after its condition last held (Prometheus 2.42+).
+    keep_firing_for: float | None = None
     # The label the dashboard link filters on (None: no filter, e.g. the exporter itself).
     board_var: str | None = "provider"
 
@@ -314,6 +330,8 @@ class AlertRule:
         rule: dict[str, Any] = {"alert": self.name, "expr": self.expr}
         if self.for_:
             rule["for"] = dur(self.for_)
+        if self.keep_firing_for:
+            rule["keep_firing_for"] = dur(self.keep_firing_for)
         rule["labels"] = {"severity": self.severity, **self.labels}
         rule["annotations"] = self.annotations(s)
         return rule
@@ -322,13 +340,20 @@ class AlertRule:
 WHERE = "{{ $labels.provider }} model {{ $labels.model }} (source {{ $labels.source }})"
 
 
+def enough_calls(s: BundleConfig, window: float, *, ignoring: str = "") -> str:
+    """The minimum-traffic guard of ratio and quantile alerts: at least ``api.min_calls`` calls in ``window``."""
+    match = f" ignoring ({ignoring})" if ignoring else ""
+    return f"and{match}\n{Names.calls_rate(window)} * {num(window)} >= {s.api.min_calls}"
+
+
 def _api_alerts(s: BundleConfig) -> list[AlertRule]:
     a, f = s.api, s.alert_for
     out = [
         AlertRule(
             name="LLMAPIHighErrorRate",
             severity="warning",
-            expr=f"{Names.errors_ratio(a.error_ratio_window)} > {num(a.error_ratio)}",
+            expr=f"{Names.errors_ratio(a.error_ratio_window)} > {num(a.error_ratio)}\n"
+            f"{enough_calls(s, a.error_ratio_window)}",
             for_=f.LLMAPIHighErrorRate,
             summary="LLM API calls are failing at a high rate.",
             description=f"{{{{ $value | humanizePercentage }}}} of calls to {WHERE} failed over the last "
@@ -336,12 +361,13 @@ def _api_alerts(s: BundleConfig) -> list[AlertRule]:
             "throttled, 401/403 = key, 5xx/529 = the provider is in trouble (check its status page).",
             group="api",
             board="latency",
+            keep_firing_for=a.keep_firing_for,
         ),
         AlertRule(
             name="LLMAPIHighLatencyP99",
             severity="warning",
             expr=f'{Names.latency_quantile(a.latency_window)}{{quantile="{num(a.latency_quantile)}"}} '
-            f"> {num(a.latency_threshold_seconds)}",
+            f"> {num(a.latency_threshold_seconds)}\n{enough_calls(s, a.latency_window, ignoring='quantile')}",
             for_=f.LLMAPIHighLatencyP99,
             summary="LLM API calls are slow.",
             description=f"P{num(a.latency_quantile * 100)} response time of {WHERE} is {{{{ $value | humanizeDuration }}}} over "
@@ -350,6 +376,7 @@ def _api_alerts(s: BundleConfig) -> list[AlertRule]:
             "faster model or another region.",
             group="api",
             board="latency",
+            keep_firing_for=a.keep_firing_for,
         ),
     ]
     # One rule per burn-rate pair (kubernetes-mixin style): each keeps its own for:, and the long/short labels
@@ -367,7 +394,8 @@ def _api_alerts(s: BundleConfig) -> list[AlertRule]:
             AlertRule(
                 name="LLMAPIErrorBudgetBurn",
                 severity=w.severity,
-                expr=f"{Names.errors_ratio(w.long)} > {threshold}\nand\n{Names.errors_ratio(w.short)} > {threshold}",
+                expr=f"{Names.errors_ratio(w.long)} > {threshold}\nand\n{Names.errors_ratio(w.short)} > {threshold}\n"
+                f"{enough_calls(s, w.long)}",
                 for_=w.for_,
                 summary="LLM API errors are burning the error budget.",
                 description=f"{{{{ $value | humanizePercentage }}}} of calls to {WHERE} failed over the last {dur(w.long)} (and over "
@@ -377,13 +405,15 @@ def _api_alerts(s: BundleConfig) -> list[AlertRule]:
                 board="latency",
                 key=f"{w.severity}-{dur(w.long)}-{dur(w.short)}",
                 labels={"long": dur(w.long), "short": dur(w.short)},
+                keep_firing_for=a.keep_firing_for,
             )
         )
     out += [
         AlertRule(
             name="LLMAPIRateLimited",
             severity="warning",
-            expr=f"{Names.rate_limited_ratio(a.rate_limited_window)} > {num(a.rate_limited_ratio)}",
+            expr=f"{Names.rate_limited_ratio(a.rate_limited_window)} > {num(a.rate_limited_ratio)}\n"
+            f"{enough_calls(s, a.rate_limited_window)}",
             for_=f.LLMAPIRateLimited,
             summary="LLM API calls are being rate limited.",
             description=f"{{{{ $value | humanizePercentage }}}} of calls to {WHERE} were answered 429 over the last "
@@ -392,11 +422,12 @@ def _api_alerts(s: BundleConfig) -> list[AlertRule]:
             "for a higher tier.",
             group="api",
             board="latency",
+            keep_firing_for=a.keep_firing_for,
         ),
         AlertRule(
             name="LLMAPIAuthFailure",
             severity="critical",
-            expr=f"sum {without(('instance', 'error_type'))} "
+            expr=f"sum {without((*REPLICA, 'error_type'))} "
             f"(increase({sel(contract.ERROR_CODES, code='=~401|403')}[{dur(a.auth_failure_window)}])) > 0",
             for_=f.LLMAPIAuthFailure,
             summary="LLM API calls are refused as unauthorized.",
@@ -409,7 +440,7 @@ def _api_alerts(s: BundleConfig) -> list[AlertRule]:
         AlertRule(
             name="LLMAPIProbeFailing",
             severity="critical",
-            expr=f"{sel(contract.PROBE_SUCCESS)} == 0",
+            expr=f"{dedup(sel(contract.PROBE_SUCCESS))} == 0",
             for_=f.LLMAPIProbeFailing,
             summary="An LLM API probe keeps failing.",
             description=f"Every probe of {WHERE} failed for {dur(f.LLMAPIProbeFailing)}: the API is unreachable or erroring "
@@ -420,7 +451,8 @@ def _api_alerts(s: BundleConfig) -> list[AlertRule]:
         AlertRule(
             name="LLMAPISlowCalls",
             severity="warning",
-            expr=f"{Names.slow_ratio(a.slow_call_window)} > {num(a.slow_call_ratio)}",
+            expr=f"{Names.slow_ratio(a.slow_call_window)} > {num(a.slow_call_ratio)}\n"
+            f"{enough_calls(s, a.slow_call_window)}",
             for_=f.LLMAPISlowCalls,
             summary="Many LLM API calls are very slow.",
             description=f"{{{{ $value | humanizePercentage }}}} of calls to {WHERE} took longer than "
@@ -429,11 +461,13 @@ def _api_alerts(s: BundleConfig) -> list[AlertRule]:
             "and timeouts in the application.",
             group="api",
             board="latency",
+            keep_firing_for=a.keep_firing_for,
         ),
         AlertRule(
             name="LLMRateLimitHeadroomLow",
             severity="warning",
-            expr=f"{sel(contract.RATELIMIT_REMAINING)} / ({sel(contract.RATELIMIT_LIMIT)} > 0) < {num(a.ratelimit_headroom_ratio)}",
+            expr=f"{dedup(sel(contract.RATELIMIT_REMAINING), 'min')} / ({dedup(sel(contract.RATELIMIT_LIMIT))} > 0) "
+            f"< {num(a.ratelimit_headroom_ratio)}",
             for_=f.LLMRateLimitHeadroomLow,
             summary="An LLM API rate limit is nearly used up.",
             description=f"Only {{{{ $value | humanizePercentage }}}} of the {{{{ $labels.resource }}}} rate limit of {WHERE} was "
@@ -448,7 +482,7 @@ def _api_alerts(s: BundleConfig) -> list[AlertRule]:
             AlertRule(
                 name="LLMTLSCertExpiringSoon",
                 severity=tier,
-                expr=f"{sel(contract.TLS_CERT_EXPIRY)} - time() < {num(limit)}",
+                expr=f"{dedup(sel(contract.TLS_CERT_EXPIRY), 'min')} - time() < {num(limit)}",
                 for_=f.LLMTLSCertExpiringSoon,
                 summary="The TLS certificate of an LLM API endpoint expires soon.",
                 description="The TLS certificate of the endpoint probed by {{ $labels.source }} ({{ $labels.provider }}) expires "
@@ -551,7 +585,7 @@ def _cost_alerts(s: BundleConfig) -> list[AlertRule]:
         AlertRule(
             name="LLMUnpricedUsage",
             severity="info",
-            expr=f"sum {without(('instance', 'token_type'))} "
+            expr=f"sum {without((*REPLICA, 'token_type'))} "
             f"(increase({sel(contract.UNPRICED_TOKENS)}[{dur(b.unpriced_window)}])) > 0",
             for_=f.LLMUnpricedUsage,
             summary="Tokens of a model without a price are not in the estimated cost.",
@@ -565,6 +599,27 @@ def _cost_alerts(s: BundleConfig) -> list[AlertRule]:
     return out
 
 
+def _runway_expr(s: BundleConfig) -> str:
+    """Runway under the threshold, once the balance has ``runway_min_history`` of history, and (for currencies
+    with a level) while the balance is under that level: a prediction alone fires on noise."""
+    bal = s.balance
+    total = sel(contract.BALANCE, kind="total")
+    history = dedup(f"{total} offset {dur(bal.runway_min_history)}")
+    expr = (
+        f"{Names.BALANCE_RUNWAY} < {num(bal.runway_days)}\n"
+        f"and on (provider, source, currency)\nmax {without(('kind',))} ({history})"
+    )
+    if bal.runway_levels:
+        levels = "\nor\n".join(
+            f"{dedup(sel(contract.BALANCE, kind='total', currency=cur))} < {num(amount)}"
+            for cur, amount in sorted(bal.runway_levels.items())
+        )
+        others = "|".join(sorted(bal.runway_levels))
+        levels += f"\nor\n{dedup(sel(contract.BALANCE, kind='total', currency='!~' + others))}"
+        expr += f"\nand on (provider, source, currency)\n(\n{levels}\n)"
+    return expr
+
+
 def _balance_alerts(s: BundleConfig) -> list[AlertRule]:
     bal, f = s.balance, s.alert_for
     out = []
@@ -573,7 +628,7 @@ def _balance_alerts(s: BundleConfig) -> list[AlertRule]:
             AlertRule(
                 name="LLMBalanceLow",
                 severity="warning",
-                expr=f"{sel(contract.BALANCE, kind='total', currency=currency)} < {num(amount)}",
+                expr=f"{dedup(sel(contract.BALANCE, kind='total', currency=currency))} < {num(amount)}",
                 for_=f.LLMBalanceLow,
                 summary="A prepaid LLM balance is low.",
                 description="The prepaid balance of {{ $labels.provider }} (source {{ $labels.source }}) is "
@@ -591,7 +646,8 @@ def _balance_alerts(s: BundleConfig) -> list[AlertRule]:
             AlertRule(
                 name="LLMBalanceLow",
                 severity="warning",
-                expr=f"{sel(contract.BALANCE_USD, kind='total', currency='!~' + others)} < {num(bal.low_usd_fallback)}",
+                expr=f"{dedup(sel(contract.BALANCE_USD, kind='total', currency='!~' + others))} "
+                f"< {num(bal.low_usd_fallback)}",
                 for_=f.LLMBalanceLow,
                 summary="A prepaid LLM balance is low.",
                 description="The prepaid {{ $labels.currency }} balance of {{ $labels.provider }} (source {{ $labels.source }}) "
@@ -606,7 +662,7 @@ def _balance_alerts(s: BundleConfig) -> list[AlertRule]:
         AlertRule(
             name="LLMBalanceRunwayShort",
             severity="warning",
-            expr=f"{Names.BALANCE_RUNWAY} < {num(bal.runway_days)}",
+            expr=_runway_expr(s),
             for_=f.LLMBalanceRunwayShort,
             summary="A prepaid LLM balance will run out soon.",
             description="At the burn of the last " + dur(bal.burn_window) + ", the {{ $labels.currency }} balance of "
@@ -618,7 +674,8 @@ def _balance_alerts(s: BundleConfig) -> list[AlertRule]:
         AlertRule(
             name="LLMBalanceExhausted",
             severity="critical",
-            expr=f"{sel(contract.BALANCE_AVAILABLE)} == 0\nor on (provider, source)\n{sel(contract.BALANCE, kind='total')} <= 0",
+            expr=f"{dedup(sel(contract.BALANCE_AVAILABLE))} == 0\nor on (provider, source)\n"
+            f"{dedup(sel(contract.BALANCE, kind='total'))} <= 0",
             for_=f.LLMBalanceExhausted,
             summary="A prepaid LLM balance is exhausted.",
             description="{{ $labels.provider }} (source {{ $labels.source }}) reports no usable balance: its API refuses calls "
@@ -670,7 +727,7 @@ def _status_alerts(s: BundleConfig) -> list[AlertRule]:
         AlertRule(
             name="LLMProviderIncident",
             severity="warning",
-            expr=f"{sel(contract.STATUS_INDICATOR, indicator='=~' + indicators)} == 1",
+            expr=f"{dedup(sel(contract.STATUS_INDICATOR, indicator='=~' + indicators))} == 1",
             for_=f.LLMProviderIncident,
             summary="An LLM provider reports an incident.",
             description="The status page of {{ $labels.provider }} (source {{ $labels.source }}) reports a "
@@ -683,7 +740,7 @@ def _status_alerts(s: BundleConfig) -> list[AlertRule]:
         AlertRule(
             name="LLMStatusPageUnreadable",
             severity="warning",
-            expr=f"{sel(contract.STATUS_INDICATOR, indicator='unknown')} == 1",
+            expr=f"{dedup(sel(contract.STATUS_INDICATOR, indicator='unknown'), 'min')} == 1",
             for_=f.LLMStatusPageUnreadable,
             summary="A provider status page cannot be read.",
             description="llmpulse could not read or parse the status page of {{ $labels.provider }} (source "

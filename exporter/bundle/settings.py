@@ -169,6 +169,16 @@ class ApiSettings(_Strict):
     auth_failure_window: Duration = 300.0
     # Under 10 % of a rate limit left (from the probe's response headers): the next burst will be throttled.
     ratelimit_headroom_ratio: Ratio = 0.10
+    # Ratio and quantile alerts (high error rate, error-budget burn, rate limited, slow calls, P99) need at least
+    # this many calls in their window (the long one for the burn rate): below it, one or two failures swing the
+    # ratio by several percent (2 errors in 14 calls is 14 %) and one slow call is "the P99". With 20, one failure
+    # alone never crosses the 5 % error threshold; 20 calls in 5 minutes is 4 a minute, which a probe every 10 s
+    # (the demo's) passes and a probe a minute (the default) does not: LLMAPIProbeFailing covers that on purpose.
+    min_calls: int = Field(default=20, ge=1)
+    # Those alerts keep firing this long after their condition last held (Prometheus keep_firing_for, 2.42+): at
+    # low traffic the ratio of a steady fault dips under the threshold now and then, and the alert must neither
+    # resolve nor notify again for that. It resolves once, this long after the ratio fell for good.
+    keep_firing_for: Duration = 900.0
     # Certificate expiry: warn two weeks ahead (time to chase a provider or renew a proxy), page at three days.
     tls_expiry_warning: Duration = 14 * 86400.0
     tls_expiry_critical: Duration = 3 * 86400.0
@@ -304,8 +314,14 @@ class BalanceSettings(_Strict):
     # The burn rate is the balance's slope (deriv) over this window. 1d averages out the daily traffic cycle; a
     # top-up makes the slope positive, which (correctly) silences the runway alert for a while.
     burn_window: Duration = 86400.0
+    # The runway is a prediction: it needs this much history of the balance before it is trusted (a slope over an
+    # hour of a fresh series is noise), and a level next to it (node-mixin's filesystem-filling pattern): a balance
+    # above runway_levels[currency] never triggers it, however fast it falls. Currencies not listed have no level
+    # condition.
+    runway_min_history: Duration = 6 * 3600.0
+    runway_levels: dict[str, float] = Field(default_factory=lambda: {"USD": 100.0, "CNY": 700.0})
 
-    @field_validator("low")
+    @field_validator("low", "runway_levels")
     @classmethod
     def _currencies(cls, v: dict[str, float]) -> dict[str, float]:
         for currency, amount in v.items():
@@ -405,7 +421,7 @@ class RoutingSettings(_Strict):
     critical: RouteTiming = RouteTiming(group_wait="10s", group_interval="1m", repeat_interval="1h")
     # Warnings can wait: Alertmanager's documented defaults (30s / 5m / 4h), repeated twice a working day.
     warning: RouteTiming = RouteTiming(group_wait="30s", group_interval="5m", repeat_interval="12h")
-    # Info is for dashboards and digests: batch generously, remind daily.
+    # Info is a digest (one notification for all info alerts): batch generously, remind daily.
     info: RouteTiming = RouteTiming(group_wait="1m", group_interval="15m", repeat_interval="1d")
     # Watchdog is a heartbeat: a dead man's switch expects it every few minutes.
     watchdog: RouteTiming = RouteTiming(group_wait="10s", group_interval="1m", repeat_interval="5m")
@@ -433,12 +449,14 @@ Severities = list[Severity]
 
 
 def _default_severities() -> Severities:
-    return ["critical", "warning"]
+    # Info included: the info receiver sends a digest (all info alerts in one notification, a daily reminder), so
+    # a channel that takes the pages also gets the low-priority news without a message per alert.
+    return ["critical", "warning", "info"]
 
 
 class _Channel(_Strict):
     name: str = Field(pattern=_RECEIVER_NAME_RE)
-    # Which alert severities this channel receives. Info is not routed anywhere by default (Grafana shows it).
+    # Which alert severities this channel receives (default all three; info arrives as a digest).
     severities: Severities = Field(default_factory=_default_severities, min_length=1)
     send_resolved: bool = True
 
@@ -550,7 +568,8 @@ class RelayReceivers(_Strict):
 def _default_email() -> list[EmailReceiver]:
     # The stack's mail catcher (compose service "mailpit": SMTP on 1025, web UI on 127.0.0.1:8025; natively the
     # built-in inbox listens on the same ports): notifications are visible out of the box with no account anywhere.
-    # It speaks plain SMTP, hence require_tls false. Critical and warning, as a person on call would get them.
+    # It speaks plain SMTP, hence require_tls false. Every severity: critical and warning as a person on call would
+    # get them, info as a digest.
     return [
         EmailReceiver(
             name="mailpit",
@@ -570,8 +589,9 @@ class Receivers(_Strict):
     slack: list[SlackReceiver] = Field(default_factory=list)
     wecom: list[WecomReceiver] = Field(default_factory=list)
     relay: RelayReceivers = Field(default_factory=RelayReceivers)
-    # A dead man's switch (healthchecks.io, Dead Man's Snitch...) that expects the always-firing Watchdog.
-    # Without it the watchdog receiver discards the heartbeat.
+    # A dead man's switch (healthchecks.io, Dead Man's Snitch, Grafana OnCall...) that expects the always-firing
+    # Watchdog every repeat_interval of routing.watchdog (5m). Empty by default: the watchdog receiver then
+    # discards the heartbeat, and nothing tells you when the alerting pipeline itself is down.
     watchdog_url: str | None = None
 
     @model_validator(mode="after")

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 PLACEHOLDER_RE = re.compile(r"\$\{([^}]*)\}")
 _PLACEHOLDER_BODY = re.compile(r"^(now|today|yesterday|month_start)(?:-(\d+)([dhm]))?(?::(date|iso|unix|unix_ms))?$")
 _OFFSET_UNITS = {"d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}
+_MAX_OFFSET = timedelta(days=3660)  # ten years back is far beyond any analytics window
 
 
 def _placeholder_value(body: str, now: datetime) -> str:
@@ -47,7 +48,10 @@ def _placeholder_value(body: str, now: datetime) -> str:
         "month_start": midnight.replace(day=1),
     }[anchor]
     if amount:
-        base -= int(amount) * _OFFSET_UNITS[unit]
+        offset = int(amount) * _OFFSET_UNITS[unit] if len(amount) <= 9 else _MAX_OFFSET * 2
+        if offset > _MAX_OFFSET:  # a date before year 1 is an OverflowError, not a config error
+            raise ValueError(f"placeholder ${{{body}}}: the offset is more than {_MAX_OFFSET.days} days")
+        base -= offset
     fmt = fmt or ("iso" if anchor == "now" else "date")
     if fmt == "date":
         return base.strftime("%Y-%m-%d")

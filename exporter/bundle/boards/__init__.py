@@ -36,6 +36,8 @@ class Ctx:
     monthly_budget_usd: float | None = 1000.0
     #: Budgets per provider label value (a "provider budgets used" panel appears when there are any).
     provider_budgets_usd: tuple[tuple[str, float], ...] = ()
+    #: The month-end forecast is shown only this far into the month (seconds), like LLMBudgetForecastExceeded.
+    forecast_min_elapsed: float = 3 * 86400.0
     #: Share of the budget at which budget panels turn orange (LLMBudgetBurnHigh).
     budget_warning_ratio: float = 0.8
     #: Error ratio at which error panels turn red (LLMAPIHighErrorRate).
@@ -85,6 +87,7 @@ class Ctx:
             monthly_budget_usd=float(budget) if budget else None,
             provider_budgets_usd=tuple(sorted((str(k), float(v)) for k, v in provider_budgets.items())),
             budget_warning_ratio=float(_setting(settings, "budget.burn_high_ratio", d.budget_warning_ratio)),
+            forecast_min_elapsed=float(_setting(settings, "budget.forecast_min_elapsed", d.forecast_min_elapsed)),
             error_ratio=float(_setting(settings, "api.error_ratio", d.error_ratio)),
             latency_quantile=float(_setting(settings, "api.latency_quantile", d.latency_quantile)),
             latency_seconds=float(_setting(settings, "api.latency_threshold_seconds", d.latency_seconds)),

@@ -18,9 +18,13 @@ UIDS = {
     "health": "llmpulse-health",
 }
 
-#: Fraction of the current UTC month that has elapsed, at least one hour: the same as the rules' recording rule
-#: :llmpulse_month_elapsed:ratio, so the forecast shown is the one LLMBudgetForecastExceeded compares.
-MONTH_ELAPSED = "scalar(clamp_min((day_of_month() - 1) * 86400 + time() % 86400, 3600) / (days_in_month() * 86400))"
+#: Seconds since 00:00 UTC on the 1st of the current month.
+MONTH_ELAPSED_SECONDS = "(day_of_month() - 1) * 86400 + time() % 86400"
+#: Fraction of the current UTC month that has elapsed, like the rules' :llmpulse_month_elapsed:ratio. The forecast
+#: is only shown once budget.forecast_min_elapsed has passed, so no clamp is needed to keep it finite.
+MONTH_ELAPSED = f"scalar(({MONTH_ELAPSED_SECONDS}) / (days_in_month() * 86400))"
+#: The monthly budget as Prometheus has it (the recording rule from bundle.budget.monthly_budget_usd).
+BUDGET_TOTAL = ':llmpulse_budget_usd:monthly{scope="total"}'
 #: Balances are compared per currency: days left need no exchange rate.
 BALANCE_BY = ("provider", "source", "currency")
 
@@ -74,13 +78,19 @@ def cost_mtd(queries: DashboardQueries, by: Sequence[str] = ()) -> str:
     return sum_by(by, queries.sel(contract.COST_USD))
 
 
-def forecast(queries: DashboardQueries, by: Sequence[str] = ()) -> str:
-    """Linear month-end forecast: month-to-date cost divided by the elapsed fraction of the month."""
-    return f"{cost_mtd(queries, by)} / {MONTH_ELAPSED}"
+def forecast(queries: DashboardQueries, ctx: Ctx, by: Sequence[str] = ()) -> str:
+    """Linear month-end forecast: month-to-date cost divided by the elapsed fraction of the month, shown only
+    after budget.forecast_min_elapsed of the month (the guard of LLMBudgetForecastExceeded): earlier, one busy day
+    would dominate it."""
+    return (
+        f"{cost_mtd(queries, by)} / {MONTH_ELAPSED}\n"
+        f"and on () ({MONTH_ELAPSED_SECONDS} >= {ctx.forecast_min_elapsed:g})"
+    )
 
 
 def budget_target(ctx: Ctx) -> list:
-    return [target(f"vector({ctx.monthly_budget_usd:g})", "budget")] if ctx.monthly_budget_usd else []
+    """The monthly budget line, read from the recording rule Prometheus evaluates (not a number in the JSON)."""
+    return [target(BUDGET_TOTAL, "budget")] if ctx.monthly_budget_usd else []
 
 
 def ratio(numerator: str, total: str) -> str:
@@ -89,8 +99,8 @@ def ratio(numerator: str, total: str) -> str:
 
 
 def error_ratio(queries: DashboardQueries, by: Sequence[str] = (), window: str = RATE, func: str = "rate") -> str:
-    errors = sum_by(by, f"{func}({queries.sel(contract.API_CALLS, outcome='error')}[{window}])")
-    total = sum_by(by, f"{func}({queries.sel(contract.API_CALLS)}[{window}])")
+    errors = sum_by(by, queries.over(func, contract.API_CALLS, window, outcome="error"))
+    total = sum_by(by, queries.over(func, contract.API_CALLS, window))
     return ratio(errors, total)
 
 
@@ -179,7 +189,7 @@ def runway_days(queries: DashboardQueries, ctx: Ctx) -> str:
 def burn_per_day(queries: DashboardQueries, ctx: Ctx) -> str:
     """USD per day the total balance fell over the burn window (deriv, as LLMBalanceRunwayShort computes it; 0
     when it did not fall, e.g. after a top-up)."""
-    deriv = f"deriv({queries.sel(contract.BALANCE, kind='total')}[{ctx.burn_window}])"
+    deriv = queries.over("deriv", contract.BALANCE, ctx.burn_window, kind="total")
     return f"clamp_min(-86400 * {sum_by(BALANCE_BY, deriv)}, 0)"
 
 

@@ -7,6 +7,7 @@ from exporter import contract
 from exporter.bundle.boards import Board, Ctx, plans
 from exporter.bundle.boards.common import (
     BALANCE_BY,
+    BUDGET_TOTAL,
     UIDS,
     budget_steps,
     budget_target,
@@ -17,7 +18,7 @@ from exporter.bundle.boards.common import (
     runway_mappings,
 )
 from exporter.bundle.panels import Panel, bargauge, even, gauge, stat, table, target, timeseries, value_text
-from exporter.bundle.promql import RANGE, DashboardQueries, or_zero, sum_by
+from exporter.bundle.promql import RANGE, VARIABLES, DashboardQueries, or_zero, sum_by
 
 queries = DashboardQueries()
 
@@ -40,10 +41,11 @@ def reported_mtd(ctx: Ctx) -> Panel:
 def forecast_stat(ctx: Ctx) -> Panel:
     return stat(
         "Month-end forecast",
-        "Month-to-date cost / elapsed share of the UTC month (at least one day): where the month ends if spending "
-        "keeps this month's average pace. Red over the budget (LLMBudgetForecastExceeded).",
+        "Month-to-date cost / elapsed share of the UTC month: where the month ends if spending keeps this month's "
+        f"average pace. Shown from day {ctx.forecast_min_elapsed / 86400:g} of the month on, like "
+        "LLMBudgetForecastExceeded (earlier, one busy day would dominate it). Red over the budget.",
         "currencyUSD",
-        [target(forecast(queries), "forecast")],
+        [target(forecast(queries, ctx), "forecast")],
         decimals=2,
         steps=budget_steps(ctx),
     )
@@ -64,7 +66,7 @@ def budget_used(ctx: Ctx) -> Panel:
         f"Month-to-date reported cost as a share of the monthly budget (${budget:,.0f}). Orange from "
         f"{ctx.budget_warning_ratio:.0%} (LLMBudgetBurnHigh), red from 100 % (LLMBudgetExceeded).",
         "percentunit",
-        [target(f"{cost_mtd(queries)} / {budget:g}", "budget used")],
+        [target(f"{cost_mtd(queries)} / on () {BUDGET_TOTAL}", "budget used")],
         minimum=0,
         maximum=1,
         decimals=1,
@@ -165,11 +167,11 @@ def estimated_by_model() -> Panel:
 def daily_spend() -> Panel:
     return timeseries(
         "Daily spend",
-        "Reported spend of the preceding 24 hours at each point, per provider (increase of "
-        f"{contract.COST_USD.name} over a fixed 1d window, a deliberate exception to $__rate_interval). The "
-        "month-start reset is handled as a counter reset.",
+        "Reported spend per UTC day and provider: one bar per day (the query step is 1d, so Grafana evaluates at "
+        f"00:00 UTC; each bar is the increase of {contract.COST_USD.name} over the UTC day that ends there, a "
+        "deliberate exception to $__rate_interval). The month-start reset is handled as a counter reset.",
         "currencyUSD",
-        [target(sum_by(("provider",), queries.increase(contract.COST_USD, "1d")), "{{provider}}", interval="1h")],
+        [target(sum_by(("provider",), queries.increase(contract.COST_USD, "1d")), "{{provider}}", interval="1d")],
         bars=True,
         stack=True,
         legend_calcs=("lastNotNull", "max", "mean"),
@@ -183,15 +185,20 @@ def forecast_vs_budget(ctx: Ctx) -> Panel:
         "currencyUSD",
         [
             target(cost_mtd(queries), "month to date"),
-            target(forecast(queries), "month-end forecast"),
+            target(forecast(queries, ctx), "month-end forecast"),
             *budget_target(ctx),
         ],
     )
 
 
+#: Estimated cost compared with the reported one uses the filters both sides have: the reported cost has no model
+#: label, so the $model filter would shrink only the estimate.
+like_reported = DashboardQueries(tuple(v.name for v in VARIABLES if v.name != "model"))
+
+
 def estimated_vs_reported() -> Panel:
     reported = cost_mtd(queries, BOTH)
-    estimated = sum_by(BOTH, queries.sel(contract.COST_ESTIMATED_USD))
+    estimated = sum_by(BOTH, like_reported.sel(contract.COST_ESTIMATED_USD))
     return timeseries(
         "Estimated vs reported cost",
         "For sources with a billing API: the provider's month-to-date cost next to llmpulse's estimate from the "
@@ -209,7 +216,7 @@ def estimated_vs_reported() -> Panel:
 
 def estimate_drift() -> Panel:
     reported = cost_mtd(queries, BOTH)
-    estimated = sum_by(BOTH, queries.sel(contract.COST_ESTIMATED_USD))
+    estimated = sum_by(BOTH, like_reported.sel(contract.COST_ESTIMATED_USD))
     return bargauge(
         "Estimate / reported",
         "llmpulse's estimated month-to-date cost divided by the reported one, per source with a billing API. "

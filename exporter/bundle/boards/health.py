@@ -36,12 +36,60 @@ def oldest_data(ctx: Ctx) -> Panel:
     return stat(
         "Oldest data",
         "Age of the oldest source's last completely successful poll (time() - "
-        f"{contract.SOURCE_LAST_SUCCESS.name}). Red from {ctx.stale_seconds:g} s "
-        "(LLMPulseSourceStale).",
+        f"{contract.SOURCE_LAST_SUCCESS.name}), among sources that have succeeded at least once (one that never "
+        f"did shows in 'Sources up' and 'Data age'). Red from {ctx.stale_seconds:g} s (LLMPulseSourceStale).",
         "s",
-        [target(f"max(time() - {queries.sel(contract.SOURCE_LAST_SUCCESS)})", "oldest")],
+        [target(f"max(time() - ({queries.sel(contract.SOURCE_LAST_SUCCESS)} > 0))", "oldest")],
         steps=age_steps(ctx),
         mappings=[range_text(NEVER, None, "never", "red")],
+    )
+
+
+#: The scrape's own series (Prometheus' up and scrape_duration_seconds) and the exporter process's (the Python
+#: client's process collector), filtered by the job and instance variables like every other query.
+SCRAPE = '{job=~"$job", instance=~"$instance"}'
+SCRAPE_METRICS = frozenset(
+    {"up", "scrape_duration_seconds", "process_resident_memory_bytes", "process_cpu_seconds_total"}
+)
+
+
+def scrape_up() -> Panel:
+    return state_timeline(
+        "Scrape up",
+        "Prometheus' own up series for each exporter replica: 1 when the last scrape of /metrics succeeded "
+        "(LLMPulseExporterDown fires after 5m of 0).",
+        "none",
+        [target(f"up{SCRAPE}", "{{instance}}")],
+        mappings=value_text(UP_TEXT),
+    )
+
+
+def scrape_duration() -> Panel:
+    return timeseries(
+        "Scrape duration",
+        "How long Prometheus took to scrape /metrics of each replica (scrape_duration_seconds). /metrics is served "
+        "from cached bytes: a rise means the host or the network is struggling, or the series count grew.",
+        "s",
+        [target(f"scrape_duration_seconds{SCRAPE}", "{{instance}}")],
+    )
+
+
+def memory() -> Panel:
+    return timeseries(
+        "Memory (RSS)",
+        "Resident memory of each exporter process (process_resident_memory_bytes, from the Python client's process "
+        "collector). Steady growth with a steady series count is a leak.",
+        "bytes",
+        [target(f"process_resident_memory_bytes{SCRAPE}", "{{instance}}")],
+    )
+
+
+def cpu() -> Panel:
+    return timeseries(
+        "CPU",
+        "CPU time each exporter process uses per second (rate of process_cpu_seconds_total): 1 = one full core.",
+        "percentunit",
+        [target(f"rate(process_cpu_seconds_total{SCRAPE}[$__rate_interval])", "{{instance}}")],
     )
 
 
@@ -135,7 +183,7 @@ def poll_errors_by_reason() -> Panel:
         "Failed polls by reason",
         "Failed polls per second by source and reason (llmpulse_source_poll_errors_total): http_4xx, http_5xx, "
         "rate_limited, timeout, connection, invalid_response, pagination. 'none' = no failure yet.",
-        "short",
+        "cps",
         [
             target(
                 or_zero(sum_by(("source", "reason"), queries.rate(contract.SOURCE_POLL_ERRORS)), reason="none"),
@@ -151,7 +199,7 @@ def revisions() -> Panel:
         "Downward revisions kept",
         "Times a provider revised a month-to-date total downwards and llmpulse kept the higher value instead of "
         "decreasing a counter, per second (llmpulse_source_revisions_total). 'none' = no revision yet.",
-        "short",
+        "cps",
         [
             target(
                 or_zero(sum_by(("source", "metric"), queries.rate(contract.SOURCE_REVISIONS)), metric="none"),
@@ -196,7 +244,7 @@ def events_accepted() -> Panel:
         "Events accepted by POST /events per second by kind (llmpulse_events_received_total) and posts refused "
         "by reason (llmpulse_events_rejected_total: unauthorized, too_large, invalid_json, invalid_event, "
         "too_many_events). 'none' = nothing yet.",
-        "short",
+        "cps",
         [
             target(
                 or_zero(sum_by(("event",), queries.rate(contract.EVENTS_RECEIVED)), event="none"), "accepted {{event}}"
@@ -214,7 +262,7 @@ def relay() -> Panel:
         "Alert relay notifications",
         "Alertmanager notifications relayed to Feishu / DingTalk bots per second, by target and outcome "
         "(llmpulse_relay_notifications_total). 'none' = nothing relayed yet.",
-        "short",
+        "cps",
         [
             target(
                 or_zero(sum_by(("target", "outcome"), queries.rate(contract.RELAY_NOTIFICATIONS)), outcome="none"),
@@ -229,7 +277,7 @@ def json_missing() -> Panel:
         "http_json paths matching nothing",
         "Configured http_json metric paths that matched nothing in the answer, per second "
         "(llmpulse_http_json_missing_values_total): a field was renamed upstream. 'none' = all paths match.",
-        "short",
+        "cps",
         [
             target(
                 or_zero(sum_by(("source", "metric"), queries.rate(contract.HTTP_JSON_MISSING)), metric="none"),
@@ -252,6 +300,7 @@ def build(ctx: Ctx) -> Board:
         variables=VARIABLES,
         rows=[
             even(5, [sources_up(queries), oldest_data(ctx), series_total(), poll_errors_stat(), version()]),
+            even(6, [scrape_up(), scrape_duration(), memory(), cpu()]),
             even(8, [up_timeline(), data_age(ctx)]),
             even(8, [poll_duration(), api_calls_by_status()]),
             even(8, [poll_errors_by_reason(), revisions()]),

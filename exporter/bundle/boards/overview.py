@@ -36,11 +36,11 @@ def total_calls() -> Panel:
 def distinct_users() -> Panel:
     return stat(
         "Distinct users (24 h)",
-        "Distinct user_id values in the traffic events of the last 24 hours (llmpulse_events_distinct_users, a "
-        "HyperLogLog estimate, about 1.6 % error), summed over apps and channels: a user of two apps counts "
-        "twice.",
+        "Distinct user_id values in the traffic events of the last 24 hours, all apps and channels together "
+        f"({contract.EVENTS_DISTINCT_USERS_ALL.name}: one HyperLogLog sketch fed by every event, about 1.6 % "
+        "error; a user of two apps counts once). Several events sources or exporter replicas add up.",
         "short",
-        [target(f"sum({queries.sel(contract.EVENTS_DISTINCT_USERS, window='1d')})", "users")],
+        [target(f"sum({queries.sel(contract.EVENTS_DISTINCT_USERS_ALL, window='1d')})", "users")],
         decimals=0,
         links=[link("Traffic & sessions", UIDS["traffic"])],
     )
@@ -98,7 +98,8 @@ def cost_month_to_date(ctx: Ctx) -> Panel:
 def month_end_forecast(ctx: Ctx) -> Panel:
     description = (
         "Month-end cost if spending goes on at this month's average pace: month-to-date cost / "
-        "elapsed share of the month."
+        f"elapsed share of the UTC month, shown from day {ctx.forecast_min_elapsed / 86400:g} on (like "
+        "LLMBudgetForecastExceeded)."
     )
     if ctx.monthly_budget_usd:
         description += (
@@ -108,7 +109,7 @@ def month_end_forecast(ctx: Ctx) -> Panel:
         "Month-end forecast",
         description,
         "currencyUSD",
-        [target(forecast(queries), "forecast")],
+        [target(forecast(queries, ctx), "forecast")],
         steps=budget_steps(ctx),
         decimals=2,
         links=[link("Cost & budget", UIDS["cost"])],

@@ -38,10 +38,11 @@ def sessions_in_range() -> Panel:
 def users(window: str, title: str) -> Panel:
     return stat(
         title,
-        f"Distinct user_id values over the last {'hour' if window == '1h' else 'day'} (llmpulse_events_distinct_"
-        "users, HyperLogLog estimate, about 1.6 % error), summed over apps and channels.",
+        f"Distinct user_id values over the last {'hour' if window == '1h' else 'day'}, all apps and channels "
+        f"together ({contract.EVENTS_DISTINCT_USERS_ALL.name}: one HyperLogLog sketch fed by every event, about "
+        "1.6 % error; a user of two apps counts once, where a sum of per-app estimates would count them twice).",
         "short",
-        [target(f"sum({queries.sel(contract.EVENTS_DISTINCT_USERS, window=window)})", "users")],
+        [target(f"sum({queries.sel(contract.EVENTS_DISTINCT_USERS_ALL, window=window)})", "users")],
         decimals=0,
     )
 
@@ -155,7 +156,7 @@ def event_tokens() -> Panel:
     return timeseries(
         "Tokens in traffic events",
         "Tokens per second reported in traffic events, per model and token_type (llmpulse_events_tokens_total).",
-        "short",
+        "cps",
         [target(sum_by(("model", "token_type"), queries.rate(contract.EVENTS_TOKENS)), "{{model}} {{token_type}}")],
     )
 
