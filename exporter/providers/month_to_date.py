@@ -112,9 +112,11 @@ class MonthToDate:
             if day < plan.first_day:
                 continue  # left the window: kept as last fetched
             new = fetched.days.get(day, Totals())
+            if new == old:
+                continue  # unchanged (most days of the window): one comparison, no walk over the series
             if day < ended_before_last_poll and new.any_below(old):
                 return True
-            if day == plan.first_day and new != old:
+            if day == plan.first_day:
                 return True
         return False
 
