@@ -21,7 +21,7 @@ from typing import Any
 
 from exporter import contract
 from exporter.budget import BudgetLedger, SeriesBudget, fold_series
-from exporter.exposition import Exposition, render_metricset
+from exporter.exposition import Exposition, MetricSetRenderer, render_metricset
 from exporter.http import ApiClient, ApiError
 from exporter.providers import provider_class
 from exporter.providers.base import ProviderBase
@@ -197,6 +197,7 @@ class SourcePoller:
         self.session_factory = session_factory
         self.owner = f"source:{config.name}"
         self.base_labels = {"provider": config.provider, "source": config.name, **config.labels}
+        self._renderer = MetricSetRenderer(self.base_labels)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -297,7 +298,7 @@ class SourcePoller:
                     revisions = self._guard.apply(ms, now)
                     if before is not None and self._guard.marks() != before:
                         to_save = self._guard.marks()
-            chunks = render_metricset(ms, self.base_labels)
+            chunks = self._renderer.render(ms)
         except ApiError as exc:
             error = exc
         except Exception as exc:  # a bug or an answer shape nobody expected: never crash the poller
