@@ -187,7 +187,8 @@ def test_the_profile_commands_import_last_month_into_a_prometheus_that_keeps_it(
         assert flags["storage.tsdb.retention.time"] == flag(prom["command"], "--storage.tsdb.retention.time")
         check_prometheus(prom_api, simulator.url, last_month, this_month)
         # the oldest imported day survived the retention (a shorter one deletes it when Prometheus opens the blocks)
-        first_day = now.timestamp() - parse_duration(flag(backfill["command"], "--since")) + 86400
+        # (on the hourly step grid: an instant query looks back only 5 minutes for a sample)
+        first_day = (now.timestamp() - parse_duration(flag(backfill["command"], "--since")) + 86400) // 3600 * 3600
         oldest = wait_for(
             lambda: requests.post(
                 f"{url}/api/v1/query",
