@@ -208,11 +208,9 @@ def token_counts(ms: MetricSet, source_config: Any) -> dict[tuple[str, str], dic
         labels = dict(key)
         add(labels.get("project", ""), labels.get("model", ""), labels.get("token_type", ""), value)
     if getattr(source_config, "type", None) == "http_json":
-        from exporter.providers.http_json import family_of
-
         for metric in source_config.metrics:
             if metric.token_type:
-                for key, value in ms.series(family_of(metric)).items():
+                for key, value in ms.series(metric.family).items():
                     labels = dict(key)
                     add(labels.get("project", ""), labels.get("model", ""), metric.token_type, value)
     return out
