@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 
+from exporter.config import SourceBase
 from exporter.providers.base import ProviderBase
 
 PROVIDER_MODULES: dict[str, str] = {
@@ -25,8 +26,8 @@ PROVIDER_MODULES: dict[str, str] = {
 }
 
 
-def provider_class(source_type: str) -> type[ProviderBase]:
-    """The provider class for a source type (imported lazily)."""
+def provider_class(source_type: str) -> type[ProviderBase[SourceBase]]:
+    """The provider class for a source type (imported lazily); it takes that type's source model."""
     module = importlib.import_module(PROVIDER_MODULES[source_type])
-    cls: type[ProviderBase] = module.PROVIDER
+    cls: type[ProviderBase[SourceBase]] = module.PROVIDER
     return cls

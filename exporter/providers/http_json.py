@@ -55,12 +55,12 @@ def _compare(actual: Any, expected: Any) -> bool:
     return str(actual) == str(expected) if actual is not None else False
 
 
-class HttpJsonProvider(ProviderBase):
+class HttpJsonProvider(ProviderBase[HttpJsonSource]):
     """Polls one JSON endpoint; the config's metrics say what to export."""
 
     month_to_date = False  # counters are whatever the upstream API says; Prometheus handles their resets
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: HttpJsonSource) -> None:
         super().__init__(config)
         self.families = {m.name: m.family for m in config.metrics}
         self.label_paths = {
