@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from exporter.config import AnthropicSource, OpenAISource, SourceBase
+from exporter.config import AnthropicSource, OpenAISource, SourceBase, SourceConfig
 from exporter.http import ApiClient, ApiError
 from exporter.providers import anthropic, openai
 from exporter.providers.base import ProviderBase
@@ -218,7 +218,7 @@ def _anthropic(
     return history
 
 
-def history_sources(sources: Iterable[Any]) -> list[HistorySourceConfig]:
+def history_sources(sources: Iterable[SourceConfig]) -> list[HistorySourceConfig]:
     """The sources of a config that have a usage/cost history."""
     return [s for s in sources if isinstance(s, OpenAISource | AnthropicSource)]
 
