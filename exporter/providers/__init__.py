@@ -1,6 +1,7 @@
 """Provider modules, one per API, selected by the source's ``type`` (blackbox_exporter's prober table).
 
-Adding a provider = one module here exposing ``PROVIDER`` + one simulator module + tests + one line below.
+Adding a provider = a source model in :mod:`exporter.config` + one module here exposing ``PROVIDER``, a subclass of
+``ProviderBase[ThatSource]`` (so mypy checks the keys it reads) + one simulator module + tests + one line below.
 """
 
 from __future__ import annotations
