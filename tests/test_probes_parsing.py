@@ -359,7 +359,7 @@ def test_probe_defaults() -> None:
             "probes[0].headers: header 'Authorization' carries a credential",
         ),
         ({"headers": {"bad header": "x"}}, "invalid header name"),
-        ({"tls_ca_file": "/nonexistent/ca.pem"}, "cannot load tls_ca_file"),
+        ({"tls_ca_file": "/nonexistent/ca.pem"}, "cannot read tls_ca_file"),
         ({"tls_ca_file": "/etc/hostname", "tls_insecure_skip_verify": True}, "set only one of tls_ca_file"),
         ({"type": "http", "stream": True, "model": ""}, "probes[0].stream: unknown key for type 'http'"),
         (

@@ -42,10 +42,12 @@ class Variable:
     families: tuple[str, ...]
 
 
-#: The scrape variables, on every dashboard before the domain ones: pick one exporter job or replica.
+#: The scrape variables, on every dashboard before the domain ones: pick one exporter job or replica. "All" is
+#: ".*": history imported by ``llmpulse backfill`` (and series some remote stores relabel) carries no job or
+#: instance label, and must still show under the default selection.
 SCRAPE_VARIABLES: tuple[Variable, ...] = (
-    Variable("job", "Job", ".+", (BUILD_INFO.name,)),
-    Variable("instance", "Instance", ".+", (BUILD_INFO.name,)),
+    Variable("job", "Job", ".*", (BUILD_INFO.name,)),
+    Variable("instance", "Instance", ".*", (BUILD_INFO.name,)),
 )
 #: Small families that carry every provider and source: one self-metric per poller, per probe, per events source.
 _PER_SOURCE = ("llmpulse_source_up", "llmpulse_probe_success", "llmpulse_events_received_total")
