@@ -8,12 +8,13 @@ For each size, child processes serve the same series on loopback:
   them on every scrape (the pattern many exporters use), served by prometheus_client's own HTTP server. It is run
   up to ``--naive-max`` series (at 300k one scrape takes seconds).
 
-Each is scraped plain and with ``Accept-Encoding: gzip``, by 1 and by 4 concurrent clients, one after the other in
-the same run, so the ratios are meaningful on a noisy shared machine even when absolute figures move. Printed per
-configuration: median latency, latency per MB of body (per-scrape cost should be linear in body size), RSS idle
-after the publish, RSS right after the scrapes, and the peak (VmHWM, which includes building and rendering the
-series at start). (OpenMetrics is measured once the exporter
-serves it.)
+Each is scraped in the Prometheus text format and in OpenMetrics (``Accept: application/openmetrics-text``, which
+both servers negotiate), each plain and with ``Accept-Encoding: gzip``, by 1 and by 4 concurrent clients, one after
+the other in the same run, so the ratios are meaningful on a noisy shared machine even when absolute figures move.
+llmpulse renders OpenMetrics from the first scrape that asks for it on (the warm-up asks), then at publish time.
+Printed per configuration: median latency, latency per MB of body (per-scrape cost should be linear in body size),
+RSS idle after the publish, RSS right after the scrapes, and the peak (VmHWM, which includes building and rendering
+the series at start).
 
 Run: ``python benchmarks/scrape_bench.py [--sizes 1000,10000,100000,300000] [--scrapes 16]``. It prints figures;
 it asserts nothing.
@@ -135,9 +136,19 @@ def hwm_mb(pid: int) -> float:
     return float("nan")
 
 
-def measure(url: str, scrapes: int, gzip: bool, scrapers: int = 1) -> tuple[list[float], int]:
+#: The Accept header of an OpenMetrics scrape (what Prometheus sends, minus the text fallback).
+OPENMETRICS_ACCEPT = "application/openmetrics-text; version=1.0.0"
+#: (name, gzip, OpenMetrics) of every encoding measured.
+ENCODINGS = (("plain", False, False), ("gzip", True, False), ("om", False, True), ("om+gz", True, True))
+
+
+def measure(
+    url: str, scrapes: int, gzip: bool, scrapers: int = 1, openmetrics: bool = False
+) -> tuple[list[float], int]:
     """``scrapes`` scrapes by each of ``scrapers`` concurrent clients: (latency of every scrape in ms, body bytes)."""
     headers = {"Accept-Encoding": "gzip" if gzip else "identity"}
+    if openmetrics:
+        headers["Accept"] = OPENMETRICS_ACCEPT
     times: list[float] = []
     sizes: list[int] = []
     lock = threading.Lock()
@@ -148,6 +159,8 @@ def measure(url: str, scrapes: int, gzip: bool, scrapers: int = 1) -> tuple[list
             t0 = time.perf_counter()
             resp = session.get(url, headers=headers, stream=True, timeout=300)
             raw = resp.raw.read(decode_content=False)
+            if openmetrics and not resp.headers.get("Content-Type", "").startswith("application/openmetrics-text"):
+                raise RuntimeError(f"{url} did not answer in OpenMetrics")
             with lock:
                 times.append((time.perf_counter() - t0) * 1000)
                 sizes.append(len(raw))
@@ -168,15 +181,16 @@ def run_size(series: int, scrapes: int, naive_max: int) -> list[dict[str, Any]]:
         try:
             idle = rss_mb(proc.pid)
             measure(url, 1, False)  # warm-up
+            measure(url, 1, False, openmetrics=True)  # from now on OpenMetrics is rendered at publish time
             for scrapers in (1, 4):
-                for gz in (False, True):
+                for enc, gz, om in ENCODINGS:
                     n = scrapes if name == "llmpulse" else max(2, scrapes // 8)
-                    times, size = measure(url, n, gz, scrapers)
+                    times, size = measure(url, n, gz, scrapers, om)
                     rows.append(
                         {
                             "series": series,
                             "server": name,
-                            "gzip": gz,
+                            "enc": enc,
                             "scrapers": scrapers,
                             "median_ms": statistics.median(times),
                             "bytes": size,
@@ -209,7 +223,7 @@ def main() -> None:
         f"{'RSS idle':>10}{'RSS after':>10}{'RSS peak':>10}"
     )
     for r in rows:
-        enc = "gzip" if r["gzip"] else "plain"
+        enc = r["enc"]
         per_mb = r["median_ms"] / max(r["bytes"] / 1e6, 1e-9)
         print(
             f"{r['series']:>8} {r['server']:<9}{enc:<6}{r['scrapers']:>8}{r['median_ms']:>11.2f}{per_mb:>10.2f}"
@@ -217,15 +231,15 @@ def main() -> None:
         )
     print("\nnaive / llmpulse, median per scrape (1 client):")
     for series in sorted({r["series"] for r in rows if r["server"] == "naive"}):
-        for gz in (False, True):
+        for enc, _, _ in ENCODINGS:
             pick = {
                 r["server"]: r["median_ms"]
                 for r in rows
-                if r["series"] == series and r["gzip"] == gz and r["scrapers"] == 1
+                if r["series"] == series and r["enc"] == enc and r["scrapers"] == 1
             }
-            print(f"  {series:>7} {'gzip' if gz else 'plain'}: {pick['naive'] / pick['llmpulse']:.0f}x")
+            print(f"  {series:>7} {enc}: {pick['naive'] / pick['llmpulse']:.0f}x")
     for r in rows:
-        if r["note"] and r["server"] == "llmpulse" and r["scrapers"] == 1 and not r["gzip"]:
+        if r["note"] and r["server"] == "llmpulse" and r["scrapers"] == 1 and r["enc"] == "plain":
             print(f"  llmpulse {r['series']}: {r['note']}")
 
 

@@ -73,6 +73,25 @@ def _tau(x: float) -> float:
             return z / 3.0
 
 
+def register_max(arrays: list[bytearray]) -> bytearray:
+    """The register-wise maximum of equal-length register arrays, as one big integer per array.
+
+    Why not ``bytearray(map(max, *arrays))``: that is a Python call per register (about 10 ms for a day's 24
+    dense sketches of 4,096 registers, under the ingest lock and the GIL, so a post waited for it). Registers are
+    below 128, so with the top bit of every byte set in ``a``, ``a - b`` cannot borrow across bytes and leaves
+    that bit set exactly where ``a >= b``; spread to a whole-byte mask, it picks ``a`` or ``b`` per byte. A few
+    whole-array integer operations per sketch: about 50x cheaper, the same bytes.
+    """
+    size = len(arrays[0])
+    high = int.from_bytes(b"\x80" * size, "big")
+    result = int.from_bytes(arrays[0], "big")
+    for array_ in arrays[1:]:
+        other = int.from_bytes(array_, "big")
+        pick = ((((result | high) - other) & high) >> 7) * 0xFF  # 0xFF where result >= other, else 0x00
+        result = other ^ ((result ^ other) & pick)
+    return bytearray(result.to_bytes(size, "big"))
+
+
 class HyperLogLog:
     """A HyperLogLog sketch of 64-bit hashes: :meth:`add`, :meth:`merge`, :meth:`estimate`.
 
@@ -148,20 +167,20 @@ class HyperLogLog:
             return
         self._densify()
         assert self._dense is not None
-        self._dense = bytearray(map(max, self._dense, other._dense))
+        self._dense = register_max([self._dense, other._dense])
         self._hist = [self._dense.count(k) for k in range(self.q + 2)]
 
     @classmethod
     def union(cls, sketches: Iterable[HyperLogLog], precision: int = DEFAULT_PRECISION) -> HyperLogLog:
-        """The union of ``sketches``: the dense ones in one pass over the registers (a register-wise max of all of
-        them at once is about 10x cheaper than merging them one by one), then the sparse ones."""
+        """The union of ``sketches``: the register-wise max of the dense ones (:func:`register_max`), then the
+        sparse ones."""
         out = cls(precision)
         sketches = list(sketches)
         dense = [s._dense for s in sketches if s._dense is not None]
         if dense:
             if any(s.p != precision for s in sketches):
                 raise ValueError("cannot merge sketches of different precision")
-            registers = bytearray(dense[0]) if len(dense) == 1 else bytearray(map(max, *dense))
+            registers = register_max(dense)
             out._dense, out._sparse = registers, None
             out._hist = [registers.count(k) for k in range(out.q + 2)]
         for sketch in sketches:

@@ -25,7 +25,7 @@ from usage_sums import Series, anthropic_expected, openai_expected
 
 from exporter import contract
 from exporter.backfill import Window, om_family_header, om_timestamp, replay, sample_times
-from exporter.bundle.promql import VARIABLES_BY_NAME
+from exporter.bundle.promql import SCRAPE_VARIABLES, VARIABLES
 from exporter.config import OpenAISource
 from exporter.history import DAY, HOUR, Bucket, History
 from exporter.providers.usage_common import Totals
@@ -299,11 +299,11 @@ def check_prometheus(prom: Prom, sim_url: str, last_month: datetime, this_month:
     for title, expr in _dashboard_queries("cost"):
         if "llmpulse_cost_usd_total" not in expr and "llmpulse_cost_estimated_usd_total" not in expr:
             continue  # balances and key limits have no provider history to backfill
-        if re.search(r"\b:?llmpulse\w*:\w+", expr):
-            continue  # a recording rule's series starts when Prometheus first evaluates it: none in the past
+        if re.search(r"(?<![\w:]):\w*:", expr):
+            continue  # reads a recording rule (the budget): rules are evaluated from now on, not backfilled
         q = expr.replace("$__range", "30d").replace("$__rate_interval", "2h")
-        for name, var in VARIABLES_BY_NAME.items():  # "All", as Grafana sends it
-            q = q.replace(f"${name}", var.all_value)
+        for var in (*SCRAPE_VARIABLES, *VARIABLES):  # what Grafana sends for each variable's default "All"
+            q = q.replace(f"${var.name}", var.all_value)
         resp = requests.post(
             f"{prom.url}/api/v1/query_range",
             data={

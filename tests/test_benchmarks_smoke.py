@@ -30,9 +30,17 @@ def _run(*args: str) -> str:
     ).stdout
 
 
-def test_scrape_bench_prints_both_servers_plain_gzip_and_concurrent() -> None:
+def test_scrape_bench_prints_both_servers_plain_gzip_openmetrics_and_concurrent() -> None:
     out = _run("benchmarks/scrape_bench.py", "--sizes", "1000", "--scrapes", "2", "--naive-max", "1000")
-    for needle in ("llmpulse plain", "llmpulse gzip", "naive    plain", "naive / llmpulse"):
+    needles = (
+        "llmpulse plain",
+        "llmpulse gzip",
+        "llmpulse om  ",
+        "llmpulse om+gz",
+        "naive    om  ",
+        "naive / llmpulse",
+    )
+    for needle in needles:
         assert needle in out, out
 
 

@@ -10,7 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import contract
-from exporter.exposition import Exposition, family_header, render_live, render_metricset
+from exporter.exposition import Exposition, MetricSetRenderer, family_header, render_live, render_metricset
 from exporter.samples import LiveMetrics, MetricSet
 
 BASE = {"provider": "openai", "source": "prod"}
@@ -135,3 +135,33 @@ def test_promtool_check_metrics_accepts_the_exposition() -> None:
     allowed = {"llmpulse_error_code_counter_total metric name should not include type 'counter'"}
     assert set(findings) <= allowed, findings
     assert result.returncode in (0, 3)
+
+
+def test_metricset_renderer_renders_what_render_metricset_does_across_polls() -> None:
+    """The renderer a poller keeps reuses unchanged families and label prefixes; every poll's bytes must still be
+    exactly those of a fresh render: values changed, series added and gone, a family emptied, the set changed after
+    the render (the month-to-date guard writes into it)."""
+    base = {"provider": "openai", "source": 'we"ird\\src'}
+    renderer = MetricSetRenderer(base)
+
+    def poll(values: dict[str, float], requests: float | None) -> MetricSet:
+        ms = MetricSet()
+        for model, value in values.items():
+            ms.set(contract.USAGE_TOKENS, value, project="p", model=model, token_type="input")
+        if requests is not None:
+            ms.set(contract.USAGE_REQUESTS, requests, project="p", model="m")
+        return ms
+
+    polls = [
+        poll({"a": 1.0, "b": 2.0}, 5.0),
+        poll({"a": 1.0, "b": 2.0}, 5.0),  # unchanged: reused
+        poll({"a": 1.5, "b": 2.0}, 5.0),  # one value changed
+        poll({"b": 2.0, "c": 1e21}, None),  # a series gone, one new, a family gone
+        poll({"b": 2.0, "c": 1e21}, 7.0),  # the family back
+    ]
+    for ms in polls:
+        assert renderer.render(ms) == render_metricset(ms, base)
+        ms.set(contract.USAGE_TOKENS, 99.0, project="p", model="b", token_type="input")  # changed after rendering
+    again = poll({"b": 2.0, "c": 1e21}, 7.0)
+    assert renderer.render(again) == render_metricset(again, base)
+    assert b'model="b"' in renderer.render(again)[contract.USAGE_TOKENS]

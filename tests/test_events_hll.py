@@ -7,7 +7,7 @@ import tracemalloc
 
 import pytest
 
-from exporter.hll import DEFAULT_PRECISION, HyperLogLog, SlidingDistinct, hash64, standard_error
+from exporter.hll import DEFAULT_PRECISION, HyperLogLog, SlidingDistinct, hash64, register_max, standard_error
 
 SIGMA = standard_error(DEFAULT_PRECISION)
 
@@ -177,3 +177,19 @@ def test_a_window_a_slot_left_is_stale_until_rebuilt_and_keeps_what_is_added_mea
     assert window.stale
     assert abs(window.estimate() - 7) <= 0.5  # estimate() rebuilds: the new users, not the early ones
     assert not window.stale
+
+
+def test_register_max_is_the_register_wise_maximum() -> None:
+    """The whole-integer maximum must equal a per-register max for every register value a sketch can hold
+    (0 to q + 1 = 61 at the lowest precision), equal values, and a single array (a copy)."""
+    import random
+
+    rnd = random.Random(7)
+    values = [0, 1, 2, 60, 61, *range(3, 62)]
+    arrays = [bytearray(rnd.choice(values) for _ in range(4096)) for _ in range(24)]
+    arrays.append(bytearray(arrays[0]))  # ties
+    assert register_max(arrays) == bytearray(map(max, *arrays))
+    assert register_max(arrays[:2]) == bytearray(map(max, arrays[0], arrays[1]))
+    single = register_max(arrays[:1])
+    assert single == arrays[0] and single is not arrays[0]
+    assert register_max([bytearray(16), bytearray(b"\x3d" * 16)]) == bytearray(b"\x3d" * 16)

@@ -242,3 +242,52 @@ def test_the_real_exporter_polls_the_window_and_exports_the_month(tmp_path: Path
             wait_equal(proc, "oa", lambda: openai_expected(frozen.url, limit=31))
     finally:
         frozen.stop()
+
+
+def test_the_settled_sum_is_reused_only_while_its_days_are_unchanged() -> None:
+    """A steady poll adds today to the kept sum of the closed days and the window's earlier days; late data on
+    yesterday and a new day after midnight must each give the sum of every day fetched, as a full recompute does."""
+    from exporter import contract
+    from exporter.providers.month_to_date import DAY, DailyTotals, MonthToDate
+
+    def days(values: dict[int, int]) -> DailyTotals:
+        out = DailyTotals()
+        for day, value in values.items():
+            out.for_bucket(day * DAY).add(contract.USAGE_REQUESTS, value, project="p", model="m")
+            out.for_bucket(day * DAY).add(contract.USAGE_REQUESTS, 1, project="p", model=f"d{day}")
+        return out
+
+    first = datetime(2026, 12, 10, 12, tzinfo=UTC)
+    today = int(first.timestamp()) // DAY
+    state = MonthToDate(revision_window=2 * DAY, full_refetch_interval=10 * DAY)
+    month = {d: 10 + d % 7 for d in range(today - 9, today + 1)}
+    plan = state.plan(first)
+    assert plan.full
+    state.commit(plan, days(month), first)
+    steps: list[tuple[timedelta, dict[int, int]]] = [
+        (timedelta(minutes=5), {}),  # nothing changed
+        (timedelta(minutes=5), {today: 5}),  # today grows: the settled sum is reused
+        (timedelta(minutes=5), {today - 1: 3}),  # late data yesterday: summed again
+        (timedelta(minutes=5), {today: 1}),
+        (timedelta(hours=12), {today + 1: 4}),  # past midnight: a new day, the oldest leaves the window
+        (timedelta(minutes=5), {today + 1: 2, today: 1}),
+    ]
+    now = first
+    for step, change in steps:
+        now += step
+        for day, extra in change.items():
+            month[day] = month.get(day, 0) + extra
+        plan = state.plan(now)
+        assert not plan.full
+        window = {d: v for d, v in month.items() if d >= plan.first_day}
+        fetched = days(window)
+        unchanged = state.unchanged_days(fetched)
+        assert not state.revised(plan, fetched, unchanged)
+        settled = state.settled
+        result = state.commit(plan, fetched, now, unchanged)
+        current = int(now.timestamp()) // DAY
+        same_day = current == int((now - step).timestamp()) // DAY
+        assert (state.settled is settled) == (same_day and set(change) <= {current})
+        assert result.get(contract.USAGE_REQUESTS, project="p", model="m") == sum(month.values())
+        for day in month:
+            assert result.get(contract.USAGE_REQUESTS, project="p", model=f"d{day}") == 1

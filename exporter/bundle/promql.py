@@ -42,9 +42,9 @@ class Variable:
     families: tuple[str, ...]
 
 
-#: The scrape variables, on every dashboard before the domain ones: pick one exporter job or replica. "All" also
-#: matches "": the history `llmpulse backfill` imports was never scraped, so it has no job or instance label, and
-#: last month's cost must show on a new install's dashboards.
+#: The scrape variables, on every dashboard before the domain ones: pick one exporter job or replica. "All" is
+#: ".*": history imported by ``llmpulse backfill`` (and series some remote stores relabel) carries no job or
+#: instance label, and must still show under the default selection.
 SCRAPE_VARIABLES: tuple[Variable, ...] = (
     Variable("job", "Job", ".*", (BUILD_INFO.name,)),
     Variable("instance", "Instance", ".*", (BUILD_INFO.name,)),

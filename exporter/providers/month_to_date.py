@@ -27,8 +27,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TypeVar
 
+from exporter.config import UsageSourceBase
 from exporter.http import ApiClient
 from exporter.providers.base import ProviderBase, month_start
 from exporter.providers.usage_common import Totals
@@ -41,14 +42,8 @@ FULL_REASONS = ("start", "rollover", "cadence", "revision")
 INCREMENTAL = "window"
 
 
-class UsageSourceConfig(Protocol):
-    """The config keys incremental polling reads (``exporter.config.UsageSourceBase`` has them)."""
-
-    @property
-    def revision_window(self) -> float: ...
-
-    @property
-    def full_refetch_interval(self) -> float: ...
+#: The usage source a month-to-date provider polls (``OpenAISource``, ``AnthropicSource``).
+UsageSourceT = TypeVar("UsageSourceT", bound=UsageSourceBase, covariant=True)
 
 
 class DailyTotals:
@@ -90,6 +85,11 @@ class MonthToDate:
         self.window: dict[int, Totals] = {}
         self.last_full = -math.inf
         self.last_poll = -math.inf
+        # ``closed`` plus the window's days before ``settled_before`` (their day numbers in ``settled_days``): the
+        # part of the total a steady poll usually leaves as it was, so it is not summed again on every poll.
+        self.settled = Totals()
+        self.settled_days: tuple[int, ...] = ()
+        self.settled_before = -1
 
     def window_start(self, now: datetime) -> datetime:
         """00:00 UTC of the window's first day: ``window_days`` before today, never before the month start."""
@@ -105,21 +105,40 @@ class MonthToDate:
             return FetchPlan(month_start(now), True, "cadence")
         return FetchPlan(self.window_start(now), False, INCREMENTAL)
 
-    def revised(self, plan: FetchPlan, fetched: DailyTotals) -> bool:
+    def unchanged_days(self, fetched: DailyTotals) -> set[int]:
+        """The window's days whose fetched totals equal the kept ones (one comparison per day, no walk over the
+        series in Python); most days of a steady poll's window, today excepted."""
+        return {day for day, old in self.window.items() if fetched.days.get(day) == old}
+
+    def revised(self, plan: FetchPlan, fetched: DailyTotals, unchanged: set[int] | None = None) -> bool:
         """Whether an incremental fetch shows a revision that needs the whole month refetched (see the module)."""
         ended_before_last_poll = int(self.last_poll) // DAY
+        if unchanged is None:
+            unchanged = self.unchanged_days(fetched)
         for day, old in self.window.items():
-            if day < plan.first_day:
-                continue  # left the window: kept as last fetched
-            new = fetched.days.get(day, Totals())
-            if day < ended_before_last_poll and new.any_below(old):
+            if day < plan.first_day or day in unchanged:
+                continue  # left the window (kept as last fetched), or the same as last fetched
+            if day == plan.first_day:
                 return True
-            if day == plan.first_day and new != old:
+            if day < ended_before_last_poll and fetched.days.get(day, Totals()).any_below(old):
                 return True
         return False
 
-    def commit(self, plan: FetchPlan, fetched: DailyTotals, now: datetime) -> Totals:
-        """Take a complete fetch into the state and return the month-to-date totals."""
+    def commit(self, plan: FetchPlan, fetched: DailyTotals, now: datetime, unchanged: set[int] | None = None) -> Totals:
+        """Take a complete fetch into the state and return the month-to-date totals.
+
+        ``unchanged`` (from :meth:`unchanged_days` before this commit) lets a steady poll reuse the settled sum
+        (closed days plus the window's days before today) when none of those days changed: it then adds only today
+        to it instead of summing every day of the window again. The result is the same sum either way.
+        """
+        today = int(now.timestamp()) // DAY
+        before = set(self.window)
+        reusable = (
+            not plan.full
+            and unchanged is not None
+            and self.settled_before == today
+            and all(day in unchanged for day in self.settled_days if day >= plan.first_day)
+        )
         if plan.full:
             self.month = now.astimezone(UTC).strftime("%Y-%m")
             self.closed = Totals()
@@ -137,19 +156,26 @@ class MonthToDate:
                     self.closed.merge(totals)  # the day left the window: final as last fetched
             self.window = {day: t for day, t in fetched.days.items() if day >= plan.first_day}
         self.last_poll = now.timestamp()
-        result = self.closed.copy()
-        for totals in self.window.values():
-            result.merge(totals)
+        settled_days = tuple(sorted(day for day in self.window if day < today))
+        if not (reusable and settled_days == self.settled_days and set(self.window) <= before | {today}):
+            self.settled = self.closed.copy()
+            for day in settled_days:
+                self.settled.merge(self.window[day])
+            self.settled_days, self.settled_before = settled_days, today
+        result = self.settled.copy()
+        for day, totals in self.window.items():
+            if day >= today:
+                result.merge(totals)
         return result
 
 
-class MonthToDateProvider(ProviderBase):
+class MonthToDateProvider(ProviderBase[UsageSourceT]):
     """A billing API read as month-to-date totals, incrementally (see the module). Subclasses fetch daily buckets
     from a given day on (:meth:`fetch_days`) and may add series that are not sums of buckets (:meth:`extras`)."""
 
     month_to_date = True
 
-    def __init__(self, config: UsageSourceConfig) -> None:
+    def __init__(self, config: UsageSourceT) -> None:
         super().__init__(config)
         self.state = MonthToDate(config.revision_window, config.full_refetch_interval)
 
@@ -163,10 +189,12 @@ class MonthToDateProvider(ProviderBase):
     def poll(self, client: ApiClient, now: datetime) -> MetricSet:
         plan = self.state.plan(now)
         fetched = self.fetch_days(client, plan.start)
-        if not plan.full and self.state.revised(plan, fetched):
+        unchanged = None if plan.full else self.state.unchanged_days(fetched)
+        if unchanged is not None and self.state.revised(plan, fetched, unchanged):
             plan = FetchPlan(month_start(now), True, "revision")
             fetched = self.fetch_days(client, plan.start)
-        ms = self.state.commit(plan, fetched, now).metricset()
+            unchanged = None
+        ms = self.state.commit(plan, fetched, now, unchanged).metricset()
         self.last_fetch = f"full:{plan.reason}" if plan.full else INCREMENTAL
         self.extras(client, ms)
         return ms

@@ -28,6 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from exporter import contract
+from exporter.config import OpenAISource
 from exporter.http import ApiClient, ApiError
 from exporter.providers.base import require
 from exporter.providers.month_to_date import DailyTotals, MonthToDateProvider
@@ -113,14 +114,16 @@ def parse_usage_result(
     """Add one Usage API result to the totals."""
     for name in endpoint.required:
         required_number(result, name, where)  # a missing required field means a shape we do not understand
-    labels = usage_labels(result, group_by)
-    totals.add(contract.USAGE_REQUESTS, required_number(result, "num_model_requests", where), **labels)
+    labels = tuple(sorted(usage_labels(result, group_by).items()))  # sorted once for every sum of the result
+    totals.add_sorted(contract.USAGE_REQUESTS, labels, required_number(result, "num_model_requests", where))
     for token_type, fields in endpoint.tokens:
         value = sum((optional_number(result, f, where) for f in fields), Decimal(0))
-        totals.add(contract.USAGE_TOKENS, value, token_type=token_type, **labels)
+        totals.add_sorted(contract.USAGE_TOKENS, tuple(sorted((*labels, ("token_type", token_type)))), value)
     if endpoint.unit is not None:
         unit, field = endpoint.unit
-        totals.add(contract.USAGE_UNITS, required_number(result, field, where), unit=unit, **labels)
+        totals.add_sorted(
+            contract.USAGE_UNITS, tuple(sorted((*labels, ("unit", unit)))), required_number(result, field, where)
+        )
 
 
 def parse_usage_page(
@@ -172,7 +175,7 @@ def project_info(names: Iterable[tuple[str, str]], ms: MetricSet) -> None:
 
 
 # --- fetching -------------------------------------------------------------------------------------------------------
-class OpenAIProvider(MonthToDateProvider):
+class OpenAIProvider(MonthToDateProvider[OpenAISource]):
     """Polls the Usage API endpoints, the Costs API and (opt-in) the project list of one organization."""
 
     @property

@@ -8,7 +8,6 @@ to float once at the end makes the exported value independent of page size and r
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
@@ -74,10 +73,11 @@ def dimension(result: Mapping[str, Any], field: str, grouped: bool, null_as: str
 SortedLabels = tuple[tuple[str, str], ...]
 
 
-@functools.lru_cache(maxsize=1 << 17)
-def _contract_key(family: Family, labels: SortedLabels) -> LabelKey:
-    """The MetricSet key of a sum's labels, checked against the contract once per series, not once per poll."""
-    return label_key(family, dict(labels))
+#: Bound of :data:`_CONTRACT_KEYS` per family (beyond it the family's cache starts over).
+_CONTRACT_KEYS_LIMIT = 1 << 17
+#: The MetricSet key of a sum's labels per family, checked against the contract once per series, not once per
+#: poll (a dict per family: one lookup per series, no hashing of the family per series).
+_CONTRACT_KEYS: dict[Family, dict[SortedLabels, LabelKey]] = {}
 
 
 class Totals:
@@ -124,7 +124,18 @@ class Totals:
         if sums is None:
             sums = self._sums[family] = {}
         key = tuple(sorted(labels.items()))
-        sums[key] = sums[key] + Decimal(value) if key in sums else Decimal(value)
+        exact = value if isinstance(value, Decimal) else Decimal(value)
+        old = sums.get(key)
+        sums[key] = exact if old is None else old + exact
+
+    def add_sorted(self, family: Family, key: SortedLabels, value: Decimal) -> None:
+        """:meth:`add` with the labels already sorted by name (a parser that adds several sums per result sorts
+        its shared labels once)."""
+        sums = self._sums.get(family)
+        if sums is None:
+            sums = self._sums[family] = {}
+        old = sums.get(key)
+        sums[key] = value if old is None else old + value
 
     def get(self, family: Family, **labels: str) -> Decimal | None:
         return self._sums.get(family, {}).get(tuple(sorted(labels.items())))
@@ -142,8 +153,15 @@ class Totals:
         """Write the totals (labels are checked against the contract, once per series the process has seen)."""
         ms = ms if ms is not None else MetricSet()
         for family, sums in self._sums.items():
+            keys = _CONTRACT_KEYS.setdefault(family, {})
+            if len(keys) > _CONTRACT_KEYS_LIMIT:
+                keys.clear()
             series = dict(ms.series(family))
-            series.update((_contract_key(family, labels), float(value)) for labels, value in sums.items())
+            for labels, value in sums.items():
+                key = keys.get(labels)
+                if key is None:
+                    key = keys[labels] = label_key(family, dict(labels))
+                series[key] = float(value)
             ms.replace_series(family, series)
         return ms
 
