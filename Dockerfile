@@ -32,9 +32,11 @@ COPY --from=build /opt/llmpulse /opt/llmpulse
 RUN groupadd --system --gid 10001 llmpulse \
  && useradd --system --uid 10001 --gid llmpulse --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin llmpulse \
- && mkdir -p /etc/llmpulse /var/lib/llmpulse \
- && chown 10001:10001 /var/lib/llmpulse && chmod 0700 /var/lib/llmpulse
+ && mkdir -p /etc/llmpulse /var/lib/llmpulse /backfill \
+ && chown 10001:10001 /var/lib/llmpulse /backfill && chmod 0700 /var/lib/llmpulse && chmod 0755 /backfill
 # /var/lib/llmpulse: the state directory (`serve --state-dir`); a volume mounted there takes this owner.
+# /backfill: where compose's backfill service writes backfill.om; the volume takes this owner and stays readable
+# by the Prometheus image's promtool (uid nobody) that imports it.
 USER 10001:10001
 WORKDIR /etc/llmpulse
 EXPOSE 9877

@@ -173,8 +173,10 @@ class OpenMetricsWriter:
     480 times; one input per day keeps that to 12 reads of a day's data.
     """
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, day_files: bool = True) -> None:
         self.workdir = workdir
+        #: whether to write the per-day inputs for promtool (not when only the OpenMetrics file is wanted)
+        self.want_day_files = day_files
         self.files: dict[contract.Family, IO[str]] = {}
         self.day: dict[contract.Family, list[str]] = {}
         self.day_index: int | None = None
@@ -202,6 +204,9 @@ class OpenMetricsWriter:
     def flush_day(self) -> None:
         if self.day_index is None or not self.day:
             return
+        if not self.want_day_files:
+            self.day = {}
+            return
         path = self.workdir / f"day-{self.day_index}.om"
         with path.open("w", encoding="utf-8") as out:
             om_body(self.day, out)
@@ -228,7 +233,8 @@ def _timeline(
 @dataclass
 class Result:
     om_file: Path
-    blocks_dir: Path
+    #: None with ``--no-blocks``
+    blocks_dir: Path | None
     samples: int
     series: int
     blocks: int
@@ -248,21 +254,23 @@ def write_backfill(
     window: Window,
     enrichers: Sequence[Enricher],
     out_dir: Path,
-    promtool: str,
+    promtool: str | None,
     *,
     run: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run,
 ) -> Result:
-    """Write ``DIR/backfill.om`` and build ``DIR/blocks`` with promtool (both appear only when both succeeded)."""
+    """Write ``DIR/backfill.om`` and build ``DIR/blocks`` with promtool (both appear only when both succeeded).
+
+    With ``promtool=None`` (``--no-blocks``) only ``DIR/backfill.om`` is written: the blocks are built elsewhere,
+    e.g. by the compose stack's ``backfill-import`` service, whose Prometheus image ships promtool."""
+    if promtool is None:
+        return write_openmetrics_only(histories, window, enrichers, out_dir)
     check_out_dir(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     times = sample_times(window)
     with tempfile.TemporaryDirectory(prefix=".backfill-", dir=out_dir) as tmp_name:
         tmp = Path(tmp_name)
         writer = OpenMetricsWriter(tmp)
-        for stamp, _, base, ms in heapq.merge(
-            *(_timeline(i, h, times, enrichers) for i, h in enumerate(histories)), key=lambda e: (e[0], e[1])
-        ):
-            writer.add(ms, base, stamp)
+        fill(writer, histories, times, enrichers)
         om_tmp = tmp / OM_FILE
         writer.write(om_tmp)
         blocks_tmp = tmp / BLOCKS_DIR
@@ -284,3 +292,32 @@ def write_backfill(
         om_tmp.replace(out_dir / OM_FILE)
         blocks_tmp.replace(final_blocks)
     return Result(out_dir / OM_FILE, final_blocks, writer.samples, len(writer.series), len(blocks))
+
+
+def fill(
+    writer: OpenMetricsWriter,
+    histories: Sequence[History],
+    times: Sequence[tuple[float, float]],
+    enrichers: Sequence[Enricher],
+) -> None:
+    """Every source's replay, merged in time order (then source order) into the writer."""
+    for stamp, _, base, ms in heapq.merge(
+        *(_timeline(i, h, times, enrichers) for i, h in enumerate(histories)), key=lambda e: (e[0], e[1])
+    ):
+        writer.add(ms, base, stamp)
+
+
+def write_openmetrics_only(
+    histories: Sequence[History], window: Window, enrichers: Sequence[Enricher], out_dir: Path
+) -> Result:
+    """``DIR/backfill.om`` alone, written under a temporary name and renamed (an old one is replaced whole)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BackfillError(f"--out {out_dir} is not a directory")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".backfill-", dir=out_dir) as tmp_name:
+        tmp = Path(tmp_name)
+        writer = OpenMetricsWriter(tmp, day_files=False)
+        fill(writer, histories, sample_times(window), enrichers)
+        writer.write(tmp / OM_FILE)
+        (tmp / OM_FILE).replace(out_dir / OM_FILE)
+    return Result(out_dir / OM_FILE, None, writer.samples, len(writer.series), 0)

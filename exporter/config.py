@@ -31,6 +31,7 @@ from pydantic import (
 from exporter import contract, yamlio
 from exporter.bundle.settings import BundleConfig
 from exporter.http import DEFAULT_MAX_RESPONSE_BYTES
+from exporter.json_mapping import check_placeholders, compile_path, compile_template
 from exporter.modeltypes import (
     NAME_PATTERN,
     Duration,
@@ -384,16 +385,12 @@ class HttpJsonMetric(StrictModel):
     @field_validator("path")
     @classmethod
     def _path_ok(cls, v: str) -> str:
-        from exporter.providers.json_mapping import compile_template
-
         compile_template(v)
         return v
 
     @field_validator("labels")
     @classmethod
     def _label_paths_ok(cls, v: dict[str, str]) -> dict[str, str]:
-        from exporter.providers.json_mapping import compile_path
-
         for name, path in v.items():
             if not contract.LABEL_RE.match(name) or name.startswith("__"):
                 raise ValueError(f"invalid label name {name!r}")
@@ -407,14 +404,25 @@ class HttpJsonMetric(StrictModel):
             compile_path(path, label=True)
         return v
 
+    @property
+    def family(self) -> contract.Family:
+        """The metric family this definition exports; equal definitions give equal, interchangeable families (one
+        family shared by several sources, each with its own source label)."""
+        return contract.CustomFamily(
+            name=self.name,
+            type=self.type,
+            help=self.help,
+            labels=(*contract.BASE_LABELS, *sorted(self.labels)),
+            group="http_json",
+            origin="http_json",
+        )
+
     @model_validator(mode="after")
     def _consistent(self) -> HttpJsonMetric:
         if self.type == "counter" and not self.name.endswith("_total"):
             raise ValueError(f"name: counter names must end in _total (e.g. {self.name}_total)")
         if self.type == "gauge" and self.name.endswith("_total"):
             raise ValueError("name: _total is for counters; set type: counter or rename the gauge")
-        from exporter.providers.json_mapping import compile_template
-
         iterates = compile_template(self.path).iterates
         if self.select == "all" and iterates and not self.labels:
             raise ValueError(
@@ -500,8 +508,6 @@ class HttpJsonSource(SourceBase):
     @field_validator("path")
     @classmethod
     def _request_path_ok(cls, v: str) -> str:
-        from exporter.providers.json_mapping import check_placeholders
-
         if v and (not v.startswith("/") or re.search(r"\s", v)):
             raise ValueError(f"path must be empty or start with / and contain no spaces, got {v!r}")
         check_placeholders(v)
@@ -510,8 +516,6 @@ class HttpJsonSource(SourceBase):
     @field_validator("params", "body")
     @classmethod
     def _placeholders_ok(cls, v: Any) -> Any:
-        from exporter.providers.json_mapping import check_placeholders
-
         check_placeholders(v)
         return v
 
@@ -529,8 +533,6 @@ class HttpJsonSource(SourceBase):
     @field_validator("expect")
     @classmethod
     def _expect_ok(cls, v: dict[str, Any]) -> dict[str, Any]:
-        from exporter.providers.json_mapping import compile_path
-
         for path, want in v.items():
             if compile_path(path).iterates:
                 raise ValueError(f"expect path {path!r} must name one field (no wildcards or filters)")
@@ -1039,9 +1041,20 @@ class Config(StrictModel):
     @model_validator(mode="after")
     def _http_json_families(self) -> Config:
         """Metrics of http_json sources share one family per name: their definitions must agree."""
-        from exporter.providers.http_json import check_families
-
-        check_families(self.sources)
+        seen: dict[str, tuple[contract.Family, str]] = {}
+        for i, source in enumerate(self.sources):
+            if not isinstance(source, HttpJsonSource):
+                continue
+            for j, metric in enumerate(source.metrics):
+                family = metric.family
+                first = seen.get(family.name)
+                if first is None:
+                    seen[family.name] = (family, f"sources[{i}]")
+                elif first[0] != family:
+                    raise ValueError(
+                        f"sources[{i}].metrics[{j}].name: {family.name} is also defined by {first[1]} with "
+                        "a different type, help or label names; use one definition or another name"
+                    )
         return self
 
     @property

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from exporter.config import AnthropicSource, OpenAISource
+from exporter.config import AnthropicSource, OpenAISource, SourceBase, SourceConfig
 from exporter.http import ApiClient, ApiError
 from exporter.providers import anthropic, openai
 from exporter.providers.base import ProviderBase
@@ -218,7 +218,7 @@ def _anthropic(
     return history
 
 
-def history_sources(sources: Iterable[Any]) -> list[HistorySourceConfig]:
+def history_sources(sources: Iterable[SourceConfig]) -> list[HistorySourceConfig]:
     """The sources of a config that have a usage/cost history."""
     return [s for s in sources if isinstance(s, OpenAISource | AnthropicSource)]
 
@@ -226,7 +226,9 @@ def history_sources(sources: Iterable[Any]) -> list[HistorySourceConfig]:
 def client_for(source: HistorySourceConfig) -> ApiClient:
     """An API client for a history fetch: the source's auth, timeout, retries and Retry-After cap, no deadline
     (a long window takes many pages; each call still has the source's timeout)."""
-    provider: ProviderBase = (openai.OpenAIProvider if source.type == "openai" else anthropic.AnthropicProvider)(source)
+    provider: ProviderBase[SourceBase] = (
+        openai.OpenAIProvider(source) if isinstance(source, OpenAISource) else anthropic.AnthropicProvider(source)
+    )
     return ApiClient(
         source.url,
         headers=provider.headers(),

@@ -106,6 +106,12 @@ def fetch_all(sources: list[HistorySourceConfig], start: float, end: float, usag
     metavar="DURATION",
     help="The retention of the Prometheus that will get the blocks: warn when the window reaches past it.",
 )
+@click.option(
+    "--no-blocks",
+    is_flag=True,
+    help="Write only DIR/backfill.om and build no blocks (no promtool needed): for a promtool that runs elsewhere, "
+    "e.g. the compose stack's backfill-import service.",
+)
 def backfill(
     config_path: Path,
     since: str,
@@ -114,6 +120,7 @@ def backfill(
     out_dir: Path,
     promtool: str | None,
     retention: str | None,
+    no_blocks: bool,
 ) -> None:
     """Write the month-to-date usage and cost series of the past, as `serve` would have exported them, into
     DIR/backfill.om (OpenMetrics) and DIR/blocks (TSDB blocks for Prometheus)."""
@@ -129,14 +136,19 @@ def backfill(
         raise click.BadParameter(
             f"{when(until_ts)} is in the future: the providers only report the past", param_hint="--until"
         )
+    if no_blocks and promtool:
+        raise click.UsageError("--promtool builds the blocks that --no-blocks leaves out: give one or the other")
     try:
         window = Window.snapped(since_ts, until_ts, step_s)
-        check_out_dir(out_dir)
+        if not no_blocks:
+            check_out_dir(out_dir)
     except BackfillError as exc:
         fail(str(exc), 2)
-    tool = promtool or shutil.which("promtool")
-    if not tool or not shutil.which(tool):
-        fail("promtool not found: install Prometheus' promtool or give its path with --promtool", 1)
+    tool = None
+    if not no_blocks:
+        tool = promtool or shutil.which("promtool")
+        if not tool or not shutil.which(tool):
+            fail("promtool not found: install Prometheus' promtool or give its path with --promtool", 1)
     if retention_s is not None and now - window.since > retention_s:
         click.echo(
             f"warning: the window starts {format_duration(now - window.since)} ago, beyond the retention of "
@@ -152,15 +164,35 @@ def backfill(
     keep = format_duration(math_ceil_days(now - window.since))
     click.echo(
         f"wrote {result.samples} samples of {result.series} series from {when(window.since)} to "
-        f"{when(window.until)} (step {format_duration(step_s)})\n"
-        f"  {result.om_file}\n  {result.blocks_dir} ({result.blocks} blocks)\n"
+        f"{when(window.until)} (step {format_duration(step_s)})\n  {result.om_file}"
+    )
+    if result.blocks_dir is None:
+        click.echo(
+            "next:\n"
+            f"  1. build the blocks straight into Prometheus' data directory (one block per {IMPORT_BLOCK}: promtool re-reads "
+            "the file for every block it cuts):\n"
+            f"     promtool tsdb create-blocks-from openmetrics --max-block-duration={IMPORT_BLOCK} "
+            f"{result.om_file} <--storage.tsdb.path>\n"
+            f"  2. keep them: run Prometheus with --storage.tsdb.retention.time={keep} or more\n"
+            f"  {QUERY_HINT}"
+        )
+        return
+    click.echo(
+        f"  {result.blocks_dir} ({result.blocks} blocks)\n"
         "next:\n"
         f"  1. copy the blocks into Prometheus' data directory: cp -r {result.blocks_dir}/* <--storage.tsdb.path>/\n"
         "     (Prometheus 2.39+ merges them with what it already has; no restart needed, they load within a minute)\n"
         f"  2. keep them: run Prometheus with --storage.tsdb.retention.time={keep} or more\n"
-        "  3. counters have one sample per step: query past ranges with windows of at least one step "
-        "(increase(...[1d]), last_over_time(...[1h]))"
+        f"  {QUERY_HINT}"
     )
+
+
+#: promtool's block length for one OpenMetrics file of a long window (it rounds to 2h times a power of 3).
+IMPORT_BLOCK = "162h"
+QUERY_HINT = (
+    "3. counters have one sample per step: query past ranges with windows of at least one step "
+    "(increase(...[1d]), last_over_time(...[1h]))"
+)
 
 
 def math_ceil_days(seconds: float) -> float:

@@ -17,10 +17,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+
+import requests
 
 from exporter import contract
 from exporter.budget import BudgetLedger, SeriesBudget, fold_series
+from exporter.config import SourceBase, SourceConfig
 from exporter.exposition import Exposition, MetricSetRenderer, render_metricset
 from exporter.http import ApiClient, ApiError
 from exporter.providers import provider_class
@@ -44,7 +46,8 @@ POLL_ERROR_REASONS = (
     "endpoint_retired",  # the provider retired the endpoint (HTTP 410): polling again will not help
     "internal",
 )
-Enricher = Callable[[MetricSet, Any], None]
+#: Adds derived series to a successful poll's samples (estimated cost, USD balances), given the source's config.
+Enricher = Callable[[MetricSet, SourceConfig], None]
 
 
 @dataclass(frozen=True)
@@ -180,13 +183,13 @@ class SourcePoller:
 
     def __init__(
         self,
-        config: Any,
+        config: SourceConfig,
         exposition: Exposition,
         *,
         enrichers: Sequence[Enricher] = (),
         clock: Callable[[], float] = time.time,
         jitter: float = 0.1,
-        session_factory: Callable[[], Any] | None = None,
+        session_factory: Callable[[], requests.Session] | None = None,
         state_dir: Path | None = None,
     ) -> None:
         self.config = config
@@ -201,7 +204,7 @@ class SourcePoller:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self.provider: ProviderBase = provider_class(config.type)(config)
+        self.provider: ProviderBase[SourceBase] = provider_class(config.type)(config)
         # Month-to-date marks survive restarts when a state directory is configured (month-to-date sources only).
         self._state = SourceState(state_dir, config.name) if state_dir and self.provider.month_to_date else None
         self._guard = MonthToDateGuard(self._state.load() if self._state else None)
@@ -219,7 +222,7 @@ class SourcePoller:
         self._adopt: dict[contract.Family, float | None] | None = None
         self._adopted = False
         self._repaired = 0.0
-        self.budget = SeriesBudget(getattr(config, "max_series_per_family", None), getattr(config, "max_series", None))
+        self.budget = SeriesBudget(config.max_series_per_family, config.max_series)
         self._admitted: dict[str, set[LabelKey]] = {}
         self._folded: dict[str, float] = {}
         self._publish()

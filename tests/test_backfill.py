@@ -170,6 +170,49 @@ def test_retention_warning_and_existing_blocks(tmp_path: Path, simulator: Any) -
     assert (out / "backfill.om").read_text().endswith("# EOF\n")
 
 
+def test_no_blocks_writes_only_the_openmetrics_file_without_promtool(tmp_path: Path, simulator: Any) -> None:
+    cfg = write_config(tmp_path, simulator.url)
+    out = tmp_path / "out"
+    no_promtool = {"PATH": str(tmp_path / "empty-bin")}  # promtool cannot be found: none is needed
+    result = run_cli(
+        "backfill",
+        "--config",
+        str(cfg),
+        "--since",
+        "2d",
+        "--no-blocks",
+        "--out",
+        str(out),
+        env=no_promtool,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["backfill.om"]  # no blocks/, no temporary directory left
+    om = (out / "backfill.om").read_text()
+    assert om.endswith("# EOF\n") and "# TYPE llmpulse_cost_usd counter" in om
+    assert "--max-block-duration=162h" in result.stdout and "cp -r" not in result.stdout
+    # an old file is replaced whole, and a leftover blocks/ does not stop it (it writes none)
+    (out / "blocks" / "01OLD").mkdir(parents=True)
+    again = run_cli(
+        "backfill",
+        "--config",
+        str(cfg),
+        "--since",
+        "1d",
+        "--no-blocks",
+        "--out",
+        str(out),
+        env=no_promtool,
+        timeout=120,
+    )
+    assert again.returncode == 0, again.stderr
+    assert (out / "backfill.om").read_text() != om and (out / "backfill.om").read_text().endswith("# EOF\n")
+    both = run_cli(
+        "backfill", "--config", str(cfg), "--since", "1d", "--no-blocks", "--promtool", "promtool", "--out", "x"
+    )
+    assert both.returncode == 2 and "give one or the other" in both.stderr
+
+
 # --- end to end: a real Prometheus on the blocks -------------------------------------------------------------------------
 def _at(prom: Prom, expr: str, ts: float) -> list[dict[str, Any]]:
     resp = requests.post(f"{prom.url}/api/v1/query", data={"query": expr, "time": f"{ts:.3f}"}, timeout=30)

@@ -32,6 +32,8 @@ from exporter.demo import DEMO_ENV
 BASE = ROOT / "docker-compose.yml"
 DEMO = ROOT / "docker-compose.override.yml"
 SECRETS_TARGET = "/etc/llmpulse/secrets"
+#: The backfill profile's one-shots (docs/history.md; tests/test_backfill_compose.py runs their commands).
+ONE_SHOTS = {"backfill", "backfill-import"}
 _VAR = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?::?(?P<op>[-?])(?P<arg>[^}]*))?\}")
 
 
@@ -109,11 +111,14 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize(
     ("files", "env", "services"),
     [
-        pytest.param([], {}, {"simulator", "exporter", "mailpit", "alertmanager", "prometheus", "grafana"}, id="demo"),
+        # docker-compose 1.29 lists the services of every profile
+        pytest.param(
+            [], {}, {"simulator", "exporter", "mailpit", "alertmanager", "prometheus", "grafana", *ONE_SHOTS}, id="demo"
+        ),
         pytest.param(
             ["-f", "docker-compose.yml"],
             {"LLMPULSE_CONFIG": "./examples/real.yml"},
-            {"exporter", "mailpit", "alertmanager", "prometheus", "grafana"},
+            {"exporter", "mailpit", "alertmanager", "prometheus", "grafana", *ONE_SHOTS},
             id="real-keys",
         ),
     ],
@@ -135,8 +140,11 @@ def test_docker_compose_config_validates(
         subprocess.run([*cmd, "config"], cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=60).stdout
     )
     if "LLMPULSE_CONFIG" in env:  # the switch to real keys mounts the user's config instead of the demo
-        volumes = resolved["services"]["exporter"]["volumes"]
-        assert any(str(v).startswith(str(ROOT / "examples/real.yml") + ":/etc/llmpulse/config.yml") for v in volumes)
+        for name in ("exporter", "backfill"):
+            volumes = resolved["services"][name]["volumes"]
+            assert any(
+                str(v).startswith(str(ROOT / "examples/real.yml") + ":/etc/llmpulse/config.yml") for v in volumes
+            )
 
 
 # --- compose mounts exactly the generated files -----------------------------------------------------------------------
@@ -145,6 +153,8 @@ def test_compose_mounts_exactly_the_table_shared_with_the_native_stack() -> None
     secret_targets = (SECRETS_TARGET, "/etc/alertmanager/secrets")
     config_mounts = {(s, p, t, ro) for s, p, t, ro in mounts if t not in secret_targets}
     expected = {(svc, repo, target, True) for repo, (svc, target) in COMPOSE_MOUNTS.items()}
+    # the backfill one-shot reads the providers with the exporter's config
+    expected.add(("backfill", DEMO_CONFIG_PATH, COMPOSE_MOUNTS[DEMO_CONFIG_PATH][1], True))
     assert config_mounts == expected
     for _, repo, _, _ in config_mounts:
         assert (ROOT / repo).exists(), f"compose mounts {repo}, which is not in the repository"
@@ -152,6 +162,7 @@ def test_compose_mounts_exactly_the_table_shared_with_the_native_stack() -> None
     # the relay's token is shared: the exporter checks it, Alertmanager sends it
     assert secrets == [
         ("alertmanager", "examples/secrets", "/etc/alertmanager/secrets", True),
+        ("backfill", "examples/secrets", SECRETS_TARGET, True),
         ("exporter", "examples/secrets", SECRETS_TARGET, True),
     ]
     assert (ROOT / "examples/secrets").is_dir()
@@ -267,6 +278,14 @@ def test_images_are_pinned_and_ports_bound_to_loopback() -> None:
 def test_every_service_has_a_healthcheck_and_waits_for_healthy_dependencies() -> None:
     compose = _compose()
     for name, svc in compose["services"].items():
+        if name in ONE_SHOTS:
+            # a one-shot is done when it exits; the next one waits for its success, not its health
+            assert svc["healthcheck"] == {"disable": True} and svc["restart"] == "no", name
+            assert svc["profiles"] == ["backfill"], f"{name} must not run with a plain `docker compose up`"
+            for dep, cond in (svc.get("depends_on") or {}).items():
+                want = "service_completed_successfully" if dep in ONE_SHOTS else "service_healthy"
+                assert cond == {"condition": want}, f"{name} -> {dep}"
+            continue
         hc = svc.get("healthcheck")
         assert hc and hc["test"], f"{name} has no healthcheck"
         assert {"interval", "timeout", "retries", "start_period"} <= set(hc), f"{name}: set the healthcheck timings"
@@ -283,7 +302,7 @@ def test_every_service_has_a_healthcheck_and_waits_for_healthy_dependencies() ->
 
 def test_exporter_and_simulator_are_hardened() -> None:
     compose = _compose()
-    for name in ("exporter", "simulator"):
+    for name in ("exporter", "simulator", *ONE_SHOTS):
         svc = compose["services"][name]
         assert svc["read_only"] is True
         assert "/tmp" in svc["tmpfs"]

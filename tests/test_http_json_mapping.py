@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from exporter.providers import json_mapping as jm
+from exporter import json_mapping as jm
 
 DOC: dict[str, Any] = {
     "code": 0,

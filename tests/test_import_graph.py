@@ -104,3 +104,19 @@ def test_the_runtime_does_not_depend_on_the_cli_layer() -> None:
     cli_layer = {"exporter.cli", "exporter.stack_cli", "exporter.__main__"}
     offenders = sorted(name for name, deps in graph.items() if name not in cli_layer and deps & cli_layer)
     assert not offenders, f"modules that import the CLI layer: {offenders}"
+
+
+def test_the_config_imports_no_provider_code() -> None:
+    """The config validates; providers poll. Validators check http_json paths with ``exporter.json_mapping`` (below
+    both), and providers take the config's models, so the dependency runs from providers to config only."""
+    graph = import_graph()
+    below_config: set[str] = set()
+    pending = ["exporter.config"]
+    while pending:
+        for dep in graph[pending.pop()] - below_config:
+            below_config.add(dep)
+            pending.append(dep)
+    providers = sorted(name for name in below_config if name.startswith("exporter.providers"))
+    assert not providers, f"exporter.config depends (directly or not) on provider code: {providers}"
+    assert "exporter.json_mapping" in graph["exporter.config"]
+    assert "exporter.config" in graph["exporter.providers.base"]

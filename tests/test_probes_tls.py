@@ -158,7 +158,15 @@ def test_https_probes_report_certificate_expiry_and_tls_phase(
         {"name": "untrusted", "type": "http", **common},
     ]
     with exporter({"probes": probes}, tmp_path) as exp:
-        m = exp.wait_for(lambda m: m.total("llmpulse_api_calls_total") == 3, timeout=20, what="one call each")
+        # The failed call's error-code series is new: it reads 0 for one scrape (zero-first), then 1.
+        m = exp.wait_for(
+            lambda m: (
+                m.total("llmpulse_api_calls_total") == 3
+                and m.total("llmpulse_error_code_counter_total", source="untrusted") == 1
+            ),
+            timeout=20,
+            what="one call each, the failed one's error code exported",
+        )
     expiry = "llmpulse_tls_cert_expiry_timestamp_seconds"
     assert m.value("llmpulse_probe_success", source="trusted") == 1
     assert m.value(expiry, source="trusted") == cert[2]  # from the verified certificate

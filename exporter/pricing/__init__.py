@@ -22,11 +22,14 @@ import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from exporter import contract
-from exporter.pricing.table import Price, PriceTable, load_table
+from exporter.pricing.table import Price, PriceTable
 from exporter.samples import MetricSet
+
+if TYPE_CHECKING:  # exporter.config imports exporter.pricing.table, which runs this package first
+    from exporter.config import Config, SourceConfig
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +151,7 @@ class Pricing:
         return self.cost(price, tokens, model)
 
     # -- the poller's enricher -----------------------------------------------------------------------------------
-    def __call__(self, ms: MetricSet, source_config: Any) -> None:
+    def __call__(self, ms: MetricSet, source_config: SourceConfig) -> None:
         """Add estimated cost and unpriced tokens to a poll's samples (called after each successful poll)."""
         for (project, model), by_type in token_counts(ms, source_config).items():
             price = self.usd_price(model)
@@ -192,7 +195,7 @@ class Pricing:
         return text
 
 
-def token_counts(ms: MetricSet, source_config: Any) -> dict[tuple[str, str], dict[str, float]]:
+def token_counts(ms: MetricSet, source_config: SourceConfig) -> dict[tuple[str, str], dict[str, float]]:
     """Tokens in a poll's samples by (project, model) and token type, summed over any other labels.
 
     Read from ``llmpulse_usage_tokens_total`` and, for http_json sources, from metrics declared with ``token_type``
@@ -207,22 +210,18 @@ def token_counts(ms: MetricSet, source_config: Any) -> dict[tuple[str, str], dic
     for key, value in ms.series(contract.USAGE_TOKENS).items():
         labels = dict(key)
         add(labels.get("project", ""), labels.get("model", ""), labels.get("token_type", ""), value)
-    if getattr(source_config, "type", None) == "http_json":
-        from exporter.providers.http_json import family_of
-
+    if source_config.type == "http_json":
         for metric in source_config.metrics:
             if metric.token_type:
-                for key, value in ms.series(family_of(metric)).items():
+                for key, value in ms.series(metric.family).items():
                     labels = dict(key)
                     add(labels.get("project", ""), labels.get("model", ""), metric.token_type, value)
     return out
 
 
-def build_enricher(config: Any) -> Pricing | None:
+def build_enricher(config: Config) -> Pricing | None:
     """The pricing enricher for a validated config, or None when no price table is configured at all."""
-    table = config.pricing.table
-    if table is None:  # a config object built without validation context
-        table = load_table(builtin=config.pricing.builtin, inline=config.pricing.models)
+    table = config.pricing.table  # loaded and checked when the config was validated
     if len(table) == 0:
         log.info("pricing: off (builtin: false and no price file or models): no estimated cost")
         return None

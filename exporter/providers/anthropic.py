@@ -26,6 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from exporter import contract
+from exporter.config import AnthropicSource
 from exporter.http import ApiClient, ApiError
 from exporter.providers.base import require
 from exporter.providers.month_to_date import DailyTotals, MonthToDateProvider
@@ -153,7 +154,7 @@ def project_info(names: Iterable[tuple[str, str]], ms: MetricSet) -> None:
 
 
 # --- fetching -------------------------------------------------------------------------------------------------------
-class AnthropicProvider(MonthToDateProvider):
+class AnthropicProvider(MonthToDateProvider[AnthropicSource]):
     """Polls usage_report/messages, cost_report and (opt-in) the workspace list of one organization."""
 
     def headers(self) -> dict[str, str]:

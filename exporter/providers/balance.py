@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from exporter import contract
+from exporter.config import SourceConfig
 from exporter.http import ApiError
 from exporter.providers.base import number, require
 from exporter.samples import MetricSet
@@ -81,7 +82,7 @@ def currency_for_host(url: str, international_suffixes: tuple[str, ...], configu
     return "USD" if host.endswith(international_suffixes) else "CNY"
 
 
-def balance_usd_enricher(rates: Mapping[str, float]) -> Callable[[MetricSet, Any], None]:
+def balance_usd_enricher(rates: Mapping[str, float]) -> Callable[[MetricSet, SourceConfig], None]:
     """An enricher (run by the poller after each successful poll) adding ``llmpulse_balance_usd``.
 
     USD balances are converted at 1 always (so ``sum(llmpulse_balance_usd{kind="total"})`` covers every source
@@ -90,7 +91,7 @@ def balance_usd_enricher(rates: Mapping[str, float]) -> Callable[[MetricSet, Any
     table = {cur.upper(): float(rate) for cur, rate in rates.items()}
     table["USD"] = 1.0
 
-    def enrich(ms: MetricSet, source: Any) -> None:
+    def enrich(ms: MetricSet, source: SourceConfig) -> None:
         for key, value in list(ms.series(contract.BALANCE).items()):
             labels = dict(key)
             rate = table.get(labels.get("currency", ""))

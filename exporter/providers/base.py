@@ -10,20 +10,26 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
+from exporter.config import SourceBase
 from exporter.http import ApiClient, ApiError
 from exporter.samples import MetricSet
 
+#: The source model a provider polls (e.g. ``OpenAISource``): each provider names it, so mypy checks every key it
+#: reads. Covariant: a provider of OpenAI sources is a provider of some source, which is all the poller needs.
+SourceT = TypeVar("SourceT", bound=SourceBase, covariant=True)
 
-class ProviderBase:
-    """Base class of provider modules. Subclasses set ``month_to_date`` and implement :meth:`poll`."""
+
+class ProviderBase(Generic[SourceT]):
+    """Base class of provider modules. Subclasses name their source model (``ProviderBase[DeepSeekSource]``), set
+    ``month_to_date`` and implement :meth:`poll`."""
 
     #: True when the provider's counters are month-to-date totals recomputed every poll; the poller then keeps
     #: them monotonic within a UTC month and counts downward revisions.
     month_to_date: ClassVar[bool] = False
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: SourceT) -> None:
         self.config = config
         #: A standing remark about this source that is not an error (e.g. OpenRouter credits need a management
         #: key); the landing page shows it next to the source.
@@ -34,7 +40,7 @@ class ProviderBase:
 
     def headers(self) -> dict[str, str]:
         """Auth headers for every call (Bearer by default)."""
-        key = getattr(self.config, "api_key", "")
+        key = self.config.api_key
         return {"Authorization": f"Bearer {key}"} if key else {}
 
     def poll(self, client: ApiClient, now: datetime) -> MetricSet:

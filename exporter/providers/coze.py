@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from exporter import contract
+from exporter.config import CozeSource
 from exporter.http import ApiClient, ApiError
 from exporter.providers.base import ProviderBase, json_object, number, require
 from exporter.providers.plan import epoch_seconds, label_value, set_plan, set_quota
@@ -98,7 +99,7 @@ def parse_qps(data: Any, resource: str, ms: MetricSet) -> None:
         ms.set(contract.PLAN_API_QPS_LIMIT, qps, resource=resource)
 
 
-class CozeProvider(ProviderBase):
+class CozeProvider(ProviderBase[CozeSource]):
     def poll(self, client: ApiClient, now: datetime) -> MetricSet:
         ms = MetricSet()
         parse_call_tool(client.get_json(PATH, params={"benefit_type_list": "call_tool_limit"}), ms)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from exporter.config import DeepSeekSource
 from exporter.http import ApiClient, ApiError
 from exporter.providers.balance import amount, currency_code, optional_amount, set_available, set_balances
 from exporter.providers.base import ProviderBase, json_object, require
@@ -52,7 +53,7 @@ def parse_balance(data: Any) -> MetricSet:
     return ms
 
 
-class DeepSeekProvider(ProviderBase):
+class DeepSeekProvider(ProviderBase[DeepSeekSource]):
     def poll(self, client: ApiClient, now: datetime) -> MetricSet:
         return parse_balance(client.get_json(PATH))
 

@@ -2,7 +2,7 @@
 
 For analytics APIs llmpulse has no module for: a bot platform's daily metrics, Langfuse's daily metrics, an in-house
 gateway's stats. One request per poll (``base_url`` + ``path``, method, params, headers, optional JSON body, auth),
-then each configured metric reads its values by path (see :mod:`exporter.providers.json_mapping`).
+then each configured metric reads its values by path (see :mod:`exporter.json_mapping`).
 
 Decisions a user can rely on:
 
@@ -24,53 +24,24 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from exporter import contract
-from exporter.contract import CustomFamily, Family
+from exporter import json_mapping as jm
+from exporter.config import HttpJsonSource
+from exporter.contract import Family
 from exporter.http import ApiClient, ApiError, error_detail
-from exporter.providers import json_mapping as jm
 from exporter.providers.base import ProviderBase
 from exporter.samples import MetricSet
 
 log = logging.getLogger(__name__)
 
 
-def family_of(metric: Any) -> Family:
-    """The run-time family of one configured metric (equal definitions give equal, interchangeable families)."""
-    return CustomFamily(
-        name=metric.name,
-        type=metric.type,
-        help=metric.help,
-        labels=(*contract.BASE_LABELS, *sorted(metric.labels)),
-        group="http_json",
-        origin="http_json",
-    )
-
-
-def families_for(source: Any) -> list[Family]:
+def families_for(source: HttpJsonSource) -> list[Family]:
     """The families of an http_json source's ``metrics:`` (registered with the exposition at start)."""
-    return [family_of(m) for m in source.metrics]
-
-
-def check_families(sources: Sequence[Any]) -> None:
-    """Config-time check: a metric name used by several http_json sources must have one definition."""
-    seen: dict[str, tuple[Family, str]] = {}
-    for i, source in enumerate(sources):
-        if getattr(source, "type", None) != "http_json":
-            continue
-        for j, metric in enumerate(source.metrics):
-            family = family_of(metric)
-            first = seen.get(family.name)
-            if first is None:
-                seen[family.name] = (family, f"sources[{i}]")
-            elif first[0] != family:
-                raise ValueError(
-                    f"sources[{i}].metrics[{j}].name: {family.name} is also defined by {first[1]} with "
-                    "a different type, help or label names; use one definition or another name"
-                )
+    return [m.family for m in source.metrics]
 
 
 def _compare(actual: Any, expected: Any) -> bool:
@@ -84,14 +55,14 @@ def _compare(actual: Any, expected: Any) -> bool:
     return str(actual) == str(expected) if actual is not None else False
 
 
-class HttpJsonProvider(ProviderBase):
+class HttpJsonProvider(ProviderBase[HttpJsonSource]):
     """Polls one JSON endpoint; the config's metrics say what to export."""
 
     month_to_date = False  # counters are whatever the upstream API says; Prometheus handles their resets
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: HttpJsonSource) -> None:
         super().__init__(config)
-        self.families = {m.name: family_of(m) for m in config.metrics}
+        self.families = {m.name: m.family for m in config.metrics}
         self.label_paths = {
             m.name: {name: jm.compile_path(p, label=True) for name, p in sorted(m.labels.items())}
             for m in config.metrics

@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from exporter.config import MiniMaxSource
 from exporter.http import ApiClient, ApiError
 from exporter.providers.base import ProviderBase, json_object, require
 from exporter.providers.plan import epoch_seconds, label_value, percent_ratio, set_quota
@@ -52,7 +53,7 @@ def parse_remains(data: Any) -> MetricSet:
     return ms
 
 
-class MiniMaxProvider(ProviderBase):
+class MiniMaxProvider(ProviderBase[MiniMaxSource]):
     def poll(self, client: ApiClient, now: datetime) -> MetricSet:
         return parse_remains(client.get_json(PATH))
 

@@ -27,8 +27,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TypeVar
 
+from exporter.config import UsageSourceBase
 from exporter.http import ApiClient
 from exporter.providers.base import ProviderBase, month_start
 from exporter.providers.usage_common import Totals
@@ -41,14 +42,8 @@ FULL_REASONS = ("start", "rollover", "cadence", "revision")
 INCREMENTAL = "window"
 
 
-class UsageSourceConfig(Protocol):
-    """The config keys incremental polling reads (``exporter.config.UsageSourceBase`` has them)."""
-
-    @property
-    def revision_window(self) -> float: ...
-
-    @property
-    def full_refetch_interval(self) -> float: ...
+#: The usage source a month-to-date provider polls (``OpenAISource``, ``AnthropicSource``).
+UsageSourceT = TypeVar("UsageSourceT", bound=UsageSourceBase, covariant=True)
 
 
 class DailyTotals:
@@ -174,13 +169,13 @@ class MonthToDate:
         return result
 
 
-class MonthToDateProvider(ProviderBase):
+class MonthToDateProvider(ProviderBase[UsageSourceT]):
     """A billing API read as month-to-date totals, incrementally (see the module). Subclasses fetch daily buckets
     from a given day on (:meth:`fetch_days`) and may add series that are not sums of buckets (:meth:`extras`)."""
 
     month_to_date = True
 
-    def __init__(self, config: UsageSourceConfig) -> None:
+    def __init__(self, config: UsageSourceT) -> None:
         super().__init__(config)
         self.state = MonthToDate(config.revision_window, config.full_refetch_interval)
 

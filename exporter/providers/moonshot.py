@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from exporter.config import MoonshotSource
 from exporter.http import ApiClient, ApiError
 from exporter.providers.balance import balances_from_fields, currency_for_host
 from exporter.providers.base import ProviderBase, json_object, require
@@ -38,9 +39,9 @@ def parse_balance(data: Any, currency: str) -> MetricSet:
     return balances_from_fields(body, currency, fields, f"{where}: data")
 
 
-class MoonshotProvider(ProviderBase):
+class MoonshotProvider(ProviderBase[MoonshotSource]):
     def poll(self, client: ApiClient, now: datetime) -> MetricSet:
-        currency = currency_for_host(self.config.url, INTERNATIONAL_HOSTS, getattr(self.config, "currency", None))
+        currency = currency_for_host(self.config.url, INTERNATIONAL_HOSTS, self.config.currency)
         return parse_balance(client.get_json(PATH), currency)
 
 

@@ -28,6 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from exporter import contract
+from exporter.config import OpenAISource
 from exporter.http import ApiClient, ApiError
 from exporter.providers.base import require
 from exporter.providers.month_to_date import DailyTotals, MonthToDateProvider
@@ -174,7 +175,7 @@ def project_info(names: Iterable[tuple[str, str]], ms: MetricSet) -> None:
 
 
 # --- fetching -------------------------------------------------------------------------------------------------------
-class OpenAIProvider(MonthToDateProvider):
+class OpenAIProvider(MonthToDateProvider[OpenAISource]):
     """Polls the Usage API endpoints, the Costs API and (opt-in) the project list of one organization."""
 
     @property

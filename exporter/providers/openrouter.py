@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from exporter import contract
+from exporter.config import OpenRouterSource
 from exporter.http import ApiClient, ApiError
 from exporter.providers.balance import amount, optional_amount, set_available, set_balances
 from exporter.providers.base import ProviderBase, require
@@ -115,8 +116,8 @@ ORDINARY_NOTE = (
 )
 
 
-class OpenRouterProvider(ProviderBase):
-    def __init__(self, config: Any) -> None:
+class OpenRouterProvider(ProviderBase[OpenRouterSource]):
+    def __init__(self, config: OpenRouterSource) -> None:
         super().__init__(config)
         self.key_path = KEY_PATH
         self.credits_refused = False  # an older /key did not say, and /credits showed this key cannot see it

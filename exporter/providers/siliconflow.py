@@ -24,6 +24,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from exporter.config import SiliconFlowSource
 from exporter.http import ApiClient, ApiError
 from exporter.providers.balance import balances_from_fields, currency_for_host
 from exporter.providers.base import ProviderBase, json_object, require
@@ -66,9 +67,9 @@ def fetch_user_info(client: ApiClient) -> Any:
         raise
 
 
-class SiliconFlowProvider(ProviderBase):
+class SiliconFlowProvider(ProviderBase[SiliconFlowSource]):
     def poll(self, client: ApiClient, now: datetime) -> MetricSet:
-        currency = currency_for_host(self.config.url, INTERNATIONAL_HOSTS, getattr(self.config, "currency", None))
+        currency = currency_for_host(self.config.url, INTERNATIONAL_HOSTS, self.config.currency)
         try:
             data = fetch_user_info(client)
         except ApiError as exc:

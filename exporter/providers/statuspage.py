@@ -38,6 +38,7 @@ from datetime import datetime
 from typing import Any
 
 from exporter import contract
+from exporter.config import StatuspageSource
 from exporter.http import ApiClient, ApiError
 from exporter.providers.base import ProviderBase, json_object, require
 from exporter.samples import MetricSet
@@ -233,8 +234,8 @@ def fetch_summary(client: ApiClient, path: str) -> Any:
     return client.decode(resp, path)
 
 
-class StatuspageProvider(ProviderBase):
-    def __init__(self, config: Any) -> None:
+class StatuspageProvider(ProviderBase[StatuspageSource]):
+    def __init__(self, config: StatuspageSource) -> None:
         super().__init__(config)
         # Components to report as unknown when the page cannot be read: the last ones seen, or the filter.
         self.known_components: list[str] = list(config.components)

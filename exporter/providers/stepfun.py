@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from exporter.config import StepFunSource
 from exporter.http import ApiClient
 from exporter.providers.balance import amount, set_available, set_balances
 from exporter.providers.base import ProviderBase, json_object, require
@@ -39,7 +40,7 @@ def parse_account(data: Any) -> MetricSet:
     return ms
 
 
-class StepFunProvider(ProviderBase):
+class StepFunProvider(ProviderBase[StepFunSource]):
     def poll(self, client: ApiClient, now: datetime) -> MetricSet:
         return parse_account(client.get_json(PATH))
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from exporter.config import ZhipuSource
 from exporter.http import ApiClient, ApiError
 from exporter.providers.base import ProviderBase, json_object, number, require
 from exporter.providers.plan import epoch_seconds, label_value, remaining_from_used_percent, set_plan, set_quota
@@ -75,10 +76,10 @@ def parse_quota_limit(data: Any) -> MetricSet:
     return ms
 
 
-class ZhipuProvider(ProviderBase):
+class ZhipuProvider(ProviderBase[ZhipuSource]):
     def headers(self) -> dict[str, str]:
         """The coding-plan endpoint takes the bare key, as the tools that read it send it."""
-        key = getattr(self.config, "api_key", "")
+        key = self.config.api_key
         return {"Authorization": key} if key else {}
 
     def poll(self, client: ApiClient, now: datetime) -> MetricSet:
