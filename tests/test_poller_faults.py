@@ -72,9 +72,13 @@ def test_a_fault_mid_poll_keeps_the_last_good_values_and_marks_the_source_down(
         bad = proc.wait_for(lambda m: up(m) == 0 and errors(m, reason) >= 1, what=f"source down ({reason})")
         assert exported(bad, "src") == before  # nothing partial, nothing lost
         assert calls(bad, code) > calls_before
-        assert bad.value("llmpulse_source_last_success_timestamp_seconds", source="src") == good.value(
-            "llmpulse_source_last_success_timestamp_seconds", source="src"
-        )
+        # Failed polls never move the last-success time (a good poll may still have finished after `good` was read,
+        # before the fault was set: so compare across failed polls, and against `good` only as a lower bound).
+        last_ok = bad.value("llmpulse_source_last_success_timestamp_seconds", source="src")
+        assert last_ok >= good.value("llmpulse_source_last_success_timestamp_seconds", source="src")
+        failures = errors(bad, reason)
+        later = proc.wait_for(lambda m: errors(m, reason) > failures, what="another failed poll")
+        assert later.value("llmpulse_source_last_success_timestamp_seconds", source="src") == last_ok
         sim.clear_faults()
         recovered = proc.wait_for(lambda m: up(m) == 1, what="recovery")
         assert exported(recovered, "src") == before  # the frozen simulator's data did not change
