@@ -55,6 +55,7 @@ from pydantic import Field, PositiveFloat, StrictBool, field_validator
 
 from exporter.httpserver import Request, Response, sleep_chunks
 from exporter.simulator.admin import AdminModel, BadBody, read_body
+from exporter.simulator.anthropic import ERROR_TYPES as ANTHROPIC_TYPES  # one table for every Anthropic API
 from exporter.simulator.common import dumps, malformed_body, stable_random
 
 KEYS = ("openai_chat", "anthropic_messages", "coze_chat", "models")
@@ -93,19 +94,6 @@ OPENAI_BY_TYPE = {
         "You exceeded your current quota, please check your plan and billing details.",
     ),
     "rate_limit_exceeded": ("tokens", "rate_limit_exceeded", "Rate limit reached on tokens per min (TPM)."),
-}
-ANTHROPIC_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "billing_error",
-    403: "permission_error",
-    404: "not_found_error",
-    409: "conflict_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "api_error",
-    504: "timeout_error",
-    529: "overloaded_error",
 }
 ANTHROPIC_MESSAGES = {
     "overloaded_error": "Overloaded",
