@@ -21,7 +21,7 @@ import yaml
 from e2e_support import Prom, wait_for
 from helpers import ROOT, run_cli
 from history_support import prometheus_on_blocks
-from usage_sums import Series, anthropic_expected, openai_expected
+from usage_sums import Series, anthropic_expected, compare_series, openai_expected
 
 from exporter import contract
 from exporter.backfill import Window, om_family_header, om_timestamp, replay, sample_times
@@ -233,18 +233,6 @@ def _series(result: list[dict[str, Any]], source: str) -> dict[Series, float]:
     return out
 
 
-def _compare(got: dict[Series, float], expected: dict[Series, Decimal]) -> list[str]:
-    problems = []
-    for key in sorted(set(got) | set(expected), key=repr):
-        if key not in got:
-            problems.append(f"missing {key}")
-        elif key not in expected:
-            problems.append(f"unexpected {key} = {got[key]}")
-        elif got[key] != pytest.approx(float(expected[key]), rel=1e-9, abs=1e-9):
-            problems.append(f"{key}: backfilled {got[key]} != simulator {expected[key]}")
-    return problems
-
-
 def _dashboard_queries(name: str) -> list[tuple[str, str]]:
     board = json.loads((ROOT / "grafana" / "dashboards" / "llmpulse" / f"{name}.json").read_text())
     out = []
@@ -285,7 +273,7 @@ def check_prometheus(prom: Prom, sim_url: str, last_month: datetime, this_month:
         ("openai-main", openai_expected(sim_url, limit=31, window=window)),
         ("anthropic-main", anthropic_expected(sim_url, limit=31, window=window)),
     ):
-        problems = _compare(_series(result_at_end, source), expected)
+        problems = compare_series(_series(result_at_end, source), expected, "backfilled")
         assert not problems, "\n".join(problems[:20])
 
     # Month-to-date: the counters restart on the 1st (the first hour of this month holds far less than last month).

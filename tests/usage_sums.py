@@ -272,7 +272,11 @@ def wait_equal(proc: Any, source: str, expected: Callable[[], dict[Series, Decim
 
 def mismatches(metrics: Metrics, source: str, expected: dict[Series, Decimal]) -> list[str]:
     """Differences between exported and expected series (empty = equal, same series set)."""
-    got = exported(metrics, source)
+    return compare_series(exported(metrics, source), expected)
+
+
+def compare_series(got: dict[Series, float], expected: dict[Series, Decimal], what: str = "exported") -> list[str]:
+    """Differences between series values read somewhere (``what``) and the expected exact sums."""
     problems = []
     for key in sorted(set(got) | set(expected), key=repr):
         if key not in got:
@@ -280,5 +284,5 @@ def mismatches(metrics: Metrics, source: str, expected: dict[Series, Decimal]) -
         elif key not in expected:
             problems.append(f"unexpected {key} = {got[key]}")
         elif got[key] != pytest.approx(float(expected[key]), rel=1e-9, abs=1e-9):
-            problems.append(f"{key}: exported {got[key]} != expected {expected[key]}")
+            problems.append(f"{key}: {what} {got[key]} != expected {expected[key]}")
     return problems
