@@ -154,6 +154,7 @@ def test_incremental_polls_equal_a_full_recompute_through_revisions_and_rollover
     steady = step(T0 + timedelta(minutes=5), "window")
     assert set(steady.starts) == {_unix_or_rfc3339(_window_start(T0), kind)}
     assert steady.body_bytes < first.body_bytes / 2
+    assert inc.last_reused > 0  # the window's earlier days came back unchanged: their parse was reused
 
     # 3. across midnight: the oldest window day becomes closed, the new day opens
     step(T0.replace(hour=23, minute=58), "window")
@@ -291,3 +292,75 @@ def test_the_settled_sum_is_reused_only_while_its_days_are_unchanged() -> None:
         assert result.get(contract.USAGE_REQUESTS, project="p", model="m") == sum(month.values())
         for day in month:
             assert result.get(contract.USAGE_REQUESTS, project="p", model=f"d{day}") == 1
+
+
+def test_a_bucket_equal_to_the_last_fetch_reuses_its_parse_and_a_changed_one_is_parsed_again() -> None:
+    """The bucket memory of :class:`DailyTotals`: what is reused is exactly what an unchanged answer would give."""
+    from exporter import contract
+    from exporter.providers.month_to_date import DAY, DailyTotals
+    from exporter.providers.usage_common import Totals
+
+    parsed: list[tuple[str, int]] = []
+
+    def fetch(
+        previous: DailyTotals | None, answer: dict[tuple[str, int], list[Any]], remember_from: int
+    ) -> DailyTotals:
+        out = DailyTotals(previous, remember_from=remember_from * DAY)
+        for (stream, day), results in answer.items():
+
+            def parse(into: Totals, stream: str = stream, day: int = day, results: list[Any] = results) -> None:
+                parsed.append((stream, day))
+                for result in results:
+                    into.add(contract.USAGE_REQUESTS, result["n"], project=result["p"], model="m")
+
+            out.add_bucket(stream, day * DAY + 3600, results, parse)
+        return out
+
+    answer = {
+        ("usage", 10): [{"p": "a", "n": 1}],
+        ("usage", 11): [{"p": "a", "n": 2}, {"p": "b", "n": 3}],
+        ("costs", 11): [{"p": "a", "n": 4}],
+        ("usage", 12): [{"p": "b", "n": 5}],
+    }
+    first = fetch(None, answer, remember_from=11)
+    assert sorted(parsed) == sorted(answer) and first.reused == 0
+    # the same answer again, from new JSON objects (equal, not identical), except day 12 which grew
+    parsed.clear()
+    again = {key: [dict(r) for r in results] for key, results in answer.items()}
+    again[("usage", 12)].append({"p": "c", "n": 6})
+    second = fetch(first, again, remember_from=11)
+    # day 10 is before the remembered window: parsed again; day 11's two buckets reused; day 12 changed: parsed
+    assert sorted(parsed) == [("usage", 10), ("usage", 12)]
+    assert second.reused == 2
+    assert second.days[11] is first.days[11]  # every bucket of the day reused: the same day object
+    assert second.days[12] != first.days[12]
+    fresh = fetch(None, again, remember_from=11)
+    assert second.days == fresh.days  # the same sums as parsing everything
+    # a day with one bucket changed is summed again from its parts
+    parsed.clear()
+    third_answer = {key: [dict(r) for r in results] for key, results in again.items()}
+    third_answer[("costs", 11)] = [{"p": "a", "n": 40}]
+    third = fetch(second, third_answer, remember_from=11)
+    assert ("costs", 11) in parsed and ("usage", 11) not in parsed
+    assert third.days[11] is not second.days[11]
+    assert third.days[11].get(contract.USAGE_REQUESTS, project="a", model="m") == 42
+    assert third.days == fetch(None, third_answer, remember_from=11).days
+
+
+def test_a_bucket_repeated_within_one_answer_counts_twice_as_before() -> None:
+    """A provider that repeats a bucket in one answer is summed as it answered (the memory never merges them)."""
+    from exporter import contract
+    from exporter.providers.month_to_date import DAY, DailyTotals
+    from exporter.providers.usage_common import Totals
+
+    def parse(into: Totals) -> None:
+        into.add(contract.USAGE_REQUESTS, 1, project="p", model="m")
+
+    previous = DailyTotals(remember_from=0)
+    previous.add_bucket("usage", 5 * DAY, [{"n": 1}], parse)
+    _ = previous.days
+    out = DailyTotals(previous, remember_from=0)
+    out.add_bucket("usage", 5 * DAY, [{"n": 1}], parse)
+    out.add_bucket("usage", 5 * DAY, [{"n": 1}], parse)
+    assert out.reused == 1
+    assert out.days[5].get(contract.USAGE_REQUESTS, project="p", model="m") == 2

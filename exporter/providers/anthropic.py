@@ -35,11 +35,12 @@ from exporter.providers.usage_common import (
     Params,
     Totals,
     base_prefix,
-    bucket_results,
+    bucket_items,
     dimension,
     fetch_pages,
     names_from_list,
     optional_number,
+    page_buckets,
     required_number,
     to_decimal,
 )
@@ -119,8 +120,13 @@ def parse_usage_page(
     page: Mapping[str, Any], group_by: Sequence[str], totals: BucketSink, not_before: float = 0.0
 ) -> None:
     where = "usage_report/messages"
-    for i, (start, result) in enumerate(bucket_results(page, where, bucket_start=bucket_start, not_before=not_before)):
-        parse_usage_result(result, group_by, totals.for_bucket(start), f"{where}: result {i}")
+    for here, start, results in page_buckets(page, where, bucket_start=bucket_start, not_before=not_before):
+
+        def parse(into: Totals, results: list[Any] = results, here: str = here) -> None:
+            for at, result in bucket_items(results, here):
+                parse_usage_result(result, group_by, into, at)
+
+        totals.add_bucket(where, start, results, parse)
 
 
 def parse_cost_result(result: Mapping[str, Any], totals: Totals, where: str = "result") -> None:
@@ -139,8 +145,13 @@ def parse_cost_result(result: Mapping[str, Any], totals: Totals, where: str = "r
 def parse_cost_page(page: Mapping[str, Any], totals: BucketSink, not_before: float = 0.0) -> None:
     """Add every result of one cost_report page (amounts are decimal strings in cents)."""
     where = "cost_report"
-    for i, (start, result) in enumerate(bucket_results(page, where, bucket_start=bucket_start, not_before=not_before)):
-        parse_cost_result(result, totals.for_bucket(start), f"{where}: result {i}")
+    for here, start, results in page_buckets(page, where, bucket_start=bucket_start, not_before=not_before):
+
+        def parse(into: Totals, results: list[Any] = results, here: str = here) -> None:
+            for at, result in bucket_items(results, here):
+                parse_cost_result(result, into, at)
+
+        totals.add_bucket(where, start, results, parse)
 
 
 def parse_workspaces_page(page: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -172,17 +183,15 @@ class AnthropicProvider(MonthToDateProvider[AnthropicSource]):
         ]
         return params + [("group_by[]", f) for f in group_fields]
 
-    def fetch_days(self, client: ApiClient, start: datetime) -> DailyTotals:
+    def fetch_days(self, client: ApiClient, start: datetime, days: DailyTotals) -> None:
         not_before = start.timestamp()
         group_by = list(self.config.group_by)
         usage_fields = [USAGE_GROUP_BY[w] for w in group_by if w in USAGE_GROUP_BY]
-        days = DailyTotals()
         for page in fetch_pages(client, f"{self.prefix}/usage_report/messages", self._params(start, usage_fields)):
             parse_usage_page(page, group_by, days, not_before)
         cost_fields = ["workspace_id", "description"]
         for page in fetch_pages(client, f"{self.prefix}/cost_report", self._params(start, cost_fields)):
             parse_cost_page(page, days, not_before)
-        return days
 
     def extras(self, client: ApiClient, ms: MetricSet) -> None:
         if self.config.project_names:

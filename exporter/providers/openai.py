@@ -37,11 +37,12 @@ from exporter.providers.usage_common import (
     Params,
     Totals,
     base_prefix,
-    bucket_results,
+    bucket_items,
     dimension,
     fetch_pages,
     names_from_list,
     optional_number,
+    page_buckets,
     required_number,
     to_decimal,
 )
@@ -135,33 +136,47 @@ def parse_usage_page(
 ) -> None:
     """Add every result of one ``UsageResponse`` page (buckets starting before ``not_before`` are ignored)."""
     where = f"usage/{endpoint.name}"
-    for i, (start, result) in enumerate(bucket_results(page, where, bucket_start=bucket_start, not_before=not_before)):
-        parse_usage_result(result, endpoint, group_by, totals.for_bucket(start), f"{where}: result {i}")
+    for here, start, results in page_buckets(page, where, bucket_start=bucket_start, not_before=not_before):
+
+        def parse(into: Totals, results: list[Any] = results, here: str = here) -> None:
+            for at, result in bucket_items(results, here):
+                parse_usage_result(result, endpoint, group_by, into, at)
+
+        totals.add_bucket(where, start, results, parse)
+
+
+def parse_cost_result(result: Mapping[str, Any], group_by: Sequence[str], totals: Totals, where: str) -> None:
+    """Add one Costs API result: ``amount.value`` is in dollars (major units)."""
+    amount = result.get("amount")
+    if amount is None:
+        return  # only `object` is required; a result without an amount costs nothing
+    if not isinstance(amount, Mapping):
+        raise ApiError("invalid_response", f"{where}: field 'amount' is not an object")
+    currency = str(amount.get("currency") or "usd").lower()
+    if currency != "usd":
+        raise ApiError("invalid_response", f"{where}: cost in {currency!r}, expected usd")
+    value = to_decimal(amount.get("value", 0), f"{where}.amount.value")
+    labels = {
+        "project": dimension(result, "project_id", True),
+        "line_item": dimension(result, "line_item", True),
+    }
+    if "api_key" in group_by:
+        labels["api_key"] = dimension(result, "api_key_id", True)
+    totals.add(contract.COST_USD, value, **labels)
 
 
 def parse_costs_page(
     page: Mapping[str, Any], group_by: Sequence[str], totals: BucketSink, not_before: float = 0.0
 ) -> None:
-    """Add every result of one Costs API page: ``amount.value`` is in dollars (major units)."""
+    """Add every result of one Costs API page."""
     where = "costs"
-    for i, (start, result) in enumerate(bucket_results(page, where, bucket_start=bucket_start, not_before=not_before)):
-        here = f"{where}: result {i}"
-        amount = result.get("amount")
-        if amount is None:
-            continue  # only `object` is required; a result without an amount costs nothing
-        if not isinstance(amount, Mapping):
-            raise ApiError("invalid_response", f"{here}: field 'amount' is not an object")
-        currency = str(amount.get("currency") or "usd").lower()
-        if currency != "usd":
-            raise ApiError("invalid_response", f"{here}: cost in {currency!r}, expected usd")
-        value = to_decimal(amount.get("value", 0), f"{here}.amount.value")
-        labels = {
-            "project": dimension(result, "project_id", True),
-            "line_item": dimension(result, "line_item", True),
-        }
-        if "api_key" in group_by:
-            labels["api_key"] = dimension(result, "api_key_id", True)
-        totals.for_bucket(start).add(contract.COST_USD, value, **labels)
+    for here, start, results in page_buckets(page, where, bucket_start=bucket_start, not_before=not_before):
+
+        def parse(into: Totals, results: list[Any] = results, here: str = here) -> None:
+            for at, result in bucket_items(results, here):
+                parse_cost_result(result, group_by, into, at)
+
+        totals.add_bucket(where, start, results, parse)
 
 
 def parse_projects_page(page: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -198,18 +213,16 @@ class OpenAIProvider(MonthToDateProvider[OpenAISource]):
             fields.append("api_key_id")
         return fields
 
-    def fetch_days(self, client: ApiClient, start: datetime) -> DailyTotals:
+    def fetch_days(self, client: ApiClient, start: datetime, days: DailyTotals) -> None:
         not_before = start.timestamp()
         group_by = list(self.config.group_by)
         usage_fields = [USAGE_GROUP_BY[w] for w in group_by if w in USAGE_GROUP_BY]
-        days = DailyTotals()
         for endpoint in USAGE_ENDPOINTS:
             path = f"{self.prefix}/usage/{endpoint.name}"
             for page in fetch_pages(client, path, self._params(start, usage_fields)):
                 parse_usage_page(page, endpoint, group_by, days, not_before)
         for page in fetch_pages(client, f"{self.prefix}/costs", self._params(start, self.cost_group_by())):
             parse_costs_page(page, group_by, days, not_before)
-        return days
 
     def extras(self, client: ApiClient, ms: MetricSet) -> None:
         if self.config.project_names:

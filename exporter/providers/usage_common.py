@@ -86,9 +86,9 @@ class Totals:
     def __init__(self) -> None:
         self._sums: dict[Family, dict[SortedLabels, Decimal]] = {}
 
-    def for_bucket(self, start: float) -> Totals:
-        """Where a bucket's results go: one Totals sums every bucket (see :class:`BucketSink`)."""
-        return self
+    def add_bucket(self, stream: str, start: float, results: list[Any], parse: Callable[[Totals], None]) -> None:
+        """Add one bucket's results: one Totals sums every bucket (see :class:`BucketSink`)."""
+        parse(self)
 
     def merge(self, other: Totals) -> None:
         """Add every sum of ``other`` (exact: the result does not depend on how the buckets were split)."""
@@ -115,7 +115,7 @@ class Totals:
         return False
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Totals) and self._sums == other._sums
+        return other is self or (isinstance(other, Totals) and self._sums == other._sums)
 
     __hash__ = None  # type: ignore[assignment]  # mutable
 
@@ -167,20 +167,22 @@ class Totals:
 
 
 class BucketSink(Protocol):
-    """Where parsed results go: one :class:`Totals` for everything, or one per day
-    (:class:`exporter.providers.month_to_date.DailyTotals`)."""
+    """Where parsed buckets go: one :class:`Totals` for everything, or one per day
+    (:class:`exporter.providers.month_to_date.DailyTotals`, which may reuse the sums of a bucket it has seen)."""
 
-    def for_bucket(self, start: float) -> Totals: ...
+    def add_bucket(self, stream: str, start: float, results: list[Any], parse: Callable[[Totals], None]) -> None:
+        """Add the bucket of ``stream`` (an endpoint) starting at ``start``: ``parse`` adds ``results`` to a Totals."""
+        ...
 
 
-def bucket_results(
+def page_buckets(
     page: Mapping[str, Any],
     where: str,
     *,
     bucket_start: Callable[[Mapping[str, Any], str], float],
     not_before: float,
-) -> Iterator[tuple[float, Mapping[str, Any]]]:
-    """``(bucket start, result)`` for the results of every bucket of one usage/cost page, checking the envelope.
+) -> Iterator[tuple[str, float, list[Any]]]:
+    """``(where, bucket start, results)`` for every bucket of one usage/cost page, checking the envelope.
 
     Buckets that start before ``not_before`` (the first day asked for) are skipped: if a provider or a proxy ever
     ignores the start parameter, the month-to-date total must not silently include last month (or, on an
@@ -197,12 +199,17 @@ def bucket_results(
         if not isinstance(results, list):
             raise ApiError("invalid_response", f"{here}: field 'results' is missing or not a list")
         start = bucket_start(bucket, here)
-        if start < not_before:
-            continue
-        for j, result in enumerate(results):
-            if not isinstance(result, Mapping):
-                raise ApiError("invalid_response", f"{here}.results[{j}] is not an object")
-            yield start, result
+        if start >= not_before:
+            yield here, start, results
+
+
+def bucket_items(results: list[Any], where: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """``(where, result)`` for every result of one bucket (from :func:`page_buckets`), each checked to be an object."""
+    for j, result in enumerate(results):
+        here = f"{where}.results[{j}]"
+        if not isinstance(result, Mapping):
+            raise ApiError("invalid_response", f"{here} is not an object")
+        yield here, result
 
 
 def fetch_pages(
