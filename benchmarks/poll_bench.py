@@ -1,8 +1,9 @@
 """Poll benchmark: requests, bytes, CPU and peak memory of one month-to-date poll, incremental vs full recompute.
 
 A child process serves the simulator's OpenAI Admin API for a generated organization (``--org-size``: projects x
-models x keys, one usage group each when grouped by project, model and key) with its clock frozen at 12:00 UTC on
-a given day of December 2026. In this process, two real :class:`~exporter.poller.SourcePoller` s poll it, one
+models x keys, one usage group each when grouped by project, model and key) whose clock starts at 12:00 UTC on
+a given day of December 2026 and moves on an hour before each poll (its data changes by the hour; so today's
+buckets change on every poll, as a real organization's do). In this process, two real :class:`~exporter.poller.SourcePoller` s poll it, one
 after the other, with the same config except:
 
 - ``full``: ``full_refetch_interval`` below the interval, so every poll fetches the whole month so far (the
@@ -56,16 +57,21 @@ SIM_CHILD = textwrap.dedent(
     import sys
     from exporter.simulator import OrgSize, Simulator
 
-    now, size = float(sys.argv[1]), sys.argv[2]
-    server = Simulator(clock=lambda: now, org_size=OrgSize.parse(size)).serve("127.0.0.1", 0)
+    now, size = [float(sys.argv[1])], sys.argv[2]
+    server = Simulator(clock=lambda: now[0], org_size=OrgSize.parse(size)).serve("127.0.0.1", 0)
     print(server.url, flush=True)
-    sys.stdin.read()
+    for line in sys.stdin:  # each line sets the clock; EOF stops
+        now[0] = float(line)
+        print("ok", flush=True)
     server.stop()
     """
 )
 #: Org sizes for a number of project/model/key groups (projects x models x keys).
 ORG_SIZES = {100: "4x5x5", 1000: "10x10x10", 3000: "30x10x10"}
 INTERVAL = 300.0
+#: How far the simulator's clock moves between polls: its data changes by the hour, and a steady poll must find
+#: today's buckets changed, as a real organization's are on every poll.
+SIM_STEP = 3600.0
 
 
 @dataclass
@@ -129,16 +135,23 @@ def make_poller(
     )
 
 
-def measure(url: str, start: float, mode: str, polls: int) -> tuple[PollFigures, dict[Any, float]]:
-    """``polls`` steady polls of one mode (after a first poll that warms up, and is full for both)."""
+def measure(
+    url: str, start: float, mode: str, polls: int, set_sim_clock: Callable[[float], None]
+) -> tuple[PollFigures, dict[Any, float]]:
+    """``polls`` steady polls of one mode (after a first poll that warms up, and is full for both). Before each poll
+    the simulator's clock moves on by :data:`SIM_STEP` (from ``start`` for each mode, so both end on the same data)."""
     now = [start]
+    set_sim_clock(start)
     counter = Counter()
     captured: list[MetricSet] = []
     poller = make_poller(url, mode, lambda: now[0], counter, captured)
     assert poller.poll_once(), poller.status().last_error
     cpu, reqs, sizes = [], [], []
+    sim_now = start
     for _ in range(polls):
         now[0] += INTERVAL
+        sim_now += SIM_STEP
+        set_sim_clock(sim_now)
         before = Counter(counter.requests, counter.bytes)
         t0 = time.thread_time()
         assert poller.poll_once(), poller.status().last_error
@@ -147,6 +160,7 @@ def measure(url: str, start: float, mode: str, polls: int) -> tuple[PollFigures,
         sizes.append(counter.bytes - before.bytes)
     fetch = poller.provider.last_fetch
     now[0] += INTERVAL
+    set_sim_clock(sim_now + SIM_STEP)
     tracemalloc.start()
     assert poller.poll_once(), poller.status().last_error
     _, peak = tracemalloc.get_traced_memory()
@@ -174,9 +188,17 @@ def run_case(groups: int, day: int, polls: int) -> tuple[PollFigures, PollFigure
     )
     try:
         assert child.stdout is not None
+        assert child.stdin is not None
         url = child.stdout.readline().strip()
-        full, full_values = measure(url, start, "full", polls)
-        inc, inc_values = measure(url, start, "incremental", polls)
+
+        def set_sim_clock(when: float) -> None:
+            assert child.stdin is not None and child.stdout is not None
+            child.stdin.write(f"{when}\n")
+            child.stdin.flush()
+            assert child.stdout.readline().strip() == "ok"
+
+        full, full_values = measure(url, start, "full", polls, set_sim_clock)
+        inc, inc_values = measure(url, start, "incremental", polls, set_sim_clock)
         if full_values != inc_values:
             print(f"  !! groups={groups} day={day}: incremental and full recompute export different values")
         return full, inc
