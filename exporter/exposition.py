@@ -13,6 +13,7 @@ import gzip
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -236,7 +237,7 @@ class Exposition:
         self._live: dict[str, tuple[LiveMetrics, int]] = {}
         self._zero_first_on = zero_first_hold is not None
         self.zero_first = ZeroFirst(zero_first_hold or 0.0)
-        self._cache = {fmt: _FormatCache(fmt, set(self._order)) for fmt in FORMATS}
+        self._cache = {fmt: _FormatCache(fmt, set(self._order), keep_plain=fmt == TEXT) for fmt in FORMATS}
         self._wanted: set[str] = {TEXT}  # formats rendered at publish time; OpenMetrics once a scraper asked
         self.renders = 0
         self._failures_seen = 0
@@ -304,22 +305,23 @@ class Exposition:
                 with self._lock:
                     self._live[owner] = (live, version)
 
-    def _owner_bytes(self, owner: str, family: Family, fmt: str) -> bytes:
+    def _owner_pieces(self, owner: str, family: Family, fmt: str) -> Iterable[bytes]:
+        """What ``owner`` exposes of ``family`` in ``fmt``: its own chunk (text, nothing held at zero), else the
+        tracker's lines; OpenMetrics in blocks, so the family is never held whole when only gzip is kept."""
         chunk = self._chunks[owner].get(family)
         if not chunk:
-            return b""
+            return ()
         tracker = self.zero_first.tracker(owner, family) if zero_first.is_counting(family) else None
         if tracker is None:
-            return chunk
-        return tracker.exposed_openmetrics() if fmt == OPENMETRICS else tracker.exposed()
+            return (chunk,)
+        return tracker.openmetrics_blocks() if fmt == OPENMETRICS else (tracker.exposed(),)
 
     def _render(self, fmt: str) -> None:
         """Render the dirty families of ``fmt`` (a family that fails is left out and counted) and join. Holds _lock."""
         cache = self._cache[fmt]
         for family in cache.dirty:
             try:
-                parts = [self._owner_bytes(owner, family, fmt) for owner in self._chunks]
-                cache.set(family, [p for p in parts if p])
+                cache.set(family, (p for owner in self._chunks for p in self._owner_pieces(owner, family, fmt)))
             except Exception as exc:  # never one family for the whole page
                 cache.set(family, [])
                 RENDER_FAILURES.record(family, exc)
@@ -341,10 +343,17 @@ class Exposition:
             for family in self.zero_first.release_due():
                 self._mark_dirty(family)
             cache = self._cache[fmt]
-            if cache.dirty or cache.pieces is None or cache.body_gz is None:
+            if not compressed and not cache.keep_plain:
+                cache.keep_plain = True  # from now on this format's plain parts are kept too
+                cache.dirty |= set(self._order)
+            if cache.dirty or cache.body_gz is None or (cache.keep_plain and cache.pieces is None):
                 self._render(fmt)
-            assert cache.pieces is not None and cache.body_gz is not None
-            parts: tuple[bytes, ...] = (cache.body_gz,) if compressed else cache.pieces
+            assert cache.body_gz is not None
+            if compressed:
+                parts: tuple[bytes, ...] = (cache.body_gz,)
+            else:
+                assert cache.pieces is not None
+                parts = cache.pieces
             self.zero_first.mark_served()
         tail = self._tail(fmt)
         if tail and compressed:
@@ -376,11 +385,18 @@ class Exposition:
 
 
 class _FormatCache:
-    """One exposition format's per-family headers, exposed parts and gzip bytes, and the bodies built from them."""
+    """One exposition format's per-family headers, exposed parts and gzip bytes, and the bodies built from them.
 
-    def __init__(self, fmt: str, dirty: set[Family]) -> None:
+    The plain parts are kept only when a scraper asks for this format uncompressed (``keep_plain``): text's parts
+    are the owners' own chunks, so keeping them costs nothing, while OpenMetrics' are new bytes about twice the
+    text's size (each counter series adds its ``_created`` line), and Prometheus asks for gzip. So OpenMetrics is
+    compressed as it is rendered, block by block, and its plain form is kept from the first uncompressed request on.
+    """
+
+    def __init__(self, fmt: str, dirty: set[Family], *, keep_plain: bool) -> None:
         self.fmt = fmt
         self.dirty = dirty
+        self.keep_plain = keep_plain
         self.headers: dict[Family, bytes] = {}
         self.parts: dict[Family, list[bytes]] = {}
         self.gz: dict[Family, bytes] = {}
@@ -390,22 +406,37 @@ class _FormatCache:
     def invalidate(self) -> None:
         self.pieces = self.body_gz = None
 
-    def set(self, family: Family, parts: list[bytes]) -> None:
-        if not parts:
+    def set(self, family: Family, pieces: Iterable[bytes]) -> None:
+        """Take a family's exposed pieces (none: the family is not shown): one gzip member, and the pieces when
+        the plain form is kept."""
+        header = openmetrics_header(family) if self.fmt == OPENMETRICS else family_header(family)
+        compressor = zlib.compressobj(5, zlib.DEFLATED, 31)  # wbits 31: a gzip member (mtime 0)
+        gz = [compressor.compress(header)]
+        kept: list[bytes] = []
+        shown = False
+        for piece in pieces:
+            if piece:
+                shown = True
+                gz.append(compressor.compress(piece))
+                if self.keep_plain:
+                    kept.append(piece)
+        if not shown:
             self.headers.pop(family, None)
             self.parts.pop(family, None)
             self.gz.pop(family, None)
             return
-        header = openmetrics_header(family) if self.fmt == OPENMETRICS else family_header(family)
-        gz = gzip.compress(header + b"".join(parts), compresslevel=5, mtime=0)
-        self.headers[family], self.parts[family], self.gz[family] = header, parts, gz
+        gz.append(compressor.flush())
+        self.headers[family], self.gz[family] = header, b"".join(gz)
+        if self.keep_plain:
+            self.parts[family] = kept
 
     def join(self, order: list[Family]) -> None:
-        pieces: list[bytes] = []
-        for family in order:
-            header = self.headers.get(family)
-            if header is not None:
-                pieces.append(header)
-                pieces.extend(self.parts[family])
-        self.pieces = tuple(pieces)
+        if self.keep_plain:
+            pieces: list[bytes] = []
+            for family in order:
+                header = self.headers.get(family)
+                if header is not None:
+                    pieces.append(header)
+                    pieces.extend(self.parts[family])
+            self.pieces = tuple(pieces)
         self.body_gz = b"".join(self.gz.get(f, b"") for f in order)

@@ -22,7 +22,7 @@ exposition needs for its ``_created`` samples.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from prometheus_client.utils import floatToGoString
 
@@ -57,17 +57,29 @@ def created_line(family: Family, key: bytes, created: float) -> bytes | None:
     return stem + b"_created" + key[len(prefix) :] + b" " + floatToGoString(created).encode() + b"\n"
 
 
+def _series(chunk: bytes) -> dict[bytes, bytes]:
+    """``name{labels}`` -> value text of every line of ``chunk`` (label values may hold spaces: split at the last)."""
+    parts = [line.rpartition(b" ") for line in chunk.split(b"\n") if line]
+    return {key: value for key, _, value in parts}
+
+
+#: Lines per block of :meth:`SeriesTracker.openmetrics_blocks` (a few hundred kB: big enough for C-speed joins and
+#: compression, small enough that a 300,000-series family is never held twice in OpenMetrics).
+_BLOCK_LINES = 4096
+
+
 class SeriesTracker:
     """The exported state of one owner's counting family: its lines, which series are held at zero, and since when.
 
-    Kept compact for families of 100,000 series: values by key (in exposition order), the keys held at zero, and
-    creation times only where they differ from the tracker's ``base_created`` (the time of its first lines).
+    Kept compact for families of 300,000 series: the tracker holds the owner's own chunk (no copy), the keys held
+    at zero while they are held, and creation times only where they differ from the tracker's ``base_created``
+    (the time of its first lines). The per-series view (key -> value) is built from the chunk when needed: at an
+    update, for the old and the new chunk, and when the held or OpenMetrics lines are rendered.
     """
 
     def __init__(self, family: Family) -> None:
         self.family = family
         self._chunk = b""
-        self._values: dict[bytes, bytes] = {}
         self._held: set[bytes] = set()
         self.base_created = 0.0
         self._created: dict[bytes, float] = {}
@@ -80,14 +92,12 @@ class SeriesTracker:
 
     def update(self, chunk: bytes, *, adopt: bool, now_wall: float, now_mono: float, created: float | None) -> None:
         """Take the owner's new lines: new series are held at 0 unless adopted; gone series are forgotten."""
-        old = self._values
-        first = not old and not self._chunk
+        first = not self._chunk
         if first:
             self.base_created = created if (adopt and created is not None) else now_wall
         # Whole-chunk operations first (C speed for 100,000 lines); Python loops only over what is new or changed.
-        # A line is "name{labels} value"; label values may contain spaces, so split at the last one.
-        parts = [line.rpartition(b" ") for line in chunk.split(b"\n") if line]
-        values = {key: value for key, _, value in parts}
+        old = _series(self._chunk)
+        values = _series(chunk)
         new_keys = values.keys() - old.keys()
         when = created if (adopt and created is not None) else now_wall
         created_at = {k: c for k, c in self._created.items() if k in values}
@@ -100,7 +110,7 @@ class SeriesTracker:
         for key in [k for k, v in values.items() if k not in new_keys and old[k] != v]:
             if _parse_float(values[key]) < _parse_float(old[key]):
                 created_at[key] = now_wall  # a reset (a new month): the counter restarted now
-        self._chunk, self._values, self._held, self._created = chunk, values, held, created_at
+        self._chunk, self._held, self._created = chunk, held, created_at
         if new_held:
             # A zero a scrape has not read yet: wait for the next scrape, even if older held zeros were read.
             self.zero_since, self.served = now_mono, False
@@ -115,25 +125,33 @@ class SeriesTracker:
         self.zero_since, self.served = 0.0, False
         return True
 
-    def _value(self, key: bytes) -> bytes:
-        return b"0" if key in self._held else self._values[key]
-
     def exposed(self) -> bytes:
         """The lines as exported now: held series at 0 (the owner's bytes as they are when nothing is held)."""
         if not self._held:
             return self._chunk
-        return b"".join(key + b" " + self._value(key) + b"\n" for key in self._values)
+        held = self._held
+        return b"".join(
+            key + b" " + (b"0" if key in held else value) + b"\n" for key, value in _series(self._chunk).items()
+        )
+
+    def openmetrics_blocks(self) -> Iterator[bytes]:
+        """The lines with a ``_created`` sample after each counter sample or histogram ``_count``, in blocks of
+        :data:`_BLOCK_LINES` lines (so a caller that compresses them never holds the whole family)."""
+        held, base, created = self._held, self.base_created, self._created
+        lines = [line for line in self._chunk.split(b"\n") if line]
+        for start in range(0, len(lines), _BLOCK_LINES):
+            out: list[bytes] = []
+            for line in lines[start : start + _BLOCK_LINES]:
+                key, _, value = line.rpartition(b" ")
+                out.append(key + b" " + (b"0" if key in held else value) + b"\n")
+                extra = created_line(self.family, key, created.get(key, base))
+                if extra is not None:
+                    out.append(extra)
+            yield b"".join(out)
 
     def exposed_openmetrics(self) -> bytes:
-        """The lines with a ``_created`` sample after each counter sample or histogram ``_count``."""
-        out: list[bytes] = []
-        base = self.base_created
-        for key in self._values:
-            out.append(key + b" " + self._value(key) + b"\n")
-            line = created_line(self.family, key, self._created.get(key, base))
-            if line is not None:
-                out.append(line)
-        return b"".join(out)
+        """All of :meth:`openmetrics_blocks` in one piece."""
+        return b"".join(self.openmetrics_blocks())
 
 
 class ZeroFirst:

@@ -69,3 +69,54 @@ def test_only_the_live_families_written_since_the_last_scrape_are_redrawn(monkey
     assert 'outcome="error"' in text and "llmpulse_api_call_duration_seconds_count" in text  # the rest is kept
     exp.body()
     assert drawn == [{contract.API_CALLS}]  # nothing written: nothing drawn
+
+
+def _many_costs(n: int, value: float) -> dict[contract.Family, bytes]:
+    ms = MetricSet()
+    for i in range(n):
+        ms.set(contract.COST_USD, value + i, project=f"p{i}", line_item="x")
+    return render_metricset(ms, BASE)
+
+
+def test_openmetrics_is_kept_compressed_until_a_scraper_asks_for_it_plain() -> None:
+    """Prometheus asks for OpenMetrics with gzip; OpenMetrics' plain body is twice the text's (``_created`` lines),
+    so it is not held for nobody: gzip is rendered block by block at publish, the plain form is kept from the
+    first uncompressed OpenMetrics scrape on, and both read the same."""
+    exp = Exposition(zero_first_hold=60.0)
+    exp.publish("source:s", _many_costs(10_000, 1.0), adopt={contract.COST_USD: None})
+    om_gz = b"".join(exp.chunks(compressed=True, fmt=exposition.OPENMETRICS))  # the body, then # EOF
+    om_cache = exp._cache[exposition.OPENMETRICS]
+    assert om_cache.pieces is None and not om_cache.parts  # nothing plain held for OpenMetrics
+    om_text = gzip.decompress(om_gz).decode()
+    assert om_text.count("llmpulse_cost_usd_created{") == 10_000
+    assert om_text.endswith("# EOF\n")
+    exp.publish("source:s", _many_costs(10_000, 2.0))  # rendered at publish, still compressed only
+    assert om_cache.pieces is None and not om_cache.parts
+    renders = exp.renders
+    om_gz = b"".join(exp.chunks(compressed=True, fmt=exposition.OPENMETRICS))  # the body, then # EOF
+    assert exp.renders == renders  # the publish had rendered it
+    plain = exp.body(fmt=exposition.OPENMETRICS)  # the first uncompressed OpenMetrics scrape
+    assert om_cache.pieces is not None
+    assert plain == gzip.decompress(om_gz)
+    assert b'llmpulse_cost_usd_total{provider="openai",source="s",project="p9999",line_item="x"} 10001.0\n' in plain
+    exp.publish("source:s", _many_costs(10_000, 3.0))  # from now on the plain form follows every publish
+    renders = exp.renders
+    assert exp.body(fmt=exposition.OPENMETRICS) == gzip.decompress(
+        exp.body(compressed=True, fmt=exposition.OPENMETRICS)
+    )
+    assert exp.renders == renders
+
+
+def test_the_zero_first_tracker_holds_the_owners_chunk_not_a_copy() -> None:
+    """At 300,000 series a per-series copy of the exported lines cost about 70 MB: the tracker keeps the chunk."""
+    exp = Exposition(zero_first_hold=60.0)
+    chunk = _many_costs(1_000, 1.0)[contract.COST_USD]
+    exp.publish("source:s", {contract.COST_USD: chunk})
+    tracker = exp.zero_first.tracker("source:s", contract.COST_USD)
+    assert tracker is not None
+    assert vars(tracker)["_chunk"] is chunk
+    assert all(not isinstance(v, dict) or len(v) < 1_000 for v in vars(tracker).values())  # no per-series map
+    assert len(tracker._held) == 1_000  # new series are held at zero...
+    exp.chunks()
+    exp.chunks()
+    assert tracker._held == set()  # ...and released after a scrape read them
