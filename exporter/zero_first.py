@@ -21,6 +21,9 @@ exposition needs for its ``_created`` samples.
 
 from __future__ import annotations
 
+import itertools
+import operator
+import re
 import time
 from collections.abc import Callable, Iterator
 
@@ -59,9 +62,12 @@ def created_line(family: Family, key: bytes, created: float) -> bytes | None:
 
 def _series(chunk: bytes) -> dict[bytes, bytes]:
     """``name{labels}`` -> value text of every line of ``chunk`` (label values may hold spaces: split at the last)."""
-    parts = [line.rpartition(b" ") for line in chunk.split(b"\n") if line]
-    return {key: value for key, _, value in parts}
+    return {key: value for key, _, value in (line.rpartition(b" ") for line in chunk.split(b"\n") if line)}
 
+
+#: The value of each line with the space before it and the newline after it: a line is ``name{labels} value``, and
+#: a label value may hold spaces but never a raw newline, so the value runs from the line's last space to its end.
+_VALUE = re.compile(rb" [^ \n]*\n")
 
 #: Lines per block of :meth:`SeriesTracker.openmetrics_blocks` (a few hundred kB: big enough for C-speed joins and
 #: compression, small enough that a 300,000-series family is never held twice in OpenMetrics).
@@ -71,16 +77,18 @@ _BLOCK_LINES = 4096
 class SeriesTracker:
     """The exported state of one owner's counting family: its lines, which series are held at zero, and since when.
 
-    Kept compact for families of 300,000 series: the tracker holds the owner's own chunk (no copy), the keys held
-    at zero while they are held, and creation times only where they differ from the tracker's ``base_created``
-    (the time of its first lines). The per-series view (key -> value) is built from the chunk when needed: at an
-    update, for the old and the new chunk, and when the held or OpenMetrics lines are rendered.
+    Kept compact for families of 300,000 series: the tracker holds the owner's own chunk (no copy), which series
+    are held at zero while they are (all of them, after a family's first lines, without naming each), and creation
+    times only where they differ from the tracker's ``base_created`` (the time of its first lines). An update
+    whose series are those of the last one (values moved, the usual poll) compares the two chunks with
+    whole-chunk operations; a per-series map is built only when series came or went.
     """
 
     def __init__(self, family: Family) -> None:
         self.family = family
         self._chunk = b""
         self._held: set[bytes] = set()
+        self._all_held = False  # every series of the chunk is held (the family's first lines)
         self.base_created = 0.0
         self._created: dict[bytes, float] = {}
         self.zero_since = 0.0  # monotonic time the newest held zero was exported (0: none held)
@@ -92,41 +100,58 @@ class SeriesTracker:
 
     def update(self, chunk: bytes, *, adopt: bool, now_wall: float, now_mono: float, created: float | None) -> None:
         """Take the owner's new lines: new series are held at 0 unless adopted; gone series are forgotten."""
-        first = not self._chunk
-        if first:
-            self.base_created = created if (adopt and created is not None) else now_wall
-        # Whole-chunk operations first (C speed for 100,000 lines); Python loops only over what is new or changed.
-        old = _series(self._chunk)
-        values = _series(chunk)
-        new_keys = values.keys() - old.keys()
         when = created if (adopt and created is not None) else now_wall
+        if not self._chunk:  # the first lines: every series is new
+            self.base_created, self._created, self._chunk, self._held = when, {}, chunk, set()
+            self._all_held = not adopt
+            self.zero_since, self.served = (0.0 if adopt else now_mono), False
+            return
+        old_keys, new_keys = _VALUE.sub(b"\n", self._chunk), _VALUE.sub(b"\n", chunk)
+        if old_keys == new_keys:
+            self._note_resets(self._chunk, chunk, new_keys, now_wall)
+            self._chunk = chunk
+            return
+        old, values = _series(self._chunk), _series(chunk)
+        new = values.keys() - old.keys()
         created_at = {k: c for k, c in self._created.items() if k in values}
         if when != self.base_created:
-            created_at.update(dict.fromkeys(new_keys, when))
-        held = {k for k in self._held if k in values}
-        new_held = bool(new_keys) and not adopt
+            created_at.update(dict.fromkeys(new, when))
+        still_held = old.keys() if self._all_held else self._held
+        held = {k for k in still_held if k in values}
+        new_held = bool(new) and not adopt
         if new_held:
-            held |= new_keys
-        for key in [k for k, v in values.items() if k not in new_keys and old[k] != v]:
+            held |= new
+        for key in [k for k, v in values.items() if k not in new and old[k] != v]:
             if _parse_float(values[key]) < _parse_float(old[key]):
                 created_at[key] = now_wall  # a reset (a new month): the counter restarted now
-        self._chunk, self._held, self._created = chunk, held, created_at
+        self._chunk, self._held, self._all_held, self._created = chunk, held, False, created_at
         if new_held:
             # A zero a scrape has not read yet: wait for the next scrape, even if older held zeros were read.
             self.zero_since, self.served = now_mono, False
         elif not held:
             self.zero_since, self.served = 0.0, False
 
+    def _note_resets(self, old: bytes, new: bytes, keys: bytes, now_wall: float) -> None:
+        """The same series in the same order: a value that went down is a reset (a new month), created now."""
+        before, after = _VALUE.findall(old), _VALUE.findall(new)
+        moved = list(itertools.compress(range(len(after)), map(operator.ne, before, after)))
+        reset = [i for i in moved if _parse_float(after[i][1:-1]) < _parse_float(before[i][1:-1])]
+        if reset:
+            lines = keys.split(b"\n")
+            self._created.update((lines[i], now_wall) for i in reset)
+
     def release_due(self, now_mono: float, hold: float) -> bool:
         """Release held zeros once a scrape read them or ``hold`` elapsed; True if anything was released."""
         if not self.holding or not (self.served or now_mono - self.zero_since >= hold):
             return False
-        self._held = set()
+        self._held, self._all_held = set(), False
         self.zero_since, self.served = 0.0, False
         return True
 
     def exposed(self) -> bytes:
         """The lines as exported now: held series at 0 (the owner's bytes as they are when nothing is held)."""
+        if self._all_held:
+            return _VALUE.sub(b" 0\n", self._chunk)
         if not self._held:
             return self._chunk
         held = self._held
@@ -137,13 +162,13 @@ class SeriesTracker:
     def openmetrics_blocks(self) -> Iterator[bytes]:
         """The lines with a ``_created`` sample after each counter sample or histogram ``_count``, in blocks of
         :data:`_BLOCK_LINES` lines (so a caller that compresses them never holds the whole family)."""
-        held, base, created = self._held, self.base_created, self._created
+        held, all_held, base, created = self._held, self._all_held, self.base_created, self._created
         lines = [line for line in self._chunk.split(b"\n") if line]
         for start in range(0, len(lines), _BLOCK_LINES):
             out: list[bytes] = []
             for line in lines[start : start + _BLOCK_LINES]:
                 key, _, value = line.rpartition(b" ")
-                out.append(key + b" " + (b"0" if key in held else value) + b"\n")
+                out.append(key + b" " + (b"0" if all_held or key in held else value) + b"\n")
                 extra = created_line(self.family, key, created.get(key, base))
                 if extra is not None:
                     out.append(extra)

@@ -212,3 +212,53 @@ def test_promtool_check_metrics_accepts_both_formats(fmt: str) -> None:
 )
 def test_negotiation(accept: str, fmt: str) -> None:
     assert negotiate(accept) == fmt
+
+
+def _costs(values: dict[str, float]) -> dict[contract.Family, bytes]:
+    ms = MetricSet()
+    for item, value in values.items():
+        ms.set(contract.COST_USD, value, project="p q", line_item=item)  # a space in a label value
+    return render_metricset(ms, BASE)
+
+
+def _created(exp: Exposition) -> dict[str, float]:
+    out = {}
+    for family in openmetrics_families(exp.body(fmt=OPENMETRICS).decode()):
+        for sample in family.samples:
+            if sample.name == "llmpulse_cost_usd_created":
+                out[sample.labels["line_item"]] = sample.value
+    return out
+
+
+@pytest.mark.parametrize("series_change", [False, True], ids=["same series", "a series added too"])
+def test_a_counter_that_goes_down_restarts_its_created_time(series_change: bool) -> None:
+    """A month-to-date counter that drops (the month rolled over) restarted: its ``_created`` moves to then, the
+    others keep theirs, whether the update kept the same series (compared chunk to chunk) or not (per series)."""
+    exp, _ = _exposition()
+    wall = Clock()
+    exp.zero_first._wall = wall
+    exp.publish("source:s", _costs({"a x": 5.0, "b": 7.0}), adopt={contract.COST_USD: 500.0})
+    assert _created(exp) == {"a x": 500.0, "b": 500.0}
+    wall.now = 2000.0
+    later = {"a x": 2.0, "b": 8.0, **({"c": 1.0} if series_change else {})}
+    exp.publish("source:s", _costs(later), adopt={contract.COST_USD: 500.0})
+    created = _created(exp)
+    assert created["a x"] == 2000.0 and created["b"] == 500.0
+    body = exp.body()
+    assert _value(body, contract.COST_USD.name, line_item="a x") == 2.0
+    assert _value(body, contract.COST_USD.name, line_item="b") == 8.0
+
+
+def test_series_added_while_the_first_lines_are_held_are_held_too() -> None:
+    exp, _ = _exposition()
+    exp.publish("source:s", _costs({"a": 5.0}))
+    exp.publish("source:s", _costs({"a": 6.0, "b": 7.0}))  # before any scrape read the first zeros
+    body = exp.body()
+    assert _value(body, contract.COST_USD.name, line_item="a") == 0
+    assert _value(body, contract.COST_USD.name, line_item="b") == 0
+    body = exp.body()
+    assert _value(body, contract.COST_USD.name, line_item="a") == 6.0
+    assert _value(body, contract.COST_USD.name, line_item="b") == 7.0
+    exp.publish("source:s", _costs({"a": 6.5, "b": 7.5, "c": 1.0}))  # only the new one is held now
+    body = exp.body()
+    assert [_value(body, contract.COST_USD.name, line_item=i) for i in "abc"] == [6.5, 7.5, 0]
