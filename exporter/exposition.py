@@ -232,6 +232,7 @@ class Exposition:
 
     def __init__(self, families: Iterable[Family] | None = None, *, zero_first_hold: float | None = None) -> None:
         self._lock = threading.Lock()
+        self._live_lock = threading.Lock()  # taken before _lock, never while holding it
         self._order: list[Family] = list(families if families is not None else contract.FAMILIES.values())
         self._chunks: dict[str, dict[Family, bytes]] = {}
         self._live: dict[str, tuple[LiveMetrics, int]] = {}
@@ -294,16 +295,20 @@ class Exposition:
             self._live[owner] = (live, -1)
 
     def _refresh_live(self) -> None:
-        for owner, (live, seen) in list(self._live.items()):
-            if live.version != seen:
-                version = live.version
-                changed = live.changed_since(seen)
-                with self._lock:
-                    chunks = dict(self._chunks.get(owner, {}))
-                chunks.update(render_live(live, changed))
-                self.publish(owner, chunks)
-                with self._lock:
-                    self._live[owner] = (live, version)
+        """Render the live owners whose version moved, one refresh at a time: concurrent scrapes (two Prometheus
+        replicas) wait for the render in flight instead of racing it, so an older snapshot is never published
+        after a newer one (a counter stepping back reads as a reset to ``rate()``), and the work is done once."""
+        with self._live_lock:
+            for owner, (live, seen) in list(self._live.items()):
+                if live.version != seen:
+                    version = live.version
+                    changed = live.changed_since(seen)
+                    with self._lock:
+                        chunks = dict(self._chunks.get(owner, {}))
+                    chunks.update(render_live(live, changed))
+                    self.publish(owner, chunks)
+                    with self._lock:
+                        self._live[owner] = (live, version)
 
     def _owner_pieces(self, owner: str, family: Family, fmt: str) -> Iterable[bytes]:
         """What ``owner`` exposes of ``family`` in ``fmt``: its own chunk (text, nothing held at zero), else the

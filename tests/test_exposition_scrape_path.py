@@ -5,6 +5,7 @@ owner is redrawn only for the families written since the last scrape."""
 from __future__ import annotations
 
 import gzip
+import threading
 from typing import Any
 
 import pytest
@@ -119,3 +120,56 @@ def test_the_zero_first_tracker_holds_the_owners_chunk_not_a_copy() -> None:
     assert exp.body().count(b"} 0\n") == 1_000  # new series are held at zero, without a set of their names...
     assert all(not isinstance(v, set) or not v for v in vars(tracker).values())
     assert b'project="p999",line_item="x"} 1000.0\n' in exp.body()  # ...and released after a scrape read them
+
+
+def test_concurrent_scrapes_never_publish_an_older_live_render_over_a_newer_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two Prometheus replicas scrape at once after a post: the slower render (of older data) must not be published
+    after the newer one, or a counter would step back, which ``rate()`` reads as a reset and counts again."""
+    live = LiveMetrics()
+    labels = {**BASE, "model": "m", "outcome": "success"}
+    live.inc(contract.API_CALLS, labels)
+    exp = Exposition()
+    exp.attach_live("events", live)
+    exp.body()
+    original = exposition.render_live
+    first_started, release_first = threading.Event(), threading.Event()
+    calls = 0
+
+    def slow_first(live_: LiveMetrics, families: Any = None) -> dict[contract.Family, bytes]:
+        nonlocal calls
+        calls += 1
+        rendered = original(live_, families)
+        if calls == 1:  # the first scrape took its snapshot (value 2), then is slow to publish it
+            first_started.set()
+            release_first.wait(5)
+        return rendered
+
+    monkeypatch.setattr(exposition, "render_live", slow_first)
+    published: list[bytes] = []
+    publish = exp.publish
+
+    def record(owner: str, chunks: Any, **kwargs: Any) -> None:
+        if owner == "events":
+            published.append(chunks[contract.API_CALLS])
+        publish(owner, chunks, **kwargs)
+
+    monkeypatch.setattr(exp, "publish", record)
+    live.inc(contract.API_CALLS, labels)  # 2
+    bodies: dict[str, bytes] = {}
+    slow = threading.Thread(target=lambda: bodies.__setitem__("slow", exp.body()))
+    slow.start()
+    assert first_started.wait(5)
+    live.inc(contract.API_CALLS, labels)  # 3, written while the first render is in flight
+    fast = threading.Thread(target=lambda: bodies.__setitem__("fast", exp.body()))
+    fast.start()
+    fast.join(0.5)  # the second scrape waits for the render in flight instead of racing it
+    release_first.set()
+    slow.join(5)
+    fast.join(5)
+    sample = 'llmpulse_api_calls_total{provider="openai",source="s",model="m",outcome="success"} '
+    assert f"{sample}3.0\n" in bodies["fast"].decode()
+    assert f"{sample}3.0\n" in exp.body().decode()  # what stays published is the newest
+    values = [float(chunk.decode().rpartition(" ")[2]) for chunk in published]
+    assert values == sorted(values), values  # never an older render published after a newer one
