@@ -79,10 +79,11 @@ def _many_costs(n: int, value: float) -> dict[contract.Family, bytes]:
     return render_metricset(ms, BASE)
 
 
-def test_openmetrics_is_kept_compressed_until_a_scraper_asks_for_it_plain() -> None:
+def test_openmetrics_is_kept_compressed_until_a_scraper_asks_for_it_plain(monkeypatch: pytest.MonkeyPatch) -> None:
     """Prometheus asks for OpenMetrics with gzip; OpenMetrics' plain body is twice the text's (``_created`` lines),
     so it is not held for nobody: gzip is rendered block by block at publish, the plain form is kept from the
     first uncompressed OpenMetrics scrape on, and both read the same."""
+    monkeypatch.setattr(exposition, "RENDER_FAILURES", exposition.RenderFailures())  # none from earlier tests
     exp = Exposition(zero_first_hold=60.0)
     exp.publish("source:s", _many_costs(10_000, 1.0), adopt={contract.COST_USD: None})
     om_gz = b"".join(exp.chunks(compressed=True, fmt=exposition.OPENMETRICS))  # the body, then # EOF
@@ -108,8 +109,9 @@ def test_openmetrics_is_kept_compressed_until_a_scraper_asks_for_it_plain() -> N
     assert exp.renders == renders
 
 
-def test_the_zero_first_tracker_holds_the_owners_chunk_not_a_copy() -> None:
+def test_the_zero_first_tracker_holds_the_owners_chunk_not_a_copy(monkeypatch: pytest.MonkeyPatch) -> None:
     """At 300,000 series a per-series copy of the exported lines cost about 70 MB: the tracker keeps the chunk."""
+    monkeypatch.setattr(exposition, "RENDER_FAILURES", exposition.RenderFailures())  # none from earlier tests
     exp = Exposition(zero_first_hold=60.0)
     chunk = _many_costs(1_000, 1.0)[contract.COST_USD]
     exp.publish("source:s", {contract.COST_USD: chunk})

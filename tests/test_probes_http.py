@@ -28,8 +28,15 @@ def test_http_probes(simulator, tmp_path) -> None:
         {"name": "no-dns", **common, "base_url": "http://llmpulse-test.invalid"},
     ]
     with exporter({"probes": probes}, tmp_path) as exp:
+        # every call counted, and every failed call's error code read past its zero-first scrape (a call that
+        # lands between the two scrapes of one read shows its new error series at 0 in that read)
         m = exp.wait_for(
-            lambda m: m.total("llmpulse_api_calls_total") == len(probes), timeout=25, what="one call per probe"
+            lambda m: (
+                m.total("llmpulse_api_calls_total") == len(probes)
+                and m.total("llmpulse_error_code_counter_total") == m.total("llmpulse_api_calls_total", outcome="error")
+            ),
+            timeout=25,
+            what="one call per probe, each error's code counted",
         )
     served: Any = simulator.state()["served"]["models"]
     print("served /v1/models:", served)
