@@ -345,6 +345,11 @@ def test_a_bucket_equal_to_the_last_fetch_reuses_its_parse_and_a_changed_one_is_
     assert third.days[11] is not second.days[11]
     assert third.days[11].get(contract.USAGE_REQUESTS, project="a", model="m") == 42
     assert third.days == fetch(None, third_answer, remember_from=11).days
+    # kept as the next fetch's previous: only the window's days, and no chain back to older fetches
+    third.forget_before(11)
+    assert set(third.days) == {11, 12}
+    assert (third._previous_seen, third._previous_days, third._previous_parts) == ({}, {}, {})
+    assert {day for _, day in third._seen} == {11, 12}
 
 
 def test_a_bucket_repeated_within_one_answer_counts_twice_as_before() -> None:
