@@ -49,6 +49,19 @@ def _repaired(key: LabelKey) -> tuple[LabelKey, int]:
     return (tuple(fixed), count) if count else (key, 0)
 
 
+#: One shared object per distinct (label name, value) pair: a value that many series carry (a provider, a model, a
+#: project) is then stored once, not once per series (at 300,000 series, about 90 MB less). Bounded: beyond
+#: :data:`_PAIRS_LIMIT` distinct pairs it starts over (sharing is an optimisation, never needed for correctness).
+_PAIRS: dict[tuple[str, str], tuple[str, str]] = {}
+_PAIRS_LIMIT = 1 << 18
+
+
+def _shared(key: LabelKey) -> LabelKey:
+    if len(_PAIRS) > _PAIRS_LIMIT:
+        _PAIRS.clear()
+    return tuple([_PAIRS.setdefault(pair, pair) for pair in key])
+
+
 def counted_label_key(family: Family, labels: Mapping[str, str], *, with_base: bool = False) -> tuple[LabelKey, int]:
     """Check ``labels`` against the family's contract; return a hashable, ordered key with every value repaired to
     valid UTF-8 (see :func:`repair_text`), and how many values needed repairing."""
@@ -60,7 +73,8 @@ def counted_label_key(family: Family, labels: Mapping[str, str], *, with_base: b
         extra = sorted(keys - allowed)
         raise ValueError(f"{family.name}: labels do not match the contract (missing {missing}, unexpected {extra})")
     order = [name for name in (*family.labels, *family.optional_labels) if name in labels]
-    return _repaired(tuple((name, "" if labels[name] is None else str(labels[name])) for name in order))
+    key, repaired = _repaired(tuple((name, "" if labels[name] is None else str(labels[name])) for name in order))
+    return _shared(key), repaired
 
 
 def label_key(family: Family, labels: Mapping[str, str], *, with_base: bool = False) -> LabelKey:

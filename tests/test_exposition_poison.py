@@ -348,3 +348,24 @@ def test_a_cost_that_sums_past_the_largest_float_fails_the_poll_instead_of_expor
         assert status.up is False and "is not a finite number" in status.last_error
         text = expo.body().decode()
         assert "+Inf" not in text and 'reason="invalid_response"} 1.0' in text
+
+
+def test_series_that_share_a_label_value_share_its_pair(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory at scale: a value many series carry is one object, and the sharing table stays bounded."""
+    from exporter import samples
+
+    ms = MetricSet()
+    for i in range(3):
+        ms.set(contract.COST_USD, 1.0, project="shared-project", line_item=f"item-{i}")
+    keys = list(ms.series(contract.COST_USD))
+    assert keys[0][0] == ("project", "shared-project")
+    assert keys[0][0] is keys[1][0] is keys[2][0]
+    assert keys[0][1] is not keys[1][1]
+    monkeypatch.setattr(samples, "_PAIRS_LIMIT", 4)
+    for i in range(10):
+        samples.label_key(contract.COST_USD, {"project": f"p{i}", "line_item": "x"})
+    assert len(samples._PAIRS) <= 6  # started over instead of growing
+    assert samples.label_key(contract.COST_USD, {"project": "p", "line_item": "x"}) == (
+        ("project", "p"),
+        ("line_item", "x"),
+    )
