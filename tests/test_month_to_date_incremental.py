@@ -369,3 +369,16 @@ def test_a_bucket_repeated_within_one_answer_counts_twice_as_before() -> None:
     out.add_bucket("usage", 5 * DAY, [{"n": 1}], parse)
     assert out.reused == 1
     assert out.days[5].get(contract.USAGE_REQUESTS, project="p", model="m") == 2
+
+
+def test_the_days_kept_share_each_series_labels() -> None:
+    """Every day of the window holds the same series: their labels are one object, not one per day kept."""
+    from exporter import contract
+    from exporter.providers.month_to_date import DAY, DailyTotals
+
+    days = DailyTotals()
+    for day in (10, 11, 12):
+        days.for_bucket(day * DAY).add(contract.USAGE_REQUESTS, day, project="p", model="m")
+    keys = [next(iter(days.days[day]._sums[contract.USAGE_REQUESTS])) for day in (10, 11, 12)]
+    assert keys[0] == (("model", "m"), ("project", "p"))
+    assert keys[0] is keys[1] is keys[2]

@@ -80,6 +80,18 @@ _CONTRACT_KEYS_LIMIT = 1 << 17
 _CONTRACT_KEYS: dict[Family, dict[SortedLabels, LabelKey]] = {}
 
 
+#: One shared object per distinct sum key: every day of the window and the closed days hold the same series, and a
+#: parse makes its keys anew, so without sharing each series' labels were stored once per day kept. Bounded like
+#: :data:`_CONTRACT_KEYS` (sharing saves memory; nothing depends on it).
+_SHARED_KEYS: dict[SortedLabels, SortedLabels] = {}
+
+
+def _shared_key(key: SortedLabels) -> SortedLabels:
+    if len(_SHARED_KEYS) > _CONTRACT_KEYS_LIMIT:
+        _SHARED_KEYS.clear()
+    return _SHARED_KEYS.setdefault(key, key)
+
+
 class Totals:
     """Exact per-series sums across buckets and pages, written into a :class:`MetricSet` at the end."""
 
@@ -126,7 +138,10 @@ class Totals:
         key = tuple(sorted(labels.items()))
         exact = value if isinstance(value, Decimal) else Decimal(value)
         old = sums.get(key)
-        sums[key] = exact if old is None else old + exact
+        if old is None:
+            sums[_shared_key(key)] = exact
+        else:
+            sums[key] = old + exact
 
     def add_sorted(self, family: Family, key: SortedLabels, value: Decimal) -> None:
         """:meth:`add` with the labels already sorted by name (a parser that adds several sums per result sorts
@@ -135,7 +150,10 @@ class Totals:
         if sums is None:
             sums = self._sums[family] = {}
         old = sums.get(key)
-        sums[key] = value if old is None else old + value
+        if old is None:
+            sums[_shared_key(key)] = value
+        else:
+            sums[key] = old + value
 
     def get(self, family: Family, **labels: str) -> Decimal | None:
         return self._sums.get(family, {}).get(tuple(sorted(labels.items())))
