@@ -152,3 +152,85 @@ def _one(family: contract.Family, value: float) -> MetricSet:
     labels = {name: "x" for name in family.labels if name not in contract.BASE_LABELS}
     ms.set(family, value, **labels)
     return ms
+
+
+class _TrackerModel:
+    """The zero-first rule written plainly, one map per series (how the tracker worked before it kept no per-series
+    objects): the oracle for :class:`exporter.zero_first.SeriesTracker`."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str]] = []
+        self.held: set[str] = set()
+        self.created: dict[str, float] = {}
+        self.base = 0.0
+
+    def update(self, lines: list[tuple[str, str]], adopt: bool, now: float, created: float | None) -> None:
+        when = created if (adopt and created is not None) else now
+        old = dict(self.lines)
+        values = dict(lines)
+        if not self.lines:
+            self.base, self.created = when, {}
+            self.held = set() if adopt else set(values)
+        else:
+            new = values.keys() - old.keys()
+            self.created = {k: c for k, c in self.created.items() if k in values}
+            if when != self.base:
+                self.created.update(dict.fromkeys(new, when))
+            self.held = {k for k in self.held if k in values} | (set() if adopt else new)
+            for key in values.keys() & old.keys():
+                if float(values[key]) < float(old[key]):
+                    self.created[key] = now
+        self.lines = lines
+
+    def exposed(self) -> str:
+        return "".join(f"{k} {'0' if k in self.held else v}\n" for k, v in self.lines)
+
+    def created_at(self) -> dict[str, float]:
+        return {k: self.created.get(k, self.base) for k, _ in self.lines}
+
+
+_series_names = st.sampled_from(
+    [
+        'llmpulse_cost_usd_total{project="a"}',
+        'llmpulse_cost_usd_total{project="b c"}',
+        'llmpulse_cost_usd_total{x="1 2"}',
+    ]
+)
+_updates = st.lists(
+    st.tuples(
+        st.dictionaries(_series_names, st.sampled_from(["0.0", "1.0", "2.5", "3.0"]), max_size=3),
+        st.booleans(),  # adopt
+        st.sampled_from([None, 500.0]),  # the creation time an adopter gives
+        st.booleans(),  # a scrape reads and releases the held zeros before the next update
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@SETTINGS
+@given(updates=_updates)
+def test_the_zero_first_tracker_follows_the_plain_rule_through_any_updates(updates: list[Any]) -> None:
+    """Same series or not, values up or down, adopted or not: what the tracker exposes (text, and the creation time
+    of each series in OpenMetrics) is what the plain per-series rule gives."""
+    from exporter.zero_first import SeriesTracker
+
+    tracker, model = SeriesTracker(contract.COST_USD), _TrackerModel()
+    for step, (series, adopt, created, release) in enumerate(updates):
+        lines = sorted(series.items())
+        chunk = "".join(f"{k} {v}\n" for k, v in lines).encode()
+        now = 1000.0 + step
+        tracker.update(chunk, adopt=adopt, now_wall=now, now_mono=now, created=created)
+        model.update(lines, adopt, now, created)
+        assert tracker.exposed().decode() == model.exposed()
+        om = tracker.exposed_openmetrics().decode().splitlines()
+        got = {
+            line.rsplit(" ", 1)[0].replace("_created", "_total", 1): float(line.rsplit(" ", 1)[1])
+            for line in om
+            if "_created" in line
+        }
+        assert got == model.created_at()
+        if release:
+            tracker.served = True
+            tracker.release_due(now, 60.0)
+            model.held = set()
