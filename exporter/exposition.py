@@ -224,7 +224,8 @@ class Exposition:
     (:meth:`chunks`): concurrent scrapes send the same cached objects, never a copy.
 
     Two formats are kept: the Prometheus text format 0.0.4 and OpenMetrics 1.0 (which adds ``_created`` samples
-    and ``# EOF``). OpenMetrics is rendered from the first scrape that asks for it on. Counter and histogram series
+    and ``# EOF``). OpenMetrics is rendered from the first scrape that asks for it on, and kept as gzip only until a
+    scraper asks for it uncompressed (see :class:`_FormatCache`). Counter and histogram series
     go through :class:`exporter.zero_first.ZeroFirst`: a new one is exported at 0 until a scrape has read the zero
     (``zero_first_hold`` None turns that off: every series is exported at its value at once); the release of a held
     zero re-renders that family on the scrape that releases it.

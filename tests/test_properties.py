@@ -1,6 +1,7 @@
 """Property-based tests: the events validator, the exposition renderer and provider parsers fed arbitrary Unicode
 (lone surrogates included) and arbitrary numbers (huge integers, infinities, NaN). Whatever comes in, the result is
 either a clean refusal (EventError / ApiError) or data that renders to valid UTF-8 the Prometheus parser reads.
+The zero-first tracker is checked against a plain per-series model of its rule.
 Bounded example counts keep them to seconds.
 """
 
