@@ -72,7 +72,7 @@ class DailyTotals:
         self._remember_from = int(remember_from // DAY) if math.isfinite(remember_from) else None
         self._days: dict[int, Totals] = {}
         self._stale = False
-        self.reused = 0  # buckets whose parse was reused (the poll log and the tests read it)
+        self.reused = 0  # buckets whose parse was reused (the provider keeps it as last_reused for tests)
 
     def add_bucket(self, stream: str, start: float, results: list[Any], parse: Callable[[Totals], None]) -> None:
         day = int(start // DAY)
