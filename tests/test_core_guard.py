@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import gc
-import time
 from datetime import UTC, datetime
 from typing import Any
 
+from benchmarks.poll_bench import guard_cost
 from exporter import contract
 from exporter.poller import MonthToDateGuard
 from exporter.samples import MetricSet
@@ -94,35 +93,11 @@ def test_vanished_series_are_put_back_with_one_replacement_per_family() -> None:
     )
 
 
-def _evict_caches() -> None:
-    """Write 64 MiB, more than any CPU cache: in the exporter the guard runs right after a poll parsed megabytes of
-    JSON, so it meets cold caches, and a warm 16k run against a cold 64k one would measure the cache, not the code."""
-    bytearray(b"\x01") * (64 << 20)
-
-
-def _vanish_cost(n: int) -> float:
-    """CPU seconds of the poll in which all of ``n`` series vanish (the best of a few tries)."""
-    best = float("inf")
-    for _ in range(3):
-        guard = MonthToDateGuard()
-        guard.apply(_many(n), NOV)
-        gc.collect()
-        gc.disable()
-        _evict_caches()
-        try:
-            started = time.thread_time()
-            guard.apply(MetricSet(), NOV)
-            best = min(best, time.thread_time() - started)
-        finally:
-            gc.enable()
-    return best
-
-
 def test_the_guard_is_linear_in_vanished_series() -> None:
     """64k vanished series cost about 4x what 16k cost (linear; memory effects add up to about 1x more on this
     machine), where the quadratic guard took 30x: 8x tells the two apart with room for a loaded machine.
     benchmarks/poll_bench.py prints the ratio against its 5x target."""
-    small, large = _vanish_cost(16_000), _vanish_cost(64_000)
+    small, large = guard_cost(16_000, _many), guard_cost(64_000, _many)
     assert large <= 8 * small, f"16k: {small:.4f}s, 64k: {large:.4f}s, ratio {large / small:.1f}"
 
 
